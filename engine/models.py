@@ -1,0 +1,71 @@
+"""Finding and loading base models and tokenizers: built-in, local folder, or Hugging Face Hub id."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from .builtin_model import builtin_path, is_builtin
+from .config import ModelConfig
+
+
+class ModelLoadError(RuntimeError):
+    pass
+
+
+def resolve_model(name_or_path: str) -> str:
+    """A loadable location: the built-in model's folder, a local folder, or the Hub id unchanged."""
+    if is_builtin(name_or_path):
+        return str(builtin_path(name_or_path))
+    local = Path(name_or_path).expanduser()
+    if local.exists():
+        if not (local / "config.json").exists():
+            raise ModelLoadError(f"{local} is a folder but holds no config.json; point to a Hugging Face model folder")
+        return str(local.resolve())
+    return name_or_path
+
+
+def short_name(name_or_path: str) -> str:
+    """A folder-safe model name for saves/<model>/...: builtin:tiny-demo → tiny-demo, org/Model → Model."""
+    base = name_or_path.removeprefix("builtin:").rstrip("/").split("/")[-1]
+    return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in base) or "model"
+
+
+def torch_dtype(name: str):
+    import torch
+
+    if name == "auto":
+        return torch.bfloat16 if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else torch.float32
+    return getattr(torch, name)
+
+
+def load_tokenizer(config: ModelConfig):
+    from transformers import AutoTokenizer
+
+    tokenizer = _from_pretrained(AutoTokenizer, config)
+    if tokenizer.pad_token is None:  # many base models ship none; padding with eos is the usual choice
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
+def load_model(config: ModelConfig, location: str | None = None):
+    from transformers import AutoModelForCausalLM
+
+    return _from_pretrained(AutoModelForCausalLM, config, location, dtype=torch_dtype(config.dtype))
+
+
+def _from_pretrained(factory, config: ModelConfig, location: str | None = None, **kwargs):
+    location = location or resolve_model(config.name_or_path)
+    try:
+        return factory.from_pretrained(location, trust_remote_code=config.trust_remote_code, **kwargs)
+    except OSError as err:
+        raise ModelLoadError(
+            f"could not load {config.name_or_path!r}: {err}. There is no local folder of that name, so it would "
+            "come from the Hugging Face Hub, which this machine cannot reach; download it where there is network "
+            "and enter the folder's path instead."
+        ) from None
+    except ValueError as err:
+        if "trust_remote_code" in str(err):
+            raise ModelLoadError(
+                f"{config.name_or_path!r} ships its own Python code; tick 'trust remote code' in the Model tab only "
+                "if you trust its authors"
+            ) from None
+        raise

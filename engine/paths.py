@@ -1,0 +1,50 @@
+"""Where things live, and the one check that keeps a user-typed path inside the root it belongs to.
+
+Roots default to folders of the project and can be moved with environment variables (the launcher's
+options set them), so tests and users each get their own.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+
+
+def data_dir() -> Path:
+    """Datasets and the registry `dataset_info.json` that points at them."""
+    return Path(os.environ.get("STUDIO_DATA_DIR", PROJECT_DIR / "data")).resolve()
+
+
+def registry_path() -> Path:
+    """The registry (LLaMA-Factory's dataset_info.json schema); its `file_name`s are relative to data_dir()."""
+    return Path(os.environ.get("STUDIO_REGISTRY", PROJECT_DIR / "dataset_info.json")).resolve()
+
+
+def saves_dir() -> Path:
+    """Run directories: saves/<model>/<method>/<run-name>/."""
+    return Path(os.environ.get("STUDIO_SAVES_DIR", PROJECT_DIR / "saves")).resolve()
+
+
+def exports_dir() -> Path:
+    return Path(os.environ.get("STUDIO_EXPORTS_DIR", PROJECT_DIR / "exports")).resolve()
+
+
+def cache_dir() -> Path:
+    """Built-in models and other things that are rebuilt on demand."""
+    default = Path.home() / ".cache" / "finetune-studio"
+    return Path(os.environ.get("STUDIO_CACHE_DIR", default)).resolve()
+
+
+class PathEscapeError(ValueError):
+    pass
+
+
+def inside(root: Path, relative: str, what: str) -> Path:
+    """`root / relative`, refusing anything that would leave `root` (`..`, absolute paths, symlinks out)."""
+    if not relative or Path(relative).is_absolute():
+        raise PathEscapeError(f"{what} must be a path inside {root}; got {relative!r}")
+    target = (root / relative).resolve()
+    if not target.is_relative_to(root.resolve()):
+        raise PathEscapeError(f"{what} {relative!r} points outside {root}; keep it inside that folder")
+    return target
