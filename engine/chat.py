@@ -42,7 +42,7 @@ def load_run_for_chat(run_dir: Path) -> ChatModel:
     if not final.exists():
         raise FileNotFoundError(f"run {run_dir.name} has no trained result yet ({FINAL_DIR}/ is missing)")
     config = RunConfig.load(run_dir / CONFIG_FILE)
-    tokenizer = load_tokenizer(ModelConfig(name_or_path=str(final), trust_remote_code=config.model.trust_remote_code))
+    tokenizer = load_tokenizer(config.model, location=str(final))
     if (final / "adapter_config.json").exists():
         from peft import PeftModel
 

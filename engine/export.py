@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .config import RunConfig
-from .models import load_model
+from .models import load_model, load_tokenizer
 from .paths import exports_dir, inside
 from .runs import CONFIG_FILE
 from .training import FINAL_DIR
@@ -42,8 +42,6 @@ def export_run(run_dir: Path, name: str = "", max_shard_size: str = "2GB") -> Ex
     The folder is written under a temporary name and renamed at the end, so a failed export leaves nothing
     half-written, and an existing export is never overwritten.
     """
-    from transformers import AutoTokenizer
-
     run_dir = Path(run_dir)
     config = RunConfig.load(run_dir / CONFIG_FILE)
     name = name or config.export.export_dir or f"{run_dir.name}-merged"
@@ -55,9 +53,7 @@ def export_run(run_dir: Path, name: str = "", max_shard_size: str = "2GB") -> Ex
     try:
         model = merged_model(run_dir)
         model.save_pretrained(str(staging), max_shard_size=max_shard_size)
-        tokenizer = AutoTokenizer.from_pretrained(
-            str(run_dir / FINAL_DIR), trust_remote_code=config.model.trust_remote_code
-        )
+        tokenizer = load_tokenizer(config.model, location=str(run_dir / FINAL_DIR))
         tokenizer.save_pretrained(str(staging))
         staging.rename(target)
     finally:

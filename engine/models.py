@@ -37,10 +37,10 @@ def torch_dtype(name: str):
     return getattr(torch, name)
 
 
-def load_tokenizer(config: ModelConfig):
+def load_tokenizer(config: ModelConfig, location: str | None = None):
     from transformers import AutoTokenizer
 
-    tokenizer = _from_pretrained(AutoTokenizer, config)
+    tokenizer = _from_pretrained(AutoTokenizer, config, location)
     if tokenizer.pad_token is None:  # many base models ship none; padding with eos is the usual choice
         tokenizer.pad_token = tokenizer.eos_token
     return tokenizer

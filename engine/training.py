@@ -36,7 +36,6 @@ def _trainer_callback():
         def __init__(self, log: EventLog, stop_requested: Callable[[], bool], start_fields: dict):
             self.log, self.stop_requested, self.start_fields = log, stop_requested, start_fields
             self.started = time.time()
-            self.stopped = False
 
         def on_train_begin(self, args, state, control, **kwargs):
             self.started = time.time()
@@ -44,7 +43,6 @@ def _trainer_callback():
 
         def on_step_end(self, args, state, control, **kwargs):
             if self.stop_requested():
-                self.stopped = True
                 control.should_training_stop = True
                 control.should_save = True  # a resumable checkpoint at the step where we stopped
 
@@ -128,7 +126,7 @@ def training_arguments(config: RunConfig, run_dir: Path, has_validation: bool):
         save_steps=train.save_steps,
         save_total_limit=train.save_total_limit or None,
         seed=train.seed,
-        gradient_checkpointing=train.gradient_checkpointing,
+        activation_checkpointing=train.gradient_checkpointing,
         eval_strategy=eval_strategy,
         eval_steps=evaluation.eval_steps or None,
         per_device_eval_batch_size=evaluation.per_device_eval_batch_size,
@@ -143,10 +141,12 @@ def training_arguments(config: RunConfig, run_dir: Path, has_validation: bool):
     )
 
 
-def run_sft(config: RunConfig, run_dir: Path, log: EventLog, stop_requested: Callable[[], bool]) -> str:
+def build_sft_trainer(config: RunConfig, run_dir: Path, log: EventLog, stop_requested: Callable[[], bool]):
+    """The ready-to-train Trainer for an SFT run (tests inspect it before and after `train()`)."""
     from datasets import Dataset
-    from transformers import DataCollatorForSeq2Seq, Trainer
+    from transformers import DataCollatorForSeq2Seq, Trainer, set_seed
 
+    set_seed(config.train.seed)  # adapter initialisation draws random numbers before the Trainer seeds
     tokenizer = load_tokenizer(config.model)
     train_examples, val_examples, stats = build_sft_examples(config, tokenizer)
     model = apply_method(load_model(config.model), config.method)
@@ -159,7 +159,7 @@ def run_sft(config: RunConfig, run_dir: Path, log: EventLog, stop_requested: Cal
         {"trainable_params": trainable, "total_params": total, "train_examples": len(train_examples),
          "val_examples": len(val_examples), "data": stats.summary()},
     )
-    trainer = Trainer(
+    return Trainer(
         model=model,
         args=training_arguments(config, run_dir, bool(val_examples)),
         train_dataset=Dataset.from_list(train_examples),
@@ -168,15 +168,20 @@ def run_sft(config: RunConfig, run_dir: Path, log: EventLog, stop_requested: Cal
         processing_class=tokenizer,
         callbacks=[callback],
     )
+
+
+def run_sft(config: RunConfig, run_dir: Path, log: EventLog, stop_requested: Callable[[], bool]) -> str:
+    trainer = build_sft_trainer(config, run_dir, log, stop_requested)
     if stop_requested():
         return "stopped"
     trainer.train()
-    save_final(trainer, tokenizer, config, run_dir)
-    return "stopped" if callback.stopped else "completed"
+    save_final(trainer, config, run_dir)
+    return "stopped" if trainer.state.global_step < trainer.state.max_steps else "completed"
 
 
-def save_final(trainer, tokenizer, config: RunConfig, run_dir: Path) -> None:
+def save_final(trainer, config: RunConfig, run_dir: Path) -> None:
     """The adapter (LoRA) or whole model, plus the tokenizer carrying the chat template that was trained."""
+    tokenizer = trainer.processing_class
     tokenizer.chat_template = load_template(config.model.template, tokenizer).source
     trainer.save_model(str(run_dir / FINAL_DIR))
     tokenizer.save_pretrained(str(run_dir / FINAL_DIR))

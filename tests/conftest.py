@@ -1,0 +1,36 @@
+"""Shared test setup: offline, every root in a temporary folder, the built-in model built once per session."""
+import os
+import tempfile
+from pathlib import Path
+
+import pytest
+
+for variable in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "HF_HUB_DISABLE_TELEMETRY"):
+    os.environ[variable] = "1"
+os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
+# The built-in model takes ~30 s to build; CI points this at a cache that lives for the whole run.
+os.environ.setdefault("STUDIO_CACHE_DIR", tempfile.mkdtemp(prefix="studio-cache-"))
+
+PROJECT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def studio_dirs(tmp_path, monkeypatch):
+    """Saves and exports in tmp_path; the bundled data and registry as they ship."""
+    monkeypatch.setenv("STUDIO_SAVES_DIR", str(tmp_path / "saves"))
+    monkeypatch.setenv("STUDIO_EXPORTS_DIR", str(tmp_path / "exports"))
+    return tmp_path
+
+
+@pytest.fixture(scope="session")
+def tiny_model() -> Path:
+    from engine.builtin_model import builtin_path
+
+    return builtin_path("builtin:tiny-demo")
+
+
+@pytest.fixture(scope="session")
+def tiny_tokenizer(tiny_model):
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(tiny_model)

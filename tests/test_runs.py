@@ -1,0 +1,89 @@
+"""Background runs: a real worker process, followed through its files, stopped cleanly, failing readably."""
+import time
+
+import pytest
+
+from engine.config import RunConfig
+from engine.events import read_events
+from engine.runs import list_runs, run_status, start_run
+
+
+def wait_for(predicate, timeout=120.0):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if predicate():
+            return
+        time.sleep(0.3)
+    raise TimeoutError("condition not met in time")
+
+
+def long_config() -> RunConfig:
+    config = RunConfig.load("examples/sft_lora_demo.yaml")
+    config.data.val_size = 0.0
+    config.train.max_steps = 400
+    config.train.logging_steps = 1
+    config.train.save_steps = 1000
+    return config
+
+
+def test_start_stream_stop_and_use_the_checkpoint(studio_dirs, tiny_model):
+    handle = start_run(long_config())
+    assert (handle.run_dir / "config.yaml").exists()
+    assert handle.run_dir.parent.name == "lora" and handle.run_dir.parent.parent.name == "tiny-demo"
+    wait_for(lambda: len([e for e in handle.events() if e["event"] == "log"]) >= 3)
+    assert handle.status() == "running"
+    handle.stop()
+    assert handle.wait(timeout=60) == "stopped"
+    assert handle.process.wait(timeout=10) == 0
+
+    events = read_events(handle.run_dir)
+    logs = [e for e in events if e["event"] == "log"]
+    assert {"step", "total_steps", "epoch", "loss", "learning_rate", "grad_norm", "tokens_per_s", "elapsed_s",
+            "eta_s"} <= logs[-1].keys()
+    assert logs[-1]["step"] < 400 and logs[-1]["total_steps"] == 400
+    assert events[-1] == {**events[-1], "event": "status", "status": "stopped"}
+    checkpoint = handle.run_dir / f"checkpoint-{logs[-1]['step']}"
+    assert (checkpoint / "adapter_model.safetensors").exists() and (checkpoint / "optimizer.pt").exists()
+    assert "step" in (handle.run_dir / "train.log").read_text() or (handle.run_dir / "train.log").stat().st_size > 0
+
+    from engine.chat import load_run_for_chat, stream_reply
+
+    chat = load_run_for_chat(handle.run_dir)
+    replies = list(stream_reply(chat, [{"role": "user", "content": "What is LoRA?"}], max_new_tokens=8, temperature=0))
+    assert replies and all(later.startswith(earlier) for earlier, later in zip(replies, replies[1:]))
+
+    (summary,) = list_runs()
+    assert summary.status == "stopped" and summary.step == logs[-1]["step"] and summary.final_loss == logs[-1]["loss"]
+
+
+def test_a_missing_dataset_fails_with_a_readable_message(studio_dirs):
+    config = long_config()
+    config.data.datasets = ["no_such_dataset"]
+    handle = start_run(config)
+    assert handle.wait(timeout=120) == "failed"
+    status = read_events(handle.run_dir)[-1]
+    assert "dataset 'no_such_dataset' is not in dataset_info.json" in status["error"]
+    assert "no_such_dataset" in (handle.run_dir / "train.log").read_text()
+
+
+def test_two_runs_never_share_a_directory(studio_dirs):
+    config = long_config()
+    config.train.run_name = "same-name"
+    from engine.runs import create_run
+
+    first, second = create_run(config), create_run(config)
+    assert first != second and first.name == "same-name" and second.name == "same-name-2"
+    assert run_status(first) == "created"
+
+
+@pytest.mark.parametrize("bad", ["train:\n  learning_rate: -1\n"])
+def test_cli_refuses_an_invalid_config_before_starting(studio_dirs, tmp_path, bad):
+    import subprocess
+    import sys
+
+    path = tmp_path / "bad.yaml"
+    path.write_text(bad)
+    result = subprocess.run([sys.executable, "-m", "engine", "train", str(path)], capture_output=True, text=True)
+    assert result.returncode == 2
+    assert "train.learning_rate must be > 0.0; got -1" in result.stderr
+    assert not (studio_dirs / "saves").exists()
