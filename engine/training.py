@@ -1,26 +1,35 @@
-"""Turning a RunConfig into a transformers Trainer run inside one run directory.
+"""What every training stage shares: the run context, the event callback, TrainingArguments from the
+config, model preparation, and the clean finish (final save, outcome).
 
-`STAGES` maps each stage to a function with the same signature; each builds its data, model and trainer
-and trains. The event callback writes loss, progress and evaluation to events.jsonl and honours stop
-requests at the next step.
+The stages themselves (engine/stages/) each build their data and trainer from a RunContext.
 """
 from __future__ import annotations
 
 import math
 import random
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from .config import ConfigError, RunConfig, validate
-from .data import load_conversations
-from .encoding import EncodeStats, encode_conversations
+from .config import RunConfig
 from .events import EventLog
 from .methods import apply_method, count_parameters
-from .models import load_model, load_tokenizer, torch_dtype
+from .models import load_model, torch_dtype
 from .templates import load_template
 
 FINAL_DIR = "final"  # the trained adapter or model, with its tokenizer and chat template
+
+
+@dataclass
+class RunContext:
+    """Everything a stage needs to train one run."""
+
+    config: RunConfig
+    run_dir: Path
+    log: EventLog
+    stop_requested: Callable[[], bool]
+    resume_from: str | None = None  # a checkpoint folder to continue from
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -77,26 +86,6 @@ def _trainer_callback():
 
 
 # ---------------------------------------------------------------------------------------------------------
-# Data
-
-
-def build_sft_examples(config: RunConfig, tokenizer) -> tuple[list[dict], list[dict], EncodeStats]:
-    """Encoded train and validation examples of every chosen dataset, split with the run's seed."""
-    template = load_template(config.model.template, tokenizer)
-    conversations = [
-        messages for name in config.data.datasets for messages in load_conversations(name, config.data.max_samples)
-    ]
-    examples, stats = encode_conversations(
-        conversations, template, tokenizer, config.data.cutoff_len, config.data.train_on_prompt
-    )
-    if not examples:
-        raise ValueError("no example is left to train on: every one was empty after truncation; raise cutoff_len")
-    random.Random(config.train.seed).shuffle(examples)
-    held_out = math.ceil(len(examples) * config.data.val_size) if config.data.val_size else 0
-    return examples[held_out:], examples[:held_out], stats
-
-
-# ---------------------------------------------------------------------------------------------------------
 # Trainer
 
 
@@ -141,41 +130,41 @@ def training_arguments(config: RunConfig, run_dir: Path, has_validation: bool):
     )
 
 
-def build_sft_trainer(config: RunConfig, run_dir: Path, log: EventLog, stop_requested: Callable[[], bool]):
-    """The ready-to-train Trainer for an SFT run (tests inspect it before and after `train()`)."""
-    from datasets import Dataset
-    from transformers import DataCollatorForSeq2Seq, Trainer, set_seed
+def split_examples(examples: list, config: RunConfig) -> tuple[list, list]:
+    """(train, validation): shuffled with the run's seed, `data.val_size` of them held out."""
+    if not examples:
+        raise ValueError("no example is left to train on: every one was empty after truncation; raise cutoff_len")
+    examples = list(examples)
+    random.Random(config.train.seed).shuffle(examples)
+    held_out = math.ceil(len(examples) * config.data.val_size) if config.data.val_size else 0
+    return examples[held_out:], examples[:held_out]
 
-    set_seed(config.train.seed)  # adapter initialisation draws random numbers before the Trainer seeds
-    tokenizer = load_tokenizer(config.model)
-    train_examples, val_examples, stats = build_sft_examples(config, tokenizer)
-    model = apply_method(load_model(config.model), config.method)
+
+def prepare_model(context: RunContext, loader=load_model):
+    """The base model with the fine-tuning type applied; seeded first, as adapter initialisation draws
+    random numbers before the Trainer seeds."""
+    from transformers import set_seed
+
+    config = context.config
+    set_seed(config.train.seed)
+    model = apply_method(loader(config.model), config.method)
     if config.train.gradient_checkpointing:
         model.enable_input_require_grads()  # checkpointed blocks need a grad-carrying input under PEFT
+    return model
+
+
+def event_callback(context: RunContext, model, **start_fields):
     trainable, total = count_parameters(model)
-    callback = _trainer_callback()(
-        log,
-        stop_requested,
-        {"trainable_params": trainable, "total_params": total, "train_examples": len(train_examples),
-         "val_examples": len(val_examples), "data": stats.summary()},
-    )
-    return Trainer(
-        model=model,
-        args=training_arguments(config, run_dir, bool(val_examples)),
-        train_dataset=Dataset.from_list(train_examples),
-        eval_dataset=Dataset.from_list(val_examples) if val_examples else None,
-        data_collator=DataCollatorForSeq2Seq(tokenizer, padding=True, label_pad_token_id=-100),
-        processing_class=tokenizer,
-        callbacks=[callback],
-    )
+    fields = {"trainable_params": trainable, "total_params": total, **start_fields}
+    return _trainer_callback()(context.log, context.stop_requested, fields)
 
 
-def run_sft(config: RunConfig, run_dir: Path, log: EventLog, stop_requested: Callable[[], bool]) -> str:
-    trainer = build_sft_trainer(config, run_dir, log, stop_requested)
-    if stop_requested():
+def finish(trainer, context: RunContext) -> str:
+    """Train (resuming if asked), save the result, and say whether the run completed or was stopped."""
+    if context.stop_requested():
         return "stopped"
-    trainer.train()
-    save_final(trainer, config, run_dir)
+    trainer.train(resume_from_checkpoint=context.resume_from)
+    save_final(trainer, context.config, context.run_dir)
     return "stopped" if trainer.state.global_step < trainer.state.max_steps else "completed"
 
 
@@ -187,12 +176,3 @@ def save_final(trainer, config: RunConfig, run_dir: Path) -> None:
     tokenizer.save_pretrained(str(run_dir / FINAL_DIR))
 
 
-STAGES = {"sft": run_sft}
-
-
-def run_training(config: RunConfig, run_dir: Path, log: EventLog, stop_requested: Callable[[], bool]) -> str:
-    """Train `config` in `run_dir`; returns the outcome, "completed" or "stopped"."""
-    problems = validate(config)
-    if problems:
-        raise ConfigError(problems)
-    return STAGES[config.method.stage](config, Path(run_dir), log, stop_requested)

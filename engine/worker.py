@@ -55,10 +55,11 @@ def train_in_this_process(run_dir: Path) -> int:
         signal.signal(signum, lambda *_: interrupted.append(True))
     log.write("status", status="running")
     try:
-        from .training import run_training
+        from .stages import run_training
+        from .training import RunContext
 
         config = RunConfig.load(run_dir / CONFIG_FILE)
-        outcome = run_training(config, run_dir, log, lambda: bool(interrupted) or stop_requested(run_dir))
+        outcome = run_training(RunContext(config, run_dir, log, lambda: bool(interrupted) or stop_requested(run_dir)))
     except Exception as err:  # any failure must still end in a readable status
         traceback.print_exc()
         log.write("status", status="failed", error=_explain(err), traceback=traceback.format_exc()[-4000:])

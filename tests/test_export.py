@@ -6,7 +6,8 @@ from engine.config import RunConfig
 from engine.events import EventLog
 from engine.export import export_run, merged_model
 from engine.runs import create_run
-from engine.training import run_training
+from engine.stages import run_training
+from engine.training import RunContext
 
 PROMPTS = ["What is LoRA?", "学习率是什么？", "How do I export a model?"]
 
@@ -19,7 +20,7 @@ def trained_run(studio_dirs, tiny_model):
     run_dir = create_run(config)
     log = EventLog(run_dir)
     log.claim()
-    assert run_training(config, run_dir, log, lambda: False) == "completed"
+    assert run_training(RunContext(config, run_dir, log, lambda: False)) == "completed"
     return run_dir
 
 

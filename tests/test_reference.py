@@ -5,7 +5,8 @@ import torch
 from engine.config import RunConfig
 from engine.events import EventLog, read_events
 from engine.models import load_tokenizer
-from engine.training import build_sft_examples, build_sft_trainer
+from engine.stages.sft import build_sft_examples, build_sft_trainer
+from engine.training import RunContext
 
 STEPS = 10
 
@@ -49,7 +50,7 @@ def test_first_ten_losses_match_the_reference(tmp_path, tiny_model):
     (tmp_path / "run").mkdir()
     log = EventLog(tmp_path / "run")
     log.claim()
-    build_sft_trainer(config, tmp_path / "run", log, lambda: False).train()
+    build_sft_trainer(RunContext(config, tmp_path / "run", log, lambda: False)).train()
     engine = [e["loss"] for e in read_events(tmp_path / "run") if e["event"] == "log"]
     reference = reference_losses(config, tiny_model, tmp_path / "reference")
     assert len(engine) == len(reference) == STEPS

@@ -3,7 +3,8 @@ import torch
 
 from engine.config import RunConfig
 from engine.events import EventLog, read_events
-from engine.training import build_sft_trainer
+from engine.stages.sft import build_sft_trainer
+from engine.training import RunContext
 
 
 def demo_config(**train) -> RunConfig:
@@ -21,7 +22,7 @@ def train(config: RunConfig, run_dir):
     run_dir.mkdir(parents=True, exist_ok=True)
     log = EventLog(run_dir)
     log.claim()
-    trainer = build_sft_trainer(config, run_dir, log, lambda: False)
+    trainer = build_sft_trainer(RunContext(config, run_dir, log, lambda: False))
     before = {n: p.detach().clone() for n, p in trainer.model.named_parameters()}
     trainer.train()
     after = dict(trainer.model.named_parameters())
