@@ -4,6 +4,8 @@
   python -m engine runs                           list runs
   python -m engine chat RUN_DIR|MODEL             chat in the terminal
   python -m engine export RUN_DIR [--name NAME]   merge and save a standalone model
+  python -m engine data check PATH|NAME [--format F] [--cutoff-len N]
+                                                  check a dataset file (or a registered dataset)
 """
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ import time
 from pathlib import Path
 
 from .config import ConfigError, ModelConfig, RunConfig, validate
+from .formats import FORMATS
 from .runs import RunHandle, is_fresh_run, list_runs, request_stop, start_run
 
 
@@ -31,6 +34,11 @@ def main(argv: list[str] | None = None) -> int:
     export.add_argument("run_dir")
     export.add_argument("--name", default="")
     export.add_argument("--max-shard-size", default="2GB")
+    data = commands.add_parser("data", help="dataset tools").add_subparsers(dest="data_command", required=True)
+    check = data.add_parser("check", help="check a dataset file; exit 0 when usable, 1 when not")
+    check.add_argument("path", help="a dataset file, or the name of a registered dataset")
+    check.add_argument("--format", default="auto", choices=("auto", *FORMATS), help="skip detection: use this format")
+    check.add_argument("--cutoff-len", type=int, default=None, help="report rows far longer than this many tokens (estimated)")
     args = parser.parse_args(argv)
     return COMMANDS[args.command](args)
 
@@ -147,4 +155,21 @@ def command_export(args) -> int:
     return 0
 
 
-COMMANDS = {"train": command_train, "runs": command_runs, "chat": command_chat, "export": command_export}
+def command_data(args) -> int:
+    from .data import read_registry
+    from .validation import check_file, check_registered
+
+    path = Path(args.path)
+    registered = not path.exists() and args.path in read_registry()
+    report = check_registered(args.path, args.cutoff_len) if registered else check_file(path, args.format, args.cutoff_len)
+    print(report.render())
+    return 0 if report.ok else 1
+
+
+COMMANDS = {
+    "train": command_train,
+    "runs": command_runs,
+    "chat": command_chat,
+    "export": command_export,
+    "data": command_data,
+}

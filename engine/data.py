@@ -4,6 +4,7 @@ alpaca / sharegpt / OpenAI-messages rows into one internal form: a list of {"rol
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -67,6 +68,37 @@ def get_entry(name: str) -> DatasetEntry:
     )
 
 
+def add_registry_entry(name: str, entry: dict) -> None:
+    """Add `name` to the registry, refusing a name already there.
+
+    A lock file serialises writers (two uploads at once would otherwise lose one); the new registry goes to
+    a temporary file that replaces the old one in a single os.replace, so a crash leaves the old file whole.
+    """
+    import fcntl
+    import os
+    import tempfile
+
+    path = registry_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_name(path.name + ".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        registry = read_registry()
+        if name in registry:
+            raise DataError(f"a dataset named {name!r} is already registered; pick another name")
+        registry[name] = entry
+        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+        try:
+            with os.fdopen(handle, "w", encoding="utf-8") as out:
+                json.dump(registry, out, indent=2, ensure_ascii=False)
+                out.write("\n")
+                out.flush()
+                os.fsync(out.fileno())
+            os.replace(temporary, path)
+        except BaseException:
+            Path(temporary).unlink(missing_ok=True)
+            raise
+
+
 def dataset_file(entry: DatasetEntry) -> Path:
     path = inside(data_dir(), entry.file_name, f"dataset {entry.name!r} file_name")
     if not path.exists():
@@ -89,12 +121,13 @@ def read_rows(path: Path) -> list[dict]:
         import pandas as pd
 
         try:
-            frame = pd.read_csv(path, keep_default_na=False) if suffix == ".csv" else pd.read_parquet(path)
+            # dtype=str: a CSV answer "42" is text to train on, not a number
+            frame = pd.read_csv(path, keep_default_na=False, dtype=str) if suffix == ".csv" else pd.read_parquet(path)
         except Exception as err:  # pandas raises many types; the message is what users need
             raise DataError(f"{path.name} could not be read as {suffix[1:]}: {err}") from None
         rows = frame.to_dict(orient="records")
     elif suffix == ".txt":
-        rows = [{"text": part.strip()} for part in _text(path).split("\n\n") if part.strip()]
+        rows = [{"text": document} for document in _documents(_text(path))]
     else:
         raise DataError(f"{path.name}: unsupported file type {suffix!r}; use .json, .jsonl, .csv, .parquet or .txt")
     if not isinstance(rows, list) or not all(isinstance(row, dict) for row in rows):
@@ -102,6 +135,14 @@ def read_rows(path: Path) -> list[dict]:
     if not rows:
         raise DataError(f"{path.name} has no rows")
     return rows
+
+
+def _documents(text: str) -> list[str]:
+    """Blank-line separated documents; a text without any blank line has one document per line."""
+    lines = text.splitlines()
+    if all(line.strip() for line in lines):
+        return [line.strip() for line in lines]
+    return [part.strip() for part in re.split(r"\n[ \t]*\n", text) if part.strip()]
 
 
 def _text(path: Path) -> str:
@@ -209,3 +250,54 @@ def load_conversations(name: str, max_samples: int = 0) -> list[list[dict]]:
     if max_samples:
         rows = rows[:max_samples]
     return [to_messages(entry, row, number) for number, row in enumerate(rows, 1)]
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Other stages' data: plain text, preference pairs, KTO examples
+
+
+def _rows_of(name: str, max_samples: int) -> tuple[DatasetEntry, list[dict]]:
+    entry = get_entry(name)
+    rows = read_rows(dataset_file(entry))
+    return entry, rows[:max_samples] if max_samples else rows
+
+
+def load_texts(name: str, max_samples: int = 0) -> list[str]:
+    """Documents of a plain-text (pretraining) dataset: its `prompt` column, "text" by default."""
+    entry, rows = _rows_of(name, max_samples)
+    column = entry.column("prompt", "text")
+    return [_field(entry, row, column, number, required=True) for number, row in enumerate(rows, 1)]
+
+
+def load_preference_pairs(name: str, max_samples: int = 0) -> list[dict]:
+    """[{"prompt": messages ending with the user's turn, "chosen": text, "rejected": text}] of a ranking dataset."""
+    entry, rows = _rows_of(name, max_samples)
+    pairs = []
+    for number, row in enumerate(rows, 1):
+        # Each answer is checked by building the whole conversation it would end, then split off again.
+        chosen = to_messages(entry, _with_answer(entry, row, "chosen", number), number)
+        rejected = to_messages(entry, _with_answer(entry, row, "rejected", number), number)
+        pairs.append({"prompt": chosen[:-1], "chosen": chosen[-1]["content"], "rejected": rejected[-1]["content"]})
+    return pairs
+
+
+def _with_answer(entry: DatasetEntry, row: dict, key: str, number: int) -> dict:
+    answer = row.get(entry.column(key, key))
+    if entry.formatting == "alpaca":
+        return {**row, entry.column("response", "output"): answer}
+    column = entry.column("messages", "conversations")
+    if not isinstance(answer, dict) or not isinstance(row.get(column), list):
+        raise DataError(f"dataset {entry.name!r} row {number}: {key!r} must be one turn object and {column!r} a list of turns")
+    return {**row, column: [*row[column], answer]}
+
+
+def load_kto_examples(name: str, max_samples: int = 0) -> list[dict]:
+    """[{"messages": [...], "label": bool}]: whether the final answer is desirable, from columns.kto_tag."""
+    entry, rows = _rows_of(name, max_samples)
+    tag = entry.column("kto_tag", "label")
+    examples = []
+    for number, row in enumerate(rows, 1):
+        if not isinstance(row.get(tag), bool):
+            raise DataError(f"dataset {entry.name!r} row {number}: field {tag!r} must be true or false")
+        examples.append({"messages": to_messages(entry, row, number), "label": row[tag]})
+    return examples
