@@ -6,6 +6,7 @@ labels and tooltips from here and `validate()` checks the same rules the UI show
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import types
 import typing
 from dataclasses import dataclass, field
@@ -51,6 +52,13 @@ class ModelConfig:
     trust_remote_code: bool = option(
         False, "Run Python code shipped inside the model repository. Only tick this for repositories you trust."
     )
+    quantization: str = option(
+        "none",
+        "Load the base model quantised with bitsandbytes: 4bit with LoRA = QLoRA. Saves memory; needs bitsandbytes.",
+        choices=("none", "8bit", "4bit"),
+    )
+    quant_type: str = option("nf4", "4-bit number format: nf4 (recommended) or fp4.", choices=("nf4", "fp4"))
+    double_quant: bool = option(True, "4-bit: also quantise the quantisation constants (saves ~0.4 bit/weight).")
 
 
 @dataclass
@@ -66,21 +74,50 @@ class DataConfig:
 
 @dataclass
 class MethodConfig:
-    stage: str = option("sft", "Training stage: sft = supervised fine-tuning.", choices=("sft",))
+    stage: str = option(
+        "sft",
+        "sft = supervised fine-tuning on conversations; pt = pretraining on plain text; rm = reward model on "
+        "preference pairs; dpo / orpo / kto = preference optimisation.",
+        choices=("sft", "pt", "rm", "dpo", "orpo", "kto"),
+    )
     finetuning_type: str = option(
         "lora",
-        "full = every weight; freeze = only the last layers; lora = small low-rank adapters.",
-        choices=("full", "freeze", "lora"),
+        "full = every weight; freeze = only the last layers; bitfit = only bias terms; lora = low-rank adapters "
+        "(QLoRA with 4-bit quantisation); adalora, ia3, prefix, prompt, ptuning = other PEFT methods.",
+        choices=("full", "freeze", "bitfit", "lora", "adalora", "ia3", "prefix", "prompt", "ptuning"),
     )
-    lora_rank: int = option(8, "LoRA rank r: adapter size; 8–64 is typical.", minimum=1)
+    lora_rank: int = option(8, "LoRA rank r: adapter size; 8–64 is typical. AdaLoRA: the average rank it ends at.", minimum=1)
     lora_alpha: int = option(16, "LoRA alpha: scales the adapter; usually 2 × rank.", minimum=1)
     lora_dropout: float = option(0.0, "Dropout on the LoRA input.", minimum=0.0, maximum=0.9)
     lora_target: str = option(
         "all-linear", "Modules that get adapters: all-linear, or comma-separated names such as q_proj,v_proj."
     )
+    use_rslora: bool = option(False, "rsLoRA: scale by alpha/√r instead of alpha/r, steadier at high ranks.")
+    use_dora: bool = option(False, "DoRA: learn each weight's magnitude and direction separately.")
+    pissa_init: bool = option(False, "PiSSA: start the adapter from the weight's principal singular vectors.")
+    loraplus_lr_ratio: float = option(
+        0.0, "LoRA+: learning rate of the B matrices = this × the learning rate (0 = off; 16 is typical).", minimum=0.0
+    )
+    modules_to_save: str = option(
+        "", "Extra modules trained in full and saved with the adapter, e.g. embed_tokens,lm_head."
+    )
+    adalora_init_rank: int = option(12, "AdaLoRA: rank every adapter starts with before pruning.", minimum=1)
+    num_virtual_tokens: int = option(
+        16, "Prefix / prompt / P-tuning: number of trainable virtual tokens.", minimum=1
+    )
     freeze_trainable_layers: int = option(
         2, "Freeze: number of last decoder layers left trainable.", minimum=1
     )
+    pref_beta: float = option(
+        0.1, "DPO / ORPO / KTO β: how far the model may move from the reference (ORPO: weight of the odds-ratio term).",
+        above=0.0,
+    )
+    pref_loss: str = option(
+        "sigmoid",
+        "DPO loss: sigmoid (DPO), ipo, hinge (SLiC), or simpo (reference-free, length-normalised).",
+        choices=("sigmoid", "ipo", "hinge", "simpo"),
+    )
+    simpo_gamma: float = option(0.5, "SimPO: target reward margin γ.", minimum=0.0)
 
 
 @dataclass
@@ -286,8 +323,34 @@ def validate(config: RunConfig) -> list[str]:
         problems.append(
             f"train.run_name may use letters, digits, '-', '_' and '.' only; got {config.train.run_name!r}"
         )
+    problems += _method_problems(config)
     if config.export.export_dir and not _is_plain_name(config.export.export_dir):
         problems.append(f"export.export_dir must be a plain folder name; got {config.export.export_dir!r}")
+    return problems
+
+
+PEFT_TYPES = ("lora", "adalora", "ia3", "prefix", "prompt", "ptuning")
+PREFERENCE_STAGES = ("dpo", "orpo", "kto")
+
+
+def _method_problems(config: RunConfig) -> list[str]:
+    """Combinations that cannot work, said before the run starts rather than as a stack trace after."""
+    method, model, problems = config.method, config.model, []
+    if model.quantization != "none":
+        if method.finetuning_type not in PEFT_TYPES:
+            problems.append(
+                f"model.quantization {model.quantization} trains only adapters; quantised weights cannot be trained "
+                f"with method.finetuning_type {method.finetuning_type}: pick lora (QLoRA) or set quantization to none"
+            )
+        if importlib.util.find_spec("bitsandbytes") is None:
+            problems.append(
+                "model.quantization needs the bitsandbytes package, which is not installed: "
+                "pip install bitsandbytes, or set quantization to none"
+            )
+    if method.pissa_init and model.quantization != "none":
+        problems.append("method.pissa_init works on unquantised weights only; turn it off or set quantization to none")
+    if method.stage == "rm" and method.finetuning_type in ("prefix", "prompt", "ptuning"):
+        problems.append("method.stage rm needs a method that trains the scoring head: pick lora, freeze or full")
     return problems
 
 

@@ -46,10 +46,33 @@ def load_tokenizer(config: ModelConfig, location: str | None = None):
     return tokenizer
 
 
-def load_model(config: ModelConfig, location: str | None = None):
-    from transformers import AutoModelForCausalLM
+def load_model(config: ModelConfig, location: str | None = None, quantize: bool = False, reward_head: bool = False):
+    """The causal LM (or, with `reward_head`, the same body with a one-score head for reward modelling).
 
-    return _from_pretrained(AutoModelForCausalLM, config, location, dtype=torch_dtype(config.dtype))
+    `quantize` applies config.quantization; only training asks for it: chat and export load full-precision
+    weights, as a 4-bit model that has generated gives wrong gradients, and merging needs real weights.
+    """
+    from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification
+
+    kwargs = {"dtype": torch_dtype(config.dtype)}
+    if quantize and config.quantization != "none":
+        kwargs["quantization_config"] = quantization_config(config)
+    if reward_head:
+        return _from_pretrained(AutoModelForSequenceClassification, config, location, num_labels=1, **kwargs)
+    return _from_pretrained(AutoModelForCausalLM, config, location, **kwargs)
+
+
+def quantization_config(config: ModelConfig):
+    from transformers import BitsAndBytesConfig
+
+    if config.quantization == "8bit":
+        return BitsAndBytesConfig(load_in_8bit=True)
+    return BitsAndBytesConfig(
+        load_in_4bit=True,
+        bnb_4bit_quant_type=config.quant_type,
+        bnb_4bit_use_double_quant=config.double_quant,
+        bnb_4bit_compute_dtype=torch_dtype(config.dtype),  # bf16 on GPUs that have it: the QLoRA recipe
+    )
 
 
 def _from_pretrained(factory, config: ModelConfig, location: str | None = None, **kwargs):

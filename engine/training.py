@@ -14,11 +14,12 @@ from typing import Callable
 
 from .config import RunConfig
 from .events import EventLog
-from .methods import apply_method, count_parameters
+from .methods import MethodContext, apply_method, count_parameters, loraplus_optimizer
 from .models import load_model, torch_dtype
 from .templates import load_template
 
 FINAL_DIR = "final"  # the trained adapter or model, with its tokenizer and chat template
+STANDARD_LOG_KEYS = {"loss", "learning_rate", "grad_norm", "epoch", "num_input_tokens_seen", "train_tokens_per_second"}
 
 
 @dataclass
@@ -71,15 +72,16 @@ def _trainer_callback():
                     tokens_per_s=round(state.num_input_tokens_seen / elapsed, 1) if elapsed else None,
                     elapsed_s=round(elapsed, 2),
                     eta_s=round(elapsed / step * (state.max_steps - step), 1) if step else None,
+                    # Stage metrics as the trainer names them, e.g. DPO's rewards/margins, a reward model's accuracy.
+                    **{k: v for k, v in logs.items() if k not in STANDARD_LOG_KEYS and not k.startswith("eval_")},
                 )
             if "eval_loss" in logs:
-                metrics = {k.removeprefix("eval_"): v for k, v in logs.items() if k.startswith("eval_")}
                 self.log.write(
                     "eval",
                     step=state.global_step,
                     epoch=round(state.epoch or 0.0, 4),
                     perplexity=math.exp(min(logs["eval_loss"], 50.0)),
-                    **{f"eval_{k}": v for k, v in metrics.items()},
+                    **{k: v for k, v in logs.items() if k.startswith("eval_")},
                 )
 
     return EventCallback
@@ -140,17 +142,40 @@ def split_examples(examples: list, config: RunConfig) -> tuple[list, list]:
     return examples[held_out:], examples[:held_out]
 
 
-def prepare_model(context: RunContext, loader=load_model):
-    """The base model with the fine-tuning type applied; seeded first, as adapter initialisation draws
-    random numbers before the Trainer seeds."""
+def planned_steps(config: RunConfig, train_examples: int) -> int:
+    """Optimizer steps the run will take, as the Trainer will count them."""
+    if config.train.max_steps:
+        return config.train.max_steps
+    per_step = config.train.per_device_train_batch_size * config.train.gradient_accumulation_steps
+    return max(1, math.ceil(math.ceil(train_examples / per_step) * config.train.num_train_epochs))
+
+
+def prepare_model(context: RunContext, train_examples: int, reward_head: bool = False):
+    """The base model (quantised if asked) with the fine-tuning type applied. Seeded first, as adapter
+    initialisation draws random numbers before the Trainer seeds."""
     from transformers import set_seed
 
     config = context.config
     set_seed(config.train.seed)
-    model = apply_method(loader(config.model), config.method)
+    model = load_model(config.model, quantize=True, reward_head=reward_head)
+    if reward_head and model.config.pad_token_id is None:
+        model.config.pad_token_id = model.config.eos_token_id  # the head reads the last non-pad token
+    method_context = MethodContext(
+        total_steps=planned_steps(config, train_examples),
+        quantized=config.model.quantization != "none",
+        task_type="SEQ_CLS" if reward_head else "CAUSAL_LM",
+    )
+    model = apply_method(model, config.method, method_context)
     if config.train.gradient_checkpointing:
         model.enable_input_require_grads()  # checkpointed blocks need a grad-carrying input under PEFT
     return model
+
+
+def optimizers(model, config: RunConfig) -> tuple:
+    """(optimizer, scheduler) for the Trainer: LoRA+ needs its own optimizer; (None, None) = the default."""
+    if config.method.finetuning_type == "lora" and config.method.loraplus_lr_ratio > 0:
+        return loraplus_optimizer(model, config.method, config.train.learning_rate, config.train.weight_decay), None
+    return None, None
 
 
 def event_callback(context: RunContext, model, **start_fields):

@@ -6,7 +6,8 @@ from ..data import load_conversations
 from ..encoding import IGNORE, EncodeStats, encode_conversations
 from ..models import load_tokenizer
 from ..templates import load_template
-from ..training import RunContext, event_callback, finish, prepare_model, split_examples, training_arguments
+from ..training import (RunContext, event_callback, finish, optimizers, prepare_model, split_examples,
+                        training_arguments)
 
 
 def build_sft_examples(config: RunConfig, tokenizer) -> tuple[list[dict], list[dict], EncodeStats]:
@@ -29,7 +30,7 @@ def build_sft_trainer(context: RunContext):
     config = context.config
     tokenizer = load_tokenizer(config.model)
     train_examples, val_examples, stats = build_sft_examples(config, tokenizer)
-    model = prepare_model(context)
+    model = prepare_model(context, len(train_examples))
     callback = event_callback(
         context, model, train_examples=len(train_examples), val_examples=len(val_examples), data=stats.summary()
     )
@@ -41,6 +42,7 @@ def build_sft_trainer(context: RunContext):
         data_collator=DataCollatorForSeq2Seq(tokenizer, padding=True, label_pad_token_id=IGNORE),
         processing_class=tokenizer,
         callbacks=[callback],
+        optimizers=optimizers(model, config),
     )
 
 
