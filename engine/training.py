@@ -91,7 +91,8 @@ def _trainer_callback():
 # Trainer
 
 
-def training_arguments(config: RunConfig, run_dir: Path, has_validation: bool):
+def training_arguments(config: RunConfig, run_dir: Path, has_validation: bool, args_class=None, **extra):
+    """TrainingArguments from the config, or a TRL subclass of it (`args_class`) with its own `extra` options."""
     import torch
     from transformers import TrainingArguments
 
@@ -101,7 +102,7 @@ def training_arguments(config: RunConfig, run_dir: Path, has_validation: bool):
     eval_strategy = "no"
     if has_validation:
         eval_strategy = "steps" if evaluation.eval_steps else "epoch"
-    return TrainingArguments(
+    return (args_class or TrainingArguments)(
         output_dir=str(run_dir),
         num_train_epochs=train.num_train_epochs,
         max_steps=train.max_steps or -1,
@@ -129,6 +130,7 @@ def training_arguments(config: RunConfig, run_dir: Path, has_validation: bool):
         dataloader_pin_memory=on_gpu,
         report_to="none",
         disable_tqdm=True,
+        **extra,
     )
 
 

@@ -3,9 +3,18 @@ from __future__ import annotations
 
 from ..config import ConfigError, validate
 from ..training import RunContext
+from .preference import run_dpo, run_kto, run_orpo, run_reward
+from .pretrain import run_pretrain
 from .sft import run_sft
 
-STAGES = {"sft": run_sft}
+STAGES = {
+    "sft": run_sft,
+    "pt": run_pretrain,
+    "rm": run_reward,
+    "dpo": run_dpo,
+    "orpo": run_orpo,
+    "kto": run_kto,
+}
 
 
 def run_training(context: RunContext) -> str:

@@ -1,0 +1,105 @@
+"""Stages that learn from preference pairs (prompt, chosen answer, rejected answer), through TRL.
+
+  rm    a reward model: the base with a one-score head, trained so chosen scores above rejected;
+        its validation accuracy is the share of pairs it orders correctly
+  dpo   direct preference optimisation (loss sigmoid / ipo / hinge), the reference model being the base
+        with the adapter switched off under PEFT; `simpo` uses TRL's CPO trainer (reference-free)
+  orpo  odds-ratio preference optimisation: SFT and preference in one loss, no reference model
+  kto   Kahneman-Tversky optimisation on unpaired answers marked good or bad; a pair gives one of each
+
+TRL renders the conversations with the tokenizer's chat template, so the run's template is put there first.
+"""
+from __future__ import annotations
+
+from ..data import get_entry, load_kto_examples, load_preference_pairs
+from ..models import load_tokenizer
+from ..templates import load_template
+from ..training import RunContext, event_callback, finish, optimizers, prepare_model, split_examples, training_arguments
+
+
+def _assistant(text: str) -> list[dict]:
+    return [{"role": "assistant", "content": text}]
+
+
+def paired_rows(config) -> list[dict]:
+    """{"prompt": messages, "chosen": [reply], "rejected": [reply]} for every pair of every dataset."""
+    pairs = [pair for name in config.data.datasets for pair in load_preference_pairs(name, config.data.max_samples)]
+    return [{"prompt": p["prompt"], "chosen": _assistant(p["chosen"]), "rejected": _assistant(p["rejected"])} for p in pairs]
+
+
+def unpaired_rows(config) -> list[dict]:
+    """{"prompt", "completion", "label"} rows: from KTO datasets as they are, from ranking datasets two per pair."""
+    rows = []
+    for name in config.data.datasets:
+        if get_entry(name).ranking:
+            for pair in load_preference_pairs(name, config.data.max_samples):
+                rows.append({"prompt": pair["prompt"], "completion": _assistant(pair["chosen"]), "label": True})
+                rows.append({"prompt": pair["prompt"], "completion": _assistant(pair["rejected"]), "label": False})
+        else:
+            for example in load_kto_examples(name, config.data.max_samples):
+                messages = example["messages"]
+                rows.append({"prompt": messages[:-1], "completion": messages[-1:], "label": example["label"]})
+    return rows
+
+
+def reward_rows(config) -> list[dict]:
+    """Whole conversations ending in the chosen or the rejected reply, as TRL's reward trainer takes them."""
+    return [{"chosen": r["prompt"] + r["chosen"], "rejected": r["prompt"] + r["rejected"]} for r in paired_rows(config)]
+
+
+# ---------------------------------------------------------------------------------------------------------
+
+
+def _trl_run(context: RunContext, rows: list[dict], trainer_class, args_class, reward_head=False, **args_extra) -> str:
+    from datasets import Dataset
+
+    config = context.config
+    tokenizer = load_tokenizer(config.model)
+    tokenizer.chat_template = load_template(config.model.template, tokenizer).source
+    train_rows, val_rows = split_examples(rows, config)
+    model = prepare_model(context, len(train_rows), reward_head=reward_head)
+    callback = event_callback(context, model, train_examples=len(train_rows), val_examples=len(val_rows))
+    args = training_arguments(
+        config, context.run_dir, bool(val_rows), args_class=args_class, max_length=config.data.cutoff_len, **args_extra
+    )
+    trainer = trainer_class(
+        model=model,
+        args=args,
+        train_dataset=Dataset.from_list(train_rows),
+        eval_dataset=Dataset.from_list(val_rows) if val_rows else None,
+        processing_class=tokenizer,
+        callbacks=[callback],
+        optimizers=optimizers(model, config),
+    )
+    return finish(trainer, context)
+
+
+def run_reward(context: RunContext) -> str:
+    from trl import RewardConfig, RewardTrainer
+
+    return _trl_run(context, reward_rows(context.config), RewardTrainer, RewardConfig, reward_head=True)
+
+
+def run_dpo(context: RunContext) -> str:
+    method = context.config.method
+    if method.pref_loss == "simpo":
+        from trl.experimental.cpo import CPOConfig, CPOTrainer
+
+        return _trl_run(context, paired_rows(context.config), CPOTrainer, CPOConfig, loss_type="simpo",
+                        cpo_alpha=0.0, beta=method.pref_beta, simpo_gamma=method.simpo_gamma)
+    from trl import DPOConfig, DPOTrainer
+
+    return _trl_run(context, paired_rows(context.config), DPOTrainer, DPOConfig, beta=method.pref_beta,
+                    loss_type=[method.pref_loss])
+
+
+def run_orpo(context: RunContext) -> str:
+    from trl.experimental.orpo import ORPOConfig, ORPOTrainer
+
+    return _trl_run(context, paired_rows(context.config), ORPOTrainer, ORPOConfig, beta=context.config.method.pref_beta)
+
+
+def run_kto(context: RunContext) -> str:
+    from trl import KTOConfig, KTOTrainer
+
+    return _trl_run(context, unpaired_rows(context.config), KTOTrainer, KTOConfig, beta=context.config.method.pref_beta)

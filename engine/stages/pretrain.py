@@ -1,0 +1,46 @@
+"""Pretraining (continued): next-token prediction on plain text.
+
+Documents are tokenized, each ended with eos, concatenated, and cut into blocks of `cutoff_len` tokens:
+the classic causal-LM recipe, so no compute goes to padding. Attention runs across document boundaries
+inside a block, as in standard pretraining; the eos between documents tells the model where one ends.
+"""
+from __future__ import annotations
+
+from ..data import load_texts
+from ..models import load_tokenizer
+from ..training import RunContext, event_callback, finish, optimizers, prepare_model, split_examples, training_arguments
+
+
+def pack_documents(texts: list[str], tokenizer, block: int) -> list[dict]:
+    """Blocks of exactly `block` tokens (the last one may be shorter), labels = inputs."""
+    stream: list[int] = []
+    for ids in tokenizer(texts, add_special_tokens=False)["input_ids"]:
+        stream += ids + [tokenizer.eos_token_id]
+    blocks = [stream[start : start + block] for start in range(0, len(stream), block)]
+    return [{"input_ids": ids, "labels": list(ids)} for ids in blocks if len(ids) > 1]
+
+
+def run_pretrain(context: RunContext) -> str:
+    from datasets import Dataset
+    from transformers import DataCollatorForSeq2Seq, Trainer
+
+    config = context.config
+    tokenizer = load_tokenizer(config.model)
+    texts = [text for name in config.data.datasets for text in load_texts(name, config.data.max_samples)]
+    train_blocks, val_blocks = split_examples(pack_documents(texts, tokenizer, config.data.cutoff_len), config)
+    model = prepare_model(context, len(train_blocks))
+    callback = event_callback(
+        context, model, train_examples=len(train_blocks), val_examples=len(val_blocks),
+        data={"documents": len(texts), "blocks": len(train_blocks) + len(val_blocks), "block_tokens": config.data.cutoff_len},
+    )
+    trainer = Trainer(
+        model=model,
+        args=training_arguments(config, context.run_dir, bool(val_blocks)),
+        train_dataset=Dataset.from_list(train_blocks),
+        eval_dataset=Dataset.from_list(val_blocks) if val_blocks else None,
+        data_collator=DataCollatorForSeq2Seq(tokenizer, padding=True, label_pad_token_id=-100),
+        processing_class=tokenizer,
+        callbacks=[callback],
+        optimizers=optimizers(model, config),
+    )
+    return finish(trainer, context)
