@@ -1,0 +1,316 @@
+"""The web UI's handlers, without a browser: control values -> run config -> YAML and back, messages, locale."""
+import json
+import re
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+
+from engine.config import RunConfig, all_fields
+from webui import i18n, run_view
+from webui.chat_tab import plain_messages
+from webui.form import config_from_values, default_config, values_from_config
+from webui.method_tab import method_visibility
+from webui.train_tab import load_config_file, preview_config, refresh_view, start_training, stop_training
+
+PROJECT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def app_form():
+    """The form of a fully built page: which control is bound to which field."""
+    from webui.app import build_app
+    from webui.form import Form
+
+    built = {}
+    original = Form.__init__
+
+    def remember(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        built["form"] = self
+
+    Form.__init__ = remember
+    try:
+        build_app("en")
+    finally:
+        Form.__init__ = original
+    return built["form"]
+
+
+@pytest.fixture
+def data_dirs(tmp_path, monkeypatch):
+    """A writable copy of the bundled data and registry, and empty saves."""
+    shutil.copytree(PROJECT / "data", tmp_path / "data")
+    shutil.copy(PROJECT / "dataset_info.json", tmp_path / "dataset_info.json")
+    monkeypatch.setenv("STUDIO_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("STUDIO_REGISTRY", str(tmp_path / "dataset_info.json"))
+    monkeypatch.setenv("STUDIO_SAVES_DIR", str(tmp_path / "saves"))
+    return tmp_path
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Form <-> config
+
+
+def test_defaults_are_the_cpu_demo_preset():
+    config = default_config()
+    assert config.model.name_or_path == "builtin:tiny-demo"
+    assert config.data.datasets == ["demo_alpaca_en"]
+    assert (config.train.learning_rate, config.train.per_device_train_batch_size) == (0.002, 8)
+    assert (config.method.lora_rank, config.method.lora_alpha, config.data.cutoff_len) == (16, 32, 256)
+    assert (config.train.logging_steps, config.train.num_train_epochs) == (2, 3.0)
+    assert (config.data.val_size, config.eval.eval_steps) == (0.1, 10)
+
+
+def test_every_run_field_has_exactly_one_control(app_form):
+    expected = [f for f in all_fields() if not f.startswith("export.")]  # export options belong to the Export tab
+    assert sorted(app_form.fields) == sorted(expected)
+
+
+def test_every_chooser_offers_its_default(app_form):
+    # The browser refuses a value that is not among a Radio's or Dropdown's choices.
+    for dotted, control in app_form.controls.items():
+        if getattr(control, "choices", None) is None or getattr(control, "allow_custom_value", False):
+            continue
+        offered = {value for _, value in control.choices}
+        values = control.value if isinstance(control.value, list) else [control.value]
+        assert set(values) <= offered, f"{dotted}: {values} not in {offered}"
+
+
+def test_control_values_to_yaml_and_back(app_form):
+    # What the browser hands back: numbers as floats, a typed learning rate, a multiselect list.
+    values = dict(zip(app_form.fields, values_from_config(default_config(), app_form.fields)))
+    values.update({
+        "train.learning_rate": "5e-5",
+        "train.per_device_train_batch_size": 4.0,
+        "method.lora_rank": 32.0,
+        "method.finetuning_type": "freeze",
+        "data.datasets": ["demo_alpaca_en", "demo_sharegpt"],
+        "train.run_name": "my-run",
+    })
+    config = config_from_values(values)
+    assert config.train.learning_rate == 5e-5 and config.train.per_device_train_batch_size == 4
+    again = RunConfig.from_yaml(config.to_yaml())
+    assert again == config
+    restored = values_from_config(again, app_form.fields)
+    assert restored[app_form.fields.index("data.datasets")] == ["demo_alpaca_en", "demo_sharegpt"]
+    assert restored[app_form.fields.index("method.lora_rank")] == 32
+
+
+def test_preview_offers_the_yaml_for_download():
+    yaml_text, path = preview_config({"train.learning_rate": 0.01})
+    assert "learning_rate: 0.01" in yaml_text
+    assert RunConfig.load(path).train.learning_rate == 0.01
+    problems, none = preview_config({"train.seed": "abc"})
+    assert none is None and "train.seed must be a whole number" in problems
+
+
+def test_load_config_file(tmp_path, app_form):
+    good = tmp_path / "good.yaml"
+    RunConfig().replace({"train.learning_rate": 0.123}).save(good)
+    values, message = load_config_file(str(good), app_form.fields, "en")
+    assert values[app_form.fields.index("train.learning_rate")] == 0.123 and "good.yaml" in message
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("train:\n  learning_rat: 1\n")
+    values, message = load_config_file(str(bad), app_form.fields, "en")
+    assert values is None and "unknown key 'train.learning_rat'" in message
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Start / Stop: problems are explained instead of starting
+
+
+def test_start_refuses_with_plain_problems(data_dirs):
+    message, run_dir = start_training({"train.learning_rate": 0, "data.datasets": []}, "en")
+    assert run_dir is None
+    assert "train.learning_rate must be > 0.0" in message
+    assert "pick at least one dataset" in message
+    message, run_dir = start_training({"train.num_train_epochs": "three"}, "zh")
+    assert run_dir is None and "未开始" in message and "train.num_train_epochs must be a number" in message
+    assert not (data_dirs / "saves").exists() or not any((data_dirs / "saves").rglob("config.yaml"))
+
+
+def test_stop_without_a_run(data_dirs):
+    assert stop_training("", "en") == i18n.text("train.nothing_to_stop", "en")
+
+
+def test_method_controls_follow_stage_and_type():
+    fields = ["method.lora_rank", "method.freeze_trainable_layers", "method.num_virtual_tokens", "method.pref_beta"]
+
+    def shown(stage, kind):
+        return [u["visible"] for u in method_visibility(stage, kind, fields)]
+
+    assert shown("sft", "lora") == [True, False, False, False]
+    assert shown("sft", "freeze") == [False, True, False, False]
+    assert shown("sft", "full") == [False, False, False, False]
+    assert shown("sft", "prefix") == [False, False, True, False]
+    assert shown("dpo", "lora") == [True, False, False, True]
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Following a run from its files
+
+
+def fake_run(saves: Path, name: str, events: list[dict]) -> Path:
+    run_dir = saves / "tiny-demo" / "lora" / name
+    run_dir.mkdir(parents=True)
+    default_config().save(run_dir / "config.yaml")
+    (run_dir / "events.jsonl").write_text("".join(json.dumps(e) + "\n" for e in events))
+    (run_dir / "train.log").write_text("loading\rloading done\nstep 2\n")
+    return run_dir
+
+
+def test_run_view_reads_the_run_directory(data_dirs):
+    now = time.time()
+    events = [
+        {"event": "status", "status": "running", "time": now},
+        {"event": "start", "total_steps": 10, "time": now},
+        {"event": "log", "step": 2, "total_steps": 10, "loss": 3.0, "elapsed_s": 1.0, "eta_s": 4.0, "time": now},
+        {"event": "eval", "step": 2, "eval_loss": 3.5, "time": now},
+        {"event": "log", "step": 4, "total_steps": 10, "loss": 2.5, "elapsed_s": 2.0, "eta_s": 3.0, "time": now},
+        {"event": "status", "status": "completed", "time": now},
+    ]
+    run_dir = fake_run(data_dirs / "saves", "done", events)
+    curve = run_view.loss_curve(events)
+    assert curve.dropna().to_dict("records") == [
+        {"step": 2, "loss": 3.0, "series": "train"},
+        {"step": 4, "loss": 2.5, "series": "train"},
+        {"step": 2, "loss": 3.5, "series": "eval"},
+    ]
+    assert set(run_view.loss_curve(events[:3]).series) == {"train", "eval"}  # eval present from the start
+    assert run_view.attach_run() == str(run_dir)
+    html = run_view.progress_html(str(run_dir), "en")
+    assert "step 4/10" in html and "completed" in html and "data-status='completed'" in html
+    assert "第 4/10 步" in run_view.progress_html(str(run_dir), "zh")
+    assert run_view.log_tail(str(run_dir)).splitlines() == ["loading done", "step 2"]
+    assert run_view.command_for(str(run_dir)) == f"python -m engine train {run_dir}/config.yaml"
+    assert run_view.command_for("") == "python -m engine train run.yaml"
+    history = run_view.history_table("en")
+    assert history.iloc[0]["status"] == "completed" and history.iloc[0]["step"] == "4/10"
+    assert run_view.run_dir_of_row(list(history.iloc[0])) == str(run_dir)
+
+
+def test_timer_redraws_only_on_change(data_dirs):
+    run_dir = str(fake_run(data_dirs / "saves", "r", [{"event": "status", "status": "completed", "time": 0}]))
+    first = refresh_view(run_dir, "en", None)
+    assert "completed" in first[0]
+    second = refresh_view(run_dir, "en", first[-1])
+    assert all(update == {"__type__": "update"} for update in second[:5])
+
+
+def test_a_page_reattaches_to_the_active_run(data_dirs):
+    fake_run(data_dirs / "saves", "a-finished", [{"event": "status", "status": "completed", "time": 0}])
+    running = fake_run(data_dirs / "saves", "b-starting", [])  # no events yet, a log: starting
+    (running / "events.jsonl").unlink()
+    assert run_view.attach_run() == str(running)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Data uploads
+
+
+def test_upload_preview_and_import(data_dirs):
+    from webui.data_tab import import_upload, preview_upload
+
+    good = data_dirs / "my faq.json"
+    good.write_text(json.dumps([{"instruction": "hi", "input": "", "output": "hello"}] * 3))
+    found, columns, rows, name = preview_upload(str(good), "auto", "en")
+    assert "alpaca" in found and "3 rows" in found and name == "my_faq"
+    assert json.loads(columns)["prompt"] == "instruction" and len(rows) == 3
+    message, picker = import_upload(str(good), name, "auto", columns, ["demo_alpaca_en"], "en")
+    assert "my_faq" in message and picker["value"] == ["demo_alpaca_en", "my_faq"]
+    message, picker = import_upload(str(good), "my_faq", "auto", columns, [], "en")
+    assert "already registered" in message and picker == {"__type__": "update"}
+
+
+def test_a_broken_upload_names_row_and_field(data_dirs):
+    from webui.data_tab import import_upload, preview_upload
+
+    bad = data_dirs / "bad.json"
+    bad.write_text(json.dumps([{"instruction": "hi", "output": "hello"}, {"instruction": "q", "output": 5}]))
+    found, _, _, _ = preview_upload(str(bad), "auto", "en")
+    assert re.search(r"row 2, field 'output'", found)
+    registry_before = (data_dirs / "dataset_info.json").read_text()
+    message, _ = import_upload(str(bad), "bad", "auto", "", [], "en")
+    assert "row 2" in message and "nothing was registered" in message
+    assert (data_dirs / "dataset_info.json").read_text() == registry_before
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Language, launch, chat, dependency direction
+
+
+def test_every_text_has_both_languages():
+    for key, entry in i18n.TEXT.items():
+        assert entry.get("en") and entry.get("zh"), key
+    for dotted in all_fields():
+        assert dotted in i18n.FIELDS, f"{dotted} has no label / Chinese text in webui/i18n.py"
+        en_label, zh_label, zh_help = i18n.FIELDS[dotted]
+        assert en_label and zh_label and zh_help
+
+
+def test_switching_language_relabels_tabs_and_fields():
+    import gradio as gr
+
+    labels = i18n.Labels("en")
+    with gr.Blocks():
+        tab = labels.tab("tab.train")
+        button = labels.button("train.start")
+        number = labels.field(gr.Number, "train.learning_rate")
+    assert tab.label == "Train" and number.label == "Learning rate"
+    updates = labels.updates("zh")
+    assert updates == [
+        {"__type__": "update", "label": "训练"},
+        {"__type__": "update", "value": "开始"},
+        {"__type__": "update", "label": "学习率", "info": "峰值学习率。"},
+    ]
+    assert labels.updates("en")[2]["info"] == "Peak learning rate."  # English help is the config's own
+
+
+def test_launch_refuses_open_hosts_without_a_password():
+    import launch
+
+    assert launch.check_access("127.0.0.1", None, False) is None
+    assert launch.check_access("0.0.0.0", "me:secret", False) == ("me", "secret")
+    with pytest.raises(SystemExit, match="--auth user:password"):
+        launch.check_access("0.0.0.0", None, False)
+    with pytest.raises(SystemExit, match="user:password"):
+        launch.check_access("0.0.0.0", "nopassword", False)
+
+
+def test_chat_history_becomes_plain_messages():
+    history = [
+        {"role": "user", "content": [{"type": "text", "text": "hi"}]},
+        {"role": "assistant", "content": "hello"},
+    ]
+    assert plain_messages(history, "be brief") == [
+        {"role": "system", "content": "be brief"},
+        {"role": "user", "content": "hi"},
+        {"role": "assistant", "content": "hello"},
+    ]
+    assert plain_messages([], "  ") == []
+
+
+def test_engine_never_imports_the_ui():
+    for path in (PROJECT / "engine").glob("*.py"):
+        source = path.read_text(encoding="utf-8")
+        assert not re.search(r"^\s*(from|import)\s+(gradio|webui)\b", source, re.M), path.name
+
+
+def test_the_page_imports_no_torch():
+    import subprocess
+    import sys
+
+    code = "import sys, webui.app; webui.app.build_app(); print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], cwd=PROJECT, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_evaluate_the_base_model(data_dirs):
+    from webui.evaluate_tab import evaluate
+
+    message = evaluate(run_view.BASE, "builtin:tiny-demo", "demo_alpaca_en", 128, 4, 4, "en")
+    assert re.search(r"eval loss \*\*\d+\.\d{4}\*\*, perplexity \*\*\d+\.\d{2}\*\* \(4 examples", message), message
+    message = evaluate(run_view.BASE, "builtin:tiny-demo", "no_such_dataset", 128, 4, 4, "en")
+    assert message.startswith("**Evaluation failed:**") and "no_such_dataset" in message

@@ -1,0 +1,77 @@
+"""The studio page: a header with the language switch, one tab per step, and the timer that follows runs."""
+from __future__ import annotations
+
+import gradio as gr
+
+from . import run_view
+from .chat_tab import build_chat_tab, wire_chat_tab
+from .data_tab import build_data_tab, wire_data_tab
+from .evaluate_tab import build_evaluate_tab, wire_evaluate_tab
+from .export_tab import build_export_tab, wire_export_tab
+from .form import Form
+from .i18n import LANGUAGES, Labels
+from .method_tab import build_method_tab, wire_method_tab
+from .model_tab import build_model_tab, wire_model_tab
+from .train_tab import build_train_tab, wire_train_tab
+
+CSS = """
+.run-progress { font-size: 0.95rem; }
+.run-bar { height: 14px; background: var(--neutral-200); border-radius: 7px; overflow: hidden; margin: 4px 0 6px; }
+.run-bar > div { height: 100%; background: var(--primary-500); transition: width 0.5s; }
+.run-error { white-space: pre-wrap; color: var(--error-text-color, #b91c1c); }
+#language { max-width: 260px; }
+"""
+
+# System fonts only: the default theme fetches web fonts, which an offline machine cannot reach.
+THEME = gr.themes.Soft(
+    font=["system-ui", "Noto Sans", "Noto Sans CJK SC", "sans-serif"],
+    font_mono=["ui-monospace", "Noto Sans Mono", "monospace"],
+)
+REFRESH_SECONDS = 1.0
+
+
+def build_app(lang: str = "en") -> gr.Blocks:
+    labels = Labels(lang)
+    with gr.Blocks(title="Finetune Studio") as app:
+        with gr.Row(equal_height=True):
+            labels.markdown("title", container=False)
+            language = gr.Radio(LANGUAGES, value=lang, show_label=False, container=False, elem_id="language", scale=0, min_width=240)
+        labels.markdown("subtitle")
+        form = Form(labels, lang)
+        run_dir, shown = gr.State(""), gr.State(None)  # this page's run, and what the timer last drew of it
+        timer = gr.Timer(REFRESH_SECONDS)
+        tabs = {}
+        with gr.Tabs():
+            with labels.tab("tab.data", id="data") as tabs["data"]:
+                data = build_data_tab(form, labels)
+            with labels.tab("tab.model", id="model") as tabs["model"]:
+                model = build_model_tab(form, labels)
+            with labels.tab("tab.method", id="method") as tabs["method"]:
+                method = build_method_tab(form)
+            with labels.tab("tab.train", id="train") as tabs["train"]:
+                train = build_train_tab(form, labels)
+            with labels.tab("tab.evaluate", id="evaluate") as tabs["evaluate"]:
+                evaluate = build_evaluate_tab(labels, form)
+            with labels.tab("tab.chat", id="chat") as tabs["chat"]:
+                chat = build_chat_tab(labels)
+            with labels.tab("tab.export", id="export") as tabs["export"]:
+                export = build_export_tab(labels)
+
+        wire_data_tab(data, language)
+        wire_model_tab(model)
+        wire_method_tab(method)
+        wire_train_tab(train, form, language, run_dir, shown, timer)
+        wire_evaluate_tab(evaluate, form, language, tabs["evaluate"])
+        wire_chat_tab(chat, form, language, tabs["chat"])
+        wire_export_tab(export, language, tabs["export"])
+
+        # Relabel everything; forgetting what the timer drew makes it redraw the run view in the new language.
+        language.change(lambda new: [*labels.updates(new), None], language, [*labels.components, shown])
+        # A new or reloaded page follows the run that is training now, else the newest one (read from disk).
+        app.load(lambda: (run_view.attach_run(), None), None, [run_dir, shown])
+    return app
+
+
+def launch_options() -> dict:
+    """Options for Blocks.launch() that belong to the page's look (gradio 6 takes them at launch)."""
+    return {"theme": THEME, "css": CSS}

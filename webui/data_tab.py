@@ -1,0 +1,98 @@
+"""Data tab: pick registered datasets, or add one from a file (detected, previewed, checked, registered)."""
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import gradio as gr
+import pandas as pd
+
+from engine.data import DataError, read_registry
+
+from .form import Form
+from .i18n import Labels, text
+
+FORMAT_CHOICES = ["auto", "alpaca", "sharegpt", "openai", "preference", "kto", "text"]
+UPLOAD_TYPES = [".json", ".jsonl", ".csv", ".parquet"]
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Handlers
+
+
+def suggest_name(path: str) -> str:
+    """A registry name from the file name that is not taken yet: my_data, else my_data-2, ..."""
+    stem = re.sub(r"[^A-Za-z0-9_.-]", "_", Path(path).stem).strip("._-") or "dataset"
+    taken = read_registry()
+    return next(name for n in range(1, 10_000) if (name := stem if n == 1 else f"{stem}-{n}") not in taken)
+
+
+def preview_upload(path: str | None, formatting: str, lang: str) -> tuple[str, str, pd.DataFrame, str]:
+    """(what was found or what is wrong, column mapping as JSON, first rows, suggested name)."""
+    if not path:
+        return "", "", pd.DataFrame(), ""
+    from engine.uploads import preview_file
+
+    detection, rows, report = preview_file(Path(path), formatting or "auto")
+    columns = json.dumps(detection.columns if detection else {}, ensure_ascii=False, indent=1)
+    if not report.ok:
+        return text("data.error", lang, error="\n\n```\n" + report.render() + "\n```"), columns, rows, suggest_name(path)
+    found = text("data.detected", lang, formatting=detection.formatting, rows=report.rows)
+    return f"{found} {detection.reason}", columns, rows, suggest_name(path)
+
+
+def import_upload(path: str | None, name: str, formatting: str, columns_json: str, chosen: list[str], lang: str):
+    """(message, datasets-picker update): the new dataset is registered and selected, or nothing changes."""
+    if not path:
+        return text("data.no_file", lang), gr.skip()
+    from engine.uploads import import_dataset
+
+    try:
+        columns = json.loads(columns_json) if (columns_json or "").strip() else None
+        if columns is not None and not isinstance(columns, dict):
+            raise DataError('the column mapping must be a JSON object such as {"prompt": "question"}')
+        result = import_dataset(Path(path), (name or "").strip(), formatting or "auto", columns or None)
+    except json.JSONDecodeError as err:
+        return text("data.error", lang, error=f"the column mapping is not valid JSON: {err.msg}"), gr.skip()
+    except DataError as err:
+        return text("data.error", lang, error="\n\n```\n" + str(err) + "\n```"), gr.skip()
+    message = text("data.imported", lang, name=result.name, rows=result.rows, file=result.file_name)
+    return message, gr.update(choices=list(read_registry()), value=[*(chosen or []), result.name])
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Layout and wiring
+
+
+def build_data_tab(form: Form, labels: Labels) -> dict:
+    parts = {}
+    with gr.Row():
+        parts["datasets"] = form.control("data.datasets", gr.Dropdown, choices=list(read_registry()),
+                                         multiselect=True, scale=4, elem_id="datasets")
+        parts["refresh"] = labels.button("data.refresh", size="sm", scale=1)
+    with gr.Row():
+        form.control("data.max_samples")
+        form.control("data.train_on_prompt")
+    labels.markdown("data.upload_heading")
+    with gr.Row():
+        with gr.Column(scale=2):
+            parts["file"] = labels.labelled(gr.File, "data.upload_file", file_types=UPLOAD_TYPES, elem_id="upload-file")
+            parts["formatting"] = labels.labelled(gr.Dropdown, "data.formatting", choices=FORMAT_CHOICES, value="auto")
+            parts["name"] = labels.labelled(gr.Textbox, "data.name", elem_id="upload-name")
+        with gr.Column(scale=3):
+            parts["columns"] = labels.labelled(gr.Code, "data.columns", language="json", interactive=True, lines=4)
+            parts["found"] = gr.Markdown(elem_id="upload-found")
+    parts["preview"] = labels.labelled(gr.Dataframe, "data.preview", interactive=False, max_height=240, wrap=True)
+    parts["import"] = labels.button("data.import", variant="primary", elem_id="upload-import")
+    parts["message"] = gr.Markdown(elem_id="upload-message")
+    return parts
+
+
+def wire_data_tab(parts: dict, lang: gr.Radio) -> None:
+    parts["refresh"].click(lambda: gr.update(choices=list(read_registry())), None, parts["datasets"])
+    looked = [parts["found"], parts["columns"], parts["preview"], parts["name"]]
+    parts["file"].upload(preview_upload, [parts["file"], parts["formatting"], lang], looked)
+    parts["formatting"].change(preview_upload, [parts["file"], parts["formatting"], lang], looked)
+    inputs = [parts["file"], parts["name"], parts["formatting"], parts["columns"], parts["datasets"], lang]
+    parts["import"].click(import_upload, inputs, [parts["message"], parts["datasets"]])

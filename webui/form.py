@@ -1,0 +1,106 @@
+"""The run-config form: each control is bound to exactly one config field ("train.learning_rate").
+
+Tabs ask the form for a control by dotted name; the form builds it from the field's metadata (type,
+choices, default, help), registers its label for the language switch, and remembers it. Turning control
+values into a RunConfig, and a RunConfig back into control values, are plain functions that the tests
+call without a browser.
+"""
+from __future__ import annotations
+
+import typing
+
+import gradio as gr
+
+from engine.config import ConfigError, RunConfig, field_info
+from engine.paths import PROJECT_DIR
+
+from .i18n import Labels, field_help, field_label
+
+DEMO_PRESET = PROJECT_DIR / "examples" / "sft_lora_demo.yaml"
+
+
+def default_config() -> RunConfig:
+    """The UI's starting point: the CPU demo preset (built-in tiny model, demo dataset, LoRA)."""
+    try:
+        return RunConfig.load(DEMO_PRESET)
+    except (OSError, ConfigError):
+        return RunConfig()
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Values <-> config (no gradio involved)
+
+
+def config_from_values(values: dict[str, object], base: RunConfig | None = None) -> RunConfig:
+    """`base` (the demo preset) with each control's value applied; raises ConfigError naming bad fields."""
+    return (base or default_config()).replace(values)
+
+
+def values_from_config(config: RunConfig, fields: list[str]) -> list:
+    """The value each control of `fields` shows for `config`, in the same order."""
+    return [config.get(dotted) for dotted in fields]
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The controls
+
+
+class Form:
+    def __init__(self, labels: Labels, lang: str, base: RunConfig | None = None):
+        self.labels, self.lang = labels, lang
+        self.base = base or default_config()
+        self.controls: dict[str, gr.components.Component] = {}
+
+    @property
+    def fields(self) -> list[str]:
+        return list(self.controls)
+
+    @property
+    def components(self) -> list:
+        return list(self.controls.values())
+
+    def control(self, dotted: str, kind=None, **options):
+        """Create the control for `dotted` here in the layout; `kind` overrides the component type."""
+        if dotted in self.controls:
+            raise ValueError(f"{dotted} already has a control; each field is bound exactly once")
+        info = field_info(dotted)
+        options = {
+            "label": field_label(dotted, self.lang),
+            "info": field_help(dotted, self.lang),
+            "value": self.base.get(dotted),
+            "elem_id": "field-" + dotted.replace(".", "-").replace("_", "-"),  # e.g. field-train-max-steps
+            **options,
+        }
+        component = (kind or _default_kind(info))(**{**_kind_options(kind, info), **options})
+        self.controls[dotted] = component
+        self.labels.add(component, f"field:{dotted}")
+        return component
+
+    def config(self, values: list) -> RunConfig:
+        return config_from_values(dict(zip(self.fields, values)), self.base)
+
+
+def _default_kind(info: dict):
+    if info["choices"]:
+        return gr.Dropdown
+    kind = info["type"]
+    if kind is bool:
+        return gr.Checkbox
+    if kind in (int, float):
+        return gr.Number
+    if typing.get_origin(kind) is list:
+        return gr.Dropdown
+    return gr.Textbox
+
+
+def _kind_options(kind, info: dict) -> dict:
+    """Options implied by the field's metadata: choices for any chooser, the rest for default kinds only."""
+    if info["choices"] and kind in (None, gr.Dropdown, gr.Radio):
+        return {"choices": list(info["choices"])}
+    if kind is not None:
+        return {}
+    if typing.get_origin(info["type"]) is list:
+        return {"multiselect": True, "allow_custom_value": True}
+    if info["type"] is int:
+        return {"precision": 0}
+    return {}

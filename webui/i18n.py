@@ -1,0 +1,267 @@
+"""Every piece of text the studio shows, in English and Simplified Chinese.
+
+Config fields take their English help text from the config's own metadata (engine/config.py), so the help
+a user reads is the same one `validate()` and the YAML comments are written against; this table adds a
+short English label and the Chinese label and help. Everything else the UI shows is a key in `TEXT`.
+
+The language switch relabels the page live: each tab registers its labelled components in a `Labels`
+registry while it is built, and `Labels.updates(lang)` returns one gr.update per component.
+"""
+from __future__ import annotations
+
+import gradio as gr
+
+from engine.config import field_info
+
+LANGUAGES = [("English", "en"), ("简体中文", "zh")]
+
+# dotted field -> (English label, Chinese label, Chinese help); English help comes from field_info().
+FIELDS: dict[str, tuple[str, str, str]] = {
+    "model.name_or_path": ("Base model", "基础模型", "基础模型：builtin:tiny-demo（离线几秒即可构建）、Hugging Face Hub 模型名或本地文件夹。"),
+    "model.template": ("Chat template", "对话模板", "训练与对话使用的模板：auto = 分词器自带的模板，或 templates/ 中的文件。"),
+    "model.dtype": ("Compute dtype", "计算精度", "auto = 支持的 GPU 上用 bfloat16，否则 float32。"),
+    "model.trust_remote_code": ("Trust remote code", "信任远程代码", "运行模型仓库中附带的 Python 代码。只对你信任的仓库勾选。"),
+    "model.allow_pickle_weights": (
+        "Allow pickle weights", "允许 pickle 权重",
+        "也加载以 pickle 文件（.bin、.pt）保存的权重；加载时可能执行代码，所以默认只读取 safetensors 权重。只对你信任的模型勾选。",
+    ),
+    "model.quantization": ("Quantization", "量化", "用 bitsandbytes 量化加载基础模型：4bit + LoRA = QLoRA。节省显存；需要 bitsandbytes。"),
+    "model.quant_type": ("4-bit type", "4 比特格式", "4 比特数值格式：nf4（推荐）或 fp4。"),
+    "model.double_quant": ("Double quantization", "双重量化", "4 比特：同时量化量化常数（每个权重约省 0.4 比特）。"),
+    "data.datasets": ("Datasets", "数据集", "用于训练的已注册数据集（dataset_info.json）。"),
+    "data.cutoff_len": ("Cutoff length", "截断长度", "单条样本的最大 token 数；更长的样本会被截断并计数。"),
+    "data.train_on_prompt": ("Train on prompt", "在提示词上训练", "也在提示词 token 上计算损失（默认只训练助手回复）。"),
+    "data.val_size": ("Validation size", "验证集比例", "留作验证集的样本比例（0 = 不划分）。"),
+    "data.max_samples": ("Max samples", "最大样本数", "每个数据集最多使用多少条样本（0 = 全部）。"),
+    "method.stage": ("Stage", "训练阶段", "sft = 对话监督微调；pt = 纯文本预训练；rm = 偏好对上的奖励模型；dpo / orpo / kto = 偏好优化。"),
+    "method.finetuning_type": (
+        "Fine-tuning type", "微调方法",
+        "full = 全部参数；freeze = 只训练最后几层；bitfit = 只训练偏置项；lora = 低秩适配器（4 比特量化时即 QLoRA）；"
+        "adalora、ia3、prefix、prompt、ptuning = 其他 PEFT 方法。",
+    ),
+    "method.lora_rank": ("LoRA rank", "LoRA 秩", "LoRA 秩 r：适配器大小，常用 8–64。AdaLoRA：最终的平均秩。"),
+    "method.lora_alpha": ("LoRA alpha", "LoRA alpha", "LoRA 缩放系数，通常为秩的 2 倍。"),
+    "method.lora_dropout": ("LoRA dropout", "LoRA 随机丢弃", "LoRA 输入上的 dropout 比例。"),
+    "method.lora_target": ("LoRA target modules", "LoRA 作用模块", "加适配器的模块：all-linear，或逗号分隔的模块名如 q_proj,v_proj。"),
+    "method.use_rslora": ("rsLoRA", "rsLoRA", "rsLoRA：按 alpha/√r 而非 alpha/r 缩放，高秩时更稳定。"),
+    "method.use_dora": ("DoRA", "DoRA", "DoRA：分别学习每个权重的幅度和方向。"),
+    "method.pissa_init": ("PiSSA init", "PiSSA 初始化", "PiSSA：用权重的主奇异向量初始化适配器。"),
+    "method.loraplus_lr_ratio": ("LoRA+ LR ratio", "LoRA+ 学习率比", "LoRA+：B 矩阵的学习率 = 此值 × 学习率（0 = 关闭；常用 16）。"),
+    "method.modules_to_save": ("Modules to save", "额外保存的模块", "完整训练并随适配器保存的额外模块，如 embed_tokens,lm_head。"),
+    "method.adalora_init_rank": ("AdaLoRA initial rank", "AdaLoRA 初始秩", "AdaLoRA：剪枝前每个适配器的初始秩。"),
+    "method.num_virtual_tokens": ("Virtual tokens", "虚拟 token 数", "Prefix / Prompt / P-tuning：可训练的虚拟 token 数量。"),
+    "method.pref_beta": ("Preference beta", "偏好 β", "DPO / ORPO / KTO 的 β：模型可偏离参考模型的程度（ORPO：优势比项的权重）。"),
+    "method.pref_loss": ("DPO loss", "DPO 损失", "DPO 损失：sigmoid（DPO）、ipo、hinge（SLiC）或 simpo（无参考、长度归一化）。"),
+    "method.simpo_gamma": ("SimPO gamma", "SimPO γ", "SimPO：目标奖励间隔 γ。"),
+    "method.freeze_trainable_layers": ("Trainable layers", "可训练层数", "冻结微调：保持可训练的最后几层解码器层数。"),
+    "train.run_name": ("Run name", "运行名称", "运行文件夹的名称；留空 = 日期、时间和阶段。"),
+    "train.num_train_epochs": ("Epochs", "训练轮数", "遍历训练数据的次数。"),
+    "train.max_steps": ("Max steps", "最大步数", "训练到这么多优化步后停止（0 = 按轮数）。"),
+    "train.learning_rate": ("Learning rate", "学习率", "峰值学习率。"),
+    "train.per_device_train_batch_size": ("Batch size", "批大小", "每个设备每步的样本数。"),
+    "train.gradient_accumulation_steps": ("Gradient accumulation", "梯度累积", "累积多少步的梯度后更新一次参数。"),
+    "train.lr_scheduler_type": ("LR scheduler", "学习率调度", "学习率在训练中如何变化。"),
+    "train.warmup_ratio": ("Warmup ratio", "预热比例", "学习率预热所占的步数比例。"),
+    "train.weight_decay": ("Weight decay", "权重衰减", "AdamW 权重衰减。"),
+    "train.max_grad_norm": ("Max gradient norm", "最大梯度范数", "将梯度裁剪到此范数（0 = 不裁剪）。"),
+    "train.logging_steps": ("Logging steps", "日志间隔", "每 N 步记录一个损失点。"),
+    "train.save_steps": ("Save steps", "保存间隔", "每 N 步保存一个检查点。"),
+    "train.save_total_limit": ("Checkpoints kept", "保留检查点数", "只保留最新的 N 个检查点（0 = 全部保留）。"),
+    "train.seed": ("Seed", "随机种子", "数据打乱与初始化的随机种子。"),
+    "train.gradient_checkpointing": ("Gradient checkpointing", "梯度检查点", "重新计算激活值以节省显存（更慢）。"),
+    "eval.eval_steps": ("Eval steps", "评估间隔", "每 N 步在验证集上评估一次（0 = 每轮一次）。"),
+    "eval.per_device_eval_batch_size": ("Eval batch size", "评估批大小", "每个评估步的样本数。"),
+    "export.export_dir": ("Export folder", "导出文件夹", "exports/ 下合并模型的文件夹；留空 = 以运行名命名。"),
+    "export.max_shard_size": ("Max shard size", "最大分片大小", "单个 safetensors 分片的上限，如 500MB 或 2GB。"),
+}
+
+# key -> {"en": ..., "zh": ...}
+TEXT: dict[str, dict[str, str]] = {
+    "title": {"en": "# Finetune Studio", "zh": "# Finetune Studio 微调工作室"},
+    "subtitle": {
+        "en": "Fine-tune a language model without code: pick data, a model and a method, then press **Start**.",
+        "zh": "无需写代码即可微调语言模型：选择数据、模型和方法，然后点击 **开始**。",
+    },
+    "language": {"en": "Language", "zh": "语言"},
+    # tabs
+    "tab.data": {"en": "Data", "zh": "数据"},
+    "tab.model": {"en": "Model", "zh": "模型"},
+    "tab.method": {"en": "Method", "zh": "方法"},
+    "tab.train": {"en": "Train", "zh": "训练"},
+    "tab.evaluate": {"en": "Evaluate", "zh": "评估"},
+    "tab.chat": {"en": "Chat", "zh": "对话"},
+    "tab.export": {"en": "Export", "zh": "导出"},
+    # data tab
+    "data.refresh": {"en": "Refresh list", "zh": "刷新列表"},
+    "data.upload_heading": {"en": "### Add a dataset from a file", "zh": "### 从文件添加数据集"},
+    "data.upload_file": {"en": "File (.json, .jsonl, .csv, .parquet)", "zh": "文件（.json、.jsonl、.csv、.parquet）"},
+    "data.formatting": {"en": "Format", "zh": "格式"},
+    "data.columns": {"en": "Column mapping (JSON: role → column in the file)", "zh": "列映射（JSON：角色 → 文件中的列名）"},
+    "data.name": {"en": "Dataset name", "zh": "数据集名称"},
+    "data.preview": {"en": "Preview", "zh": "预览"},
+    "data.import": {"en": "Add dataset", "zh": "添加数据集"},
+    "data.detected": {"en": "Detected format **{formatting}**, {rows} rows.", "zh": "检测到格式 **{formatting}**，共 {rows} 行。"},
+    "data.imported": {"en": "Added dataset **{name}** ({rows} rows, saved as {file}). It is now selected.", "zh": "已添加数据集 **{name}**（{rows} 行，保存为 {file}），并已选中。"},
+    "data.error": {"en": "**Cannot use this file:** {error}", "zh": "**无法使用此文件：** {error}"},
+    "data.no_file": {"en": "Choose a file first.", "zh": "请先选择文件。"},
+    "data.uploads_missing": {"en": "Uploading needs engine/uploads.py, which this install does not have.", "zh": "上传需要 engine/uploads.py，当前安装中没有。"},
+    "data.inspect_heading": {"en": "### Inspect", "zh": "### 查看"},
+    "data.inspect_dataset": {"en": "Dataset to inspect", "zh": "要查看的数据集"},
+    "data.inspect": {"en": "Show tokens and lengths", "zh": "显示 token 与长度"},
+    "data.tokens": {"en": "First example: trained tokens are highlighted", "zh": "第一条样本：被训练的 token 高亮显示"},
+    "data.histogram": {"en": "Token lengths", "zh": "token 长度分布"},
+    # model tab
+    "model.remote_code_warning": {
+        "en": "⚠️ **Remote code runs with your permissions.** Only tick this for model repositories you trust.",
+        "zh": "⚠️ **远程代码会以你的权限运行。** 只对你信任的模型仓库勾选。",
+    },
+    # train tab
+    "train.start": {"en": "Start", "zh": "开始"},
+    "train.stop": {"en": "Stop", "zh": "停止"},
+    "train.save_config": {"en": "Save config (YAML)", "zh": "保存配置（YAML）"},
+    "train.load_config": {"en": "Load config (YAML)", "zh": "加载配置（YAML）"},
+    "train.config_file": {"en": "Config file", "zh": "配置文件"},
+    "train.command": {"en": "Equivalent command", "zh": "等效命令行"},
+    "train.preview": {"en": "Run config (YAML)", "zh": "运行配置（YAML）"},
+    "train.progress": {"en": "Progress", "zh": "进度"},
+    "train.curve": {"en": "Loss", "zh": "损失曲线"},
+    "train.log": {"en": "Log (train.log)", "zh": "日志（train.log）"},
+    "train.history": {"en": "Run history (select a row to view it)", "zh": "运行历史（选择一行查看）"},
+    "train.refresh_history": {"en": "Refresh history", "zh": "刷新历史"},
+    "train.advanced": {"en": "More settings", "zh": "更多设置"},
+    "train.problems": {"en": "**Not started; please fix:**", "zh": "**未开始，请先修正：**"},
+    "train.busy": {"en": "**Not started:** run {name} is still training; stop it or wait for it to finish.", "zh": "**未开始：** 运行 {name} 仍在训练；请先停止或等待其结束。"},
+    "train.started": {"en": "Started run **{name}**.", "zh": "已开始运行 **{name}**。"},
+    "train.stop_requested": {"en": "Stop requested; the run saves at its next step.", "zh": "已请求停止；将在下一步保存后结束。"},
+    "train.nothing_to_stop": {"en": "No run is training.", "zh": "没有正在训练的运行。"},
+    "train.loaded": {"en": "Loaded config from {file}.", "zh": "已从 {file} 加载配置。"},
+    "train.load_failed": {"en": "**Cannot load this config:**", "zh": "**无法加载此配置：**"},
+    "train.no_run": {"en": "No run yet: press Start.", "zh": "还没有运行：点击“开始”。"},
+    "train.step": {"en": "step {step}/{total}", "zh": "第 {step}/{total} 步"},
+    "train.elapsed": {"en": "elapsed {time}", "zh": "已用 {time}"},
+    "train.eta": {"en": "ETA {time}", "zh": "剩余 {time}"},
+    "status.created": {"en": "created", "zh": "已创建"},
+    "status.starting": {"en": "starting", "zh": "启动中"},
+    "status.running": {"en": "running", "zh": "训练中"},
+    "status.completed": {"en": "completed", "zh": "已完成"},
+    "status.stopped": {"en": "stopped", "zh": "已停止"},
+    "status.failed": {"en": "failed", "zh": "失败"},
+    "status.failed (killed)": {"en": "failed (process ended)", "zh": "失败（进程已结束）"},
+    "column.run": {"en": "run", "zh": "运行"},
+    "column.model": {"en": "model", "zh": "模型"},
+    "column.method": {"en": "method", "zh": "方法"},
+    "column.status": {"en": "status", "zh": "状态"},
+    "column.step": {"en": "step", "zh": "步数"},
+    "column.loss": {"en": "loss", "zh": "损失"},
+    "column.started": {"en": "started", "zh": "开始时间"},
+    "column.folder": {"en": "folder", "zh": "文件夹"},
+    "column.file": {"en": "file", "zh": "文件"},
+    "column.size": {"en": "size", "zh": "大小"},
+    # shared pickers
+    "pick.run": {"en": "Run", "zh": "运行"},
+    "pick.source": {"en": "Model to use", "zh": "使用的模型"},
+    "pick.base": {"en": "Base model from the Model tab", "zh": "“模型”页中的基础模型"},
+    "pick.refresh": {"en": "Refresh", "zh": "刷新"},
+    # evaluate tab
+    "evaluate.dataset": {"en": "Dataset", "zh": "数据集"},
+    "evaluate.max_samples": {"en": "Max samples (0 = all)", "zh": "最大样本数（0 = 全部）"},
+    "evaluate.batch_size": {"en": "Batch size", "zh": "批大小"},
+    "evaluate.run": {"en": "Evaluate", "zh": "开始评估"},
+    "evaluate.result": {
+        "en": "**{source}** on **{dataset}**: eval loss **{eval_loss:.4f}**, perplexity **{perplexity:.2f}** ({examples} examples, {tokens} trained tokens).",
+        "zh": "**{source}** 在 **{dataset}** 上：评估损失 **{eval_loss:.4f}**，困惑度 **{perplexity:.2f}**（{examples} 条样本，{tokens} 个训练 token）。",
+    },
+    "evaluate.failed": {"en": "**Evaluation failed:** {error}", "zh": "**评估失败：** {error}"},
+    # chat tab
+    "chat.load": {"en": "Load", "zh": "加载"},
+    "chat.loaded": {"en": "Loaded **{label}**. Type a message below.", "zh": "已加载 **{label}**，请在下方输入消息。"},
+    "chat.load_failed": {"en": "**Cannot load:** {error}", "zh": "**无法加载：** {error}"},
+    "chat.not_loaded": {"en": "Load a model first.", "zh": "请先加载模型。"},
+    "chat.system": {"en": "System prompt", "zh": "系统提示词"},
+    "chat.message": {"en": "Message", "zh": "消息"},
+    "chat.send": {"en": "Send", "zh": "发送"},
+    "chat.clear": {"en": "Clear", "zh": "清空"},
+    "chat.chatbot": {"en": "Conversation", "zh": "对话"},
+    "chat.max_new_tokens": {"en": "Max new tokens", "zh": "最大生成 token 数"},
+    "chat.temperature": {"en": "Temperature (0 = greedy)", "zh": "温度（0 = 贪心）"},
+    "chat.top_p": {"en": "Top-p", "zh": "Top-p"},
+    # export tab
+    "export.run": {"en": "Merge and export", "zh": "合并并导出"},
+    "export.done": {"en": "Exported to `{folder}` ({size}, {count} files).", "zh": "已导出到 `{folder}`（{size}，{count} 个文件）。"},
+    "export.failed": {"en": "**Export failed:** {error}", "zh": "**导出失败：** {error}"},
+    "export.no_run": {"en": "Pick a finished run first.", "zh": "请先选择一个已完成的运行。"},
+    "export.files": {"en": "Files", "zh": "文件"},
+}
+
+
+def text(key: str, lang: str, **values) -> str:
+    entry = TEXT[key]
+    template = entry.get(lang) or entry["en"]
+    return template.format(**values) if values else template
+
+
+def field_label(dotted: str, lang: str) -> str:
+    labels = FIELDS.get(dotted)
+    if labels is None:  # a field added to the config after this table: still usable, in English
+        return dotted.split(".")[1].replace("_", " ").capitalize()
+    return labels[1] if lang == "zh" else labels[0]
+
+
+def field_help(dotted: str, lang: str) -> str:
+    labels = FIELDS.get(dotted)
+    return labels[2] if lang == "zh" and labels else field_info(dotted)["help"]
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Live relabelling
+
+
+class Labels:
+    """Components whose text depends on the language, with the key each one reads; filled while building.
+
+    The helpers create a component already showing the text of the page's starting language.
+    """
+
+    def __init__(self, lang: str):
+        self.lang = lang
+        self.entries: list[tuple[object, str]] = []
+
+    def add(self, component, key: str):
+        """Register `component` under a TEXT key, or under "field:<dotted>" for a config control."""
+        self.entries.append((component, key))
+        return component
+
+    def button(self, key: str, **options) -> gr.Button:
+        return self.add(gr.Button(text(key, self.lang), **options), key)
+
+    def markdown(self, key: str, **options) -> gr.Markdown:
+        return self.add(gr.Markdown(text(key, self.lang), **options), key)
+
+    def tab(self, key: str, **options) -> gr.Tab:
+        return self.add(gr.Tab(text(key, self.lang), **options), key)
+
+    def labelled(self, kind, key: str, **options):
+        """Any component with a `label` (Textbox, Dropdown, Plot, UploadButton, ...)."""
+        return self.add(kind(label=text(key, self.lang), **options), key)
+
+    def field(self, kind, dotted: str, **options):
+        """A control labelled like config field `dotted` but not bound to it (a one-off action's parameter)."""
+        labelled = kind(label=field_label(dotted, self.lang), info=field_help(dotted, self.lang), **options)
+        return self.add(labelled, f"field:{dotted}")
+
+    @property
+    def components(self) -> list:
+        return [component for component, _ in self.entries]
+
+    def updates(self, lang: str) -> list:
+        return [relabel(component, key, lang) for component, key in self.entries]
+
+
+def relabel(component, key: str, lang: str):
+    """The gr.update that shows `component` in `lang`: buttons and markdown change their value, others their label."""
+    if key.startswith("field:"):
+        dotted = key.removeprefix("field:")
+        return gr.update(label=field_label(dotted, lang), info=field_help(dotted, lang))
+    if isinstance(component, (gr.Button, gr.Markdown)):
+        return gr.update(value=text(key, lang))
+    return gr.update(label=text(key, lang))

@@ -1,0 +1,173 @@
+"""Following a run from its files: progress, loss curve, log tail and the run history.
+
+Everything here reads the run directory (events.jsonl, train.log, config.yaml) and never the memory of
+the UI process, so a reloaded page, a second browser or a restarted UI see the same run.
+"""
+from __future__ import annotations
+
+import html
+import time
+from pathlib import Path
+
+import pandas as pd
+
+from engine.events import read_events
+from engine.runs import CONFIG_FILE, LOG_FILE, RunSummary, list_runs, run_status
+from engine.paths import saves_dir
+
+from .i18n import TEXT, text
+
+ACTIVE = ("created", "starting", "running")
+CURVE_COLUMNS = ["step", "loss", "series"]
+CURVE_SERIES = ("train", "eval")
+HISTORY_COLUMNS = ["run", "model", "method", "status", "step", "loss", "started", "folder"]
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Which run a page shows
+
+
+def active_run() -> RunSummary | None:
+    return next((run for run in list_runs() if run.status in ACTIVE), None)
+
+
+def attach_run() -> str:
+    """The run a freshly opened page shows: the one training now, else the newest; "" when none."""
+    runs = list_runs()
+    chosen = next((run for run in runs if run.status in ACTIVE), runs[0] if runs else None)
+    return str(chosen.run_dir) if chosen else ""
+
+
+def finished_runs() -> list[RunSummary]:
+    """Runs with a trained result to chat with, evaluate or export."""
+    return [run for run in list_runs() if run.status in ("completed", "stopped") and (run.run_dir / "final").is_dir()]
+
+
+def command_for(run_dir: str) -> str:
+    if not run_dir:
+        return "python -m engine train run.yaml"
+    return f"python -m engine train {Path(run_dir) / CONFIG_FILE}"
+
+
+# ---------------------------------------------------------------------------------------------------------
+# What a run looks like now
+
+
+def loss_curve(events: list[dict]) -> pd.DataFrame:
+    """Long-format points for the plot: train loss at each logged step, eval loss at each evaluation.
+
+    Both series always appear, with an empty (NaN, not drawn) point when they have none yet: the browser's
+    plot fixes its legend and colours from the first data it receives and would never show a series that
+    was missing then.
+    """
+    rows = [(e["step"], e["loss"], "train") for e in events if e["event"] == "log" and e.get("loss") is not None]
+    rows += [(e["step"], e["eval_loss"], "eval") for e in events if e["event"] == "eval" and "eval_loss" in e]
+    first_step = min((step for step, _, _ in rows), default=0)
+    rows += [(first_step, float("nan"), series) for series in CURVE_SERIES if series not in {r[2] for r in rows}]
+    return pd.DataFrame(rows, columns=CURVE_COLUMNS).astype({"step": "int64", "loss": "float64", "series": "str"})
+
+
+def clock(seconds: float | None) -> str:
+    if seconds is None:
+        return "?"
+    minutes, secs = divmod(int(round(seconds)), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+def progress_html(run_dir: str, lang: str, events: list[dict] | None = None, status: str | None = None) -> str:
+    """A bar with 'status · step N/M · elapsed · ETA' for the run, or a hint when there is none."""
+    if not run_dir:
+        return f"<div class='run-progress'><span>{html.escape(text('train.no_run', lang))}</span></div>"
+    events = read_events(Path(run_dir)) if events is None else events
+    status = status or run_status(Path(run_dir))
+    logs = [e for e in events if e["event"] == "log"]
+    start = next((e for e in events if e["event"] == "start"), None)
+    total = logs[-1]["total_steps"] if logs else (start or {}).get("total_steps", 0)
+    step = logs[-1]["step"] if logs else 0
+    if status in ACTIVE and start:
+        elapsed, eta = time.time() - start["time"], (logs[-1].get("eta_s") if logs else None)
+    else:
+        elapsed, eta = (logs[-1]["elapsed_s"] if logs else None), 0
+    fraction = step / total if total else 0.0
+    parts = [
+        f"<b>{html.escape(Path(run_dir).name)}</b>",
+        status_text(status, lang),
+        text("train.step", lang, step=step, total=total or "?"),
+        text("train.elapsed", lang, time=clock(elapsed)),
+    ]
+    if status in ACTIVE:
+        parts.append(text("train.eta", lang, time=clock(eta)))
+    error = next((e.get("error") for e in reversed(events) if e["event"] == "status" and e.get("error")), None)
+    detail = f"<pre class='run-error'>{html.escape(error)}</pre>" if error else ""
+    return (
+        f"<div class='run-progress' data-status='{html.escape(status)}' data-step='{step}' data-total='{total}'>"
+        f"<div class='run-bar'><div style='width:{fraction * 100:.1f}%'></div></div>"
+        f"<span>{' · '.join(parts)}</span>{detail}</div>"
+    )
+
+
+def status_text(status: str, lang: str) -> str:
+    return text(f"status.{status}", lang) if f"status.{status}" in TEXT else status
+
+
+def log_tail(run_dir: str, lines: int = 40) -> str:
+    path = Path(run_dir) / LOG_FILE if run_dir else None
+    if not path or not path.exists():
+        return ""
+    with path.open("rb") as log:
+        log.seek(max(0, path.stat().st_size - 64_000))  # the tail only: logs of long runs grow large
+        tail = log.read().decode("utf-8", errors="replace")
+    # Progress bars redraw with carriage returns; keep only what each line finally showed.
+    return "\n".join(line.rsplit("\r", 1)[-1] for line in tail.split("\n")[-lines:] if line.strip())
+
+
+def run_config_text(run_dir: str) -> str:
+    path = Path(run_dir) / CONFIG_FILE if run_dir else None
+    return path.read_text(encoding="utf-8") if path and path.exists() else ""
+
+
+def history_table(lang: str) -> pd.DataFrame:
+    """Past runs, newest first; `folder` is the run's path under the saves dir (what selecting reads)."""
+    rows = [
+        (
+            run.name,
+            run.model,
+            run.method,
+            status_text(run.status, lang),
+            f"{run.step}/{run.total_steps}",
+            None if run.final_loss is None else round(run.final_loss, 4),
+            run.started,
+            str(run.run_dir.relative_to(saves_dir())),
+        )
+        for run in list_runs()
+    ]
+    headers = [text(f"column.{c}", lang) if f"column.{c}" in TEXT else c for c in HISTORY_COLUMNS]
+    return pd.DataFrame(rows, columns=headers)
+
+
+def run_dir_of_row(row: list) -> str:
+    """The run directory named by a selected history row (its last column)."""
+    return str(saves_dir() / row[-1]) if row else ""
+
+
+def snapshot(run_dir: str) -> tuple:
+    """What changes as a run goes on; the timer redraws only when this differs from what it drew last."""
+    if not run_dir:
+        return ("",)
+    path = Path(run_dir)
+    events_file, log_file = path / "events.jsonl", path / LOG_FILE
+    return (run_dir, _size(events_file), _size(log_file), run_status(path))
+
+
+def _size(path: Path) -> int:
+    return path.stat().st_size if path.exists() else -1
+
+
+BASE = "base"  # the picker value meaning "the base model chosen in the Model tab"
+
+
+def source_choices(lang: str, include_base: bool = True) -> list[tuple[str, str]]:
+    """(label, value) pairs for a run picker: finished runs newest first, then optionally the base model."""
+    choices = [(f"{run.name} · {run.model} · {run.method}", str(run.run_dir)) for run in finished_runs()]
+    return choices + ([(text("pick.base", lang), BASE)] if include_base else [])
