@@ -111,7 +111,8 @@ def assistant_spans(template: ChatTemplate, tokenizer, messages: list[dict]) -> 
         if message.get("role") != "assistant":
             continue
         prompt = render_messages(template, tokenizer, messages[:i], add_generation_prompt=True)
-        with_reply = render_messages(template, tokenizer, messages[:i + 1])
+        # The last reply's render is the full render: skipping it saves a third of the work for one-turn data.
+        with_reply = full if i == len(messages) - 1 else render_messages(template, tokenizer, messages[:i + 1])
         # Both checks protect training: if either fails, the diff would point at the wrong text.
         if not with_reply.startswith(prompt):
             raise ValueError(

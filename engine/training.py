@@ -6,7 +6,6 @@ The stages themselves (engine/stages/) each build their data and trainer from a 
 from __future__ import annotations
 
 import math
-import random
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -134,14 +133,21 @@ def training_arguments(config: RunConfig, run_dir: Path, has_validation: bool, a
     )
 
 
-def split_examples(examples: list, config: RunConfig) -> tuple[list, list]:
-    """(train, validation): shuffled with the run's seed, `data.val_size` of them held out."""
-    if not examples:
+def split_indices(count: int, seed: int, val_size: float) -> tuple[list[int], list[int]]:
+    """(train, validation) positions: a seeded permutation, the first `val_size` of it held out."""
+    import numpy
+
+    order = numpy.random.default_rng(seed).permutation(count).tolist()
+    held_out = math.ceil(count * val_size) if val_size else 0
+    return order[held_out:], order[:held_out]
+
+
+def split_dataset(dataset, config: RunConfig):
+    """(train, validation or None) of a datasets.Dataset, split by `split_indices` with the run's seed."""
+    if len(dataset) == 0:
         raise ValueError("no example is left to train on: every one was empty after truncation; raise cutoff_len")
-    examples = list(examples)
-    random.Random(config.train.seed).shuffle(examples)
-    held_out = math.ceil(len(examples) * config.data.val_size) if config.data.val_size else 0
-    return examples[held_out:], examples[:held_out]
+    train, validation = split_indices(len(dataset), config.train.seed, config.data.val_size)
+    return dataset.select(train), dataset.select(validation) if validation else None
 
 
 def planned_steps(config: RunConfig, train_examples: int) -> int:

@@ -44,7 +44,6 @@ def short_config(**method) -> RunConfig:
 def train_and_check(config: RunConfig, is_trainable):
     run_dir = create_run(config)
     log = EventLog(run_dir)
-    log.claim()
     context = RunContext(config, run_dir, log, lambda: False)
     trainer = build_sft_trainer(context)
     params = dict(trainer.model.named_parameters())

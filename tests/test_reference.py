@@ -13,7 +13,6 @@ STEPS = 10
 
 def reference_losses(config: RunConfig, model_dir, output_dir) -> list[float]:
     """Written the way the tutorials do it, sharing only the encoded examples with the engine."""
-    from datasets import Dataset
     from peft import LoraConfig, get_peft_model
     from transformers import (AutoModelForCausalLM, DataCollatorForSeq2Seq, Trainer, TrainerCallback,
                               TrainingArguments, set_seed)
@@ -36,7 +35,7 @@ def reference_losses(config: RunConfig, model_dir, output_dir) -> list[float]:
                              lr_scheduler_type="cosine", warmup_steps=config.train.warmup_ratio, logging_steps=1,
                              seed=config.train.seed, save_strategy="no", report_to="none", use_cpu=True,
                              remove_unused_columns=False)
-    Trainer(model=model, args=args, train_dataset=Dataset.from_list(train_examples),
+    Trainer(model=model, args=args, train_dataset=train_examples,
             data_collator=DataCollatorForSeq2Seq(tokenizer, padding=True, label_pad_token_id=-100),
             callbacks=[Record()]).train()
     return losses
@@ -49,7 +48,6 @@ def test_first_ten_losses_match_the_reference(tmp_path, tiny_model):
     config.train.logging_steps = 1
     (tmp_path / "run").mkdir()
     log = EventLog(tmp_path / "run")
-    log.claim()
     build_sft_trainer(RunContext(config, tmp_path / "run", log, lambda: False)).train()
     engine = [e["loss"] for e in read_events(tmp_path / "run") if e["event"] == "log"]
     reference = reference_losses(config, tiny_model, tmp_path / "reference")

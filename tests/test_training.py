@@ -21,7 +21,6 @@ def demo_config(**train) -> RunConfig:
 def train(config: RunConfig, run_dir):
     run_dir.mkdir(parents=True, exist_ok=True)
     log = EventLog(run_dir)
-    log.claim()
     trainer = build_sft_trainer(RunContext(config, run_dir, log, lambda: False))
     before = {n: p.detach().clone() for n, p in trainer.model.named_parameters()}
     trainer.train()
@@ -59,8 +58,8 @@ def test_freeze_trains_only_the_last_layers(tmp_path):
 
 
 def test_full_trains_every_weight(tmp_path):
-    config = demo_config(max_steps=4, learning_rate=1e-3)
+    config = demo_config(max_steps=10, learning_rate=1e-3)
     config.method.finetuning_type = "full"
     before, after, losses = train(config, tmp_path / "run")
     assert all(changed(before, after, n) for n in before)
-    assert losses[-1] < losses[0]
+    assert sum(losses[-3:]) < sum(losses[:3])

@@ -14,7 +14,7 @@ from __future__ import annotations
 from ..data import get_entry, load_kto_examples, load_preference_pairs
 from ..models import load_tokenizer
 from ..templates import load_template
-from ..training import RunContext, event_callback, finish, optimizers, prepare_model, split_examples, training_arguments
+from ..training import RunContext, event_callback, finish, optimizers, prepare_model, split_dataset, training_arguments
 
 
 def _assistant(text: str) -> list[dict]:
@@ -56,17 +56,18 @@ def _trl_run(context: RunContext, rows: list[dict], trainer_class, args_class, r
     config = context.config
     tokenizer = load_tokenizer(config.model)
     tokenizer.chat_template = load_template(config.model.template, tokenizer).source
-    train_rows, val_rows = split_examples(rows, config)
-    model = prepare_model(context, len(train_rows), reward_head=reward_head)
-    callback = event_callback(context, model, train_examples=len(train_rows), val_examples=len(val_rows))
+    train, validation = split_dataset(Dataset.from_list(rows), config)
+    model = prepare_model(context, len(train), reward_head=reward_head)
+    callback = event_callback(context, model, train_examples=len(train), val_examples=len(validation or []))
     args = training_arguments(
-        config, context.run_dir, bool(val_rows), args_class=args_class, max_length=config.data.cutoff_len, **args_extra
+        config, context.run_dir, validation is not None, args_class=args_class, max_length=config.data.cutoff_len,
+        **args_extra,
     )
     trainer = trainer_class(
         model=model,
         args=args,
-        train_dataset=Dataset.from_list(train_rows),
-        eval_dataset=Dataset.from_list(val_rows) if val_rows else None,
+        train_dataset=train,
+        eval_dataset=validation,
         processing_class=tokenizer,
         callbacks=[callback],
         optimizers=optimizers(model, config),

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from ..data import load_texts
 from ..models import load_tokenizer
-from ..training import RunContext, event_callback, finish, optimizers, prepare_model, split_examples, training_arguments
+from ..training import RunContext, event_callback, finish, optimizers, prepare_model, split_dataset, training_arguments
 
 
 def pack_documents(texts: list[str], tokenizer, block: int) -> list[dict]:
@@ -27,17 +27,18 @@ def run_pretrain(context: RunContext) -> str:
     config = context.config
     tokenizer = load_tokenizer(config.model)
     texts = [text for name in config.data.datasets for text in load_texts(name, config.data.max_samples)]
-    train_blocks, val_blocks = split_examples(pack_documents(texts, tokenizer, config.data.cutoff_len), config)
-    model = prepare_model(context, len(train_blocks))
+    blocks = Dataset.from_list(pack_documents(texts, tokenizer, config.data.cutoff_len))
+    train, validation = split_dataset(blocks, config)
+    model = prepare_model(context, len(train))
     callback = event_callback(
-        context, model, train_examples=len(train_blocks), val_examples=len(val_blocks),
-        data={"documents": len(texts), "blocks": len(train_blocks) + len(val_blocks), "block_tokens": config.data.cutoff_len},
+        context, model, train_examples=len(train), val_examples=len(validation or []),
+        data={"documents": len(texts), "blocks": len(blocks), "block_tokens": config.data.cutoff_len},
     )
     trainer = Trainer(
         model=model,
-        args=training_arguments(config, context.run_dir, bool(val_blocks)),
-        train_dataset=Dataset.from_list(train_blocks),
-        eval_dataset=Dataset.from_list(val_blocks) if val_blocks else None,
+        args=training_arguments(config, context.run_dir, validation is not None),
+        train_dataset=train,
+        eval_dataset=validation,
         data_collator=DataCollatorForSeq2Seq(tokenizer, padding=True, label_pad_token_id=-100),
         processing_class=tokenizer,
         callbacks=[callback],
