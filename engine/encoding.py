@@ -104,7 +104,7 @@ def encode_dataset(name: str, template: ChatTemplate, tokenizer, cutoff_len: int
                    max_samples: int = 0):
     """(datasets.Dataset of input_ids/labels, summary dict) for registered dataset `name`, from the cache
     when the file, registry entry, template, tokenizer and settings are all unchanged."""
-    from datasets import Dataset, load_from_disk
+    from datasets import Dataset, disable_progress_bars, load_from_disk
 
     from .data import dataset_file, get_entry, load_conversations
     from .paths import cache_dir
@@ -123,6 +123,7 @@ def encode_dataset(name: str, template: ChatTemplate, tokenizer, cutoff_len: int
     dataset = Dataset.from_dict(
         {"input_ids": [e["input_ids"] for e in examples], "labels": [e["labels"] for e in examples]}
     )
+    disable_progress_bars()  # tqdm bars would flood train.log; progress is reported through events instead
     dataset.save_to_disk(str(folder))
     (folder / "summary.json").write_text(json.dumps(stats.summary()))  # written last: marks the entry complete
     return load_from_disk(str(folder)), stats.summary()
