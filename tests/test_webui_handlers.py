@@ -314,3 +314,19 @@ def test_evaluate_the_base_model(data_dirs):
     assert re.search(r"eval loss \*\*\d+\.\d{4}\*\*, perplexity \*\*\d+\.\d{2}\*\* \(4 examples", message), message
     message = evaluate(run_view.BASE, "builtin:tiny-demo", "no_such_dataset", 128, 4, 4, "en")
     assert message.startswith("**Evaluation failed:**") and "no_such_dataset" in message
+
+
+def test_memory_panel_estimates_and_auto_configures():
+    from engine.config import all_fields
+    from webui.form import default_config
+    from webui.memory_panel import auto_configured_values, estimate_markdown
+
+    values = {f: default_config().get(f) for f in all_fields()}
+    assert "MiB" in estimate_markdown(values, "en")  # the demo model is tiny
+    values.update({"model.name_or_path": "Qwen/Qwen2.5-7B-Instruct", "data.cutoff_len": 2048,
+                   "train.per_device_train_batch_size": 16})
+    assert "放不下" in estimate_markdown(values, "zh") or "放得下" in estimate_markdown(values, "zh")
+    new_values, message = auto_configured_values(values, all_fields(), "en")
+    fitted = dict(zip(all_fields(), new_values))
+    assert fitted["train.per_device_train_batch_size"] * fitted["train.gradient_accumulation_steps"] == 16
+    assert message.startswith("Fitted to")

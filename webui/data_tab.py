@@ -1,4 +1,5 @@
-"""Data tab: pick registered datasets, or add one from a file (detected, previewed, checked, registered)."""
+"""Data tab: pick registered datasets, add one from a file (detected, previewed, checked, registered),
+look at a dataset as the model will see it (data_inspect.py) and clean it into a new one (data_cleaning.py)."""
 from __future__ import annotations
 
 import json
@@ -10,6 +11,8 @@ import pandas as pd
 
 from engine.data import DataError, read_registry
 
+from .data_cleaning import build_cleaning_section, unused_name, wire_cleaning_section
+from .data_inspect import build_inspect_section, wire_inspect_section
 from .form import Form
 from .i18n import Labels, text
 
@@ -23,23 +26,27 @@ UPLOAD_TYPES = [".json", ".jsonl", ".csv", ".parquet"]
 
 def suggest_name(path: str) -> str:
     """A registry name from the file name that is not taken yet: my_data, else my_data-2, ..."""
-    stem = re.sub(r"[^A-Za-z0-9_.-]", "_", Path(path).stem).strip("._-") or "dataset"
-    taken = read_registry()
-    return next(name for n in range(1, 10_000) if (name := stem if n == 1 else f"{stem}-{n}") not in taken)
+    return unused_name(re.sub(r"[^A-Za-z0-9_.-]", "_", Path(path).stem).strip("._-") or "dataset")
 
 
 def preview_upload(path: str | None, formatting: str, lang: str) -> tuple[str, str, pd.DataFrame, str]:
-    """(what was found or what is wrong, column mapping as JSON, first rows, suggested name)."""
+    """(what was found or what is wrong, column mapping as JSON, first rows, suggested name).
+
+    Either way the message carries the report `python -m engine data check FILE` prints, so the UI and the
+    CLI say the same thing about a file.
+    """
     if not path:
         return "", "", pd.DataFrame(), ""
     from engine.uploads import preview_file
 
     detection, rows, report = preview_file(Path(path), formatting or "auto")
     columns = json.dumps(detection.columns if detection else {}, ensure_ascii=False, indent=1)
+    rendered = "\n\n```\n" + report.render() + "\n```"
     if not report.ok:
-        return text("data.error", lang, error="\n\n```\n" + report.render() + "\n```"), columns, rows, suggest_name(path)
-    found = text("data.detected", lang, formatting=detection.formatting, rows=report.rows)
-    return f"{found} {detection.reason}", columns, rows, suggest_name(path)
+        return text("data.error", lang, error=rendered), columns, rows, suggest_name(path)
+    found = text("data.detected", lang, formatting=detection.formatting, rows=report.rows,
+                 confidence=f"{detection.confidence:.0%}", reason=detection.reason)
+    return found + rendered, columns, rows, suggest_name(path)
 
 
 def import_upload(path: str | None, name: str, formatting: str, columns_json: str, chosen: list[str], lang: str):
@@ -86,13 +93,20 @@ def build_data_tab(form: Form, labels: Labels) -> dict:
     parts["preview"] = labels.labelled(gr.Dataframe, "data.preview", interactive=False, max_height=240, wrap=True)
     parts["import"] = labels.button("data.import", variant="primary", elem_id="upload-import")
     parts["message"] = gr.Markdown(elem_id="upload-message")
+    parts["inspect"] = build_inspect_section(labels, list(read_registry()), form.base.data.datasets)
+    parts["cleaning"] = build_cleaning_section(labels)
+    parts["controls"] = form.controls  # read when wiring: by then the Model and Train tabs have added theirs
     return parts
 
 
 def wire_data_tab(parts: dict, lang: gr.Radio) -> None:
-    parts["refresh"].click(lambda: gr.update(choices=list(read_registry())), None, parts["datasets"])
+    pickers = [parts["datasets"], parts["inspect"]["dataset"]]
+    parts["refresh"].click(lambda: [gr.update(choices=list(read_registry()))] * 2, None, pickers)
     looked = [parts["found"], parts["columns"], parts["preview"], parts["name"]]
     parts["file"].upload(preview_upload, [parts["file"], parts["formatting"], lang], looked)
     parts["formatting"].change(preview_upload, [parts["file"], parts["formatting"], lang], looked)
     inputs = [parts["file"], parts["name"], parts["formatting"], parts["columns"], parts["datasets"], lang]
-    parts["import"].click(import_upload, inputs, [parts["message"], parts["datasets"]])
+    imported = parts["import"].click(import_upload, inputs, [parts["message"], parts["datasets"]])
+    imported.then(lambda: gr.update(choices=list(read_registry())), None, parts["inspect"]["dataset"])
+    wire_inspect_section(parts["inspect"], parts["controls"], lang)
+    wire_cleaning_section(parts["cleaning"], parts["inspect"]["dataset"], parts["datasets"], parts["controls"], lang)

@@ -67,6 +67,21 @@ def loss_curve(events: list[dict]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=CURVE_COLUMNS).astype({"step": "int64", "loss": "float64", "series": "str"})
 
 
+PROGRESS_KEYS = {"event", "time", "step", "total_steps", "epoch", "loss", "learning_rate", "grad_norm",
+                 "tokens_per_s", "elapsed_s", "eta_s"}
+
+
+def stage_metrics(events: list[dict]) -> pd.DataFrame:
+    """(step, value, metric) points of what a stage logs beyond the loss: DPO rewards and margins, a reward
+    model's accuracy, eval accuracy..."""
+    rows = [(e["step"], value, key) for e in events if e["event"] == "log"
+            for key, value in e.items() if key not in PROGRESS_KEYS and isinstance(value, (int, float))]
+    rows += [(e["step"], value, key) for e in events if e["event"] == "eval"
+             for key, value in e.items() if key.startswith("eval_") and key not in ("eval_loss", "eval_runtime",
+             "eval_samples_per_second", "eval_steps_per_second") and isinstance(value, (int, float))]
+    return pd.DataFrame(rows, columns=["step", "value", "metric"]).astype({"step": "int64", "value": "float64"})
+
+
 def clock(seconds: float | None) -> str:
     if seconds is None:
         return "?"

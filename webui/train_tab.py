@@ -10,7 +10,7 @@ import gradio as gr
 from engine.config import ConfigError, RunConfig, validate
 from engine.runs import request_stop, run_status, start_run
 
-from . import run_view
+from . import memory_panel, run_view
 from .form import Form, config_from_values, values_from_config
 from .i18n import Labels, text
 
@@ -43,8 +43,11 @@ def build_train_tab(form: Form, labels: Labels) -> dict:
             form.control("train.max_grad_norm")
             form.control("train.gradient_checkpointing")
             form.control("train.run_name")
+    memory = memory_panel.build_memory_panel(labels)
     with gr.Row():
         parts = {
+            "memory": memory["estimate"],
+            "auto": memory["auto"],
             "start": labels.button("train.start", variant="primary", elem_id="start-button"),
             "stop": labels.button("train.stop", variant="stop", elem_id="stop-button"),
             "save": labels.labelled(gr.DownloadButton, "train.save_config"),
@@ -61,6 +64,10 @@ def build_train_tab(form: Form, labels: Labels) -> dict:
             height=340, elem_id="loss-curve", scale=3
         )
         parts["log"] = labels.labelled(gr.Textbox, "train.log", lines=12, max_lines=12, autoscroll=True, scale=2)
+    parts["metrics"] = labels.labelled(
+        gr.LinePlot, "train.metrics", x="step", y="value", color="metric", height=280, elem_id="stage-metrics",
+        visible=False,
+    )
     with labels.add(gr.Accordion(text("train.history", labels.lang), open=True), "train.history"):
         parts["refresh"] = labels.button("train.refresh_history", size="sm")
         parts["history"] = gr.Dataframe(interactive=False, elem_id="run-history", max_height=260)
@@ -122,7 +129,7 @@ def refresh_view(run_dir: str, lang: str, shown: tuple | None) -> tuple:
     """Timer tick: (progress, curve, log, command, history, shown); gr.skip() everywhere when nothing changed."""
     now = run_view.snapshot(run_dir)
     if now == tuple(shown or ()):
-        return (gr.skip(),) * 5 + (shown,)
+        return (gr.skip(),) * 6 + (shown,)
     events = run_view.read_events(Path(run_dir)) if run_dir else []
     status = now[-1] if run_dir else None
     status_changed = not shown or len(shown) < 4 or shown[0] != now[0] or shown[-1] != status
@@ -132,8 +139,14 @@ def refresh_view(run_dir: str, lang: str, shown: tuple | None) -> tuple:
         run_view.log_tail(run_dir),
         run_view.command_for(run_dir),
         run_view.history_table(lang) if status_changed else gr.skip(),
+        _metrics_update(events),
         now,
     )
+
+
+def _metrics_update(events: list[dict]):
+    metrics = run_view.stage_metrics(events)
+    return gr.update(value=metrics, visible=not metrics.empty)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -148,6 +161,14 @@ def wire_train_tab(parts: dict, form: Form, lang: gr.Radio, run_dir: gr.State, s
 
     for control in controls:
         control.change(lambda *raw: preview_config(values(*raw)), controls, [parts["preview"], parts["save"]])
+        control.change(lambda *raw: memory_panel.estimate_markdown(values(*raw[:-1]), raw[-1]), [*controls, lang],
+                       parts["memory"])
+
+    def auto(*raw):
+        new_values, message = memory_panel.auto_configured_values(values(*raw[:-1]), fields, raw[-1])
+        return [message, *new_values]
+
+    parts["auto"].click(auto, [*controls, lang], [parts["message"], *controls])
 
     def start(*raw):
         message, new_run = start_training(values(*raw[:-2]), raw[-1])
@@ -161,7 +182,8 @@ def wire_train_tab(parts: dict, form: Form, lang: gr.Radio, run_dir: gr.State, s
         return [message, *(loaded if loaded is not None else [gr.skip()] * len(fields))]
 
     parts["load"].upload(load, [parts["load"], lang], [parts["message"], *controls])
-    outputs = [parts["progress"], parts["curve"], parts["log"], parts["command"], parts["history"], shown]
+    outputs = [parts["progress"], parts["curve"], parts["log"], parts["command"], parts["history"], parts["metrics"],
+               shown]
     timer.tick(refresh_view, [run_dir, lang, shown], outputs, show_progress="hidden")
     parts["refresh"].click(lambda current_lang: run_view.history_table(current_lang), lang, parts["history"])
 
