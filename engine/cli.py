@@ -1,22 +1,32 @@
 """Command line: the same runs as the web UI, without it.
 
-  python -m engine train CONFIG.yaml [--detach]   start a run in the background and follow it
+  python -m engine train CONFIG.yaml [--detach]   queue a run (it starts when the machine is free) and follow it
+  python -m engine resume RUN_DIR [--detach]      continue a stopped or failed run from its last checkpoint
+  python -m engine stop RUN_DIR [--grace S]       stop a run (cancel it if queued) and wait until it has ended
   python -m engine runs                           list runs
+  python -m engine worker RUN_DIR                 the training process itself (the queue starts it)
   python -m engine chat RUN_DIR|MODEL             chat in the terminal
-  python -m engine export RUN_DIR [--name NAME]   merge and save a standalone model
+  python -m engine export RUN_DIR [--name NAME] [--gguf f16,q8_0] [--adapter-only]
+                                                  merge and save a standalone model (or the adapter)
+  python -m engine eval CONFIG|RUN_DIR [--dataset NAME] [--max-samples N] [--generate]
+                                                  loss, perplexity; with --generate BLEU-4 / ROUGE
   python -m engine data check PATH|NAME [--format F] [--cutoff-len N]
                                                   check a dataset file (or a registered dataset)
 """
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from pathlib import Path
 
-from .config import ConfigError, ModelConfig, RunConfig, validate
+from .config import ConfigError, ModelConfig, RunConfig
 from .formats import FORMATS
-from .runs import RunHandle, is_fresh_run, list_runs, request_stop, start_run
+from .faults import StartRefused
+from .paths import PathEscapeError
+from .queue import advance, resume_run, stop_and_wait, stop_run, submit
+from .runs import STOP_GRACE_S, RunHandle, list_runs
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -25,7 +35,15 @@ def main(argv: list[str] | None = None) -> int:
     train = commands.add_parser("train", help="train a run config (YAML)")
     train.add_argument("config")
     train.add_argument("--detach", action="store_true", help="start in the background and return at once")
+    resume = commands.add_parser("resume", help="continue a stopped or failed run from its last checkpoint")
+    resume.add_argument("run_dir")
+    resume.add_argument("--detach", action="store_true", help="start in the background and return at once")
+    stop = commands.add_parser("stop", help="stop a run (cancel it if queued) and wait until it has ended")
+    stop.add_argument("run_dir")
+    stop.add_argument("--grace", type=float, default=STOP_GRACE_S, help="seconds to stop cleanly before it is killed")
     commands.add_parser("runs", help="list runs")
+    worker = commands.add_parser("worker", help="train a run folder in this process (the queue starts this)")
+    worker.add_argument("run_dir")
     chat = commands.add_parser("chat", help="chat with a run's result or a base model")
     chat.add_argument("source", help="a run directory, or a model (builtin:tiny-demo, Hub id, folder)")
     chat.add_argument("--max-new-tokens", type=int, default=128)
@@ -34,6 +52,17 @@ def main(argv: list[str] | None = None) -> int:
     export.add_argument("run_dir")
     export.add_argument("--name", default="")
     export.add_argument("--max-shard-size", default="2GB")
+    export.add_argument("--gguf", default="", help="comma-separated GGUF types to add: f16, q8_0")
+    export.add_argument("--adapter-only", action="store_true", help="export the LoRA adapter alone, unmerged")
+    evaluate = commands.add_parser("eval", help="evaluate a run's result or a config's base model on a dataset")
+    evaluate.add_argument("source", help="a run directory, or a run config YAML (its base model is evaluated)")
+    evaluate.add_argument("--dataset", action="append", default=[], help="registered dataset (repeatable); default: the config's")
+    evaluate.add_argument("--max-samples", type=int, default=0)
+    evaluate.add_argument("--split", default="all", choices=("all", "validation"))
+    evaluate.add_argument("--generate", action="store_true", help="also generate replies and score them (BLEU-4, ROUGE)")
+    evaluate.add_argument("--max-new-tokens", type=int, default=128)
+    evaluate.add_argument("--batch-size", type=int, default=8)
+    evaluate.add_argument("--output-dir", default="", help="where generated_predictions.jsonl and metrics.json go")
     data = commands.add_parser("data", help="dataset tools").add_subparsers(dest="data_command", required=True)
     check = data.add_parser("check", help="check a dataset file; exit 0 when usable, 1 when not")
     check.add_argument("path", help="a dataset file, or the name of a registered dataset")
@@ -48,29 +77,57 @@ def main(argv: list[str] | None = None) -> int:
 
 def command_train(args) -> int:
     path = Path(args.config)
-    if is_fresh_run(path):  # the background worker's own invocation: train here
-        from .worker import train_in_this_process
-
-        return train_in_this_process(path.resolve().parent)
     try:
         config = RunConfig.load(path)
     except (OSError, ConfigError) as err:
         print(f"error: cannot read {path}:\n{err}", file=sys.stderr)
         return 2
-    problems = validate(config)
-    if problems:
-        print("error: the config has problems:\n" + "\n".join(f"- {p}" for p in problems), file=sys.stderr)
+    try:
+        handle = submit(config)
+    except StartRefused as err:
+        print("error: the run cannot start:\n" + "\n".join(f"- {p}" for p in err.problems), file=sys.stderr)
         return 2
-    handle = start_run(config)
-    print(f"run started in the background: {handle.run_dir}")
-    print(f"  log: {handle.run_dir / 'train.log'}   stop: touch {handle.run_dir / 'STOP'}")
-    if args.detach:
+    return _report_and_follow(handle, args.detach)
+
+
+def command_resume(args) -> int:
+    try:
+        handle = resume_run(args.run_dir)
+    except (StartRefused, PathEscapeError, FileNotFoundError) as err:
+        print(f"error: cannot resume:\n{err}", file=sys.stderr)
+        return 2
+    return _report_and_follow(handle, args.detach)
+
+
+def command_stop(args) -> int:
+    try:
+        status = stop_and_wait(args.run_dir, grace_s=args.grace)
+    except (PathEscapeError, FileNotFoundError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(f"{status}: {args.run_dir}")
+    return 0
+
+
+def command_worker(args) -> int:
+    from .worker import train_in_this_process
+
+    return train_in_this_process(Path(args.run_dir))
+
+
+def _report_and_follow(handle: RunHandle, detach: bool) -> int:
+    state = handle.status()
+    where = "queued; it starts when the run before it ends" if state == "queued" else "started in the background"
+    print(f"run {where}: {handle.run_dir}")
+    print(f"  log: {handle.run_dir / 'train.log'}   stop: python -m engine stop {handle.run_dir}")
+    if detach:
         return 0
     return follow(handle)
 
 
 def follow(handle: RunHandle) -> int:
-    """Print progress until the run ends; Ctrl-C asks it to stop and save."""
+    """Print progress until the run ends, moving the queue on meanwhile; Ctrl-C asks it to stop and save
+    (or cancels it while it is queued)."""
     shown = 0
     try:
         while True:
@@ -79,15 +136,16 @@ def follow(handle: RunHandle) -> int:
                 print(describe(event), flush=True)
             shown = len(events)
             status = handle.status()
-            if status not in ("created", "starting", "running"):
+            if status not in ("created", "queued", "starting", "running"):
                 break
             time.sleep(0.5)
+            advance()
     except KeyboardInterrupt:
         print("stopping: the run saves at its next step …", flush=True)
-        request_stop(handle.run_dir)
+        stop_run(handle.run_dir)
         return follow(handle)
     print(f"{status}: {handle.run_dir}")
-    return 0 if status in ("completed", "stopped") else 1
+    return 0 if status in ("completed", "stopped", "cancelled") else 1
 
 
 def describe(event: dict) -> str:
@@ -109,7 +167,11 @@ def describe(event: dict) -> str:
             f"{event['total_steps']} steps; {event['trainable_params']:,} of {event['total_params']:,} parameters train"
         )
     if kind == "status":
-        return f"status: {event['status']}" + (f"\n{event['error']}" if event.get("error") else "")
+        label = f"{event['status']} ({event['reason']})" if event.get("reason") else event["status"]
+        if event["status"] == "resumed":
+            label += f" from step {event.get('from_step', 0)}"
+        details = [event.get(key) for key in ("error", "advice", "note") if event.get(key)]
+        return "\n".join([f"status: {label}", *details])
     return str(event)
 
 
@@ -118,12 +180,12 @@ def command_runs(args) -> int:
     if not runs:
         print("no runs yet")
         return 0
-    header = f"{'name':28} {'model':22} {'method':7} {'stage':5} {'status':16} {'steps':>9} {'loss':>8}  started"
+    header = f"{'name':28} {'model':22} {'method':7} {'stage':5} {'status':22} {'steps':>9} {'loss':>8}  started"
     print(header)
     for run in runs:
         loss = f"{run.final_loss:.4f}" if run.final_loss is not None else "-"
         steps = f"{run.step}/{run.total_steps}"
-        print(f"{run.name:28} {run.model:22} {run.method:7} {run.stage:5} {run.status:16} {steps:>9} {loss:>8}  {run.started}")
+        print(f"{run.name:28} {run.model:22} {run.method:7} {run.stage:5} {run.status:22} {steps:>9} {loss:>8}  {run.started}")
     return 0
 
 
@@ -148,10 +210,35 @@ def command_chat(args) -> int:
 def command_export(args) -> int:
     from .export import export_run
 
-    result = export_run(Path(args.run_dir), args.name, args.max_shard_size)
+    gguf_types = [kind.strip() for kind in args.gguf.split(",") if kind.strip()]
+    try:
+        result = export_run(Path(args.run_dir), args.name, args.max_shard_size, args.adapter_only, gguf_types)
+    except (ValueError, FileExistsError, FileNotFoundError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     print(f"exported to {result.folder} ({result.total_bytes / 1e6:.1f} MB)")
     for name, size in result.files:
         print(f"  {name:40} {size / 1e6:9.2f} MB")
+    return 0
+
+
+def command_eval(args) -> int:
+    from .evaluate import EvalPlan, stream_evaluation
+
+    source = Path(args.source)
+    datasets = tuple(args.dataset)
+    model_source = args.source
+    if source.is_file():  # a config YAML that is not a run: evaluate its base model on its datasets
+        config = RunConfig.load(source)
+        model_source, datasets = config.model.name_or_path, datasets or tuple(config.data.datasets)
+    plan = EvalPlan(model_source, datasets, args.max_samples, args.split, args.generate, args.max_new_tokens,
+                    args.batch_size, output_dir=args.output_dir)
+    progress = None
+    for progress in stream_evaluation(plan):
+        metrics = progress.metrics
+        scores = "  ".join(f"{k} {metrics[k]:.2f}" for k in ("bleu-4", "rouge-1", "rouge-2", "rouge-l") if k in metrics)
+        print(f"[{progress.done}/{progress.total}] loss {metrics['eval_loss']:.4f}  ppl {metrics['perplexity']:.2f}  {scores}", flush=True)
+    print(json.dumps(progress.metrics, ensure_ascii=False, indent=2))
     return 0
 
 
@@ -168,8 +255,12 @@ def command_data(args) -> int:
 
 COMMANDS = {
     "train": command_train,
+    "resume": command_resume,
+    "stop": command_stop,
+    "worker": command_worker,
     "runs": command_runs,
     "chat": command_chat,
     "export": command_export,
+    "eval": command_eval,
     "data": command_data,
 }

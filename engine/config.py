@@ -59,6 +59,11 @@ class ModelConfig:
     )
     quant_type: str = option("nf4", "4-bit number format: nf4 (recommended) or fp4.", choices=("nf4", "fp4"))
     double_quant: bool = option(True, "4-bit: also quantise the quantisation constants (saves ~0.4 bit/weight).")
+    allow_pickle_weights: bool = option(
+        False,
+        "Also load weights stored as pickle files (.bin, .pt); these can run code when loaded, so by default "
+        "only safetensors weights are read. Only tick this for models you trust.",
+    )
 
 
 @dataclass

@@ -4,8 +4,12 @@ Kinds (the "event" key):
   start   total_steps, trainable_params, total_params, data (encoding statistics)
   log     step, total_steps, epoch, loss, learning_rate, grad_norm, tokens_per_s, elapsed_s, eta_s
   eval    step, epoch, eval_loss, perplexity, ...
-  status  status = running | completed | stopped | failed, plus error / reason when failed
-Readers tolerate a half-written last line (the worker may be mid-write).
+  status  status = running | resumed | completed | stopped | cancelled | failed
+          a "resumed" status carries from_step (the checkpoint's step, 0 when none) and checkpoint;
+          a failed one carries error, and reason (killed | out of memory | disk full | not writable) with advice
+          when the cause is known.
+A resumed run appends to the same file: earlier attempts stay readable, and `current_events` drops the points
+a resume went back over. Readers tolerate a half-written last line (the worker may be mid-write).
 """
 from __future__ import annotations
 
@@ -14,16 +18,12 @@ import time
 from pathlib import Path
 
 EVENTS_FILE = "events.jsonl"
-FINAL_STATUSES = ("completed", "stopped", "failed")
+FINAL_STATUSES = ("completed", "stopped", "cancelled", "failed")
 
 
 class EventLog:
     def __init__(self, run_dir: Path):
         self.path = Path(run_dir) / EVENTS_FILE
-
-    def claim(self) -> None:
-        """Create the log; fails if it exists, so two workers can never train into one run directory."""
-        self.path.open("x").close()
 
     def write(self, kind: str, **fields) -> None:
         record = {"event": kind, "time": round(time.time(), 3), **fields}
@@ -44,8 +44,51 @@ def read_events(run_dir: Path) -> list[dict]:
     return events
 
 
-def final_status(events: list[dict]) -> dict | None:
-    for event in reversed(events):
-        if event["event"] == "status" and event["status"] in FINAL_STATUSES:
+def read_last_status(run_dir: Path, tail_bytes: int = 16384) -> dict | None:
+    """`last_status` of the file without reading all of it: pollers ask this of every run, every few
+    seconds, and a long run's log holds many thousand lines. The final status is normally the last line."""
+    path = Path(run_dir) / EVENTS_FILE
+    try:
+        with path.open("rb") as log:
+            size = log.seek(0, 2)
+            log.seek(max(size - tail_bytes, 0))
+            tail = log.read().decode("utf-8", errors="replace")
+    except FileNotFoundError:
+        return None
+    for line in reversed(tail.splitlines()[1:] if size > tail_bytes else tail.splitlines()):
+        try:
+            event = json.loads(line)
+        except json.JSONDecodeError:
+            continue  # the line being written, or a line cut by the tail's start
+        if event.get("event") == "status":
             return event
-    return None
+    return last_status(read_events(run_dir)) if size > tail_bytes else None
+
+
+def last_status(events: list[dict]) -> dict | None:
+    """The newest status event, final or not: after a resume, an older attempt's "failed" no longer counts."""
+    return next((event for event in reversed(events) if event["event"] == "status"), None)
+
+
+def final_status(events: list[dict]) -> dict | None:
+    """The status event that ended the newest attempt, or None while it has not ended (or died silently)."""
+    last = last_status(events)
+    return last if last is not None and last["status"] in FINAL_STATUSES else None
+
+
+def status_label(event: dict) -> str:
+    """"failed (out of memory)" for a failure with a known reason, else the bare status."""
+    reason = event.get("reason")
+    return f"{event['status']} ({reason})" if reason else event["status"]
+
+
+def current_events(events: list[dict]) -> list[dict]:
+    """The events of the run as it stands: after each resume from step N, earlier log and eval points past N
+    are dropped, since training went back to N and did those steps again."""
+    kept: list[dict] = []
+    for event in events:
+        if event["event"] == "status" and event["status"] == "resumed":
+            from_step = event.get("from_step", 0)
+            kept = [e for e in kept if e["event"] not in ("log", "eval") or e["step"] <= from_step]
+        kept.append(event)
+    return kept

@@ -1,4 +1,8 @@
-"""Export: a run's result as a standalone model folder (adapter merged into its base)."""
+"""Export: a run's result as a folder under exports/.
+
+Kinds: the merged model (adapter merged into its base, sharded safetensors), optionally with GGUF files
+and an Ollama Modelfile next to it; or the LoRA adapter alone. Every export carries a model card (README.md).
+"""
 from __future__ import annotations
 
 import shutil
@@ -7,10 +11,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .config import RunConfig
+from .gguf import GGUF_TYPES, ollama_modelfile, write_gguf
+from .model_card import write_model_card
 from .models import load_model, load_tokenizer
 from .paths import exports_dir, inside
 from .runs import CONFIG_FILE
+from .templates import load_template
 from .training import FINAL_DIR
+
+# Files of a saved adapter that an adapter-only export carries (the tokenizer travels with it).
+ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors", "adapter_model.bin")
 
 
 @dataclass
@@ -36,27 +46,77 @@ def merged_model(run_dir: Path):
     return load_model(config.model, location=str(final))
 
 
-def export_run(run_dir: Path, name: str = "", max_shard_size: str = "2GB") -> ExportResult:
-    """Write model (sharded safetensors), tokenizer with chat template and generation config to exports/<name>/.
+def export_run(
+    run_dir: Path,
+    name: str = "",
+    max_shard_size: str = "2GB",
+    adapter_only: bool = False,
+    gguf_types: tuple[str, ...] | list[str] = (),
+) -> ExportResult:
+    """Write the run's result to exports/<name>/ and return what was written.
 
+    Default: the merged model (sharded safetensors, at most `max_shard_size` each), tokenizer with chat
+    template, generation config; `gguf_types` ("f16", "q8_0") add <name>-<type>.gguf files and a Modelfile.
+    `adapter_only`: the LoRA adapter and tokenizer, no merge. Always a model card (README.md).
     The folder is written under a temporary name and renamed at the end, so a failed export leaves nothing
     half-written, and an existing export is never overwritten.
     """
     run_dir = Path(run_dir)
     config = RunConfig.load(run_dir / CONFIG_FILE)
-    name = name or config.export.export_dir or f"{run_dir.name}-merged"
+    gguf_types = _check_kinds(run_dir, adapter_only, list(gguf_types))
+    suffix = "adapter" if adapter_only else "merged"
+    name = name or config.export.export_dir or f"{run_dir.name}-{suffix}"
     target = inside(exports_dir(), name, "export folder")
     if target.exists():
         raise FileExistsError(f"export folder {name!r} already exists in {exports_dir()}; choose another name")
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
     try:
-        model = merged_model(run_dir)
-        model.save_pretrained(str(staging), max_shard_size=max_shard_size)
-        tokenizer = load_tokenizer(config.model, location=str(run_dir / FINAL_DIR))
-        tokenizer.save_pretrained(str(staging))
+        if adapter_only:
+            _copy_adapter(run_dir, config, staging)
+        else:
+            _save_merged(run_dir, config, staging, max_shard_size)
+            _save_gguf(config, staging, target.name, gguf_types)
+        write_model_card(staging, run_dir, "LoRA adapter" if adapter_only else "merged model")
         staging.rename(target)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     files = sorted((p.name, p.stat().st_size) for p in target.iterdir() if p.is_file())
     return ExportResult(target, files)
+
+
+def _check_kinds(run_dir: Path, adapter_only: bool, gguf_types: list[str]) -> list[str]:
+    unknown = [kind for kind in gguf_types if kind not in GGUF_TYPES]
+    if unknown:
+        raise ValueError(f"unknown GGUF type {', '.join(unknown)}; choose from {', '.join(GGUF_TYPES)}")
+    if adapter_only and gguf_types:
+        raise ValueError("GGUF files are made from the merged model; untick 'adapter only' to export GGUF")
+    if adapter_only and not (run_dir / FINAL_DIR / "adapter_config.json").exists():
+        raise ValueError(f"run {run_dir.name} has no LoRA adapter (it is not a finished LoRA run); export the full model")
+    return gguf_types
+
+
+def _copy_adapter(run_dir: Path, config: RunConfig, staging: Path) -> None:
+    final = run_dir / FINAL_DIR
+    for file_name in ADAPTER_FILES:
+        if (final / file_name).exists():
+            shutil.copy2(final / file_name, staging / file_name)
+    load_tokenizer(config.model, location=str(final)).save_pretrained(str(staging))
+
+
+def _save_merged(run_dir: Path, config: RunConfig, staging: Path, max_shard_size: str) -> None:
+    merged_model(run_dir).save_pretrained(str(staging), max_shard_size=max_shard_size)
+    load_tokenizer(config.model, location=str(run_dir / FINAL_DIR)).save_pretrained(str(staging))
+
+
+def _save_gguf(config: RunConfig, staging: Path, name: str, gguf_types: list[str]) -> None:
+    if not gguf_types:
+        return
+    for kind in gguf_types:
+        write_gguf(staging, staging / f"{name}-{kind}.gguf", kind, name)
+    # Ollama gets the smallest file; the others are there for llama.cpp users who want more precision.
+    chosen = f"{name}-{gguf_types[-1] if 'q8_0' not in gguf_types else 'q8_0'}.gguf"
+    tokenizer = load_tokenizer(config.model, location=str(staging))
+    template = load_template(config.model.template, tokenizer)
+    stops = [*template.stop_words, *([tokenizer.eos_token] if tokenizer.eos_token else [])]
+    (staging / "Modelfile").write_text(ollama_modelfile(chosen, template.source, list(dict.fromkeys(stops))), encoding="utf-8")

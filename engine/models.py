@@ -54,12 +54,33 @@ def load_model(config: ModelConfig, location: str | None = None, quantize: bool 
     """
     from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification
 
-    kwargs = {"dtype": torch_dtype(config.dtype)}
+    location = location or resolve_model(config.name_or_path)
+    if not config.allow_pickle_weights:
+        refuse_pickle_only_folder(config.name_or_path, Path(location))
+    # use_safetensors=True makes transformers refuse .bin weights everywhere, the Hub included.
+    kwargs = {"dtype": torch_dtype(config.dtype), "use_safetensors": True if not config.allow_pickle_weights else None}
     if quantize and config.quantization != "none":
         kwargs["quantization_config"] = quantization_config(config)
     if reward_head:
         return _from_pretrained(AutoModelForSequenceClassification, config, location, num_labels=1, **kwargs)
     return _from_pretrained(AutoModelForCausalLM, config, location, **kwargs)
+
+
+# Weight files that Python's pickle reads: loading one can run any code its author put in it.
+PICKLE_WEIGHT_PATTERNS = ("*.bin", "*.pt", "*.pth", "*.ckpt", "*.pkl")
+
+
+def refuse_pickle_only_folder(name: str, folder: Path) -> None:
+    """A clear refusal for a local model folder whose weights exist only as pickle files."""
+    if not folder.is_dir() or any(folder.glob("*.safetensors")):
+        return
+    pickled = sorted(p.name for pattern in PICKLE_WEIGHT_PATTERNS for p in folder.glob(pattern))
+    if pickled:
+        raise ModelLoadError(
+            f"{name!r} has its weights only as pickle files ({', '.join(pickled)}), which can run code when "
+            "loaded, so they are not read by default. Convert the model to safetensors, or tick 'allow pickle "
+            "weights' (model.allow_pickle_weights) if you trust where it came from."
+        )
 
 
 def quantization_config(config: ModelConfig):

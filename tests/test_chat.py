@@ -1,0 +1,104 @@
+"""Chat: several adapters on one loaded base, side-by-side streaming, stop, system prompt and history."""
+import threading
+
+import pytest
+import torch
+
+from engine.config import RunConfig
+from engine.events import EventLog
+from engine.runs import create_run
+from engine.stages import run_training
+from engine.training import RunContext
+
+PROMPT = [{"role": "user", "content": "What is LoRA?"}]
+
+
+def train(name: str, learning_rate: float):
+    config = RunConfig.load("examples/sft_lora_demo.yaml")
+    config.data.val_size = 0.0
+    config.train.max_steps = 8
+    config.train.run_name = name
+    config.train.learning_rate = learning_rate
+    run_dir = create_run(config)
+    log = EventLog(run_dir)
+    getattr(log, "claim", lambda: None)()  # older EventLogs must be claimed before the first write
+    assert run_training(RunContext(config, run_dir, log, lambda: False)) == "completed"
+    return run_dir
+
+
+@pytest.fixture
+def two_runs(studio_dirs, tiny_model):
+    return train("run-a", 2e-3), train("run-b", 5e-3)
+
+
+def logits(chat):
+    from engine.chat import active
+
+    batch = chat.tokenizer("<|im_start|>user\nWhat is LoRA?<|im_end|>\n", return_tensors="pt")
+    with active(chat), torch.inference_mode():
+        return chat.model(**batch).logits
+
+
+def test_adapters_switch_on_one_base_and_match_separate_loads(two_runs):
+    from engine.chat import add_adapter, load_adapters_for_chat, load_base_for_chat, load_run_for_chat
+
+    run_a, run_b = two_runs
+    chats = load_adapters_for_chat([run_a])
+    add_adapter(chats, run_b)  # later, without reloading anything
+    assert list(chats) == ["base", "run-a", "run-b"]
+    assert chats["base"].model is chats["run-a"].model is chats["run-b"].model
+    expected = {
+        "base": logits(load_base_for_chat(RunConfig.load(run_a / "config.yaml").model)),
+        "run-a": logits(load_run_for_chat(run_a)),
+        "run-b": logits(load_run_for_chat(run_b)),
+    }
+    for name in ("run-b", "base", "run-a", "run-b", "base"):  # any order, back and forth
+        assert torch.allclose(logits(chats[name]), expected[name], atol=1e-5), name
+    assert not torch.allclose(expected["run-a"], expected["run-b"], atol=1e-3)
+
+
+def test_side_by_side_streams_both_and_matches_single_replies(two_runs):
+    from engine.chat import load_adapters_for_chat, load_run_for_chat, stream_reply, stream_side_by_side
+
+    run_a, run_b = two_runs
+    greedy = {"max_new_tokens": 12, "temperature": 0.0}
+    alone = [list(stream_reply(load_run_for_chat(run), PROMPT, **greedy))[-1] for run in (run_a, run_b)]
+    separate = list(stream_side_by_side(load_run_for_chat(run_a), load_run_for_chat(run_b), PROMPT, **greedy))
+    assert separate[-1] == tuple(alone)
+    assert len(separate) > 2  # it streamed, not one final answer
+    chats = load_adapters_for_chat([run_a, run_b])
+    shared = list(stream_side_by_side(chats["run-a"], chats["run-b"], PROMPT, **greedy))
+    assert shared[-1] == tuple(alone)
+
+
+def test_stop_ends_both_streams(two_runs):
+    from engine.chat import load_base_for_chat, load_run_for_chat, stream_side_by_side
+
+    stop = threading.Event()
+    stop.set()
+    base = load_base_for_chat(RunConfig.load(two_runs[0] / "config.yaml").model)
+    pairs = list(stream_side_by_side(base, load_run_for_chat(two_runs[0]), PROMPT, stop=stop, max_new_tokens=64, temperature=0.7))
+    assert all(len(a) < 20 and len(b) < 20 for a, b in pairs)  # at most a token or two each
+
+
+def test_build_messages_with_system_prompt_and_history():
+    from engine.chat import build_messages
+
+    history = [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello", "metadata": None}]
+    assert build_messages("Be brief.", history, "and now?") == [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": "hi"},
+        {"role": "assistant", "content": "hello"},
+        {"role": "user", "content": "and now?"},
+    ]
+    assert build_messages("  ", [], "x") == [{"role": "user", "content": "x"}]
+
+
+def test_only_lora_runs_share_a_base(studio_dirs, tiny_model, tmp_path):
+    from engine.chat import load_adapters_for_chat
+
+    with pytest.raises(ValueError, match="choose at least one"):
+        load_adapters_for_chat([])
+    (tmp_path / "not-a-run" / "final").mkdir(parents=True)
+    with pytest.raises(ValueError, match="no LoRA adapter"):
+        load_adapters_for_chat([tmp_path / "not-a-run"])
