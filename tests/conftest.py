@@ -34,3 +34,26 @@ def tiny_tokenizer(tiny_model):
     from transformers import AutoTokenizer
 
     return AutoTokenizer.from_pretrained(tiny_model)
+
+
+def train_demo_run(max_steps: int = 12, **train) -> Path:
+    """A completed LoRA run of the demo preset, trained in this process; returns its run directory."""
+    from engine.config import RunConfig
+    from engine.events import EventLog
+    from engine.runs import create_run
+    from engine.stages import run_training
+    from engine.training import RunContext
+
+    config = RunConfig.load(PROJECT / "examples" / "sft_lora_demo.yaml")
+    config.data.val_size = 0.0
+    config.train.max_steps = max_steps
+    for name, value in train.items():
+        setattr(config.train, name, value)
+    run_dir = create_run(config)
+    assert run_training(RunContext(config, run_dir, EventLog(run_dir), lambda: False)) == "completed"
+    return run_dir
+
+
+@pytest.fixture
+def trained_run(studio_dirs, tiny_model) -> Path:
+    return train_demo_run()

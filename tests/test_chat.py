@@ -4,31 +4,16 @@ import threading
 import pytest
 import torch
 
+from conftest import train_demo_run
 from engine.config import RunConfig
-from engine.events import EventLog
-from engine.runs import create_run
-from engine.stages import run_training
-from engine.training import RunContext
 
 PROMPT = [{"role": "user", "content": "What is LoRA?"}]
 
 
-def train(name: str, learning_rate: float):
-    config = RunConfig.load("examples/sft_lora_demo.yaml")
-    config.data.val_size = 0.0
-    config.train.max_steps = 8
-    config.train.run_name = name
-    config.train.learning_rate = learning_rate
-    run_dir = create_run(config)
-    log = EventLog(run_dir)
-    getattr(log, "claim", lambda: None)()  # older EventLogs must be claimed before the first write
-    assert run_training(RunContext(config, run_dir, log, lambda: False)) == "completed"
-    return run_dir
-
-
 @pytest.fixture
 def two_runs(studio_dirs, tiny_model):
-    return train("run-a", 2e-3), train("run-b", 5e-3)
+    return (train_demo_run(8, run_name="run-a", learning_rate=2e-3),
+            train_demo_run(8, run_name="run-b", learning_rate=5e-3))
 
 
 def logits(chat):

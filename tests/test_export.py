@@ -2,26 +2,9 @@
 import pytest
 import torch
 
-from engine.config import RunConfig
-from engine.events import EventLog
 from engine.export import export_run, merged_model
-from engine.runs import create_run
-from engine.stages import run_training
-from engine.training import RunContext
 
 PROMPTS = ["What is LoRA?", "学习率是什么？", "How do I export a model?"]
-
-
-@pytest.fixture
-def trained_run(studio_dirs, tiny_model):
-    config = RunConfig.load("examples/sft_lora_demo.yaml")
-    config.data.val_size = 0.0
-    config.train.max_steps = 12
-    run_dir = create_run(config)
-    log = EventLog(run_dir)
-    getattr(log, "claim", lambda: None)()  # older EventLogs must be claimed before the first write
-    assert run_training(RunContext(config, run_dir, log, lambda: False)) == "completed"
-    return run_dir
 
 
 def logits_of(model, tokenizer):

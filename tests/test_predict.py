@@ -5,22 +5,6 @@ import threading
 import pytest
 
 from engine.config import RunConfig
-from engine.events import EventLog
-from engine.runs import create_run
-from engine.stages import run_training
-from engine.training import RunContext
-
-
-@pytest.fixture
-def trained_run(studio_dirs, tiny_model):
-    config = RunConfig.load("examples/sft_lora_demo.yaml")
-    config.data.val_size = 0.0
-    config.train.max_steps = 12
-    run_dir = create_run(config)
-    log = EventLog(run_dir)
-    getattr(log, "claim", lambda: None)()  # older EventLogs must be claimed before the first write
-    assert run_training(RunContext(config, run_dir, log, lambda: False)) == "completed"
-    return run_dir
 
 
 def test_tasks_prompt_is_everything_before_the_last_reply(studio_dirs):
