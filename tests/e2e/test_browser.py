@@ -44,7 +44,8 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def studio(tmp_path_factory):
+def studio(tmp_path_factory, tiny_model):
+    # tiny_model builds the built-in model into STUDIO_CACHE_DIR first, so no step waits on a 30 s build.
     root = tmp_path_factory.mktemp("studio")
     shutil.copytree(PROJECT / "data", root / "data")
     shutil.copy(PROJECT / "dataset_info.json", root / "dataset_info.json")
