@@ -253,3 +253,77 @@ def ollama_modelfile(gguf_name: str, chat_template: str, stop_words: list[str], 
         lines.append(f'SYSTEM """{system}"""')
     lines.extend(f'PARAMETER stop "{word}"' for word in stop_words)
     return "\n".join(lines) + "\n"
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Verifying a file in a real runtime
+
+
+FIRST_TOKENS = 8  # how many greedy tokens the two runtimes must agree on
+
+
+def verify_gguf(path: Path, prompts: list, reference_model_folder: Path, first_tokens: int = FIRST_TOKENS) -> dict:
+    """Load `path` in llama.cpp (llama-cpp-python) and greedy-decode each prompt, next to transformers on the
+    Hugging Face model in `reference_model_folder` (the merged model the file was made from).
+
+    A prompt is a text, or a message list rendered with the reference tokenizer's chat template.
+    Returns {"file", "runtime", "tokens", "same_tokens": [bool], "llama": [[ids]], "transformers": [[ids]],
+    "agreed": [int], "matching": int, "prompts": int}: `same_tokens` says whether llama.cpp tokenised each
+    prompt exactly like transformers; `agreed` is the length of the common start of both greedy outputs up
+    to the end-of-sequence token, and `matching` how many prompts agree on all of it.
+    Raises ImportError when llama-cpp-python is not installed.
+    """
+    import llama_cpp
+    from transformers import AutoTokenizer
+
+    path, reference_model_folder = Path(path), Path(reference_model_folder)
+    tokenizer = AutoTokenizer.from_pretrained(reference_model_folder)
+    texts = [p if isinstance(p, str) else tokenizer.apply_chat_template(p, tokenize=False, add_generation_prompt=True)
+             for p in prompts]
+    prompt_ids = [tokenizer(text, add_special_tokens=False)["input_ids"] for text in texts]
+    expected = _transformers_first_tokens(reference_model_folder, tokenizer, prompt_ids, first_tokens)
+    llm = llama_cpp.Llama(model_path=str(path), n_ctx=512, n_threads=2, verbose=False, seed=0)
+    try:
+        same_tokens = [llm.tokenize(text.encode(), add_bos=False, special=True) == ids for text, ids in zip(texts, prompt_ids)]
+        got = [_llama_first_tokens(llm, ids, first_tokens) for ids in prompt_ids]
+    finally:
+        llm.close()
+    eos = tokenizer.eos_token_id
+    agreed = [_common_start(until_eos(a, eos), until_eos(b, eos)) for a, b in zip(got, expected)]
+    matching = sum(until_eos(a, eos) == until_eos(b, eos) for a, b in zip(got, expected))
+    return {"file": path.name, "runtime": f"llama.cpp (llama-cpp-python {llama_cpp.__version__})", "tokens": first_tokens,
+            "same_tokens": same_tokens, "llama": got, "transformers": expected, "agreed": agreed,
+            "matching": matching, "prompts": len(texts)}
+
+
+def until_eos(tokens: list[int], eos: int | None) -> list[int]:
+    # After the end of the reply the two runtimes need not agree (one stops, one goes on): compare up to it.
+    return tokens[: tokens.index(eos) + 1] if eos in tokens else tokens
+
+
+def _common_start(a: list[int], b: list[int]) -> int:
+    return next((i for i, (x, y) in enumerate(zip(a, b)) if x != y), min(len(a), len(b)))
+
+
+def _transformers_first_tokens(folder: Path, tokenizer, prompt_ids: list[list[int]], count: int) -> list[list[int]]:
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(folder).eval()
+    outputs = []
+    with torch.inference_mode():
+        for ids in prompt_ids:  # one at a time: no padding, so nothing differs from llama.cpp's single sequence
+            output = model.generate(torch.tensor([ids]), max_new_tokens=count, do_sample=False,
+                                    eos_token_id=None, pad_token_id=tokenizer.pad_token_id)
+            outputs.append(output[0, len(ids):].tolist())
+    return outputs
+
+
+def _llama_first_tokens(llm, ids: list[int], count: int) -> list[int]:
+    llm.reset()
+    tokens = []
+    for token in llm.generate(ids, top_k=1, top_p=1.0, min_p=0.0, temp=0.0, repeat_penalty=1.0):
+        tokens.append(token)
+        if len(tokens) == count:
+            break
+    return tokens

@@ -50,7 +50,9 @@ def train_demo_run(max_steps: int = 12, **train) -> Path:
     for name, value in train.items():
         setattr(config.train, name, value)
     run_dir = create_run(config)
-    assert run_training(RunContext(config, run_dir, EventLog(run_dir), lambda: False)) == "completed"
+    log = EventLog(run_dir)
+    assert run_training(RunContext(config, run_dir, log, lambda: False)) == "completed"
+    log.write("status", status="completed")  # what the worker process writes when training returns
     return run_dir
 
 

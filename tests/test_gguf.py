@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from engine.gguf import GGUFError, ollama_modelfile, write_gguf
+from engine.gguf import FIRST_TOKENS, GGUFError, ollama_modelfile, until_eos, verify_gguf, write_gguf
 from engine.templates import load_template
 
 PROMPTS = [
@@ -12,7 +12,6 @@ PROMPTS = [
     [{"role": "system", "content": "Answer briefly."}, {"role": "user", "content": "How do I export a model?"}],
     [{"role": "user", "content": "学习率是什么？"}],
 ]
-FIRST_TOKENS = 8
 
 
 @pytest.fixture(scope="module")
@@ -71,54 +70,27 @@ def llama_runtime():
     )
 
 
-def transformers_first_tokens(tiny_model, tokenizer, ids: list[int]) -> list[int]:
-    import torch
-    from transformers import AutoModelForCausalLM
-
-    model = AutoModelForCausalLM.from_pretrained(tiny_model).eval()
-    with torch.inference_mode():
-        output = model.generate(torch.tensor([ids]), max_new_tokens=FIRST_TOKENS, do_sample=False,
-                                eos_token_id=None, pad_token_id=tokenizer.pad_token_id)
-    return output[0, len(ids):].tolist()
-
-
-def llama_first_tokens(llm, ids: list[int]) -> list[int]:
-    llm.reset()
-    tokens = []
-    for token in llm.generate(ids, top_k=1, top_p=1.0, min_p=0.0, temp=0.0, repeat_penalty=1.0):
-        tokens.append(token)
-        if len(tokens) == FIRST_TOKENS:
-            return tokens
-    return tokens
-
-
-def until_eos(tokens: list[int], eos: int) -> list[int]:
-    # After the end of the reply the two runtimes need not agree (one stops, one goes on): compare up to it.
-    return tokens[: tokens.index(eos) + 1] if eos in tokens else tokens
-
-
 @pytest.mark.gguf
 def test_llama_cpp_tokenises_and_decodes_like_transformers(gguf_files, tiny_model, tiny_tokenizer):
-    llama_cpp = llama_runtime()
+    llama_runtime()
     template = load_template("chatml")
     texts = [tiny_tokenizer.apply_chat_template(p, chat_template=template.source, tokenize=False, add_generation_prompt=True)
              for p in PROMPTS]
-    results = {}
-    for kind, path in gguf_files.items():
-        llm = llama_cpp.Llama(model_path=str(path), n_ctx=256, n_threads=2, verbose=False, seed=0)
-        for text in texts + ["plain text, 中文混合 English… and symbols: <>&%$ 123"]:
-            expected = tiny_tokenizer(text, add_special_tokens=False)["input_ids"]
-            assert llm.tokenize(text.encode(), add_bos=False, special=True) == expected, text
-        results[kind] = [
-            (llama_first_tokens(llm, ids), transformers_first_tokens(tiny_model, tiny_tokenizer, ids))
-            for ids in (tiny_tokenizer(text, add_special_tokens=False)["input_ids"] for text in texts)
-        ]
-        llm.close()
+    texts.append("plain text, 中文混合 English… and symbols: <>&%$ 123")
+    results = {kind: verify_gguf(path, texts, tiny_model, FIRST_TOKENS) for kind, path in gguf_files.items()}
+    for kind, result in results.items():
+        assert result["same_tokens"] == [True] * len(texts), kind
+        assert result["runtime"].startswith("llama.cpp") and result["prompts"] == len(texts)
     # f16 stores weights at half precision and computes in f32: greedy decoding must agree exactly.
-    eos = tiny_tokenizer.eos_token_id
-    for got, expected in results["f16"]:
-        assert until_eos(got, eos) == until_eos(expected, eos)
+    f16 = results["f16"]
+    assert f16["matching"] == len(texts), (f16["llama"], f16["transformers"])
     # q8_0 rounds each weight to 8 bits, so greedy paths may part after a while (measured: the same first
-    # 16, 9 and 16 tokens on these prompts); the first four must agree.
-    for got, expected in results["q8_0"]:
+    # 16, 9 and 16 tokens on the chat prompts); on those the first four must agree.
+    q8_0 = results["q8_0"]
+    for got, expected in list(zip(q8_0["llama"], q8_0["transformers"]))[: len(PROMPTS)]:
         assert got[:4] == expected[:4]
+
+
+def test_verify_compares_up_to_the_end_of_the_reply():
+    assert until_eos([5, 1, 7], eos=1) == [5, 1]
+    assert until_eos([5, 6], eos=1) == [5, 6]

@@ -1,0 +1,129 @@
+"""Evaluate, Chat and Export handlers without a browser, on a tiny LoRA run trained for real (12 steps)."""
+import re
+import threading
+
+import pytest
+
+from tests.conftest import train_demo_run
+from webui import run_view
+from webui.form import default_config
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory, tiny_model):
+    root = tmp_path_factory.mktemp("studio")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("STUDIO_SAVES_DIR", str(root / "saves"))
+        patch.setenv("STUDIO_EXPORTS_DIR", str(root / "exports"))
+        yield str(train_demo_run())
+
+
+def model_values() -> dict:
+    config = default_config()
+    return {f"model.{name}": value for name, value in vars(config.model).items()}
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Evaluate
+
+
+def test_evaluation_streams_progress_rows_and_metrics(run):
+    from webui.evaluate_tab import stream_evaluate
+
+    steps = list(stream_evaluate(run, "builtin:tiny-demo", ["demo_alpaca_en"], "all", 6, 2, 8, True, "en"))
+    notes = [re.sub("<[^>]+>", "", progress) for progress, _, _ in steps]
+    assert any("2 of 6 rows generated" in note for note in notes)  # partial results, not only the end
+    assert "Done: 6 of 6 rows" in notes[-1] and "metrics.json" in notes[-1]
+    _, metrics, rows = steps[-1]
+    assert "| eval loss |" in metrics and "| BLEU-4 |" in metrics and "| ROUGE-L |" in metrics
+    assert len(rows) == 6 and list(rows.columns)[:3] == ["prompt", "label", "prediction"]
+    assert [len(r) for _, _, r in steps if len(r)] == [2, 4, 6, 6]
+
+
+def test_evaluation_stops_and_fails_in_plain_words(run):
+    from webui.evaluate_tab import stream_evaluate
+
+    stop = threading.Event()
+    last = None
+    for last in stream_evaluate(run, "", ["demo_alpaca_en"], "all", 6, 2, 4, True, "en", stop):
+        if len(last[2]) == 2:
+            stop.set()
+    assert "Stopped after 2 of 6 rows" in last[0]
+    failed = list(stream_evaluate(run, "", ["no_such_dataset"], "all", 2, 2, 4, True, "en"))
+    assert failed[-1][1].startswith("**Evaluation failed:**") and "no_such_dataset" in failed[-1][1]
+
+
+def test_base_vs_tuned_side_by_side_with_deltas(run):
+    from webui.evaluate_tab import stream_compare
+
+    steps = list(stream_compare(run_view.BASE, run, model_values(), ["demo_alpaca_en"], "all", 4, 2, 8, "en"))
+    progress, deltas, table = steps[-1]
+    name = run.rsplit("/", 1)[-1]
+    assert "4 of 4 prompts" in progress
+    assert list(table.columns)[2:4] == ["base", name] and len(table) == 4
+    assert f"| metric | base | {name} | Δ ({name} − base) |" in deltas and re.search(r"\| BLEU-4 \|.*\| [+-]\d", deltas)
+    same = list(stream_compare(run, run, model_values(), ["demo_alpaca_en"], "all", 4, 2, 8, "en"))
+    assert "pick two different models" in same[-1][1]
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Chat
+
+
+def test_side_by_side_chat_streams_both_on_one_shared_base(run):
+    from webui.chat_tab import load_chat, reply
+    from webui.loaded_models import LOADED
+
+    message, sources, column_b = load_chat(run_view.BASE, run, model_values(), "en")
+    assert message.startswith("Loaded **base | ") and column_b["visible"] is True
+    assert LOADED.get(sources[0]).model is LOADED.get(sources[1]).model  # one base, adapter switched off for "base"
+    steps = list(reply("What is LoRA?", [], [], sources, "Be brief.", 12, 0.0, 1.0, "en"))
+    history, history_b, box = steps[-1]
+    assert box == "" and len(steps) > 2
+    assert [m["role"] for m in history] == [m["role"] for m in history_b] == ["user", "assistant"]
+    assert history[-1]["content"] and history_b[-1]["content"]
+    # A second turn keeps each side's own history.
+    history, history_b, _ = list(reply("And QLoRA?", history, history_b, sources, "", 8, 0.0, 1.0, "en"))[-1]
+    assert len(history) == len(history_b) == 4
+
+
+def test_single_chat_stop_and_not_loaded(run):
+    from webui.chat_tab import load_chat, reply
+
+    _, sources, column_b = load_chat(run, "", model_values(), "en")
+    assert len(sources) == 1 and column_b["visible"] is False
+    stop = threading.Event()
+    stop.set()  # pressed before the first token: the reply ends at once, with the message still shown
+    history, history_b, _ = list(reply("Hi", [], [], sources, "", 64, 0.7, 0.9, "en", stop))[-1]
+    assert history[0] == {"role": "user", "content": "Hi"} and history_b == []
+    assert list(reply("Hi", [], [], [], "", 8, 0.7, 0.9, "en"))[-1] == ([], [], "Hi")
+    message, sources, _ = load_chat("/no/such/run", "", model_values(), "en")
+    assert message.startswith("**Cannot load:**") and sources == []
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Export
+
+
+def test_export_gguf_is_checked_in_llama_cpp(run):
+    pytest.importorskip("llama_cpp")
+    from webui.export_tab import export
+
+    steps = list(export(run, "ui-gguf", "2MB", False, ["f16"], True, "en"))
+    assert steps[0][0].startswith("Exporting")
+    message, files = steps[-1]
+    assert "Exported to" in message
+    assert re.search(r"llama\.cpp \(llama-cpp-python [\d.]+\) loaded `ui-gguf-f16\.gguf`: greedy decoding gives "
+                     r"the same first 8 tokens as transformers on 3 of 3 prompts", message), message
+    assert {"ui-gguf-f16.gguf", "Modelfile", "README.md"} <= set(files["file"])
+
+
+def test_adapter_only_and_refusals(run):
+    from webui.export_tab import export
+
+    message, files = list(export(run, "ui-adapter", "2GB", True, ["f16"], True, "en"))[-1]
+    assert "Exported to" in message and "gguf" not in " ".join(files["file"])  # adapter only: GGUF ignored
+    assert {"adapter_config.json", "README.md"} <= set(files["file"])
+    message, _ = list(export(run, "ui-adapter", "2GB", True, [], False, "en"))[-1]
+    assert message.startswith("**Export failed:**") and "already exists" in message
+    assert list(export("", "", "2GB", False, [], False, "en"))[-1][0] == "Pick a finished run first."
