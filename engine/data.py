@@ -110,8 +110,22 @@ def dataset_file(entry: DatasetEntry) -> Path:
 # Files
 
 
+DATA_SUFFIXES = (".json", ".jsonl", ".csv", ".parquet", ".txt")
+
+
+def folder_files(folder: Path) -> list[Path]:
+    """The data files of a dataset folder (LLaMA-Factory allows a folder as file_name), in name order."""
+    files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in DATA_SUFFIXES)
+    if not files:
+        raise DataError(f"folder {folder.name} holds no {', '.join(DATA_SUFFIXES)} file")
+    return files
+
+
 def read_rows(path: Path) -> list[dict]:
-    """Rows of a json (array), jsonl, csv, parquet or txt (blank-line separated documents) file."""
+    """Rows of a json (array), jsonl, csv, parquet or txt (blank-line separated documents) file, or of every
+    such file in a folder, one after the other."""
+    if path.is_dir():
+        return [row for file in folder_files(path) for row in read_rows(file)]
     suffix = path.suffix.lower()
     if suffix == ".json":
         rows = _read_json(path)

@@ -106,12 +106,14 @@ def encode_dataset(name: str, template: ChatTemplate, tokenizer, cutoff_len: int
     when the file, registry entry, template, tokenizer and settings are all unchanged."""
     from datasets import Dataset, disable_progress_bars, load_from_disk
 
-    from .data import dataset_file, get_entry, load_conversations
+    from .data import dataset_file, folder_files, get_entry, load_conversations
     from .paths import cache_dir
 
     entry = get_entry(name)
+    source = dataset_file(entry)
     key = hashlib.sha256()
-    key.update(dataset_file(entry).read_bytes())
+    for file in folder_files(source) if source.is_dir() else [source]:
+        key.update(file.name.encode() + file.read_bytes())
     key.update(json.dumps([vars(entry), template.source, cutoff_len, train_on_prompt, max_samples]).encode())
     key.update(_tokenizer_fingerprint(tokenizer).encode())
     folder = cache_dir() / "encoded" / f"{name}-{key.hexdigest()[:16]}"

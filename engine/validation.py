@@ -426,6 +426,8 @@ def check_file(
     tokenizer, estimated from characters without).
     """
     path = Path(path)
+    if path.is_dir():
+        return _check_folder(path, formatting, cutoff_len, tokenizer, columns, tags)
     report = Report(path)
     if formatting != "auto" and formatting not in FORMATS:
         report.add(None, None, f"unknown format {formatting!r}; use auto or one of: {', '.join(FORMATS)}")
@@ -439,11 +441,36 @@ def check_file(
     return report
 
 
+def _check_folder(folder: Path, formatting: str, cutoff_len, tokenizer, columns, tags) -> Report:
+    """One report for every data file of a folder: rows add up, problems name their file, and all files
+    must hold the same format."""
+    from .data import DataError, folder_files
+
+    report = Report(folder)
+    try:
+        files = folder_files(folder)
+    except DataError as err:
+        report.add(None, None, str(err))
+        return report
+    for file in files:
+        part = check_file(file, formatting, cutoff_len, tokenizer, columns, tags)
+        report.rows += part.rows
+        for problem in part.problems:
+            report.add(problem.row, problem.field, f"{file.name}: {problem.message}")
+        report.total_problems += part.total_problems - len(part.problems)
+        if part.detection is None:
+            continue
+        if report.detection is None:
+            report.detection = part.detection
+        elif part.detection.formatting != report.detection.formatting:
+            report.add(None, None, f"{file.name} holds {part.detection.formatting} data but "
+                                   f"{files[0].name} holds {report.detection.formatting}; keep one format per folder")
+    return report
+
+
 def _readable(path: Path, report: Report) -> bool:
     if not path.exists():
         report.add(None, None, f"{path} does not exist")
-    elif path.is_dir():
-        report.add(None, None, f"{path} is a folder; check each file in it")
     elif path.suffix.lower() not in SUFFIXES:
         report.add(None, None, f"unsupported file type {path.suffix!r}; use {', '.join(SUFFIXES)}")
     else:

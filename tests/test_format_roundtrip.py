@@ -46,3 +46,29 @@ def test_uploaded_format_trains(empty_registry, tiny_model, file_name):
     assert run_training(RunContext(config, run_dir, EventLog(run_dir), lambda: False)) == "completed"
     losses = [e["loss"] for e in read_events(run_dir) if e["event"] == "log"]
     assert len(losses) == 2 and all(loss == loss for loss in losses)
+
+
+def test_a_folder_of_files_is_one_dataset(empty_registry, tiny_model):
+    import json
+
+    from engine.validation import check_file
+
+    folder = empty_registry / "data" / "faq_parts"
+    folder.mkdir()
+    rows = json.loads((GOOD / "alpaca.json").read_text())
+    (folder / "part1.json").write_text(json.dumps(rows[:2]))
+    (folder / "part2.jsonl").write_text("\n".join(json.dumps(r) for r in rows[2:]))
+    report = check_file(folder)
+    assert report.ok and report.rows == len(rows), report.render()
+    (empty_registry / "data" / "dataset_info.json").write_text(json.dumps({"faq": {"file_name": "faq_parts"}}))
+    config = RunConfig.load("examples/sft_lora_demo.yaml")
+    config.data.datasets, config.data.val_size, config.train.max_steps = ["faq"], 0.0, 2
+    run_dir = create_run(config)
+    assert run_training(RunContext(config, run_dir, EventLog(run_dir), lambda: False)) == "completed"
+    start = next(e for e in read_events(run_dir) if e["event"] == "start")
+    assert start["train_examples"] == len(rows)
+
+    (folder / "part3.json").write_text(json.dumps([{"conversations": [{"from": "human", "value": "hi"},
+                                                                       {"from": "gpt", "value": "hello"}]}]))
+    mixed = check_file(folder)
+    assert not mixed.ok and "keep one format per folder" in mixed.render()
