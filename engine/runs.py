@@ -428,7 +428,7 @@ def summarize_run(run_dir: Path) -> RunSummary:
         total_steps=start["total_steps"] if start else 0,
         final_loss=logs[-1]["loss"] if logs else None,
         started=datetime.fromtimestamp((run_dir / CONFIG_FILE).stat().st_mtime).strftime("%Y-%m-%d %H:%M:%S"),
-        error=" ".join(filter(None, [final.get("error"), final.get("advice")])) if final else "",
+        error="\n".join(filter(None, [final.get("error"), final.get("advice")])) if final else "",
     )
 
 

@@ -11,13 +11,26 @@ from pathlib import Path
 
 import pandas as pd
 
-from engine.events import read_events
-from engine.runs import CONFIG_FILE, LOG_FILE, RunSummary, list_runs, run_status
+from engine.events import current_events, read_events
 from engine.paths import saves_dir
+from engine.queue import queued_runs
+from engine.runs import (
+    ACTIVE_STATUSES,
+    CONFIG_FILE,
+    LOG_FILE,
+    RunSummary,
+    list_runs,
+    newest_checkpoint,
+    run_status,
+    summarize_run,
+)
 
 from .i18n import TEXT, text
 
-ACTIVE = ("created", "starting", "running")
+# "created" too: submit() makes the folder a moment before it queues it, and a page may open in between.
+ACTIVE = ("created", *ACTIVE_STATUSES)
+TRAINING = ("starting", "running")
+RESUMABLE = ("stopped", "cancelled")  # and every "failed ..." status
 CURVE_COLUMNS = ["step", "loss", "series"]
 CURVE_SERIES = ("train", "eval")
 HISTORY_COLUMNS = ["run", "model", "method", "status", "step", "loss", "started", "folder"]
@@ -27,15 +40,25 @@ HISTORY_COLUMNS = ["run", "model", "method", "status", "step", "loss", "started"
 # Which run a page shows
 
 
-def active_run() -> RunSummary | None:
-    return next((run for run in list_runs() if run.status in ACTIVE), None)
-
-
 def attach_run() -> str:
-    """The run a freshly opened page shows: the one training now, else the newest; "" when none."""
+    """The run a freshly opened page shows: the one training now, else the next queued one, else the newest;
+    "" when none."""
     runs = list_runs()
-    chosen = next((run for run in runs if run.status in ACTIVE), runs[0] if runs else None)
+    chosen = next((run for run in runs if run.status in TRAINING), None)
+    chosen = chosen or next((run for run in runs if run.status in ACTIVE), runs[0] if runs else None)
     return str(chosen.run_dir) if chosen else ""
+
+
+def queue_position(run_dir: str | Path) -> int | None:
+    """1 for the run that starts next, 2 for the one after...; None when the run is not waiting."""
+    waiting = queued_runs()
+    return waiting.index(Path(run_dir)) + 1 if Path(run_dir) in waiting else None
+
+
+def can_resume(run_dir: str, status: str) -> bool:
+    """Resume is offered for a run that ended early and left a complete checkpoint to continue from."""
+    ended_early = status in RESUMABLE or status.startswith("failed")
+    return bool(run_dir) and ended_early and newest_checkpoint(Path(run_dir)) is not None
 
 
 def finished_runs() -> list[RunSummary]:
@@ -67,8 +90,9 @@ def loss_curve(events: list[dict]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=CURVE_COLUMNS).astype({"step": "int64", "loss": "float64", "series": "str"})
 
 
+# train_runtime is the Trainer's clock, which a resume restarts: progress, not a metric to plot.
 PROGRESS_KEYS = {"event", "time", "step", "total_steps", "epoch", "loss", "learning_rate", "grad_norm",
-                 "tokens_per_s", "elapsed_s", "eta_s"}
+                 "tokens_per_s", "elapsed_s", "eta_s", "train_runtime"}
 
 
 def stage_metrics(events: list[dict]) -> pd.DataFrame:
@@ -91,29 +115,32 @@ def clock(seconds: float | None) -> str:
 
 
 def progress_html(run_dir: str, lang: str, events: list[dict] | None = None, status: str | None = None) -> str:
-    """A bar with 'status · step N/M · elapsed · ETA' for the run, or a hint when there is none."""
+    """A bar with 'status · step N/M · elapsed · ETA' for the run, or a hint when there is none; a failed
+    run's reason and advice below it. `events` are the run's current events (see current_events)."""
     if not run_dir:
         return f"<div class='run-progress'><span>{html.escape(text('train.no_run', lang))}</span></div>"
-    events = read_events(Path(run_dir)) if events is None else events
+    events = current_events(read_events(Path(run_dir))) if events is None else events
     status = status or run_status(Path(run_dir))
     logs = [e for e in events if e["event"] == "log"]
-    start = next((e for e in events if e["event"] == "start"), None)
+    start = next((e for e in reversed(events) if e["event"] == "start"), None)  # a resume starts again
     total = logs[-1]["total_steps"] if logs else (start or {}).get("total_steps", 0)
     step = logs[-1]["step"] if logs else 0
-    if status in ACTIVE and start:
+    if status in TRAINING and start:
         elapsed, eta = time.time() - start["time"], (logs[-1].get("eta_s") if logs else None)
     else:
         elapsed, eta = (logs[-1]["elapsed_s"] if logs else None), 0
     fraction = step / total if total else 0.0
     parts = [
         f"<b>{html.escape(Path(run_dir).name)}</b>",
-        status_text(status, lang),
+        status_text(status, lang, run_dir),
         text("train.step", lang, step=step, total=total or "?"),
         text("train.elapsed", lang, time=clock(elapsed)),
     ]
-    if status in ACTIVE:
+    if status in TRAINING:
         parts.append(text("train.eta", lang, time=clock(eta)))
-    error = next((e.get("error") for e in reversed(events) if e["event"] == "status" and e.get("error")), None)
+    if status == "queued" and not logs:
+        parts = parts[:2]  # nothing has run yet: a step count and a clock would only say "?"
+    error = failure_text(run_dir, status)
     detail = f"<pre class='run-error'>{html.escape(error)}</pre>" if error else ""
     return (
         f"<div class='run-progress' data-status='{html.escape(status)}' data-step='{step}' data-total='{total}'>"
@@ -122,8 +149,21 @@ def progress_html(run_dir: str, lang: str, events: list[dict] | None = None, sta
     )
 
 
-def status_text(status: str, lang: str) -> str:
-    return text(f"status.{status}", lang) if f"status.{status}" in TEXT else status
+def status_text(status: str, lang: str, run_dir: str | Path | None = None) -> str:
+    """The status in the page's language; a queued run (given its folder) also says its place in line."""
+    label = text(f"status.{status}", lang) if f"status.{status}" in TEXT else status
+    position = queue_position(run_dir) if status == "queued" and run_dir else None
+    return text("status.queued_position", lang, position=position) if position else label
+
+
+def failure_text(run_dir: str, status: str) -> str:
+    """Why a failed run failed and what to do about it (the engine's words); "" for any other run."""
+    if not status.startswith("failed"):
+        return ""
+    try:
+        return summarize_run(Path(run_dir)).error
+    except (OSError, ValueError):
+        return ""
 
 
 def log_tail(run_dir: str, lines: int = 40) -> str:
@@ -149,7 +189,7 @@ def history_table(lang: str) -> pd.DataFrame:
             run.name,
             run.model,
             run.method,
-            status_text(run.status, lang),
+            status_text(run.status, lang, run.run_dir),
             f"{run.step}/{run.total_steps}",
             None if run.final_loss is None else round(run.final_loss, 4),
             run.started,

@@ -3,12 +3,17 @@ from __future__ import annotations
 
 import hashlib
 import tempfile
+import threading
+import time
 from pathlib import Path
 
 import gradio as gr
 
-from engine.config import ConfigError, RunConfig, validate
-from engine.runs import request_stop, run_status, start_run
+from engine import queue
+from engine.config import ConfigError, RunConfig
+from engine.faults import StartRefused
+from engine.paths import PathEscapeError
+from engine.runs import RunHandle, checkpoint_step, newest_checkpoint
 
 from . import memory_panel, run_view
 from .form import Form, config_from_values, values_from_config
@@ -16,6 +21,9 @@ from .i18n import Labels, text
 
 CURVE_COLORS = {"train": "#6366f1", "eval": "#f59e0b"}  # a fixed legend, even before the first eval point
 DOWNLOADS = Path(tempfile.mkdtemp(prefix="studio-configs-"))  # YAML files offered for download
+# Every open page ticks each second, but the queue is one per machine: moving it on every few seconds is
+# enough (a worker also moves it on as it exits), so ticks of all sessions share one clock.
+ADVANCE_EVERY_S = 2.0
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -50,8 +58,10 @@ def build_train_tab(form: Form, labels: Labels) -> dict:
             "auto": memory["auto"],
             "start": labels.button("train.start", variant="primary", elem_id="start-button"),
             "stop": labels.button("train.stop", variant="stop", elem_id="stop-button"),
+            "resume": labels.button("train.resume", interactive=False, elem_id="resume-button"),
             "save": labels.labelled(gr.DownloadButton, "train.save_config"),
-            "load": labels.labelled(gr.UploadButton, "train.load_config", file_types=[".yaml", ".yml"]),
+            "load": labels.labelled(gr.UploadButton, "train.load_config", file_types=[".yaml", ".yml"],
+                                    elem_id="load-config"),
         }
     parts["message"] = gr.Markdown(elem_id="train-message")
     parts["command"] = labels.labelled(gr.Textbox, "train.command", interactive=False, elem_id="train-command")
@@ -71,7 +81,8 @@ def build_train_tab(form: Form, labels: Labels) -> dict:
     with labels.add(gr.Accordion(text("train.history", labels.lang), open=True), "train.history"):
         parts["refresh"] = labels.button("train.refresh_history", size="sm")
         parts["history"] = gr.Dataframe(interactive=False, elem_id="run-history", max_height=260)
-        parts["run_config"] = gr.Code(language="yaml", interactive=False, show_label=False, visible=False)
+        parts["run_config"] = gr.Code(language="yaml", interactive=False, show_label=False, visible=False,
+                                      elem_id="run-config")
     return parts
 
 
@@ -93,26 +104,52 @@ def preview_config(values: dict) -> tuple[str, str | None]:
 
 
 def start_training(values: dict, lang: str) -> tuple[str, str | None]:
-    """(message, run directory or None): validation problems and a busy trainer are reported, not started."""
+    """(message, run directory or None). The run is queued; it starts at once when nothing else trains.
+    Problems (invalid values, an unwritable saves folder, a full disk) are listed instead of starting."""
     try:
-        config = config_from_values(values)
-        problems = validate(config)
-    except ConfigError as err:
-        problems = err.problems
-    if problems:
-        return text("train.problems", lang) + "\n" + "\n".join(f"- {p}" for p in problems), None
-    busy = run_view.active_run()
-    if busy is not None:
-        return text("train.busy", lang, name=busy.name), None
-    handle = start_run(config)
-    return text("train.started", lang, name=handle.run_dir.name), str(handle.run_dir)
+        handle = queue.submit(config_from_values(values))
+    except (ConfigError, StartRefused) as err:
+        return refused(err.problems, lang), None
+    return submitted("train.started", handle, lang), str(handle.run_dir)
+
+
+def resume_training(run_dir: str, lang: str) -> str:
+    """Queue the page's run to continue from its newest checkpoint."""
+    if not run_dir:
+        return text("train.nothing_to_resume", lang)
+    checkpoint = newest_checkpoint(Path(run_dir))
+    try:
+        handle = queue.resume_run(run_dir)
+    except StartRefused as err:
+        return refused(err.problems, lang)
+    except (FileNotFoundError, PathEscapeError):  # a folder deleted meanwhile, or a hand-edited state
+        return text("train.nothing_to_resume", lang)
+    step = checkpoint_step(checkpoint) if checkpoint else 0
+    return submitted("train.resumed", handle, lang, step=step)
+
+
+def submitted(started_key: str, handle: RunHandle, lang: str, **fields) -> str:
+    """'Started ...' or, when another run holds the machine, 'Queued ..., position N'."""
+    position = run_view.queue_position(handle.run_dir)
+    if position is not None:
+        return text("train.queued", lang, name=handle.run_dir.name, position=position)
+    return text(started_key, lang, name=handle.run_dir.name, **fields)
+
+
+def refused(problems: list[str], lang: str) -> str:
+    return text("train.problems", lang) + "\n" + "\n".join(f"- {p}" for p in problems)
+
+
+STOP_MESSAGES = {"cancelled": "train.cancelled", "stopping": "train.stop_requested", "not running": "train.nothing_to_stop"}
 
 
 def stop_training(run_dir: str, lang: str) -> str:
-    if not run_dir or run_status(Path(run_dir)) not in run_view.ACTIVE:
-        return text("train.nothing_to_stop", lang)
-    request_stop(Path(run_dir))
-    return text("train.stop_requested", lang)
+    """A queued run is cancelled, a training one asked to save and stop; pressing twice changes nothing."""
+    try:
+        outcome = queue.stop_run(run_dir) if run_dir else "not running"
+    except (FileNotFoundError, PathEscapeError):
+        outcome = "not running"
+    return text(STOP_MESSAGES[outcome], lang)
 
 
 def load_config_file(path: str, fields: list[str], lang: str) -> tuple[list | None, str]:
@@ -125,13 +162,31 @@ def load_config_file(path: str, fields: list[str], lang: str) -> tuple[list | No
     return values_from_config(config, fields), text("train.loaded", lang, file=Path(path).name)
 
 
+_advanced = {"at": 0.0, "lock": threading.Lock()}  # when this process last moved the queue on
+
+
+def advance_queue(every_s: float = ADVANCE_EVERY_S) -> None:
+    """Start the next queued run when the machine is free, and escalate stops nobody followed up; at most
+    once per `every_s` in this process, however many pages tick."""
+    with _advanced["lock"]:
+        if time.monotonic() - _advanced["at"] < every_s:
+            return
+        _advanced["at"] = time.monotonic()
+    try:
+        queue.advance()
+    except StartRefused:
+        pass  # the saves folder cannot be written now; the run list shows it, and Start explains it
+
+
 def refresh_view(run_dir: str, lang: str, shown: tuple | None) -> tuple:
-    """Timer tick: (progress, curve, log, command, history, shown); gr.skip() everywhere when nothing changed."""
+    """Timer tick: (progress, curve, log, command, history, metrics, resume, shown); gr.skip() everywhere
+    when nothing changed."""
+    advance_queue()
     now = run_view.snapshot(run_dir)
     if now == tuple(shown or ()):
-        return (gr.skip(),) * 6 + (shown,)
-    events = run_view.read_events(Path(run_dir)) if run_dir else []
-    status = now[-1] if run_dir else None
+        return (gr.skip(),) * 7 + (shown,)
+    events = run_view.current_events(run_view.read_events(Path(run_dir))) if run_dir else []
+    status = now[-1] if run_dir else ""
     status_changed = not shown or len(shown) < 4 or shown[0] != now[0] or shown[-1] != status
     return (
         run_view.progress_html(run_dir, lang, events, status),
@@ -140,6 +195,7 @@ def refresh_view(run_dir: str, lang: str, shown: tuple | None) -> tuple:
         run_view.command_for(run_dir),
         run_view.history_table(lang) if status_changed else gr.skip(),
         _metrics_update(events),
+        gr.update(interactive=run_view.can_resume(run_dir, status)) if status_changed else gr.skip(),
         now,
     )
 
@@ -176,6 +232,9 @@ def wire_train_tab(parts: dict, form: Form, lang: gr.Radio, run_dir: gr.State, s
 
     parts["start"].click(start, [*controls, run_dir, lang], [parts["message"], run_dir, shown])
     parts["stop"].click(stop_training, [run_dir, lang], parts["message"])
+    # Forgetting what was drawn redraws the run at the next tick: queued, then running again.
+    parts["resume"].click(lambda chosen, current_lang: (resume_training(chosen, current_lang), None),
+                          [run_dir, lang], [parts["message"], shown])
 
     def load(path, current_lang):
         loaded, message = load_config_file(path, fields, current_lang)
@@ -183,7 +242,7 @@ def wire_train_tab(parts: dict, form: Form, lang: gr.Radio, run_dir: gr.State, s
 
     parts["load"].upload(load, [parts["load"], lang], [parts["message"], *controls])
     outputs = [parts["progress"], parts["curve"], parts["log"], parts["command"], parts["history"], parts["metrics"],
-               shown]
+               parts["resume"], shown]
     timer.tick(refresh_view, [run_dir, lang, shown], outputs, show_progress="hidden")
     parts["refresh"].click(lambda current_lang: run_view.history_table(current_lang), lang, parts["history"])
 
