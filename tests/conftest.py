@@ -1,6 +1,7 @@
 """Shared test setup: offline, every root in a temporary folder, the built-in model built once per session."""
 import os
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,16 @@ os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
 os.environ.setdefault("STUDIO_CACHE_DIR", tempfile.mkdtemp(prefix="studio-cache-"))
 
 PROJECT = Path(__file__).resolve().parent.parent
+
+
+def wait_for(predicate, timeout: float = 180.0, poll: float = 0.1) -> None:
+    """Poll `predicate` until it is true; TimeoutError after `timeout` seconds."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if predicate():
+            return
+        time.sleep(poll)
+    raise TimeoutError("condition not met in time")
 
 
 @pytest.fixture

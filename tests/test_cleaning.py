@@ -1,6 +1,5 @@
 """engine/cleaning.py: each rule removes what it should, counts it, and saving leaves the original untouched."""
 import json
-from pathlib import Path
 
 import pytest
 

@@ -11,20 +11,14 @@ import time
 import psutil
 import pytest
 
+from conftest import wait_for
 from engine.config import RunConfig
 from engine.events import read_events
 from engine.faults import StartRefused, classify_failure, preflight
 from engine.queue import advance, resume_run, submit
-from engine.runs import launch_record, list_runs, newest_checkpoint, run_status, start_run
+from engine.runs import launch_record, list_runs, newest_checkpoint, start_run
 
 
-def wait_for(predicate, timeout=180.0, poll=0.1):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if predicate():
-            return
-        time.sleep(poll)
-    raise TimeoutError("condition not met in time")
 
 
 def quick_config(max_steps: int, save_steps: int = 1000) -> RunConfig:

@@ -12,19 +12,13 @@ from pathlib import Path
 import psutil
 import pytest
 
+from conftest import wait_for
 from engine.config import RunConfig
 from engine.events import read_events
 from engine.queue import advance, queued_runs, stop_and_wait, stop_run, submit
 from engine.runs import RunHandle, launch_record, list_runs, process_group_members, run_status
 
 
-def wait_for(predicate, timeout=180.0, poll=0.1):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if predicate():
-            return
-        time.sleep(poll)
-    raise TimeoutError("condition not met in time")
 
 
 def config(max_steps: int) -> RunConfig:

@@ -1,20 +1,11 @@
 """Background runs: a real worker process, followed through its files, stopped cleanly, failing readably."""
-import time
 
 import pytest
 
+from conftest import wait_for
 from engine.config import RunConfig
 from engine.events import read_events
 from engine.runs import list_runs, run_status, start_run
-
-
-def wait_for(predicate, timeout=120.0):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if predicate():
-            return
-        time.sleep(0.3)
-    raise TimeoutError("condition not met in time")
 
 
 def long_config() -> RunConfig:

@@ -256,7 +256,7 @@ def test_switching_language_relabels_tabs_and_fields():
     labels = i18n.Labels("en")
     with gr.Blocks():
         tab = labels.tab("tab.train")
-        button = labels.button("train.start")
+        labels.button("train.start")
         number = labels.field(gr.Number, "train.learning_rate")
     assert tab.label == "Train" and number.label == "Learning rate"
     updates = labels.updates("zh")
