@@ -162,9 +162,9 @@ def test_200_mb_jsonl_is_streamed(tmp_path):
 
 
 def test_big_json_array_is_refused_with_advice(tmp_path, monkeypatch):
-    import engine.validation as validation
+    import engine.file_reading as file_reading
 
-    monkeypatch.setattr(validation, "JSON_ARRAY_LIMIT", 1024)
+    monkeypatch.setattr(file_reading, "JSON_ARRAY_LIMIT", 1024)
     path = tmp_path / "big.json"
     path.write_text(json.dumps([{"instruction": "q" * 100, "output": "a"}] * 20), encoding="utf-8")
     assert "Convert it to JSON Lines" in check_file(path).render()
