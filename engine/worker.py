@@ -10,6 +10,7 @@ import os
 import signal
 import sys
 import traceback
+import warnings
 from pathlib import Path
 
 from .config import ConfigError, RunConfig
@@ -67,6 +68,8 @@ def train_in_this_process(run_dir: Path) -> int:
     """Train the run in `run_dir`; the exit code is 0 for completed or stopped, 1 for failed, 3 when another
     worker already trains it or it has completed."""
     run_dir = Path(run_dir)
+    # Libraries' deprecation notices speak to developers; in a user's train.log they only bury the progress.
+    warnings.filterwarnings("ignore", category=FutureWarning)
     try:
         claim = claim_run(run_dir)
     except RunBusy as err:
