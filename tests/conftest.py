@@ -26,6 +26,46 @@ def wait_for(predicate, timeout: float = 180.0, poll: float = 0.1) -> None:
 
 
 @pytest.fixture
+def data_dirs(tmp_path, monkeypatch):
+    """A writable copy of the bundled data and registry, and empty saves."""
+    import shutil
+
+    shutil.copytree(PROJECT / "data", tmp_path / "data")
+    shutil.copy(PROJECT / "dataset_info.json", tmp_path / "dataset_info.json")
+    monkeypatch.setenv("STUDIO_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("STUDIO_REGISTRY", str(tmp_path / "dataset_info.json"))
+    monkeypatch.setenv("STUDIO_SAVES_DIR", str(tmp_path / "saves"))
+    return tmp_path
+
+
+def short_run_config(max_steps: int, save_steps: int = 1000):
+    """The demo preset cut down for process-level tests: 32 short examples, a loss point every step."""
+    from engine.config import RunConfig
+
+    config = RunConfig.load(PROJECT / "examples" / "sft_lora_demo.yaml")
+    config.data.val_size = 0.0
+    config.data.max_samples = 32
+    config.data.cutoff_len = 128
+    config.train.max_steps = max_steps
+    config.train.logging_steps = 1
+    config.train.save_steps = save_steps
+    config.train.per_device_train_batch_size = 2
+    return config
+
+
+def worker_processes(saves: str) -> list:
+    """Training worker processes on this machine whose run lives under `saves`."""
+    import psutil
+
+    found = []
+    for process in psutil.process_iter(["cmdline"]):
+        cmdline = process.info["cmdline"] or []
+        if "worker" in cmdline and any(arg.startswith(str(saves)) for arg in cmdline):
+            found.append(process)
+    return found
+
+
+@pytest.fixture
 def studio_dirs(tmp_path, monkeypatch):
     """Saves and exports in tmp_path; the bundled data and registry as they ship."""
     monkeypatch.setenv("STUDIO_SAVES_DIR", str(tmp_path / "saves"))

@@ -11,26 +11,11 @@ import time
 import psutil
 import pytest
 
-from conftest import wait_for
-from engine.config import RunConfig
+from conftest import short_run_config, wait_for
 from engine.events import read_events
 from engine.faults import StartRefused, classify_failure, preflight
 from engine.queue import advance, resume_run, submit
 from engine.runs import launch_record, list_runs, newest_checkpoint, start_run
-
-
-
-
-def quick_config(max_steps: int, save_steps: int = 1000) -> RunConfig:
-    config = RunConfig.load("examples/sft_lora_demo.yaml")
-    config.data.val_size = 0.0
-    config.data.max_samples = 32
-    config.data.cutoff_len = 128
-    config.train.max_steps = max_steps
-    config.train.logging_steps = 1
-    config.train.save_steps = save_steps
-    config.train.per_device_train_batch_size = 2
-    return config
 
 
 def logged_steps(events):
@@ -42,7 +27,7 @@ def logged_steps(events):
 
 
 def test_a_killed_run_shows_killed_and_resumes_to_the_same_final_step(studio_dirs, tiny_model):
-    handle = submit(quick_config(max_steps=12, save_steps=4))
+    handle = submit(short_run_config(max_steps=12, save_steps=4))
     wait_for(lambda: newest_checkpoint(handle.run_dir) is not None and max(logged_steps(handle.events()), default=0) >= 6)
     os.killpg(launch_record(handle.run_dir)["pgid"], signal.SIGKILL)
     killed_at = time.time()
@@ -83,7 +68,7 @@ def test_a_killed_run_shows_killed_and_resumes_to_the_same_final_step(studio_dir
 
 
 def test_a_completed_run_cannot_be_resumed(studio_dirs, tiny_model):
-    handle = submit(quick_config(max_steps=1))
+    handle = submit(short_run_config(max_steps=1))
     assert handle.wait(timeout=180) == "completed"
     with pytest.raises(StartRefused, match="is completed; only a stopped, cancelled or failed run can resume"):
         resume_run(handle.run_dir)
@@ -107,7 +92,7 @@ def long_rows(tmp_path, monkeypatch):
 
 
 def test_out_of_memory_fails_with_plain_advice(studio_dirs, tiny_model, long_rows):
-    config = quick_config(max_steps=3)
+    config = short_run_config(max_steps=3)
     config.data.datasets = ["long_rows"]
     config.data.max_samples = 0
     config.data.cutoff_len = 2048
@@ -176,13 +161,13 @@ def small_disk(tmp_path):
 def test_a_disk_too_small_is_refused_before_start(studio_dirs, small_disk, monkeypatch):
     monkeypatch.setenv("STUDIO_SAVES_DIR", str(small_disk / "saves"))
     with pytest.raises(StartRefused, match="free, and this run needs about .* for its checkpoints"):
-        submit(quick_config(max_steps=2))
+        submit(short_run_config(max_steps=2))
     assert not list((small_disk / "saves").glob("*/*/*"))  # nothing was created
 
 
 def test_a_disk_that_fills_up_mid_run_fails_with_disk_full(studio_dirs, tiny_model, small_disk, monkeypatch):
     monkeypatch.setenv("STUDIO_SAVES_DIR", str(small_disk / "saves"))
-    handle = start_run(quick_config(max_steps=4, save_steps=2))  # straight to a worker: what preflight cannot see
+    handle = start_run(short_run_config(max_steps=4, save_steps=2))  # straight to a worker: what preflight cannot see
     assert handle.wait(timeout=180) == "failed (disk full)"
     advance()
     (summary,) = list_runs()
@@ -193,18 +178,18 @@ def test_a_saves_folder_that_is_a_file_is_refused_before_start(studio_dirs, tmp_
     blocker = tmp_path / "not-a-folder"
     blocker.write_text("")
     monkeypatch.setenv("STUDIO_SAVES_DIR", str(blocker))
-    problems = preflight(quick_config(max_steps=2))
+    problems = preflight(short_run_config(max_steps=2))
     assert problems == [f"the saves folder {blocker} is a file, not a folder; move it away or point "
                         "STUDIO_SAVES_DIR at a folder"]
     with pytest.raises(StartRefused):
-        submit(quick_config(max_steps=2))
+        submit(short_run_config(max_steps=2))
 
 
 def test_a_saves_folder_under_a_file_is_refused_by_the_cli(studio_dirs, tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("")
     config = tmp_path / "run.yaml"
-    quick_config(max_steps=2).save(config)
+    short_run_config(max_steps=2).save(config)
     env = {**os.environ, "STUDIO_SAVES_DIR": str(blocker / "saves")}
     result = subprocess.run([sys.executable, "-m", "engine", "train", str(config)], capture_output=True, text=True,
                             env=env, timeout=60)
@@ -216,5 +201,5 @@ def test_a_read_only_saves_folder_is_refused(studio_dirs, small_disk, monkeypatc
     (small_disk / "saves").mkdir()
     subprocess.run(["mount", "-o", "remount,ro", str(small_disk)], check=True)
     monkeypatch.setenv("STUDIO_SAVES_DIR", str(small_disk / "saves"))
-    (problem,) = preflight(quick_config(max_steps=2))
+    (problem,) = preflight(short_run_config(max_steps=2))
     assert problem.startswith(f"cannot write to the saves folder {small_disk / 'saves'}: Read-only file system")

@@ -12,40 +12,14 @@ from pathlib import Path
 import psutil
 import pytest
 
-from conftest import wait_for
-from engine.config import RunConfig
+from conftest import short_run_config, wait_for, worker_processes
 from engine.events import read_events
 from engine.queue import advance, queued_runs, stop_and_wait, stop_run, submit
 from engine.runs import RunHandle, launch_record, list_runs, process_group_members, run_status
 
 
-
-
-def config(max_steps: int) -> RunConfig:
-    config = RunConfig.load("examples/sft_lora_demo.yaml")
-    config.data.val_size = 0.0
-    config.data.max_samples = 32
-    config.data.cutoff_len = 128
-    config.train.max_steps = max_steps
-    config.train.logging_steps = 1
-    config.train.save_steps = 1000
-    config.train.per_device_train_batch_size = 2
-    return config
-
-
 def training(handle) -> bool:
     return any(e["event"] == "log" for e in handle.events())
-
-
-def worker_processes() -> list[psutil.Process]:
-    """Training workers on this machine that belong to this test's saves folder."""
-    saves = os.environ["STUDIO_SAVES_DIR"]
-    found = []
-    for process in psutil.process_iter(["cmdline"]):
-        cmdline = process.info["cmdline"] or []
-        if "worker" in cmdline and any(arg.startswith(saves) for arg in cmdline):
-            found.append(process)
-    return found
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -53,7 +27,7 @@ def worker_processes() -> list[psutil.Process]:
 
 def test_start_twice_queues_the_second_and_stop_twice_is_harmless(studio_dirs, tiny_model):
     handles = []
-    presses = [threading.Thread(target=lambda: handles.append(submit(config(400)))) for _ in range(2)]
+    presses = [threading.Thread(target=lambda: handles.append(submit(short_run_config(400)))) for _ in range(2)]
     for press in presses:
         press.start()
     for press in presses:
@@ -61,7 +35,7 @@ def test_start_twice_queues_the_second_and_stop_twice_is_harmless(studio_dirs, t
     statuses = sorted(handle.status() for handle in handles)
     assert statuses in (["queued", "starting"], ["queued", "running"])
     first, second = sorted(handles, key=lambda h: h.status() == "queued")
-    assert len(worker_processes()) == 1
+    assert len(worker_processes(os.environ["STUDIO_SAVES_DIR"])) == 1
     assert queued_runs() == [second.run_dir]
 
     # A fresh process (a restarted server) reads the same queue from the files.
@@ -75,16 +49,16 @@ def test_start_twice_queues_the_second_and_stop_twice_is_harmless(studio_dirs, t
     # The stopped worker itself started the next run: no UI needed to move the queue on.
     wait_for(lambda: run_status(second.run_dir) in ("starting", "running"), timeout=30)
     first.process.wait(timeout=30)  # its last act was starting the next one; then it exits
-    assert len(worker_processes()) == 1
+    assert len(worker_processes(os.environ["STUDIO_SAVES_DIR"])) == 1
     assert stop_run(second.run_dir) == "stopping"
     assert second.wait(timeout=120) == "stopped"
     assert stop_run(second.run_dir) == "not running"
-    gone, alive = psutil.wait_procs(worker_processes(), timeout=30)
+    gone, alive = psutil.wait_procs(worker_processes(os.environ["STUDIO_SAVES_DIR"]), timeout=30)
     assert alive == []
 
 
 def test_stopping_a_queued_run_cancels_it(studio_dirs, tiny_model):
-    first, second = submit(config(400)), submit(config(2))
+    first, second = submit(short_run_config(400)), submit(short_run_config(2))
     assert second.status() == "queued"
     assert stop_run(second.run_dir) == "cancelled"
     assert second.status() == "cancelled"
@@ -95,7 +69,7 @@ def test_stopping_a_queued_run_cancels_it(studio_dirs, tiny_model):
 
 
 def test_the_queue_survives_a_server_restart(studio_dirs, tiny_model):
-    first, second = submit(config(400)), submit(config(2))
+    first, second = submit(short_run_config(400)), submit(short_run_config(2))
     wait_for(lambda: training(first))
     # The whole worker group dies without a word, so nothing moves the queue on ...
     os.killpg(launch_record(first.run_dir)["pgid"], signal.SIGKILL)
@@ -110,7 +84,7 @@ def test_the_queue_survives_a_server_restart(studio_dirs, tiny_model):
 
 def test_a_run_outlives_the_server_that_started_it(studio_dirs, tiny_model, tmp_path):
     config_path = tmp_path / "run.yaml"
-    config(6).save(config_path)
+    short_run_config(6).save(config_path)
     server = textwrap.dedent(f"""
         import time
         from engine.config import RunConfig
@@ -152,7 +126,7 @@ def worker_with_a_child(tmp_path, monkeypatch):
 
 
 def test_stop_leaves_no_process_behind(studio_dirs, tiny_model, worker_with_a_child):
-    handle = submit(config(400))
+    handle = submit(short_run_config(400))
     wait_for(lambda: training(handle))
     worker = psutil.Process(handle.process.pid)
     tree = [worker, *worker.children(recursive=True)]
@@ -164,7 +138,7 @@ def test_stop_leaves_no_process_behind(studio_dirs, tiny_model, worker_with_a_ch
 
 
 def test_a_hung_worker_is_killed_with_its_group_after_the_grace_period(studio_dirs, tiny_model, worker_with_a_child):
-    handle = submit(config(400))
+    handle = submit(short_run_config(400))
     wait_for(lambda: training(handle))
     worker = psutil.Process(handle.process.pid)
     tree = [worker, *worker.children(recursive=True)]
@@ -189,7 +163,7 @@ def test_twenty_runs_back_to_back_leak_nothing(studio_dirs, tiny_model):
     started = time.time()
     handles = []
     for _ in range(20):
-        short = config(2)
+        short = short_run_config(2)
         short.data.max_samples = 8
         short.data.cutoff_len = 64
         handles.append(submit(short))

@@ -2,7 +2,6 @@
 histogram, stats, and cleaning saved as a new dataset. They run the built-in tiny model's tokenizer."""
 import json
 import re
-import shutil
 from pathlib import Path
 
 import pytest
@@ -15,15 +14,6 @@ PROJECT = Path(__file__).resolve().parent.parent
 BAD = PROJECT / "tests" / "data" / "bad"
 MODEL = ("builtin:tiny-demo", "auto", False)  # model name, template, trust_remote_code: the demo preset's
 
-
-@pytest.fixture
-def data_dirs(tmp_path, monkeypatch):
-    """A writable copy of the bundled data and registry."""
-    shutil.copytree(PROJECT / "data", tmp_path / "data")
-    shutil.copy(PROJECT / "dataset_info.json", tmp_path / "dataset_info.json")
-    monkeypatch.setenv("STUDIO_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.setenv("STUDIO_REGISTRY", str(tmp_path / "dataset_info.json"))
-    return tmp_path
 
 
 def first_alpaca_row() -> dict:

@@ -1,7 +1,6 @@
 """The web UI's handlers, without a browser: control values -> run config -> YAML and back, messages, locale."""
 import json
 import re
-import shutil
 import time
 from pathlib import Path
 
@@ -37,16 +36,6 @@ def app_form():
         Form.__init__ = original
     return built["form"]
 
-
-@pytest.fixture
-def data_dirs(tmp_path, monkeypatch):
-    """A writable copy of the bundled data and registry, and empty saves."""
-    shutil.copytree(PROJECT / "data", tmp_path / "data")
-    shutil.copy(PROJECT / "dataset_info.json", tmp_path / "dataset_info.json")
-    monkeypatch.setenv("STUDIO_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.setenv("STUDIO_REGISTRY", str(tmp_path / "dataset_info.json"))
-    monkeypatch.setenv("STUDIO_SAVES_DIR", str(tmp_path / "saves"))
-    return tmp_path
 
 
 # ---------------------------------------------------------------------------------------------------------

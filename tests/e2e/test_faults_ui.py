@@ -21,6 +21,7 @@ from pathlib import Path
 import psutil
 import pytest
 
+from conftest import worker_processes
 from tests.e2e.test_browser import (  # noqa: F401
     ARTIFACTS,
     CHROMIUM,
@@ -88,13 +89,7 @@ class Studio:
 
     def workers(self) -> list[psutil.Process]:
         """Training workers of this studio's saves folder."""
-        saves = str(self.root / "saves")
-        found = []
-        for process in psutil.process_iter(["cmdline"]):
-            cmdline = process.info["cmdline"] or []
-            if "worker" in cmdline and any(arg.startswith(saves) for arg in cmdline):
-                found.append(process)
-        return found
+        return worker_processes(self.root / "saves")
 
 
 @pytest.fixture(scope="module")
