@@ -10,7 +10,7 @@ import sys
 from .data import get_entry, load_conversations, load_texts, read_rows, dataset_file
 from .encoding import IGNORE, encode_conversations
 from .templates import ChatTemplate, load_template, render_messages
-from .validation import registry_label
+from .validation import registry_label, row_text
 
 NO_CUTOFF = sys.maxsize  # lengths are measured untruncated; the cutoff is applied when counting
 
@@ -126,7 +126,7 @@ def dataset_stats(name: str) -> dict:
     if label == "text":
         return _text_stats(load_texts(name))
     if label in ("preference", "kto"):
-        return _text_stats([_all_text(row) for row in read_rows(dataset_file(get_entry(name)))])
+        return _text_stats([row_text(row) for row in read_rows(dataset_file(get_entry(name)))])
     return _conversation_stats(load_conversations(name))
 
 
@@ -154,10 +154,3 @@ def _text_stats(texts: list[str]) -> dict:
         "average_chars": round(statistics.fmean([len(text) for text in texts] or [0]), 1),
     }
 
-
-def _all_text(value) -> str:
-    if isinstance(value, dict):
-        return " ".join(_all_text(item) for item in value.values())
-    if isinstance(value, list):
-        return " ".join(_all_text(item) for item in value)
-    return value if isinstance(value, str) else ""

@@ -129,11 +129,12 @@ def _is_empty(value) -> bool:
     return value is None or (isinstance(value, str) and not value.strip()) or value != value  # NaN
 
 
-def _row_text(value) -> str:
+def row_text(value) -> str:
+    """Every string inside a row (nested lists and objects too), one per line."""
     if isinstance(value, dict):
-        return "\n".join(_row_text(item) for item in value.values())
+        return "\n".join(row_text(item) for item in value.values())
     if isinstance(value, list):
-        return "\n".join(_row_text(item) for item in value)
+        return "\n".join(row_text(item) for item in value)
     return value if isinstance(value, str) else ""
 
 
@@ -249,7 +250,7 @@ def _check_row(number: int, row: dict, detection: Detection, auto: bool, report:
     for field_name, message in _row_problems(row, detection):
         report.add(number, field_name, message)
     if cutoff_len:
-        tokens = estimate_tokens(_row_text(row), tokenizer)
+        tokens = estimate_tokens(row_text(row), tokenizer)
         if tokens > LONG_ROW_FACTOR * cutoff_len:
             about = "" if tokenizer is not None else "about "
             report.add(number, None, f"is {about}{tokens} tokens, {tokens / cutoff_len:.1f}× the cutoff length {cutoff_len}; "
