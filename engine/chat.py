@@ -16,9 +16,8 @@ from typing import Iterator
 
 from .config import ModelConfig, RunConfig
 from .models import load_model, load_tokenizer
-from .runs import CONFIG_FILE
+from .paths import CONFIG_FILE, FINAL_DIR
 from .templates import ChatTemplate, load_template, render_messages
-from .training import FINAL_DIR
 
 
 @dataclass

@@ -148,6 +148,14 @@ def follow(handle: RunHandle) -> int:
     return 0 if status in ("completed", "stopped", "cancelled") else 1
 
 
+# What a stage's data summary counts that a user should hear about.
+DATA_NOTES = {
+    "truncated": "examples were cut at data.cutoff_len",
+    "dropped_no_target": "examples were left out: nothing to train on was left after the cut",
+    "prompts_too_long": "prompts were left out: longer than data.cutoff_len − method.grpo_max_new_tokens",
+}
+
+
 def describe(event: dict) -> str:
     kind = event["event"]
     if kind == "log":
@@ -162,10 +170,12 @@ def describe(event: dict) -> str:
     if kind == "eval":
         return f"eval at step {event['step']}: loss {event['eval_loss']:.4f}, perplexity {event['perplexity']:.2f}"
     if kind == "start":
-        return (
+        notes = [f"{count} {DATA_NOTES[key]}" for key, count in event.get("data", {}).items() if key in DATA_NOTES and count]
+        return "\n".join([
             f"training {event['train_examples']} examples ({event['val_examples']} held out) for "
-            f"{event['total_steps']} steps; {event['trainable_params']:,} of {event['total_params']:,} parameters train"
-        )
+            f"{event['total_steps']} steps; {event['trainable_params']:,} of {event['total_params']:,} parameters train",
+            *notes,
+        ])
     if kind == "status":
         label = f"{event['status']} ({event['reason']})" if event.get("reason") else event["status"]
         if event["status"] == "resumed":

@@ -7,12 +7,16 @@ from __future__ import annotations
 
 import dataclasses
 import importlib.util
+import re
 import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
+
+from .paths import CONFIG_FILE, FINAL_DIR, PathEscapeError, inside, saves_dir
+from .rewards import REWARDS
 
 
 class ConfigError(ValueError):
@@ -82,8 +86,10 @@ class MethodConfig:
     stage: str = option(
         "sft",
         "sft = supervised fine-tuning on conversations; pt = pretraining on plain text; rm = reward model on "
-        "preference pairs; dpo / orpo / kto = preference optimisation.",
-        choices=("sft", "pt", "rm", "dpo", "orpo", "kto"),
+        "preference pairs; dpo / orpo / kto = preference optimisation; grpo = reinforcement learning: the model "
+        "answers each prompt several times and reward functions score the answers (PPO is not offered: TRL 1.16 has "
+        "none; GRPO replaces it).",
+        choices=("sft", "pt", "rm", "dpo", "orpo", "kto", "grpo"),
     )
     finetuning_type: str = option(
         "lora",
@@ -123,6 +129,28 @@ class MethodConfig:
         choices=("sigmoid", "ipo", "hinge", "simpo"),
     )
     simpo_gamma: float = option(0.5, "SimPO: target reward margin γ.", minimum=0.0)
+    grpo_rewards: list[str] = option(
+        ["reference_rouge"],
+        "GRPO: what a good answer is. reference_rouge = close to the dataset's answer (ROUGE-L); answer_match = "
+        "contains the dataset answer's final number or text; format = matches the regular expression below; "
+        "brevity = shorter is better; reward_model = the score of a finished reward-model run. Several add up.",
+        choices=REWARDS,
+    )
+    grpo_num_generations: int = option(
+        4, "GRPO: answers written per prompt; each is judged against its group's mean reward.", minimum=2
+    )
+    grpo_max_new_tokens: int = option(64, "GRPO: longest answer the model may write, in tokens.", minimum=1)
+    grpo_temperature: float = option(1.0, "GRPO: sampling temperature; the answers of a group must differ.", above=0.0)
+    grpo_kl_beta: float = option(
+        0.04, "GRPO: weight of the penalty for drifting from the base model (0 = none, and no reference pass).",
+        minimum=0.0,
+    )
+    grpo_format_regex: str = option(
+        "", "GRPO format reward: a regular expression a good answer matches as a whole, e.g. <think>.*</think>.*"
+    )
+    grpo_reward_run: str = option(
+        "", "GRPO reward_model reward: a finished reward-model (rm) run, as its folder under saves/."
+    )
 
 
 @dataclass
@@ -312,7 +340,8 @@ def validate(config: RunConfig) -> list[str]:
     problems = []
     for dotted in all_fields():
         info, value = field_info(dotted), config.get(dotted)
-        if info["choices"] and value not in info["choices"]:
+        chosen = value if isinstance(value, list) else [value]
+        if info["choices"] and any(item not in info["choices"] for item in chosen):
             problems.append(f"{dotted} must be one of {', '.join(info['choices'])}; got {value!r}")
         if info["minimum"] is not None and value < info["minimum"]:
             problems.append(f"{dotted} must be ≥ {info['minimum']}; got {value}")
@@ -335,7 +364,6 @@ def validate(config: RunConfig) -> list[str]:
 
 
 PEFT_TYPES = ("lora", "adalora", "ia3", "prefix", "prompt", "ptuning")
-PREFERENCE_STAGES = ("dpo", "orpo", "kto")
 
 
 def _method_problems(config: RunConfig) -> list[str]:
@@ -356,7 +384,75 @@ def _method_problems(config: RunConfig) -> list[str]:
         problems.append("method.pissa_init works on unquantised weights only; turn it off or set quantization to none")
     if method.stage == "rm" and method.finetuning_type in ("prefix", "prompt", "ptuning"):
         problems.append("method.stage rm needs a method that trains the scoring head: pick lora, freeze or full")
+    if method.stage == "grpo":
+        problems += _grpo_problems(config)
     return problems
+
+
+def _grpo_problems(config: RunConfig) -> list[str]:
+    method, train, problems = config.method, config.train, []
+    if not method.grpo_rewards:
+        problems.append("method.grpo_rewards is empty; pick at least one reward, e.g. reference_rouge")
+    # TRL scores each prompt's answers as one group, so every batch must hold whole groups.
+    per_step = train.per_device_train_batch_size * train.gradient_accumulation_steps
+    if per_step % method.grpo_num_generations:
+        problems.append(
+            f"train.per_device_train_batch_size × train.gradient_accumulation_steps ({per_step}) must be a multiple "
+            f"of method.grpo_num_generations ({method.grpo_num_generations}): each prompt's answers are scored "
+            "together in one batch"
+        )
+    if config.data.val_size and config.eval.per_device_eval_batch_size % method.grpo_num_generations:
+        problems.append(
+            f"eval.per_device_eval_batch_size ({config.eval.per_device_eval_batch_size}) must be a multiple of "
+            f"method.grpo_num_generations ({method.grpo_num_generations}) when a validation split is held out"
+        )
+    if "format" in method.grpo_rewards:
+        problems += _regex_problems(method.grpo_format_regex)
+    if "reward_model" in method.grpo_rewards:
+        problems += _reward_run_problems(method.grpo_reward_run)
+    if config.model.quantization != "none" and not _cuda_available():
+        problems.append(
+            "method.stage grpo trains on answers the model itself generates, and on a CPU a bitsandbytes-quantised "
+            "model that has generated gives wrong gradients: set model.quantization to none here, or train on a GPU"
+        )
+    return problems
+
+
+def _regex_problems(pattern: str) -> list[str]:
+    if not pattern:
+        return ["method.grpo_format_regex is empty; the format reward needs the pattern a good answer matches"]
+    try:
+        re.compile(pattern)
+    except re.error as err:
+        return [f"method.grpo_format_regex is not a valid regular expression: {err}"]
+    return []
+
+
+def _reward_run_problems(name: str) -> list[str]:
+    """The reward_model reward needs a finished reward-model run inside the saves folder."""
+    if not name:
+        return ["method.grpo_reward_run is empty; the reward_model reward needs a finished reward-model (rm) run"]
+    try:
+        run_dir = inside(saves_dir(), name, "method.grpo_reward_run")
+    except PathEscapeError as err:
+        return [str(err)]
+    if not (run_dir / CONFIG_FILE).is_file():
+        return [f"method.grpo_reward_run {name!r} is not a run folder under {saves_dir()}"]
+    try:
+        stage = RunConfig.load(run_dir / CONFIG_FILE).method.stage
+    except ConfigError:
+        return [f"method.grpo_reward_run {name!r} has a config this version cannot read"]
+    if stage != "rm":
+        return [f"method.grpo_reward_run {name!r} is a {stage} run; pick a reward-model (rm) run"]
+    if not (run_dir / FINAL_DIR).is_dir():
+        return [f"method.grpo_reward_run {name!r} has not finished ({FINAL_DIR}/ is missing); wait for it or pick another"]
+    return []
+
+
+def _cuda_available() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
 
 
 def _is_plain_name(name: str) -> bool:

@@ -17,7 +17,7 @@ from .config import ModelConfig, RunConfig
 from .data import load_conversations
 from .encoding import IGNORE, encode_conversations
 from .predict import PredictionProgress, default_output_dir, prediction_tasks, stream_predictions, summarize, write_metrics
-from .runs import CONFIG_FILE
+from .paths import CONFIG_FILE
 
 
 def load_source(source: str) -> ChatModel:

@@ -14,10 +14,8 @@ from .config import RunConfig
 from .gguf import GGUF_TYPES, ollama_modelfile, write_gguf
 from .model_card import write_model_card
 from .models import load_model, load_tokenizer
-from .paths import exports_dir, inside
-from .runs import CONFIG_FILE
+from .paths import CONFIG_FILE, FINAL_DIR, exports_dir, inside
 from .templates import load_template
-from .training import FINAL_DIR
 
 # Files of a saved adapter that an adapter-only export carries (the tokenizer travels with it).
 ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors", "adapter_model.bin")
@@ -34,16 +32,18 @@ class ExportResult:
 
 
 def merged_model(run_dir: Path):
-    """The run's trained model as one plain transformers model: LoRA merged into the base weights."""
+    """The run's trained model as one plain transformers model: LoRA merged into the base weights (a reward
+    model keeps its score head)."""
     config = RunConfig.load(Path(run_dir) / CONFIG_FILE)
     final = Path(run_dir) / FINAL_DIR
+    reward_head = config.method.stage == "rm"
     if not final.exists():
         raise FileNotFoundError(f"run {Path(run_dir).name} has no trained result to export ({FINAL_DIR}/ is missing)")
     if (final / "adapter_config.json").exists():
         from peft import PeftModel
 
-        return PeftModel.from_pretrained(load_model(config.model), str(final)).merge_and_unload()
-    return load_model(config.model, location=str(final))
+        return PeftModel.from_pretrained(load_model(config.model, reward_head=reward_head), str(final)).merge_and_unload()
+    return load_model(config.model, location=str(final), reward_head=reward_head)
 
 
 def export_run(

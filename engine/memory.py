@@ -7,7 +7,10 @@ The estimate adds four parts, in bytes:
   optimizer    AdamW keeps two moments per trainable parameter
   activations  kept for the backward pass: per layer and token about 34·hidden values (attention by SDPA, so
                no sequence² term); with gradient checkpointing only each layer's input (1·hidden) plus one
-               layer recomputed at a time; and the logits, upcast to fp32 for the loss (×2 with their gradient)
+               layer recomputed at a time; and the logits, upcast to fp32 for the loss (×2 with their gradient);
+               GRPO adds the key/value cache of the answers it generates
+Stages that compare against a reference model (DPO, KTO, GRPO with a KL weight) hold a second copy of the
+weights unless PEFT can switch the adapter off instead.
 The model's shape comes from its config.json (built-in and local models) or from a table of common Hub
 models. It is a model of the memory, not a measurement: KNOWN LIMITS are in the README.
 """
@@ -151,6 +154,10 @@ def estimate_memory(config: RunConfig) -> MemoryEstimate:
     else:
         activations = shape.layers * tokens * 34 * shape.hidden * compute / 2
     activations += tokens * shape.vocab * 4 * 2  # fp32 logits and their gradient
+    if config.method.stage == "grpo":
+        activations += generation_cache(config, shape, compute)
+    if reference_copy(config):
+        weights *= 2
     return MemoryEstimate(
         weights=weights,
         gradients=trainable * trainable_bytes,
@@ -159,6 +166,23 @@ def estimate_memory(config: RunConfig) -> MemoryEstimate:
         trainable_params=trainable,
         total_params=shape.total_params,
     )
+
+
+def generation_cache(config: RunConfig, shape: Shape, compute: int) -> float:
+    """GRPO's key/value cache while it writes one generation batch (batch × accumulation answers) of up
+    to cutoff_len tokens: two vectors of kv_heads × head_dim per layer and token."""
+    sequences = config.train.per_device_train_batch_size * config.train.gradient_accumulation_steps
+    head = shape.head_dim or shape.hidden // shape.heads
+    return sequences * config.data.cutoff_len * shape.layers * 2 * shape.kv_heads * head * compute
+
+
+def reference_copy(config: RunConfig) -> bool:
+    """Whether TRL keeps a second, frozen copy of the model as the reference: stages that compare against
+    the base do, unless PEFT can switch its adapter off instead."""
+    method = config.method
+    compares = method.stage in ("dpo", "kto") and method.pref_loss != "simpo" or (
+        method.stage == "grpo" and method.grpo_kl_beta > 0)
+    return compares and method.finetuning_type in ("full", "freeze", "bitfit")
 
 
 def device_memory() -> tuple[str, float]:
@@ -185,8 +209,9 @@ def auto_configure(config: RunConfig, available: float, headroom: float = 0.85) 
     for cutoff in dict.fromkeys(cutoffs):
         for quantization in quantizations:
             for checkpointing in (False, True):
-                for batch in [b for b in (64, 32, 16, 8, 4, 2, 1) if b <= max(effective, 1)]:
-                    candidate = _with(config, batch, max(1, effective // batch), checkpointing, quantization, cutoff)
+                # Only batch sizes that divide the effective batch keep it exact (and GRPO's groups whole).
+                for batch in [b for b in (64, 32, 16, 8, 4, 2, 1) if effective % b == 0]:
+                    candidate = _with(config, batch, effective // batch, checkpointing, quantization, cutoff)
                     estimate = estimate_memory(candidate)
                     if estimate.total <= available * headroom:
                         return candidate, estimate

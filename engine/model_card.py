@@ -10,7 +10,7 @@ from pathlib import Path
 from .config import RunConfig
 from .events import read_events
 from .predict import read_metrics
-from .runs import CONFIG_FILE
+from .paths import CONFIG_FILE
 
 # Which fields of the method section matter for each fine-tuning type.
 METHOD_FIELDS = {

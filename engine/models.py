@@ -62,7 +62,10 @@ def load_model(config: ModelConfig, location: str | None = None, quantize: bool 
     if quantize and config.quantization != "none":
         kwargs["quantization_config"] = quantization_config(config)
     if reward_head:
-        return _from_pretrained(AutoModelForSequenceClassification, config, location, num_labels=1, **kwargs)
+        model = _from_pretrained(AutoModelForSequenceClassification, config, location, num_labels=1, **kwargs)
+        if model.config.pad_token_id is None:
+            model.config.pad_token_id = model.config.eos_token_id  # the head reads the last non-pad token
+        return model
     return _from_pretrained(AutoModelForCausalLM, config, location, **kwargs)
 
 

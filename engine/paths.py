@@ -9,6 +9,10 @@ import os
 from pathlib import Path
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
+# Inside a run folder saves/<model>/<method>/<run>/: the config it was started with, and the trained result
+# (adapter or model, with its tokenizer and chat template) once it finished.
+CONFIG_FILE = "config.yaml"
+FINAL_DIR = "final"
 
 
 def data_dir() -> Path:

@@ -21,7 +21,7 @@ from .data import load_conversations
 from .metrics import mean_scores, score_deltas, score_texts
 from .models import short_name
 from .paths import saves_dir
-from .runs import CONFIG_FILE
+from .paths import CONFIG_FILE
 from .templates import render_messages
 
 PREDICTIONS_FILE = "generated_predictions.jsonl"

@@ -29,9 +29,8 @@ from .config import RunConfig
 from .events import EventLog, current_events, final_status, read_events, read_last_status, status_label
 from .faults import DISK_FULL, KILLED, disk_nearly_full
 from .models import short_name
-from .paths import PROJECT_DIR, PathEscapeError, inside, saves_dir
+from .paths import CONFIG_FILE, PROJECT_DIR, PathEscapeError, inside, saves_dir
 
-CONFIG_FILE = "config.yaml"
 LOG_FILE = "train.log"
 WORKER_FILE = "worker.json"
 LOCK_FILE = "worker.lock"

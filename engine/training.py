@@ -15,9 +15,9 @@ from .config import RunConfig
 from .events import EventLog
 from .methods import MethodContext, apply_method, count_parameters, loraplus_optimizer
 from .models import load_model, torch_dtype
+from .paths import FINAL_DIR
 from .templates import load_template
 
-FINAL_DIR = "final"  # the trained adapter or model, with its tokenizer and chat template
 STANDARD_LOG_KEYS = {"loss", "learning_rate", "grad_norm", "epoch", "num_input_tokens_seen", "train_tokens_per_second"}
 
 
@@ -58,6 +58,7 @@ def _trainer_callback():
         def on_log(self, args, state, control, logs=None, **kwargs):
             logs = logs or {}
             elapsed = time.time() - self.started
+            tokens = state.num_input_tokens_seen or logs.get("num_tokens", 0)  # GRPO counts its own
             if "loss" in logs:
                 step = state.global_step
                 self.log.write(
@@ -68,7 +69,7 @@ def _trainer_callback():
                     loss=logs["loss"],
                     learning_rate=logs.get("learning_rate"),
                     grad_norm=logs.get("grad_norm"),
-                    tokens_per_s=round(state.num_input_tokens_seen / elapsed, 1) if elapsed else None,
+                    tokens_per_s=round(tokens / elapsed, 1) if elapsed else None,
                     elapsed_s=round(elapsed, 2),
                     eta_s=round(elapsed / step * (state.max_steps - step), 1) if step else None,
                     # Stage metrics as the trainer names them, e.g. DPO's rewards/margins, a reward model's accuracy.
@@ -91,7 +92,8 @@ def _trainer_callback():
 
 
 def training_arguments(config: RunConfig, run_dir: Path, has_validation: bool, args_class=None, **extra):
-    """TrainingArguments from the config, or a TRL subclass of it (`args_class`) with its own `extra` options."""
+    """TrainingArguments from the config, or a TRL subclass of it (`args_class`) with its own `extra` options
+    (which win over the shared ones)."""
     import torch
     from transformers import TrainingArguments
 
@@ -101,7 +103,7 @@ def training_arguments(config: RunConfig, run_dir: Path, has_validation: bool, a
     eval_strategy = "no"
     if has_validation:
         eval_strategy = "steps" if evaluation.eval_steps else "epoch"
-    return (args_class or TrainingArguments)(
+    options = dict(
         output_dir=str(run_dir),
         num_train_epochs=train.num_train_epochs,
         max_steps=train.max_steps or -1,
@@ -129,8 +131,8 @@ def training_arguments(config: RunConfig, run_dir: Path, has_validation: bool, a
         dataloader_pin_memory=on_gpu,
         report_to="none",
         disable_tqdm=True,
-        **extra,
     )
+    return (args_class or TrainingArguments)(**{**options, **extra})
 
 
 def split_indices(count: int, seed: int, val_size: float) -> tuple[list[int], list[int]]:
@@ -155,6 +157,9 @@ def planned_steps(config: RunConfig, train_examples: int) -> int:
     if config.train.max_steps:
         return config.train.max_steps
     per_step = config.train.per_device_train_batch_size * config.train.gradient_accumulation_steps
+    if config.method.stage == "grpo":
+        # TRL's sampler repeats each prompt once per answer, and each generation batch once per accumulation step.
+        train_examples *= config.method.grpo_num_generations * config.train.gradient_accumulation_steps
     return max(1, math.ceil(math.ceil(train_examples / per_step) * config.train.num_train_epochs))
 
 
@@ -166,8 +171,6 @@ def prepare_model(context: RunContext, train_examples: int, reward_head: bool = 
     config = context.config
     set_seed(config.train.seed)
     model = load_model(config.model, quantize=True, reward_head=reward_head)
-    if reward_head and model.config.pad_token_id is None:
-        model.config.pad_token_id = model.config.eos_token_id  # the head reads the last non-pad token
     method_context = MethodContext(
         total_steps=planned_steps(config, train_examples),
         quantized=config.model.quantization != "none",

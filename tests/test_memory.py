@@ -57,3 +57,21 @@ def test_auto_configure_fits_a_24_gib_gpu_and_keeps_the_effective_batch():
     train = fitted.train
     assert train.per_device_train_batch_size * train.gradient_accumulation_steps == 16
     assert estimate_memory(config).total > 24 * GIB  # it really had to change something
+
+
+def test_reference_models_and_generation_are_counted():
+    full_dpo = estimate_memory(seven_b(**{"method.finetuning_type": "full", "method.stage": "dpo"}))
+    full_sft = estimate_memory(seven_b(**{"method.finetuning_type": "full"}))
+    assert full_dpo.weights == 2 * full_sft.weights  # TRL keeps a frozen copy as the reference
+    lora_dpo = estimate_memory(seven_b(**{"method.stage": "dpo"}))
+    assert lora_dpo.weights == estimate_memory(seven_b()).weights  # the adapter is switched off instead
+    grpo = estimate_memory(seven_b(**{"method.stage": "grpo"}))
+    assert grpo.activations > estimate_memory(seven_b()).activations  # the answers' key/value cache
+
+
+def test_auto_configure_keeps_grpo_groups_whole():
+    config = seven_b(**{"method.stage": "grpo", "train.per_device_train_batch_size": 12,
+                        "method.grpo_num_generations": 6})
+    fitted, _ = auto_configure(config, 24 * GIB)
+    train = fitted.train
+    assert train.per_device_train_batch_size * train.gradient_accumulation_steps == 12

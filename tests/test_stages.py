@@ -7,13 +7,14 @@ from engine.runs import create_run
 from engine.stages import run_training
 from engine.training import RunContext
 
-DATASET = {"sft": "demo_alpaca_en", "pt": "demo_pretrain"}
+DATASET = {"sft": "demo_alpaca_en", "pt": "demo_pretrain", "grpo": "demo_math"}
 # Metrics each stage must put in its log events, as TRL names them.
 STAGE_METRICS = {
     "rm": {"accuracy", "margin"},
     "dpo": {"rewards/chosen", "rewards/rejected", "rewards/margins", "rewards/accuracies"},
     "orpo": {"rewards/chosen", "rewards/rejected", "rewards/margins", "rewards/accuracies"},
     "kto": {"kl"},
+    "grpo": {"reward", "rewards/reference_rouge/mean"},
 }
 
 
@@ -41,7 +42,7 @@ def run(config: RunConfig):
     return run_dir, [e for e in events if e["event"] == "log"], [e for e in events if e["event"] == "eval"]
 
 
-@pytest.mark.parametrize("stage", ["pt", "rm", "dpo", "orpo", "kto"])
+@pytest.mark.parametrize("stage", ["pt", "rm", "dpo", "orpo", "kto", "grpo"])
 def test_stage_trains_with_lora(studio_dirs, tiny_model, stage):
     run_dir, logs, evals = run(stage_config(stage))
     assert len(logs) == 8 and all(e["loss"] == e["loss"] for e in logs)

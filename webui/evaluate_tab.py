@@ -120,7 +120,7 @@ def comparison_tasks(datasets, split: str, max_samples, sources: list[str]) -> l
     """The prompts both models answer; a validation split is the held-out part of whichever side is a run."""
     from engine.config import RunConfig
     from engine.predict import prediction_tasks
-    from engine.runs import CONFIG_FILE
+    from engine.paths import CONFIG_FILE
 
     settings = {}
     runs = [Path(source) for source in sources if not source.startswith(BASE_PREFIX)]

@@ -96,7 +96,8 @@ def _default_kind(info: dict):
 def _kind_options(kind, info: dict) -> dict:
     """Options implied by the field's metadata: choices for any chooser, the rest for default kinds only."""
     if info["choices"] and kind in (None, gr.Dropdown, gr.Radio):
-        return {"choices": list(info["choices"])}
+        many = typing.get_origin(info["type"]) is list
+        return {"choices": list(info["choices"]), **({"multiselect": True} if many else {})}
     if kind is not None:
         return {}
     if typing.get_origin(info["type"]) is list:

@@ -33,7 +33,11 @@ FIELDS: dict[str, tuple[str, str, str]] = {
     "data.train_on_prompt": ("Train on prompt", "在提示词上训练", "也在提示词 token 上计算损失（默认只训练助手回复）。"),
     "data.val_size": ("Validation size", "验证集比例", "留作验证集的样本比例（0 = 不划分）。"),
     "data.max_samples": ("Max samples", "最大样本数", "每个数据集最多使用多少条样本（0 = 全部）。"),
-    "method.stage": ("Stage", "训练阶段", "sft = 对话监督微调；pt = 纯文本预训练；rm = 偏好对上的奖励模型；dpo / orpo / kto = 偏好优化。"),
+    "method.stage": (
+        "Stage", "训练阶段",
+        "sft = 对话监督微调；pt = 纯文本预训练；rm = 偏好对上的奖励模型；dpo / orpo / kto = 偏好优化；"
+        "grpo = 强化学习：模型对每个提示词作答多次，由奖励函数为答案打分（不提供 PPO：TRL 1.16 已没有 PPO，由 GRPO 取代）。",
+    ),
     "method.finetuning_type": (
         "Fine-tuning type", "微调方法",
         "full = 全部参数；freeze = 只训练最后几层；bitfit = 只训练偏置项；lora = 低秩适配器（4 比特量化时即 QLoRA）；"
@@ -53,6 +57,17 @@ FIELDS: dict[str, tuple[str, str, str]] = {
     "method.pref_beta": ("Preference beta", "偏好 β", "DPO / ORPO / KTO 的 β：模型可偏离参考模型的程度（ORPO：优势比项的权重）。"),
     "method.pref_loss": ("DPO loss", "DPO 损失", "DPO 损失：sigmoid（DPO）、ipo、hinge（SLiC）或 simpo（无参考、长度归一化）。"),
     "method.simpo_gamma": ("SimPO gamma", "SimPO γ", "SimPO：目标奖励间隔 γ。"),
+    "method.grpo_rewards": (
+        "GRPO rewards", "GRPO 奖励函数",
+        "GRPO：什么算好答案。reference_rouge = 接近数据集答案（ROUGE-L）；answer_match = 包含数据集答案的最终数字或文本；"
+        "format = 整体匹配下方的正则表达式；brevity = 越短越好；reward_model = 已完成的奖励模型运行给出的分数。多个奖励相加。",
+    ),
+    "method.grpo_num_generations": ("Answers per prompt", "每个提示词的答案数", "GRPO：每个提示词生成的答案数；每个答案与组内平均奖励比较。"),
+    "method.grpo_max_new_tokens": ("Max answer tokens", "答案最大 token 数", "GRPO：模型每个答案最多生成的 token 数。"),
+    "method.grpo_temperature": ("Sampling temperature", "采样温度", "GRPO：采样温度；同组答案必须各不相同。"),
+    "method.grpo_kl_beta": ("KL weight", "KL 权重", "GRPO：偏离基础模型的惩罚权重（0 = 不惩罚，也不计算参考模型）。"),
+    "method.grpo_format_regex": ("Format regex", "格式正则", "GRPO 格式奖励：好答案整体匹配的正则表达式，例如 <think>.*</think>.*"),
+    "method.grpo_reward_run": ("Reward-model run", "奖励模型运行", "GRPO reward_model 奖励：一个已完成的奖励模型（rm）运行，即它在 saves/ 下的文件夹。"),
     "method.freeze_trainable_layers": ("Trainable layers", "可训练层数", "冻结微调：保持可训练的最后几层解码器层数。"),
     "train.run_name": ("Run name", "运行名称", "运行文件夹的名称；留空 = 日期、时间和阶段。"),
     "train.num_train_epochs": ("Epochs", "训练轮数", "遍历训练数据的次数。"),

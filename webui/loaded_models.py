@@ -13,7 +13,7 @@ from pathlib import Path
 
 from engine.chat import ChatModel, add_adapter, load_adapters_for_chat, load_base_for_chat, load_run_for_chat
 from engine.config import RunConfig
-from engine.runs import CONFIG_FILE
+from engine.paths import CONFIG_FILE
 
 from . import run_view
 from .form import config_from_values

@@ -4,6 +4,8 @@ from __future__ import annotations
 import gradio as gr
 
 from engine.config import all_fields
+from engine.paths import FINAL_DIR, saves_dir
+from engine.runs import list_runs
 
 from .form import Form
 
@@ -25,8 +27,16 @@ RELEVANT: dict[str, tuple[tuple[str, ...] | None, tuple[str, ...] | None]] = {
     "method.pref_beta": (None, ("dpo", "orpo", "kto")),
     "method.pref_loss": (None, ("dpo",)),
     "method.simpo_gamma": (None, ("dpo",)),
+    "method.grpo_rewards": (None, ("grpo",)),
+    "method.grpo_num_generations": (None, ("grpo",)),
+    "method.grpo_max_new_tokens": (None, ("grpo",)),
+    "method.grpo_temperature": (None, ("grpo",)),
+    "method.grpo_kl_beta": (None, ("grpo",)),
+    "method.grpo_format_regex": (None, ("grpo",)),
+    "method.grpo_reward_run": (None, ("grpo",)),
 }
 CHOOSERS = ("method.stage", "method.finetuning_type")
+REWARD_RUN = "method.grpo_reward_run"
 SLIDERS = {"method.lora_dropout": {"minimum": 0.0, "maximum": 0.9, "step": 0.05}}
 PER_ROW = 4
 
@@ -52,8 +62,13 @@ def build_method_tab(form: Form) -> dict:
             for dotted in fields[start:start + PER_ROW]:
                 options = {"visible": is_relevant(dotted, stage_now, kind_now)}
                 slider = SLIDERS.get(dotted)
-                controls.append(form.control(dotted, gr.Slider, **slider, **options) if slider
-                                else form.control(dotted, **options))
+                if slider:
+                    controls.append(form.control(dotted, gr.Slider, **slider, **options))
+                elif dotted == REWARD_RUN:
+                    controls.append(form.control(dotted, gr.Dropdown, choices=reward_runs(), allow_custom_value=True,
+                                                 **options))
+                else:
+                    controls.append(form.control(dotted, **options))
     return {"stage": stage, "kind": kind, "fields": fields, "controls": controls}
 
 
@@ -63,6 +78,15 @@ def wire_method_tab(parts: dict) -> None:
 
     for chooser in (parts["stage"], parts["kind"]):
         chooser.change(show, [parts["stage"], parts["kind"]], parts["controls"])
+    if REWARD_RUN in parts["fields"]:  # reward-model runs finished since the page loaded become choosable
+        reward_run = parts["controls"][parts["fields"].index(REWARD_RUN)]
+        parts["stage"].change(lambda: gr.update(choices=reward_runs()), None, reward_run)
+
+
+def reward_runs() -> list[str]:
+    """Finished reward-model runs, as GRPO's reward_model reward names them: their folder under saves/."""
+    return [str(run.run_dir.relative_to(saves_dir())) for run in list_runs()
+            if run.stage == "rm" and (run.run_dir / FINAL_DIR).is_dir()]
 
 
 def method_visibility(stage: str, finetuning_type: str, fields: list[str] | None = None) -> list[dict]:

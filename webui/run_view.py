@@ -95,14 +95,25 @@ PROGRESS_KEYS = {"event", "time", "step", "total_steps", "epoch", "loss", "learn
                  "tokens_per_s", "elapsed_s", "eta_s", "train_runtime"}
 
 
+# Diagnostics a stage logs that would swamp the metric plot: token counters, GRPO's clip ratios, answer
+# lengths and spreads. They stay in events.jsonl.
+UNPLOTTED_KEYS = {"num_tokens", "step_time", "entropy", "frac_reward_zero_std", "runtime", "samples_per_second",
+                  "steps_per_second"}
+UNPLOTTED_PREFIXES = ("clip_ratio/", "completions/")
+
+
+def _plotted(key: str) -> bool:
+    return not (key in UNPLOTTED_KEYS or key.startswith(UNPLOTTED_PREFIXES) or key.endswith(("/std", "_std")))
+
+
 def stage_metrics(events: list[dict]) -> pd.DataFrame:
     """(step, value, metric) points of what a stage logs beyond the loss: DPO rewards and margins, a reward
-    model's accuracy, eval accuracy..."""
+    model's accuracy, GRPO's rewards, eval accuracy..."""
     rows = [(e["step"], value, key) for e in events if e["event"] == "log"
-            for key, value in e.items() if key not in PROGRESS_KEYS and isinstance(value, (int, float))]
+            for key, value in e.items() if key not in PROGRESS_KEYS and _plotted(key) and isinstance(value, (int, float))]
     rows += [(e["step"], value, key) for e in events if e["event"] == "eval"
-             for key, value in e.items() if key.startswith("eval_") and key not in ("eval_loss", "eval_runtime",
-             "eval_samples_per_second", "eval_steps_per_second") and isinstance(value, (int, float))]
+             for key, value in e.items() if key.startswith("eval_") and key != "eval_loss"
+             and _plotted(key.removeprefix("eval_")) and isinstance(value, (int, float))]
     return pd.DataFrame(rows, columns=["step", "value", "metric"]).astype({"step": "int64", "value": "float64"})
 
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from ..config import ConfigError, validate
 from ..training import RunContext
+from .grpo import run_grpo
 from .preference import run_dpo, run_kto, run_orpo, run_reward
 from .pretrain import run_pretrain
 from .sft import run_sft
@@ -14,6 +15,7 @@ STAGES = {
     "dpo": run_dpo,
     "orpo": run_orpo,
     "kto": run_kto,
+    "grpo": run_grpo,
 }
 
 
