@@ -21,7 +21,7 @@ import unicodedata
 from dataclasses import dataclass, field
 
 from .data import DataError, add_registry_entry, dataset_file, get_entry, read_registry, read_rows, to_messages
-from .uploads import free_file_name
+from .uploads import check_dataset_name, free_file_name
 from .validation import estimate_tokens, registry_label
 
 REASONS = ("invalid row", "empty or too short", "over token limit", "exact duplicate", "near duplicate")
@@ -57,9 +57,8 @@ class CleanResult:
     def save_as(self, new_name: str) -> list[str]:
         """Register the cleaned rows as `new_name` (and `new_name`_validation when split); returns the names."""
         parts = {new_name: self.train} | ({f"{new_name}_validation": self.validation} if self.validation else {})
-        taken = [name for name in parts if name in read_registry()]
-        if taken:
-            raise DataError(f"a dataset named {taken[0]!r} is already registered; pick another name")
+        for name in parts:
+            check_dataset_name(name)
         original = read_registry()[self.source]
         for name, rows in parts.items():
             path = free_file_name(name, ".jsonl")

@@ -71,7 +71,7 @@ def _cell(value):
 def import_dataset(source: Path, name: str, formatting: str = "auto", columns: dict | None = None) -> ImportResult:
     """Check `source`, copy it into data_dir() under a free file name and register it as `name`."""
     source = Path(source)
-    _check_name(name)
+    check_dataset_name(name)
     report = _check_upload(source, formatting, columns)
     if not report.ok:
         raise DataError(f"{source.name} was not imported (nothing was registered):\n{report.render()}")
@@ -84,7 +84,8 @@ def import_dataset(source: Path, name: str, formatting: str = "auto", columns: d
     return ImportResult(name, target.name, report.rows, report.detection, _preview(target, report))
 
 
-def _check_name(name: str) -> None:
+def check_dataset_name(name: str) -> None:
+    """Refuse a name that is not plain or is already registered, saying which and what to do."""
     if not isinstance(name, str) or not _NAME_RE.match(name):
         raise DataError(f"dataset name {name!r} is not usable; use letters, digits, '_', '-' or '.', "
                         "starting with a letter or digit (at most 100 characters)")

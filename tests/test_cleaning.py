@@ -66,6 +66,9 @@ def test_save_as_registers_new_datasets_and_keeps_the_original(studio):
     assert (studio / "raw.json").read_bytes() == before
     with pytest.raises(DataError, match="already registered"):
         result.save_as("raw_clean")
+    for bad in ("../outside", "", "a b"):  # the same rule as an upload's name
+        with pytest.raises(DataError, match="is not usable"):
+            result.save_as(bad)
 
 
 def test_sharegpt_is_cleaned_in_its_own_format(tmp_path, monkeypatch):
