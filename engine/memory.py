@@ -5,10 +5,11 @@ The estimate adds four parts, in bytes:
                and output head stay 16-bit, as bitsandbytes leaves them)
   gradients    one per trainable parameter, at the trainable parameters' dtype
   optimizer    AdamW keeps two moments per trainable parameter
-  activations  kept for the backward pass: per layer and token about 34·hidden values (attention by SDPA, so
-               no sequence² term); with gradient checkpointing only each layer's input (1·hidden) plus one
-               layer recomputed at a time; and the logits, upcast to fp32 for the loss (×2 with their gradient);
-               GRPO adds the key/value cache of the answers it generates
+  activations  kept for the backward pass, per layer and token: the tensors a Llama/Qwen-style block saves
+               (see `Shape.saved_values`; attention by SDPA, so no sequence² term); with gradient checkpointing
+               only each layer's input plus one layer recomputed at a time; and the loss's fp32 logits,
+               log-probabilities and their gradient (3 × vocab values per token); GRPO adds the key/value
+               cache of the answers it generates
 Stages that compare against a reference model (DPO, KTO, GRPO with a KL weight) hold a second copy of the
 weights unless PEFT can switch the adapter off instead.
 The model's shape comes from its config.json (built-in and local models) or from a table of common Hub
@@ -60,6 +61,14 @@ class Shape:
         h, i = self.hidden, self.intermediate
         return {"q_proj": (h, q), "k_proj": (h, kv), "v_proj": (h, kv), "o_proj": (q, h),
                 "gate_proj": (h, i), "up_proj": (h, i), "down_proj": (i, h)}
+
+    @property
+    def saved_values(self) -> int:
+        """Values one decoder block keeps per token for its backward pass: each RMSNorm's input and output
+        (2 × 2·hidden), attention's q, k, v and its output (the o_proj input), and the SwiGLU MLP's gate, up,
+        activated gate and their product (4 × intermediate). LoRA's low-rank intermediates are negligible."""
+        head = self.head_dim or self.hidden // self.heads
+        return 4 * self.hidden + 2 * head * self.heads + 2 * head * self.kv_heads + 4 * self.intermediate
 
     @property
     def layer_params(self) -> int:
@@ -148,12 +157,12 @@ def estimate_memory(config: RunConfig) -> MemoryEstimate:
     # Adapters train in fp32 (PEFT's default); full and freeze train at the model's dtype.
     trainable_bytes = 4 if config.method.finetuning_type not in ("full", "freeze", "bitfit") else compute
     tokens = config.train.per_device_train_batch_size * config.data.cutoff_len
-    if config.train.gradient_checkpointing:
-        per_layer = tokens * shape.hidden * compute
-        activations = shape.layers * per_layer + tokens * 34 * shape.hidden * compute / 2
+    one_layer = tokens * shape.saved_values * compute
+    if config.train.gradient_checkpointing:  # each layer's input, and one layer's tensors while it is recomputed
+        activations = shape.layers * tokens * shape.hidden * compute + one_layer
     else:
-        activations = shape.layers * tokens * 34 * shape.hidden * compute / 2
-    activations += tokens * shape.vocab * 4 * 2  # fp32 logits and their gradient
+        activations = shape.layers * one_layer
+    activations += tokens * shape.vocab * 4 * 3  # fp32 logits, log-probabilities, their gradient
     if config.method.stage == "grpo":
         activations += generation_cache(config, shape, compute)
     if reference_copy(config):
@@ -161,7 +170,7 @@ def estimate_memory(config: RunConfig) -> MemoryEstimate:
     return MemoryEstimate(
         weights=weights,
         gradients=trainable * trainable_bytes,
-        optimizer=2 * trainable * 4,
+        optimizer=2 * trainable * trainable_bytes,  # AdamW's moments are kept at the parameters' dtype
         activations=activations,
         trainable_params=trainable,
         total_params=shape.total_params,

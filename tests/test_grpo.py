@@ -1,5 +1,6 @@
 """GRPO: the reward functions score what they say, and the built-in model learns what a reward asks for."""
 import pytest
+import torch
 
 from engine.chat import load_run_for_chat, stream_reply
 from engine.config import RunConfig, validate
@@ -93,6 +94,7 @@ def test_reward_model_run_must_be_a_finished_rm_run_inside_saves(studio_dirs, tr
     assert any("is a sft run; pick a reward-model (rm) run" in p for p in problems(sft_run))
 
 
+@pytest.mark.skipif(torch.cuda.is_available(), reason="the refusal is for machines without a GPU")
 def test_quantised_grpo_is_refused_on_cpu(studio_dirs):
     config = grpo_config()
     config.model.quantization = "4bit"

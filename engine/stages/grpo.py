@@ -15,7 +15,8 @@ from ..models import load_tokenizer
 from ..paths import CONFIG_FILE, FINAL_DIR, inside, saves_dir
 from ..rewards import reward_functions
 from ..templates import load_template, render_messages
-from ..training import RunContext, event_callback, finish, optimizers, prepare_model, split_dataset, training_arguments
+from ..training import RunContext
+from .trl_trainer import run_tokenizer, train_with_trl
 
 
 def prompt_rows(config, template, tokenizer) -> tuple[list[dict], int]:
@@ -48,41 +49,25 @@ def reward_model(run_name: str):
 
 
 def run_grpo(context: RunContext) -> str:
-    from datasets import Dataset
     from trl import GRPOConfig, GRPOTrainer
 
     config, method = context.config, context.config.method
-    tokenizer = load_tokenizer(config.model)
-    template = load_template(config.model.template, tokenizer)
-    tokenizer.chat_template = template.source
-    rows, too_long = prompt_rows(config, template, tokenizer)
-    train, validation = split_dataset(Dataset.from_list(rows), config)
+    tokenizer = run_tokenizer(config)
+    rows, too_long = prompt_rows(config, load_template(config.model.template, tokenizer), tokenizer)
     rewards = reward_functions(method.grpo_rewards, method.grpo_format_regex, method.grpo_max_new_tokens)
-    reward_tokenizers = [None] * len(rewards)
+    reward_tokenizers = [None] * len(rewards)  # None: a function, it reads text
     if "reward_model" in method.grpo_rewards:
         scorer, scorer_tokenizer = reward_model(method.grpo_reward_run)
         rewards.append(scorer)
         reward_tokenizers.append(scorer_tokenizer)
-    model = prepare_model(context, len(train))
-    callback = event_callback(context, model, train_examples=len(train), val_examples=len(validation or []),
-                              data={"prompts_too_long": too_long})
-    args = training_arguments(
-        config, context.run_dir, validation is not None, args_class=GRPOConfig,
+    return train_with_trl(
+        context, rows, GRPOTrainer, GRPOConfig,
+        trainer_options={"reward_funcs": rewards, "reward_processing_classes": reward_tokenizers},
+        data={"prompts_too_long": too_long},
+        tokenizer=tokenizer,
         num_generations=method.grpo_num_generations,
         max_completion_length=method.grpo_max_new_tokens,
         temperature=method.grpo_temperature,
         beta=method.grpo_kl_beta,
         include_num_input_tokens_seen="no",  # its batches hold prompts, not input_ids; it logs num_tokens itself
     )
-    trainer = GRPOTrainer(
-        model=model,
-        reward_funcs=rewards,
-        args=args,
-        train_dataset=train,
-        eval_dataset=validation,
-        processing_class=tokenizer,
-        reward_processing_classes=reward_tokenizers,
-        callbacks=[callback],
-        optimizers=optimizers(model, config),
-    )
-    return finish(trainer, context)

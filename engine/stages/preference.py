@@ -12,9 +12,8 @@ TRL renders the conversations with the tokenizer's chat template, so the run's t
 from __future__ import annotations
 
 from ..data import get_entry, load_kto_examples, load_preference_pairs
-from ..models import load_tokenizer
-from ..templates import load_template
-from ..training import RunContext, event_callback, finish, optimizers, prepare_model, split_dataset, training_arguments
+from ..training import RunContext
+from .trl_trainer import train_with_trl
 
 
 def _assistant(text: str) -> list[dict]:
@@ -50,35 +49,15 @@ def reward_rows(config) -> list[dict]:
 # ---------------------------------------------------------------------------------------------------------
 
 
-def _trl_run(context: RunContext, rows: list[dict], trainer_class, args_class, reward_head=False, **args_extra) -> str:
-    from datasets import Dataset
-
-    config = context.config
-    tokenizer = load_tokenizer(config.model)
-    tokenizer.chat_template = load_template(config.model.template, tokenizer).source
-    train, validation = split_dataset(Dataset.from_list(rows), config)
-    model = prepare_model(context, len(train), reward_head=reward_head)
-    callback = event_callback(context, model, train_examples=len(train), val_examples=len(validation or []))
-    args = training_arguments(
-        config, context.run_dir, validation is not None, args_class=args_class, max_length=config.data.cutoff_len,
-        **args_extra,
-    )
-    trainer = trainer_class(
-        model=model,
-        args=args,
-        train_dataset=train,
-        eval_dataset=validation,
-        processing_class=tokenizer,
-        callbacks=[callback],
-        optimizers=optimizers(model, config),
-    )
-    return finish(trainer, context)
+def _train(context: RunContext, rows: list[dict], trainer_class, args_class, **options) -> str:
+    # TRL cuts every conversation at max_length tokens: the run's cutoff.
+    return train_with_trl(context, rows, trainer_class, args_class, max_length=context.config.data.cutoff_len, **options)
 
 
 def run_reward(context: RunContext) -> str:
     from trl import RewardConfig, RewardTrainer
 
-    return _trl_run(context, reward_rows(context.config), RewardTrainer, RewardConfig, reward_head=True)
+    return _train(context, reward_rows(context.config), RewardTrainer, RewardConfig, reward_head=True)
 
 
 def run_dpo(context: RunContext) -> str:
@@ -86,21 +65,21 @@ def run_dpo(context: RunContext) -> str:
     if method.pref_loss == "simpo":
         from trl.experimental.cpo import CPOConfig, CPOTrainer
 
-        return _trl_run(context, paired_rows(context.config), CPOTrainer, CPOConfig, loss_type="simpo",
-                        cpo_alpha=0.0, beta=method.pref_beta, simpo_gamma=method.simpo_gamma)
+        return _train(context, paired_rows(context.config), CPOTrainer, CPOConfig, loss_type="simpo",
+                      cpo_alpha=0.0, beta=method.pref_beta, simpo_gamma=method.simpo_gamma)
     from trl import DPOConfig, DPOTrainer
 
-    return _trl_run(context, paired_rows(context.config), DPOTrainer, DPOConfig, beta=method.pref_beta,
-                    loss_type=[method.pref_loss])
+    return _train(context, paired_rows(context.config), DPOTrainer, DPOConfig, beta=method.pref_beta,
+                  loss_type=[method.pref_loss])
 
 
 def run_orpo(context: RunContext) -> str:
     from trl.experimental.orpo import ORPOConfig, ORPOTrainer
 
-    return _trl_run(context, paired_rows(context.config), ORPOTrainer, ORPOConfig, beta=context.config.method.pref_beta)
+    return _train(context, paired_rows(context.config), ORPOTrainer, ORPOConfig, beta=context.config.method.pref_beta)
 
 
 def run_kto(context: RunContext) -> str:
     from trl import KTOConfig, KTOTrainer
 
-    return _trl_run(context, unpaired_rows(context.config), KTOTrainer, KTOConfig, beta=context.config.method.pref_beta)
+    return _train(context, unpaired_rows(context.config), KTOTrainer, KTOConfig, beta=context.config.method.pref_beta)
