@@ -63,7 +63,7 @@ def export_run(
     """
     run_dir = Path(run_dir)
     config = RunConfig.load(run_dir / CONFIG_FILE)
-    gguf_types = _check_kinds(run_dir, adapter_only, list(gguf_types))
+    gguf_types = _check_kinds(run_dir, config, adapter_only, list(gguf_types))
     suffix = "adapter" if adapter_only else "merged"
     name = name or config.export.export_dir or f"{run_dir.name}-{suffix}"
     target = inside(exports_dir(), name, "export folder")
@@ -85,10 +85,12 @@ def export_run(
     return ExportResult(target, files)
 
 
-def _check_kinds(run_dir: Path, adapter_only: bool, gguf_types: list[str]) -> list[str]:
+def _check_kinds(run_dir: Path, config: RunConfig, adapter_only: bool, gguf_types: list[str]) -> list[str]:
     unknown = [kind for kind in gguf_types if kind not in GGUF_TYPES]
     if unknown:
         raise ValueError(f"unknown GGUF type {', '.join(unknown)}; choose from {', '.join(GGUF_TYPES)}")
+    if gguf_types and config.method.stage == "rm":
+        raise ValueError("a reward model scores text and cannot chat: GGUF is for chat models; export it without GGUF")
     if adapter_only and gguf_types:
         raise ValueError("GGUF files are made from the merged model; untick 'adapter only' to export GGUF")
     if adapter_only and not (run_dir / FINAL_DIR / "adapter_config.json").exists():

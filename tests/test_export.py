@@ -83,3 +83,24 @@ def test_gguf_export_with_ollama_modelfile(trained_run):
     assert "FROM ./gguf-out-q8_0.gguf" in modelfile and 'PARAMETER stop "<|im_end|>"' in modelfile
     assert "Modelfile" in (folder / "README.md").read_text()
     assert main(["export", str(trained_run), "--name", "bad", "--gguf", "q2"]) == 2
+
+
+def test_a_reward_model_exports_with_its_score_head_and_refuses_gguf(studio_dirs, tiny_model):
+    from transformers import AutoModelForSequenceClassification
+
+    from engine.config import RunConfig
+    from engine.events import EventLog
+    from engine.runs import create_run
+    from engine.stages import run_training
+    from engine.training import RunContext
+
+    config = RunConfig.load("examples/sft_lora_demo.yaml")
+    config.method.stage, config.data.datasets, config.data.val_size = "rm", ["demo_preference"], 0.0
+    config.train.max_steps = 2
+    run_dir = create_run(config)
+    assert run_training(RunContext(config, run_dir, EventLog(run_dir), lambda: False)) == "completed"
+    with pytest.raises(ValueError, match="reward model scores text and cannot chat"):
+        export_run(run_dir, gguf_types=["f16"])
+    result = export_run(run_dir)
+    exported = AutoModelForSequenceClassification.from_pretrained(result.folder)
+    assert exported.config.num_labels == 1 and not any("lora" in name for name, _ in exported.named_parameters())
