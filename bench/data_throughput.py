@@ -48,10 +48,10 @@ def main() -> None:
     os.environ["STUDIO_REGISTRY"] = str(work / "dataset_info.json")
     model_cache = os.environ.setdefault("STUDIO_CACHE_DIR", str(Path.home() / ".cache" / "finetune-studio"))
 
-    from engine.builtin_model import builtin_path
-    from engine.encoding import encode_dataset
-    from engine.templates import load_template
-    from engine.validation import check_file
+    from engine.models.builtin import builtin_path
+    from engine.data.encoding import encode_dataset
+    from engine.models.templates import load_template
+    from engine.data.checker import check_file
     from transformers import AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(builtin_path("builtin:tiny-demo"))

@@ -1,4 +1,4 @@
-"""Predicted vs measured peak training memory, for the estimator in engine/memory.py.
+"""Predicted vs measured peak training memory, for the estimator in engine/train/memory.py.
 
 Each case trains the engine's own SFT trainer for two steps (the second one with optimizer states allocated)
 on a model of a published shape (Qwen2.5-0.5B / 1.5B) built from its config with random weights, on rows
@@ -86,8 +86,8 @@ def random_model(shape_name: str, folder: Path) -> Path:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer, Qwen2Config
 
-    from engine.builtin_model import builtin_path
-    from engine.memory import KNOWN_SHAPES
+    from engine.models.builtin import builtin_path
+    from engine.train.memory import KNOWN_SHAPES
 
     target = folder / shape_name
     if (target / "config.json").exists():
@@ -121,13 +121,13 @@ def measure(case: str, dtype: str, work: Path) -> dict:
                       STUDIO_SAVES_DIR=str(work / "saves"))
     import torch
 
-    from engine.config import RunConfig
-    from engine.events import EventLog
-    from engine.memory import estimate_memory
+    from engine.config.schema import RunConfig
+    from engine.runs.events import EventLog
+    from engine.train.memory import estimate_memory
     from engine.paths import cache_dir
-    from engine.runs import create_run
-    from engine.stages.sft import build_sft_trainer
-    from engine.training import RunContext
+    from engine.runs.store import create_run
+    from engine.train.stages.sft import build_sft_trainer
+    from engine.train.trainer import RunContext
 
     config = RunConfig()
     config.model.name_or_path = str(random_model(shape_name, cache_dir() / "bench-models"))

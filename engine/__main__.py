@@ -4,6 +4,6 @@ import os
 for variable in ("HF_HUB_OFFLINE", "HF_HUB_DISABLE_TELEMETRY", "HF_DATASETS_OFFLINE"):
     os.environ.setdefault(variable, "1")
 
-from .cli import main  # noqa: E402  (the environment must be set before the libraries load)
+from engine.cli import main  # noqa: E402  (the environment must be set before the libraries load)
 
 raise SystemExit(main())

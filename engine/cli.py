@@ -21,12 +21,12 @@ import sys
 import time
 from pathlib import Path
 
-from .config import ConfigError, ModelConfig, RunConfig
-from .formats import FORMATS
-from .faults import StartRefused
-from .paths import PathEscapeError
-from .queue import advance, resume_run, stop_and_wait, stop_run, submit
-from .runs import STOP_GRACE_S, RunHandle, list_runs
+from engine.config.schema import ConfigError, ModelConfig, RunConfig
+from engine.data.formats import FORMATS
+from engine.runs.failures import StartRefused
+from engine.paths import PathEscapeError
+from engine.runs.scheduler import advance, resume_run, stop_and_wait, stop_run, submit
+from engine.runs.store import STOP_GRACE_S, RunHandle, list_runs
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -110,7 +110,7 @@ def command_stop(args) -> int:
 
 
 def command_worker(args) -> int:
-    from .worker import train_in_this_process
+    from engine.runs.worker import train_in_this_process
 
     return train_in_this_process(Path(args.run_dir))
 
@@ -200,7 +200,7 @@ def command_runs(args) -> int:
 
 
 def command_chat(args) -> int:
-    from .chat import load_base_for_chat, load_run_for_chat, stream_reply
+    from engine.use.chat import load_base_for_chat, load_run_for_chat, stream_reply
 
     source = Path(args.source)
     chat = load_run_for_chat(source) if (source / "config.yaml").exists() else load_base_for_chat(ModelConfig(name_or_path=args.source))
@@ -218,7 +218,7 @@ def command_chat(args) -> int:
 
 
 def command_export(args) -> int:
-    from .export import export_run
+    from engine.export.merge import export_run
 
     gguf_types = [kind.strip() for kind in args.gguf.split(",") if kind.strip()]
     try:
@@ -233,7 +233,7 @@ def command_export(args) -> int:
 
 
 def command_eval(args) -> int:
-    from .evaluate import EvalPlan, stream_evaluation
+    from engine.use.evaluate import EvalPlan, stream_evaluation
 
     source = Path(args.source)
     datasets = tuple(args.dataset)
@@ -253,8 +253,8 @@ def command_eval(args) -> int:
 
 
 def command_data(args) -> int:
-    from .data import read_registry
-    from .validation import check_file, check_registered
+    from engine.data.registry import read_registry
+    from engine.data.checker import check_file, check_registered
 
     path = Path(args.path)
     registered = not path.exists() and args.path in read_registry()

@@ -40,7 +40,7 @@ def data_dirs(tmp_path, monkeypatch):
 
 def short_run_config(max_steps: int, save_steps: int = 1000):
     """The demo preset cut down for process-level tests: 32 short examples, a loss point every step."""
-    from engine.config import RunConfig
+    from engine.config.schema import RunConfig
 
     config = RunConfig.load(PROJECT / "examples" / "sft_lora_demo.yaml")
     config.data.val_size = 0.0
@@ -75,7 +75,7 @@ def studio_dirs(tmp_path, monkeypatch):
 
 @pytest.fixture(scope="session")
 def tiny_model() -> Path:
-    from engine.builtin_model import builtin_path
+    from engine.models.builtin import builtin_path
 
     return builtin_path("builtin:tiny-demo")
 
@@ -89,11 +89,11 @@ def tiny_tokenizer(tiny_model):
 
 def train_demo_run(max_steps: int = 12, **train) -> Path:
     """A completed LoRA run of the demo preset, trained in this process; returns its run directory."""
-    from engine.config import RunConfig
-    from engine.events import EventLog
-    from engine.runs import create_run
-    from engine.stages import run_training
-    from engine.training import RunContext
+    from engine.config.schema import RunConfig
+    from engine.runs.events import EventLog
+    from engine.runs.store import create_run
+    from engine.train.stages import run_training
+    from engine.train.trainer import RunContext
 
     config = RunConfig.load(PROJECT / "examples" / "sft_lora_demo.yaml")
     config.data.val_size = 0.0

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from conftest import train_demo_run
-from engine.config import RunConfig
+from engine.config.schema import RunConfig
 
 PROMPT = [{"role": "user", "content": "What is LoRA?"}]
 
@@ -17,7 +17,7 @@ def two_runs(studio_dirs, tiny_model):
 
 
 def logits(chat):
-    from engine.chat import active
+    from engine.use.chat import active
 
     batch = chat.tokenizer("<|im_start|>user\nWhat is LoRA?<|im_end|>\n", return_tensors="pt")
     with active(chat), torch.inference_mode():
@@ -25,7 +25,7 @@ def logits(chat):
 
 
 def test_adapters_switch_on_one_base_and_match_separate_loads(two_runs):
-    from engine.chat import add_adapter, load_adapters_for_chat, load_base_for_chat, load_run_for_chat
+    from engine.use.chat import add_adapter, load_adapters_for_chat, load_base_for_chat, load_run_for_chat
 
     run_a, run_b = two_runs
     chats = load_adapters_for_chat([run_a])
@@ -43,7 +43,7 @@ def test_adapters_switch_on_one_base_and_match_separate_loads(two_runs):
 
 
 def test_side_by_side_streams_both_and_matches_single_replies(two_runs):
-    from engine.chat import load_adapters_for_chat, load_run_for_chat, stream_reply, stream_side_by_side
+    from engine.use.chat import load_adapters_for_chat, load_run_for_chat, stream_reply, stream_side_by_side
 
     run_a, run_b = two_runs
     greedy = {"max_new_tokens": 12, "temperature": 0.0}
@@ -57,7 +57,7 @@ def test_side_by_side_streams_both_and_matches_single_replies(two_runs):
 
 
 def test_stop_ends_both_streams(two_runs):
-    from engine.chat import load_base_for_chat, load_run_for_chat, stream_side_by_side
+    from engine.use.chat import load_base_for_chat, load_run_for_chat, stream_side_by_side
 
     stop = threading.Event()
     stop.set()
@@ -67,7 +67,7 @@ def test_stop_ends_both_streams(two_runs):
 
 
 def test_build_messages_with_system_prompt_and_history():
-    from engine.chat import build_messages
+    from engine.use.chat import build_messages
 
     history = [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello", "metadata": None}]
     assert build_messages("Be brief.", history, "and now?") == [
@@ -80,7 +80,7 @@ def test_build_messages_with_system_prompt_and_history():
 
 
 def test_only_lora_runs_share_a_base(studio_dirs, tiny_model, tmp_path):
-    from engine.chat import load_adapters_for_chat
+    from engine.use.chat import load_adapters_for_chat
 
     with pytest.raises(ValueError, match="choose at least one"):
         load_adapters_for_chat([])

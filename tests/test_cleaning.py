@@ -1,10 +1,10 @@
-"""engine/cleaning.py: each rule removes what it should, counts it, and saving leaves the original untouched."""
+"""engine/data/cleaning.py: each rule removes what it should, counts it, and saving leaves the original untouched."""
 import json
 
 import pytest
 
-from engine.cleaning import CleanOptions, clean_dataset, normalized_hash
-from engine.data import DataError, load_conversations, read_registry
+from engine.data.cleaning import CleanOptions, clean_dataset, normalized_hash
+from engine.data.registry import DataError, load_conversations, read_registry
 
 ROWS = [
     {"instruction": "  What is LoRA?  ", "input": "", "output": " Low-rank adapters. "},

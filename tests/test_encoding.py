@@ -6,9 +6,9 @@ trained positions must be exactly the tokens of the learned pieces, in place.
 """
 import pytest
 
-from engine.data import DatasetEntry, to_messages
-from engine.encoding import IGNORE, encode_conversations
-from engine.templates import load_template
+from engine.data.registry import DatasetEntry, to_messages
+from engine.data.encoding import IGNORE, encode_conversations
+from engine.models.templates import load_template
 
 ALPACA_ROW = {"instruction": "What is LoRA?", "input": "Answer briefly.", "output": "A small trainable adapter."}
 SHAREGPT_ROW = {

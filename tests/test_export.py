@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from engine.export import export_run, merged_model
+from engine.export.merge import export_run, merged_model
 
 PROMPTS = ["What is LoRA?", "学习率是什么？", "How do I export a model?"]
 
@@ -14,7 +14,7 @@ def logits_of(model, tokenizer):
 
 
 def test_merged_logits_equal_adapter_on_base(trained_run):
-    from engine.chat import load_run_for_chat
+    from engine.use.chat import load_run_for_chat
 
     adapter = load_run_for_chat(trained_run)
     assert adapter.model.peft_config  # really the adapter-on-base form
@@ -54,7 +54,7 @@ def test_adapter_only_export_loads_on_its_base(trained_run):
     from peft import PeftModel
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from engine.chat import load_run_for_chat
+    from engine.use.chat import load_run_for_chat
 
     result = export_run(trained_run, adapter_only=True)
     names = {name for name, _ in result.files}
@@ -88,11 +88,11 @@ def test_gguf_export_with_ollama_modelfile(trained_run):
 def test_a_reward_model_exports_with_its_score_head_and_refuses_gguf(studio_dirs, tiny_model):
     from transformers import AutoModelForSequenceClassification
 
-    from engine.config import RunConfig
-    from engine.events import EventLog
-    from engine.runs import create_run
-    from engine.stages import run_training
-    from engine.training import RunContext
+    from engine.config.schema import RunConfig
+    from engine.runs.events import EventLog
+    from engine.runs.store import create_run
+    from engine.train.stages import run_training
+    from engine.train.trainer import RunContext
 
     config = RunConfig.load("examples/sft_lora_demo.yaml")
     config.method.stage, config.data.datasets, config.data.val_size = "rm", ["demo_preference"], 0.0

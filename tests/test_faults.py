@@ -12,10 +12,10 @@ import psutil
 import pytest
 
 from conftest import short_run_config, wait_for
-from engine.events import read_events
-from engine.faults import StartRefused, classify_failure, preflight
-from engine.queue import advance, resume_run, submit
-from engine.runs import launch_record, list_runs, newest_checkpoint, start_run
+from engine.runs.events import read_events
+from engine.runs.failures import StartRefused, classify_failure, preflight
+from engine.runs.scheduler import advance, resume_run, submit
+from engine.runs.store import launch_record, list_runs, newest_checkpoint, start_run
 
 
 def logged_steps(events):

@@ -4,12 +4,12 @@ run of the stage that format feeds takes a few real steps on the built-in model.
 import pandas as pd
 import pytest
 
-from engine.config import RunConfig
-from engine.events import EventLog, read_events
-from engine.runs import create_run
-from engine.stages import run_training
-from engine.training import RunContext
-from engine.uploads import import_dataset
+from engine.config.schema import RunConfig
+from engine.runs.events import EventLog, read_events
+from engine.runs.store import create_run
+from engine.train.stages import run_training
+from engine.train.trainer import RunContext
+from engine.data.uploads import import_dataset
 
 GOOD = __import__("pathlib").Path(__file__).parent / "data" / "good"
 
@@ -51,7 +51,7 @@ def test_uploaded_format_trains(empty_registry, tiny_model, file_name):
 def test_a_folder_of_files_is_one_dataset(empty_registry, tiny_model):
     import json
 
-    from engine.validation import check_file
+    from engine.data.checker import check_file
 
     folder = empty_registry / "data" / "faq_parts"
     folder.mkdir()

@@ -1,12 +1,12 @@
-"""engine/formats.py: detection labels, confidence, reasons, and registry entries that engine/data.py loads."""
+"""engine/data/formats.py: detection labels, confidence, reasons, and registry entries that engine/data/registry.py loads."""
 import json
 import shutil
 from pathlib import Path
 
 import pytest
 
-from engine.data import load_conversations, load_kto_examples, load_preference_pairs, load_texts, read_rows
-from engine.formats import detect_format
+from engine.data.registry import load_conversations, load_kto_examples, load_preference_pairs, load_texts, read_rows
+from engine.data.formats import detect_format
 
 GOOD = Path(__file__).parent / "data" / "good"
 ALPACA = {"instruction": "Say hi", "input": "", "output": "Hi"}

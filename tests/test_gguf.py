@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from engine.gguf import FIRST_TOKENS, GGUFError, ollama_modelfile, until_eos, verify_gguf, write_gguf
-from engine.templates import load_template
+from engine.export.gguf import FIRST_TOKENS, GGUFError, ollama_modelfile, until_eos, verify_gguf, write_gguf
+from engine.models.templates import load_template
 
 PROMPTS = [
     [{"role": "user", "content": "What is LoRA?"}],

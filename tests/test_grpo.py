@@ -2,14 +2,14 @@
 import pytest
 import torch
 
-from engine.chat import load_run_for_chat, stream_reply
-from engine.config import RunConfig, validate
-from engine.events import EventLog, read_events
+from engine.use.chat import load_run_for_chat, stream_reply
+from engine.config.schema import RunConfig, validate
+from engine.runs.events import EventLog, read_events
 from engine.paths import saves_dir
-from engine.rewards import answer_match, brevity_reward, final_answer, format_reward, reference_rouge
-from engine.runs import create_run
-from engine.stages import run_training
-from engine.training import RunContext, planned_steps
+from engine.train.rewards import answer_match, brevity_reward, final_answer, format_reward, reference_rouge
+from engine.runs.store import create_run
+from engine.train.stages import run_training
+from engine.train.trainer import RunContext, planned_steps
 
 
 def said(text: str) -> list[dict]:

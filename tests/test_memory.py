@@ -1,10 +1,10 @@
 """The memory estimator: exact parameter counts against real models, sane orderings, and auto-configure."""
 import pytest
 
-from engine.config import RunConfig
-from engine.memory import GIB, auto_configure, estimate_memory, model_shape, trainable_params
-from engine.methods import MethodContext, apply_method, count_parameters
-from engine.models import load_model
+from engine.config.schema import RunConfig
+from engine.train.memory import GIB, auto_configure, estimate_memory, model_shape, trainable_params
+from engine.models.methods import MethodContext, apply_method, count_parameters
+from engine.models.loading import load_model
 
 
 @pytest.mark.parametrize("kind,extra", [("full", {}), ("freeze", {}), ("lora", {}), ("lora", {"use_dora": True}),

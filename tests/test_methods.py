@@ -3,12 +3,12 @@ stay put, the saved result reloads, and chat works on it."""
 import pytest
 import torch
 
-from engine.chat import load_run_for_chat, stream_reply
-from engine.config import RunConfig
-from engine.events import EventLog, read_events
-from engine.runs import create_run
-from engine.stages.sft import build_sft_trainer
-from engine.training import RunContext, finish
+from engine.use.chat import load_run_for_chat, stream_reply
+from engine.config.schema import RunConfig
+from engine.runs.events import EventLog, read_events
+from engine.runs.store import create_run
+from engine.train.stages.sft import build_sft_trainer
+from engine.train.trainer import RunContext, finish
 
 # type -> (config changes, which parameter names must be the trainable ones)
 CASES = {

@@ -3,7 +3,7 @@ import math
 
 import pytest
 
-from engine.metrics import mean_scores, score_deltas, score_texts, tokenize
+from engine.use.metrics import mean_scores, score_deltas, score_texts, tokenize
 
 
 def test_tokens_english_by_words_chinese_by_jieba():

@@ -4,11 +4,11 @@ import threading
 
 import pytest
 
-from engine.config import RunConfig
+from engine.config.schema import RunConfig
 
 
 def test_tasks_prompt_is_everything_before_the_last_reply(studio_dirs):
-    from engine.predict import prediction_tasks
+    from engine.use.predict import prediction_tasks
 
     tasks = prediction_tasks(["demo_sharegpt"], max_samples=3)
     assert len(tasks) == 3
@@ -23,8 +23,8 @@ def test_tasks_prompt_is_everything_before_the_last_reply(studio_dirs):
 
 
 def test_evaluation_streams_rows_and_metrics_into_the_run_dir(trained_run):
-    from engine.evaluate import EvalPlan, stream_evaluation
-    from engine.predict import METRICS_FILE, PREDICTIONS_FILE, read_predictions
+    from engine.use.evaluate import EvalPlan, stream_evaluation
+    from engine.use.predict import METRICS_FILE, PREDICTIONS_FILE, read_predictions
 
     plan = EvalPlan(str(trained_run), max_samples=6, batch_size=2, max_new_tokens=12)
     seen = []
@@ -42,7 +42,7 @@ def test_evaluation_streams_rows_and_metrics_into_the_run_dir(trained_run):
 
 
 def test_stop_keeps_what_was_done(trained_run):
-    from engine.evaluate import EvalPlan, stream_evaluation
+    from engine.use.evaluate import EvalPlan, stream_evaluation
 
     stop = threading.Event()
     progress = None
@@ -68,8 +68,8 @@ def test_cli_eval_loss_only_and_generate(trained_run, tmp_path, capsys):
 
 
 def test_compare_base_and_tuned_on_the_same_prompts(trained_run):
-    from engine.chat import load_base_for_chat, load_run_for_chat
-    from engine.predict import prediction_tasks, stream_comparison
+    from engine.use.chat import load_base_for_chat, load_run_for_chat
+    from engine.use.predict import prediction_tasks, stream_comparison
 
     tasks = prediction_tasks(["demo_alpaca_en"], max_samples=4)
     base = load_base_for_chat(RunConfig.load(trained_run / "config.yaml").model)

@@ -13,9 +13,9 @@ import psutil
 import pytest
 
 from conftest import short_run_config, wait_for, worker_processes
-from engine.events import read_events
-from engine.queue import advance, queued_runs, stop_and_wait, stop_run, submit
-from engine.runs import RunHandle, launch_record, list_runs, process_group_members, run_status
+from engine.runs.events import read_events
+from engine.runs.scheduler import advance, queued_runs, stop_and_wait, stop_run, submit
+from engine.runs.store import RunHandle, launch_record, list_runs, process_group_members, run_status
 
 
 def training(handle) -> bool:
@@ -76,7 +76,7 @@ def test_the_queue_survives_a_server_restart(studio_dirs, tiny_model):
     wait_for(lambda: first.status() == "failed (killed)", timeout=10)
     assert second.status() == "queued"
     # ... until a freshly started server polls once.
-    poll = "from engine.queue import advance; print(advance().run_dir)"
+    poll = "from engine.runs.scheduler import advance; print(advance().run_dir)"
     started = subprocess.run([sys.executable, "-c", poll], capture_output=True, text=True, timeout=60, cwd=os.getcwd())
     assert started.stdout.strip() == str(second.run_dir), started.stderr
     assert second.wait(timeout=180) == "completed"
@@ -87,8 +87,8 @@ def test_a_run_outlives_the_server_that_started_it(studio_dirs, tiny_model, tmp_
     short_run_config(6).save(config_path)
     server = textwrap.dedent(f"""
         import time
-        from engine.config import RunConfig
-        from engine.queue import submit
+        from engine.config.schema import RunConfig
+        from engine.runs.scheduler import submit
         print(submit(RunConfig.load({str(config_path)!r})).run_dir, flush=True)
         time.sleep(600)
     """)

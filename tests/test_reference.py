@@ -2,11 +2,11 @@
 import pytest
 import torch
 
-from engine.config import RunConfig
-from engine.events import EventLog, read_events
-from engine.models import load_tokenizer
-from engine.stages.sft import build_sft_examples, build_sft_trainer
-from engine.training import RunContext
+from engine.config.schema import RunConfig
+from engine.runs.events import EventLog, read_events
+from engine.models.loading import load_tokenizer
+from engine.train.stages.sft import build_sft_examples, build_sft_trainer
+from engine.train.trainer import RunContext
 
 STEPS = 10
 

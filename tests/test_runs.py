@@ -3,9 +3,9 @@
 import pytest
 
 from conftest import wait_for
-from engine.config import RunConfig
-from engine.events import read_events
-from engine.runs import list_runs, run_status, start_run
+from engine.config.schema import RunConfig
+from engine.runs.events import read_events
+from engine.runs.store import list_runs, run_status, start_run
 
 
 def long_config() -> RunConfig:
@@ -37,7 +37,7 @@ def test_start_stream_stop_and_use_the_checkpoint(studio_dirs, tiny_model):
     assert (checkpoint / "adapter_model.safetensors").exists() and (checkpoint / "optimizer.pt").exists()
     assert "step" in (handle.run_dir / "train.log").read_text() or (handle.run_dir / "train.log").stat().st_size > 0
 
-    from engine.chat import load_run_for_chat, stream_reply
+    from engine.use.chat import load_run_for_chat, stream_reply
 
     chat = load_run_for_chat(handle.run_dir)
     replies = list(stream_reply(chat, [{"role": "user", "content": "What is LoRA?"}], max_new_tokens=8, temperature=0))
@@ -60,7 +60,7 @@ def test_a_missing_dataset_fails_with_a_readable_message(studio_dirs):
 def test_two_runs_never_share_a_directory(studio_dirs):
     config = long_config()
     config.train.run_name = "same-name"
-    from engine.runs import create_run
+    from engine.runs.store import create_run
 
     first, second = create_run(config), create_run(config)
     assert first != second and first.name == "same-name" and second.name == "same-name-2"

@@ -5,13 +5,13 @@ import shutil
 
 import pytest
 
-from engine.config import RunConfig, validate
-from engine.data import load_conversations
-from engine.faults import StartRefused
-from engine.models import ModelLoadError, load_model
+from engine.config.schema import RunConfig, validate
+from engine.data.registry import load_conversations
+from engine.runs.failures import StartRefused
+from engine.models.loading import ModelLoadError, load_model
 from engine.paths import PathEscapeError
-from engine.queue import resume_run, stop_run, submit
-from engine.runs import create_run
+from engine.runs.scheduler import resume_run, stop_run, submit
+from engine.runs.store import create_run
 
 
 @pytest.fixture
@@ -56,8 +56,8 @@ def test_training_never_reads_a_dataset_file_outside_the_data_folder(escaping_re
 
 
 def test_an_upload_cannot_name_itself_out_of_the_data_folder(tmp_path, monkeypatch):
-    from engine.data import DataError
-    from engine.uploads import import_dataset
+    from engine.data.registry import DataError
+    from engine.data.uploads import import_dataset
 
     data = tmp_path / "data"
     monkeypatch.setenv("STUDIO_DATA_DIR", str(data))
@@ -108,7 +108,7 @@ def test_run_folders_given_to_resume_and_stop_must_be_inside_saves(studio_dirs, 
 
 @pytest.mark.parametrize("name", ["../escaped", "/tmp/escaped-export", "link/inside"])
 def test_export_folders_stay_inside_exports(studio_dirs, outside, name):
-    from engine.export import export_run
+    from engine.export.merge import export_run
 
     exports = studio_dirs / "exports"
     exports.mkdir()

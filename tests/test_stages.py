@@ -1,11 +1,11 @@
 """Every stage trains the built-in model with LoRA on CPU and reports its own metrics."""
 import pytest
 
-from engine.config import RunConfig
-from engine.events import EventLog, read_events
-from engine.runs import create_run
-from engine.stages import run_training
-from engine.training import RunContext
+from engine.config.schema import RunConfig
+from engine.runs.events import EventLog, read_events
+from engine.runs.store import create_run
+from engine.train.stages import run_training
+from engine.train.trainer import RunContext
 
 DATASET = {"sft": "demo_alpaca_en", "pt": "demo_pretrain", "grpo": "demo_math"}
 # Metrics each stage must put in its log events, as TRL names them.

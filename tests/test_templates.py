@@ -1,4 +1,4 @@
-"""Tests for the chat template files and engine/templates.py (real tokenizer, no mocks)."""
+"""Tests for the chat template files and engine/models/templates.py (real tokenizer, no mocks)."""
 
 import json
 import re
@@ -8,7 +8,7 @@ from tokenizers import Tokenizer, models, pre_tokenizers, trainers
 from transformers import PreTrainedTokenizerFast
 from transformers.utils.chat_template_utils import render_jinja_template
 
-from engine.templates import (
+from engine.models.templates import (
     TEMPLATES_DIR,
     ChatTemplate,
     assistant_spans,

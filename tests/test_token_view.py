@@ -1,4 +1,4 @@
-"""engine/token_view.py: the token view uses training's masking; histogram and stats of registered datasets."""
+"""engine/data/token_view.py: the token view uses training's masking; histogram and stats of registered datasets."""
 import io
 import json
 import shutil
@@ -8,9 +8,9 @@ import pytest
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import PreTrainedTokenizerFast
 
-from engine.encoding import encode_conversations
-from engine.templates import load_template
-from engine.token_view import dataset_stats, detect_language, length_histogram, token_view
+from engine.data.encoding import encode_conversations
+from engine.models.templates import load_template
+from engine.data.token_view import dataset_stats, detect_language, length_histogram, token_view
 
 PROJECT = Path(__file__).resolve().parent.parent
 GOOD = Path(__file__).parent / "data" / "good"

@@ -1,10 +1,10 @@
 """Real training of the built-in model on CPU: the loss falls, the right weights move, nothing else does."""
 import torch
 
-from engine.config import RunConfig
-from engine.events import EventLog, read_events
-from engine.stages.sft import build_sft_trainer
-from engine.training import RunContext
+from engine.config.schema import RunConfig
+from engine.runs.events import EventLog, read_events
+from engine.train.stages.sft import build_sft_trainer
+from engine.train.trainer import RunContext
 
 
 def demo_config(**train) -> RunConfig:

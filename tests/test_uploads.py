@@ -1,12 +1,12 @@
-"""engine/uploads.py: importing checks first, never overwrites, registers atomically or not at all."""
+"""engine/data/uploads.py: importing checks first, never overwrites, registers atomically or not at all."""
 import json
 from pathlib import Path
 
 import pytest
 
-import engine.uploads as uploads
-from engine.data import DataError, load_conversations, read_registry
-from engine.uploads import import_dataset, preview_file
+import engine.data.uploads as uploads
+from engine.data.registry import DataError, load_conversations, read_registry
+from engine.data.uploads import import_dataset, preview_file
 
 DATA = Path(__file__).parent / "data"
 GOOD, BAD = DATA / "good", DATA / "bad"

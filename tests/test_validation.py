@@ -1,4 +1,4 @@
-"""engine/validation.py and `python -m engine data check` against the corpus of broken files in tests/data/bad."""
+"""engine/data/checker.py and `python -m engine data check` against the corpus of broken files in tests/data/bad."""
 import json
 import os
 import resource
@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from engine.cli import main
-from engine.validation import SHOWN, check_file, check_registered
+from engine.data.checker import SHOWN, check_file, check_registered
 
 DATA = Path(__file__).parent / "data"
 BAD, GOOD = DATA / "bad", DATA / "good"
@@ -162,7 +162,7 @@ def test_200_mb_jsonl_is_streamed(tmp_path):
 
 
 def test_big_json_array_is_refused_with_advice(tmp_path, monkeypatch):
-    import engine.file_reading as file_reading
+    import engine.data.reader as file_reading
 
     monkeypatch.setattr(file_reading, "JSON_ARRAY_LIMIT", 1024)
     path = tmp_path / "big.json"

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from webui.data_cleaning import clean, save_cleaned
-from webui.data_inspect import show_lengths, show_stats, show_tokens, tokenizer_for
-from webui.data_tab import import_upload, preview_upload
+from webui.tabs.data_cleaning import clean, save_cleaned
+from webui.tabs.data_inspect import show_lengths, show_stats, show_tokens, tokenizer_for
+from webui.tabs.data import import_upload, preview_upload
 
 PROJECT = Path(__file__).resolve().parent.parent
 BAD = PROJECT / "tests" / "data" / "bad"

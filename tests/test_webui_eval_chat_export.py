@@ -28,7 +28,7 @@ def model_values() -> dict:
 
 
 def test_evaluation_streams_progress_rows_and_metrics(run):
-    from webui.evaluate_tab import stream_evaluate
+    from webui.tabs.evaluate import stream_evaluate
 
     steps = list(stream_evaluate(run, "builtin:tiny-demo", ["demo_alpaca_en"], "all", 6, 2, 8, True, "en"))
     notes = [re.sub("<[^>]+>", "", progress) for progress, _, _ in steps]
@@ -41,7 +41,7 @@ def test_evaluation_streams_progress_rows_and_metrics(run):
 
 
 def test_evaluation_stops_and_fails_in_plain_words(run):
-    from webui.evaluate_tab import stream_evaluate
+    from webui.tabs.evaluate import stream_evaluate
 
     stop = threading.Event()
     last = None
@@ -54,7 +54,7 @@ def test_evaluation_stops_and_fails_in_plain_words(run):
 
 
 def test_base_vs_tuned_side_by_side_with_deltas(run):
-    from webui.evaluate_tab import stream_compare
+    from webui.tabs.evaluate import stream_compare
 
     steps = list(stream_compare(run_view.BASE, run, model_values(), ["demo_alpaca_en"], "all", 4, 2, 8, "en"))
     progress, deltas, table = steps[-1]
@@ -71,7 +71,7 @@ def test_base_vs_tuned_side_by_side_with_deltas(run):
 
 
 def test_side_by_side_chat_streams_both_on_one_shared_base(run):
-    from webui.chat_tab import load_chat, reply
+    from webui.tabs.chat import load_chat, reply
     from webui.loaded_models import LOADED
 
     message, sources, column_b = load_chat(run_view.BASE, run, model_values(), "en")
@@ -88,7 +88,7 @@ def test_side_by_side_chat_streams_both_on_one_shared_base(run):
 
 
 def test_single_chat_stop_and_not_loaded(run):
-    from webui.chat_tab import load_chat, reply
+    from webui.tabs.chat import load_chat, reply
 
     _, sources, column_b = load_chat(run, "", model_values(), "en")
     assert len(sources) == 1 and column_b["visible"] is False
@@ -107,7 +107,7 @@ def test_single_chat_stop_and_not_loaded(run):
 
 def test_export_gguf_is_checked_in_llama_cpp(run):
     pytest.importorskip("llama_cpp")
-    from webui.export_tab import export
+    from webui.tabs.export import export
 
     steps = list(export(run, "ui-gguf", "2MB", False, ["f16"], True, "en"))
     assert steps[0][0].startswith("Exporting")
@@ -119,7 +119,7 @@ def test_export_gguf_is_checked_in_llama_cpp(run):
 
 
 def test_adapter_only_and_refusals(run):
-    from webui.export_tab import export
+    from webui.tabs.export import export
 
     message, files = list(export(run, "ui-adapter", "2GB", True, ["f16"], True, "en"))[-1]
     assert "Exported to" in message and "gguf" not in " ".join(files["file"])  # adapter only: GGUF ignored

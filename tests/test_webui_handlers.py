@@ -6,12 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from engine.config import RunConfig, all_fields
+from engine.config.schema import RunConfig, all_fields
 from webui import i18n, run_view
-from webui.chat_tab import plain_messages
+from webui.tabs.chat import plain_messages
 from webui.form import config_from_values, default_config, values_from_config
-from webui.method_tab import method_visibility
-from webui.train_tab import load_config_file, preview_config, refresh_view, start_training, stop_training
+from webui.tabs.method import method_visibility
+from webui.tabs.train import load_config_file, preview_config, refresh_view, start_training, stop_training
 
 PROJECT = Path(__file__).resolve().parent.parent
 
@@ -200,7 +200,7 @@ def test_a_page_reattaches_to_the_active_run(data_dirs):
 
 
 def test_upload_preview_and_import(data_dirs):
-    from webui.data_tab import import_upload, preview_upload
+    from webui.tabs.data import import_upload, preview_upload
 
     good = data_dirs / "my faq.json"
     good.write_text(json.dumps([{"instruction": "hi", "input": "", "output": "hello"}] * 3))
@@ -214,7 +214,7 @@ def test_upload_preview_and_import(data_dirs):
 
 
 def test_a_broken_upload_names_row_and_field(data_dirs):
-    from webui.data_tab import import_upload, preview_upload
+    from webui.tabs.data import import_upload, preview_upload
 
     bad = data_dirs / "bad.json"
     bad.write_text(json.dumps([{"instruction": "hi", "output": "hello"}, {"instruction": "q", "output": 5}]))
@@ -297,7 +297,7 @@ def test_the_page_imports_no_torch():
 
 
 def test_evaluate_the_base_model(data_dirs):
-    from webui.evaluate_tab import evaluate
+    from webui.tabs.evaluate import evaluate
 
     message = evaluate(run_view.BASE, "builtin:tiny-demo", "demo_alpaca_en", 128, 4, 4, "en")
     assert re.search(r"eval loss \*\*\d+\.\d{4}\*\*, perplexity \*\*\d+\.\d{2}\*\* \(4 examples", message), message
@@ -306,7 +306,7 @@ def test_evaluate_the_base_model(data_dirs):
 
 
 def test_memory_panel_estimates_and_auto_configures():
-    from engine.config import all_fields
+    from engine.config.schema import all_fields
     from webui.form import default_config
     from webui.memory_panel import auto_configured_values, estimate_markdown
 

@@ -8,13 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from engine.events import read_events
-from engine.faults import ADVICE, OUT_OF_MEMORY
-from engine.runs import launch_record, record_launch, run_status
-from webui import run_view, train_tab
+from engine.runs.events import read_events
+from engine.runs.failures import ADVICE, OUT_OF_MEMORY
+from engine.runs.store import launch_record, record_launch, run_status
+from webui import run_view
+from webui.tabs import train as train_tab
 from webui.form import default_config
 from webui.i18n import text
-from webui.train_tab import refresh_view, resume_training, start_training, stop_training
+from webui.tabs.train import refresh_view, resume_training, start_training, stop_training
 
 PROJECT = Path(__file__).resolve().parent.parent
 

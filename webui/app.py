@@ -3,16 +3,16 @@ from __future__ import annotations
 
 import gradio as gr
 
-from . import run_view
-from .chat_tab import build_chat_tab, wire_chat_tab
-from .data_tab import build_data_tab, wire_data_tab
-from .evaluate_tab import build_evaluate_tab, wire_evaluate_tab
-from .export_tab import build_export_tab, wire_export_tab
-from .form import Form
-from .i18n import LANGUAGES, Labels
-from .method_tab import build_method_tab, wire_method_tab
-from .model_tab import build_model_tab, wire_model_tab
-from .train_tab import build_train_tab, wire_train_tab
+from webui import run_view
+from webui.tabs.chat import build_chat_tab, wire_chat_tab
+from webui.tabs.data import build_data_tab, wire_data_tab
+from webui.tabs.evaluate import build_evaluate_tab, wire_evaluate_tab
+from webui.tabs.export import build_export_tab, wire_export_tab
+from webui.form import Form
+from webui.i18n import LANGUAGES, Labels
+from webui.tabs.method import build_method_tab, wire_method_tab
+from webui.tabs.model import build_model_tab, wire_model_tab
+from webui.tabs.train import build_train_tab, wire_train_tab
 
 CSS = """
 .run-progress { font-size: 0.95rem; }

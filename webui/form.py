@@ -11,10 +11,10 @@ import typing
 
 import gradio as gr
 
-from engine.config import ConfigError, RunConfig, field_info
+from engine.config.schema import ConfigError, RunConfig, field_info
 from engine.paths import PROJECT_DIR
 
-from .i18n import Labels, field_help, field_label
+from webui.i18n import Labels, field_help, field_label
 
 DEMO_PRESET = PROJECT_DIR / "examples" / "sft_lora_demo.yaml"
 

@@ -1,6 +1,6 @@
 """Every piece of text the studio shows, in English and Simplified Chinese.
 
-Config fields take their English help text from the config's own metadata (engine/config.py), so the help
+Config fields take their English help text from the config's own metadata (engine/config/schema.py), so the help
 a user reads is the same one `validate()` and the YAML comments are written against; this table adds a
 short English label and the Chinese label and help. Everything else the UI shows is a key in `TEXT`.
 
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import gradio as gr
 
-from engine.config import field_info
+from engine.config.schema import field_info
 
 LANGUAGES = [("English", "en"), ("简体中文", "zh")]
 
@@ -122,7 +122,7 @@ TEXT: dict[str, dict[str, str]] = {
     "data.imported": {"en": "Added dataset **{name}** ({rows} rows, saved as {file}). It is now selected.", "zh": "已添加数据集 **{name}**（{rows} 行，保存为 {file}），并已选中。"},
     "data.error": {"en": "**Cannot use this file:** {error}", "zh": "**无法使用此文件：** {error}"},
     "data.no_file": {"en": "Choose a file first.", "zh": "请先选择文件。"},
-    "data.uploads_missing": {"en": "Uploading needs engine/uploads.py, which this install does not have.", "zh": "上传需要 engine/uploads.py，当前安装中没有。"},
+    "data.uploads_missing": {"en": "Uploading needs engine/data/uploads.py, which this install does not have.", "zh": "上传需要 engine/data/uploads.py，当前安装中没有。"},
     "data.inspect_heading": {
         "en": "### See the data as the model sees it\nWith the model and template of the Model tab and the cutoff length of the Train tab.",
         "zh": "### 像模型一样查看数据\n使用“模型”页的模型与模板，以及“训练”页的截断长度。",

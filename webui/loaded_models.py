@@ -2,7 +2,7 @@
 shared by every session of the process.
 
 A source is what a picker chose, as a string: a run directory, or "base:<model section as YAML>" for the
-base model of the Model tab. LoRA runs of one base share a single copy of it (engine.chat's adapter sets):
+base model of the Model tab. LoRA runs of one base share a single copy of it (engine.use.chat's adapter sets):
 switching between them, or to the bare base, reloads nothing.
 """
 from __future__ import annotations
@@ -11,12 +11,12 @@ import threading
 from collections import OrderedDict
 from pathlib import Path
 
-from engine.chat import ChatModel, add_adapter, load_adapters_for_chat, load_base_for_chat, load_run_for_chat
-from engine.config import RunConfig
+from engine.use.chat import ChatModel, add_adapter, load_adapters_for_chat, load_base_for_chat, load_run_for_chat
+from engine.config.schema import RunConfig
 from engine.paths import CONFIG_FILE
 
-from . import run_view
-from .form import config_from_values
+from webui import run_view
+from webui.form import config_from_values
 
 BASE_PREFIX = "base:"
 

@@ -1,14 +1,14 @@
 """The Train tab's memory estimate (weights, gradients, optimizer, activations vs the device) and its
-Auto-configure button, both over engine/memory.py."""
+Auto-configure button, both over engine/train/memory.py."""
 from __future__ import annotations
 
 import gradio as gr
 
-from engine.config import ConfigError
-from engine.memory import GIB, auto_configure, device_memory, estimate_memory
+from engine.config.schema import ConfigError
+from engine.train.memory import GIB, auto_configure, device_memory, estimate_memory
 
-from .form import config_from_values, values_from_config
-from .i18n import Labels, text
+from webui.form import config_from_values, values_from_config
+from webui.i18n import Labels, text
 
 # The controls Auto-configure may change.
 TUNED_FIELDS = ("train.per_device_train_batch_size", "train.gradient_accumulation_steps",

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from engine.events import current_events, read_events
+from engine.runs.events import current_events, read_events
 from engine.paths import saves_dir
-from engine.queue import queued_runs
-from engine.runs import (
+from engine.runs.scheduler import queued_runs
+from engine.runs.store import (
     ACTIVE_STATUSES,
     CONFIG_FILE,
     LOG_FILE,
@@ -25,7 +25,7 @@ from engine.runs import (
     summarize_run,
 )
 
-from .i18n import TEXT, text
+from webui.i18n import TEXT, text
 
 # "created" too: submit() makes the folder a moment before it queues it, and a page may open in between.
 ACTIVE = ("created", *ACTIVE_STATUSES)

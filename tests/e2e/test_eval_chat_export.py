@@ -19,7 +19,7 @@ pytestmark = pytest.mark.browser
 @pytest.fixture(scope="module")
 def run_name(studio) -> str:
     """A finished run in the app's saves folder, trained in this process (the app reads runs from disk)."""
-    from engine.events import EventLog
+    from engine.runs.events import EventLog
     from tests.conftest import train_demo_run
 
     with pytest.MonkeyPatch.context() as patch:

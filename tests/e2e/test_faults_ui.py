@@ -135,7 +135,7 @@ def page(browser, studio):
 
 def load_tiny_config(page, studio, max_steps: int, save_steps: int = 1000) -> None:
     """Fill the whole form through 'Load config': a run of a few seconds, a loss point per step."""
-    from engine.config import RunConfig
+    from engine.config.schema import RunConfig
 
     config = RunConfig.load(PROJECT / "examples" / "sft_lora_demo.yaml").replace({
         "data.val_size": 0.0, "data.max_samples": 32, "data.cutoff_len": 128,
@@ -172,7 +172,7 @@ def run_names(page, refresh: bool = False) -> set[str]:
 
 
 def complete_checkpoints(run_dir: Path) -> list[str]:
-    from engine.runs import checkpoint_step
+    from engine.runs.store import checkpoint_step
 
     return sorted(p.name for p in run_dir.glob("checkpoint-*") if checkpoint_step(p) is not None)
 
@@ -182,7 +182,7 @@ def complete_checkpoints(run_dir: Path) -> list[str]:
 
 
 def test_a_killed_worker_shows_failed_killed_and_resumes_to_its_step_count(page, studio):
-    from engine.runs import launch_record
+    from engine.runs.store import launch_record
 
     load_tiny_config(page, studio, max_steps=24, save_steps=4)
     run_dir = start(page, studio)
@@ -209,8 +209,8 @@ def test_a_killed_worker_shows_failed_killed_and_resumes_to_its_step_count(page,
 
 
 def test_start_twice_quickly_runs_one_worker_and_queues_the_second(page, studio):
-    from engine.events import read_events
-    from engine.runs import launch_record, worker_alive
+    from engine.runs.events import read_events
+    from engine.runs.store import launch_record, worker_alive
 
     load_tiny_config(page, studio, max_steps=6)
     before = run_names(page)

@@ -1,0 +1,459 @@
+"""The run config: one dataclass tree that the UI, the CLI and a saved run all share.
+
+Every field declares its help text, allowed choices and bounds in its metadata, so the web UI builds
+labels and tooltips from here and `validate()` checks the same rules the UI shows.
+"""
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+import re
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from engine.paths import CONFIG_FILE, FINAL_DIR, PathEscapeError, inside, saves_dir
+from engine.train.rewards import REWARDS
+
+
+class ConfigError(ValueError):
+    """A config that cannot be read; `problems` lists every one as a plain sentence."""
+
+    def __init__(self, problems: list[str]):
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+def option(default, help: str, choices: tuple | None = None, minimum=None, maximum=None, above=None):
+    """A config field with its help text and rules (`above` is an exclusive lower bound)."""
+    meta = {"help": help, "choices": choices, "minimum": minimum, "maximum": maximum, "above": above}
+    if isinstance(default, list):
+        return field(default_factory=lambda: list(default), metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Sections
+
+
+@dataclass
+class ModelConfig:
+    name_or_path: str = option(
+        "builtin:tiny-demo",
+        "Base model: builtin:tiny-demo (built offline in seconds), a Hugging Face Hub id, or a local folder.",
+    )
+    template: str = option(
+        "auto", "Chat template used for training and chat: auto = the tokenizer's own, or a file in templates/."
+    )
+    dtype: str = option(
+        "auto",
+        "Compute dtype: auto = bfloat16 on GPUs that support it, else float32.",
+        choices=("auto", "float32", "bfloat16", "float16"),
+    )
+    trust_remote_code: bool = option(
+        False, "Run Python code shipped inside the model repository. Only tick this for repositories you trust."
+    )
+    quantization: str = option(
+        "none",
+        "Load the base model quantised with bitsandbytes: 4bit with LoRA = QLoRA. Saves memory; needs bitsandbytes.",
+        choices=("none", "8bit", "4bit"),
+    )
+    quant_type: str = option("nf4", "4-bit number format: nf4 (recommended) or fp4.", choices=("nf4", "fp4"))
+    double_quant: bool = option(True, "4-bit: also quantise the quantisation constants (saves ~0.4 bit/weight).")
+    allow_pickle_weights: bool = option(
+        False,
+        "Also load weights stored as pickle files (.bin, .pt); these can run code when loaded, so by default "
+        "only safetensors weights are read. Only tick this for models you trust.",
+    )
+
+
+@dataclass
+class DataConfig:
+    datasets: list[str] = option(["demo_alpaca_en"], "Registered datasets (dataset_info.json) to train on.")
+    cutoff_len: int = option(512, "Longest example in tokens; longer ones are truncated and counted.", minimum=8)
+    train_on_prompt: bool = option(False, "Also train on prompt tokens (by default only assistant replies are).")
+    val_size: float = option(
+        0.0, "Fraction of examples held out for validation (0 = none).", minimum=0.0, maximum=0.5
+    )
+    max_samples: int = option(0, "Use at most this many examples per dataset (0 = all).", minimum=0)
+
+
+@dataclass
+class MethodConfig:
+    stage: str = option(
+        "sft",
+        "sft = supervised fine-tuning on conversations; pt = pretraining on plain text; rm = reward model on "
+        "preference pairs; dpo / orpo / kto = preference optimisation; grpo = reinforcement learning: the model "
+        "answers each prompt several times and reward functions score the answers (PPO is not offered: TRL 1.16 has "
+        "none; GRPO replaces it).",
+        choices=("sft", "pt", "rm", "dpo", "orpo", "kto", "grpo"),
+    )
+    finetuning_type: str = option(
+        "lora",
+        "full = every weight; freeze = only the last layers; bitfit = only bias terms; lora = low-rank adapters "
+        "(QLoRA with 4-bit quantisation); adalora, ia3, prefix, prompt, ptuning = other PEFT methods.",
+        choices=("full", "freeze", "bitfit", "lora", "adalora", "ia3", "prefix", "prompt", "ptuning"),
+    )
+    lora_rank: int = option(8, "LoRA rank r: adapter size; 8–64 is typical. AdaLoRA: the average rank it ends at.", minimum=1)
+    lora_alpha: int = option(16, "LoRA alpha: scales the adapter; usually 2 × rank.", minimum=1)
+    lora_dropout: float = option(0.0, "Dropout on the LoRA input.", minimum=0.0, maximum=0.9)
+    lora_target: str = option(
+        "all-linear", "Modules that get adapters: all-linear, or comma-separated names such as q_proj,v_proj."
+    )
+    use_rslora: bool = option(False, "rsLoRA: scale by alpha/√r instead of alpha/r, steadier at high ranks.")
+    use_dora: bool = option(False, "DoRA: learn each weight's magnitude and direction separately.")
+    pissa_init: bool = option(False, "PiSSA: start the adapter from the weight's principal singular vectors.")
+    loraplus_lr_ratio: float = option(
+        0.0, "LoRA+: learning rate of the B matrices = this × the learning rate (0 = off; 16 is typical).", minimum=0.0
+    )
+    modules_to_save: str = option(
+        "", "Extra modules trained in full and saved with the adapter, e.g. embed_tokens,lm_head."
+    )
+    adalora_init_rank: int = option(12, "AdaLoRA: rank every adapter starts with before pruning.", minimum=1)
+    num_virtual_tokens: int = option(
+        16, "Prefix / prompt / P-tuning: number of trainable virtual tokens.", minimum=1
+    )
+    freeze_trainable_layers: int = option(
+        2, "Freeze: number of last decoder layers left trainable.", minimum=1
+    )
+    pref_beta: float = option(
+        0.1, "DPO / ORPO / KTO β: how far the model may move from the reference (ORPO: weight of the odds-ratio term).",
+        above=0.0,
+    )
+    pref_loss: str = option(
+        "sigmoid",
+        "DPO loss: sigmoid (DPO), ipo, hinge (SLiC), or simpo (reference-free, length-normalised).",
+        choices=("sigmoid", "ipo", "hinge", "simpo"),
+    )
+    simpo_gamma: float = option(0.5, "SimPO: target reward margin γ.", minimum=0.0)
+    grpo_rewards: list[str] = option(
+        ["reference_rouge"],
+        "GRPO: what a good answer is. reference_rouge = close to the dataset's answer (ROUGE-L); answer_match = "
+        "contains the dataset answer's final number or text; format = matches the regular expression below; "
+        "brevity = shorter is better; reward_model = the score of a finished reward-model run. Several add up.",
+        choices=REWARDS,
+    )
+    grpo_num_generations: int = option(
+        4, "GRPO: answers written per prompt; each is judged against its group's mean reward.", minimum=2
+    )
+    grpo_max_new_tokens: int = option(64, "GRPO: longest answer the model may write, in tokens.", minimum=1)
+    grpo_temperature: float = option(1.0, "GRPO: sampling temperature; the answers of a group must differ.", above=0.0)
+    grpo_kl_beta: float = option(
+        0.04, "GRPO: weight of the penalty for drifting from the base model (0 = none, and no reference pass).",
+        minimum=0.0,
+    )
+    grpo_format_regex: str = option(
+        "", "GRPO format reward: a regular expression a good answer matches as a whole, e.g. <think>.*</think>.*"
+    )
+    grpo_reward_run: str = option(
+        "", "GRPO reward_model reward: a finished reward-model (rm) run, as its folder under saves/."
+    )
+
+
+@dataclass
+class TrainConfig:
+    run_name: str = option("", "Name of the run folder; empty = date, time and stage.")
+    num_train_epochs: float = option(3.0, "Passes over the training data.", above=0.0)
+    max_steps: int = option(0, "Stop after this many optimizer steps (0 = use epochs).", minimum=0)
+    learning_rate: float = option(2e-4, "Peak learning rate.", above=0.0, maximum=1.0)
+    per_device_train_batch_size: int = option(4, "Examples per step on each device.", minimum=1)
+    gradient_accumulation_steps: int = option(1, "Steps whose gradients add up before an update.", minimum=1)
+    lr_scheduler_type: str = option(
+        "cosine",
+        "How the learning rate changes over the run.",
+        choices=("linear", "cosine", "constant", "constant_with_warmup"),
+    )
+    warmup_ratio: float = option(0.0, "Fraction of steps spent warming up the learning rate.", minimum=0.0, maximum=0.5)
+    weight_decay: float = option(0.0, "AdamW weight decay.", minimum=0.0)
+    max_grad_norm: float = option(1.0, "Clip gradients to this norm (0 = no clipping).", minimum=0.0)
+    logging_steps: int = option(5, "Write a loss point every N steps.", minimum=1)
+    save_steps: int = option(100, "Save a checkpoint every N steps.", minimum=1)
+    save_total_limit: int = option(2, "Keep only the newest N checkpoints (0 = keep all).", minimum=0)
+    seed: int = option(42, "Random seed for shuffling and initialisation.", minimum=0)
+    gradient_checkpointing: bool = option(False, "Recompute activations to save memory (slower).")
+
+
+@dataclass
+class EvalConfig:
+    eval_steps: int = option(0, "Evaluate on the validation split every N steps (0 = once per epoch).", minimum=0)
+    per_device_eval_batch_size: int = option(8, "Examples per evaluation step.", minimum=1)
+
+
+@dataclass
+class ExportConfig:
+    export_dir: str = option("", "Folder under exports/ for the merged model; empty = named after the run.")
+    max_shard_size: str = option("2GB", "Largest safetensors shard, e.g. 500MB or 2GB.")
+
+
+@dataclass
+class RunConfig:
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    method: MethodConfig = field(default_factory=MethodConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    export: ExportConfig = field(default_factory=ExportConfig)
+
+    # -- YAML ---------------------------------------------------------------------------------------------
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.to_dict(), sort_keys=False, allow_unicode=True)
+
+    def save(self, path: str | Path) -> None:
+        Path(path).write_text(self.to_yaml(), encoding="utf-8")
+
+    @classmethod
+    def from_dict(cls, raw: dict | None) -> "RunConfig":
+        problems: list[str] = []
+        config = _build(cls, raw or {}, "", problems)
+        if problems:
+            raise ConfigError(problems)
+        return config
+
+    @classmethod
+    def from_yaml(cls, text: str) -> "RunConfig":
+        try:
+            raw = yaml.safe_load(text)
+        except yaml.YAMLError as err:
+            raise ConfigError([f"the config is not valid YAML: {err}"]) from None
+        if raw is not None and not isinstance(raw, dict):
+            raise ConfigError(["the config must be a mapping of sections (model, data, method, train, eval, export)"])
+        return cls.from_dict(raw)
+
+    @classmethod
+    def load(cls, path: str | Path) -> "RunConfig":
+        return cls.from_yaml(Path(path).read_text(encoding="utf-8"))
+
+    # -- dotted access, for the UI's one-control-one-field binding -----------------------------------------
+    def get(self, dotted: str):
+        section, name = dotted.split(".")
+        return getattr(getattr(self, section), name)
+
+    def replace(self, values: dict[str, object]) -> "RunConfig":
+        """A new config with `{"train.learning_rate": 1e-4, ...}` applied and coerced to each field's type."""
+        raw = self.to_dict()
+        for dotted, value in values.items():
+            section, name = dotted.split(".")
+            raw[section][name] = value
+        return RunConfig.from_dict(raw)
+
+
+def field_info(dotted: str) -> dict:
+    """Help text, choices, bounds and default of one field, e.g. field_info("train.learning_rate")."""
+    section, name = dotted.split(".")
+    section_type = _hints(RunConfig)[section]
+    spec = next(f for f in dataclasses.fields(section_type) if f.name == name)
+    default = spec.default_factory() if spec.default_factory is not dataclasses.MISSING else spec.default
+    return {**spec.metadata, "default": default, "type": _hints(section_type)[name]}
+
+
+def all_fields() -> list[str]:
+    """Every dotted field name, in declaration order."""
+    return [
+        f"{section.name}.{spec.name}"
+        for section in dataclasses.fields(RunConfig)
+        for spec in dataclasses.fields(_hints(RunConfig)[section.name])
+    ]
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Reading raw mappings into typed dataclasses
+
+
+def _hints(cls) -> dict:
+    return typing.get_type_hints(cls)
+
+
+def _build(cls, raw: dict, prefix: str, problems: list[str]):
+    if not isinstance(raw, dict):
+        problems.append(f"{prefix.rstrip('.') or 'config'} must be a mapping; got {raw!r}")
+        return cls()
+    hints = _hints(cls)
+    known = {f.name for f in dataclasses.fields(cls)}
+    for key in raw:
+        if key not in known:
+            problems.append(f"unknown key '{prefix}{key}'; valid keys here: {', '.join(sorted(known))}")
+    values = {}
+    for name in known & raw.keys():
+        kind, where = hints[name], f"{prefix}{name}"
+        if dataclasses.is_dataclass(kind):
+            values[name] = _build(kind, raw[name], where + ".", problems)
+        else:
+            try:
+                values[name] = _coerce(raw[name], kind)
+            except (TypeError, ValueError):
+                problems.append(f"{where} must be {_type_name(kind)}; got {raw[name]!r}")
+    return cls(**values)
+
+
+def _coerce(value, kind):
+    """Turn a YAML or UI value into `kind`: YAML 1.1 reads 2e-4 as a string, and UIs hand back strings."""
+    if typing.get_origin(kind) in (list, typing.List):
+        if isinstance(value, str):
+            value = [part.strip() for part in value.split(",") if part.strip()]
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise TypeError
+        return list(value)
+    if isinstance(kind, types.UnionType):
+        raise TypeError(f"union fields are not supported: {kind}")
+    if kind is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("true", "false", "yes", "no"):
+            return value.lower() in ("true", "yes")
+        raise TypeError
+    if kind is int:
+        if isinstance(value, bool):
+            raise TypeError
+        number = float(value)
+        if not number.is_integer():
+            raise ValueError
+        return int(number)
+    if kind is float:
+        if isinstance(value, bool):
+            raise TypeError
+        return float(value)
+    if kind is str:
+        if not isinstance(value, (str, int, float)) or isinstance(value, bool):
+            raise TypeError
+        return str(value)
+    raise TypeError(kind)
+
+
+def _type_name(kind) -> str:
+    if typing.get_origin(kind) is list:
+        return "a list of names"
+    return {bool: "true or false", int: "a whole number", float: "a number", str: "text"}.get(kind, str(kind))
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Validation: every rule in one place; the UI and the worker both call it
+
+
+def validate(config: RunConfig) -> list[str]:
+    """Every problem with `config` as a plain sentence naming the field and the fix; empty when usable."""
+    problems = []
+    for dotted in all_fields():
+        info, value = field_info(dotted), config.get(dotted)
+        chosen = value if isinstance(value, list) else [value]
+        if info["choices"] and any(item not in info["choices"] for item in chosen):
+            problems.append(f"{dotted} must be one of {', '.join(info['choices'])}; got {value!r}")
+        if info["minimum"] is not None and value < info["minimum"]:
+            problems.append(f"{dotted} must be ≥ {info['minimum']}; got {value}")
+        if info["maximum"] is not None and value > info["maximum"]:
+            problems.append(f"{dotted} must be ≤ {info['maximum']}; got {value}")
+        if info["above"] is not None and value <= info["above"]:
+            problems.append(f"{dotted} must be > {info['above']}; got {value}")
+    if not config.data.datasets:
+        problems.append("data.datasets is empty; pick at least one dataset to train on")
+    if not config.model.name_or_path.strip():
+        problems.append("model.name_or_path is empty; pick the built-in demo model, a Hub id or a local folder")
+    if config.train.run_name and not _is_plain_name(config.train.run_name):
+        problems.append(
+            f"train.run_name may use letters, digits, '-', '_' and '.' only; got {config.train.run_name!r}"
+        )
+    problems += _method_problems(config)
+    if config.export.export_dir and not _is_plain_name(config.export.export_dir):
+        problems.append(f"export.export_dir must be a plain folder name; got {config.export.export_dir!r}")
+    return problems
+
+
+PEFT_TYPES = ("lora", "adalora", "ia3", "prefix", "prompt", "ptuning")
+
+
+def _method_problems(config: RunConfig) -> list[str]:
+    """Combinations that cannot work, said before the run starts rather than as a stack trace after."""
+    method, model, problems = config.method, config.model, []
+    if model.quantization != "none":
+        if method.finetuning_type not in PEFT_TYPES:
+            problems.append(
+                f"model.quantization {model.quantization} trains only adapters; quantised weights cannot be trained "
+                f"with method.finetuning_type {method.finetuning_type}: pick lora (QLoRA) or set quantization to none"
+            )
+        if importlib.util.find_spec("bitsandbytes") is None:
+            problems.append(
+                "model.quantization needs the bitsandbytes package, which is not installed: "
+                "pip install bitsandbytes, or set quantization to none"
+            )
+    if method.pissa_init and model.quantization != "none":
+        problems.append("method.pissa_init works on unquantised weights only; turn it off or set quantization to none")
+    if method.stage == "rm" and method.finetuning_type in ("prefix", "prompt", "ptuning"):
+        problems.append("method.stage rm needs a method that trains the scoring head: pick lora, freeze or full")
+    if method.stage == "grpo":
+        problems += _grpo_problems(config)
+    return problems
+
+
+def _grpo_problems(config: RunConfig) -> list[str]:
+    method, train, problems = config.method, config.train, []
+    if not method.grpo_rewards:
+        problems.append("method.grpo_rewards is empty; pick at least one reward, e.g. reference_rouge")
+    # TRL scores each prompt's answers as one group, so every batch must hold whole groups.
+    per_step = train.per_device_train_batch_size * train.gradient_accumulation_steps
+    if per_step % method.grpo_num_generations:
+        problems.append(
+            f"train.per_device_train_batch_size × train.gradient_accumulation_steps ({per_step}) must be a multiple "
+            f"of method.grpo_num_generations ({method.grpo_num_generations}): each prompt's answers are scored "
+            "together in one batch"
+        )
+    if config.data.val_size and config.eval.per_device_eval_batch_size % method.grpo_num_generations:
+        problems.append(
+            f"eval.per_device_eval_batch_size ({config.eval.per_device_eval_batch_size}) must be a multiple of "
+            f"method.grpo_num_generations ({method.grpo_num_generations}) when a validation split is held out"
+        )
+    if "format" in method.grpo_rewards:
+        problems += _regex_problems(method.grpo_format_regex)
+    if "reward_model" in method.grpo_rewards:
+        problems += _reward_run_problems(method.grpo_reward_run)
+    if config.model.quantization != "none" and not _cuda_available():
+        problems.append(
+            "method.stage grpo trains on answers the model itself generates, and on a CPU a bitsandbytes-quantised "
+            "model that has generated gives wrong gradients: set model.quantization to none here, or train on a GPU"
+        )
+    return problems
+
+
+def _regex_problems(pattern: str) -> list[str]:
+    if not pattern:
+        return ["method.grpo_format_regex is empty; the format reward needs the pattern a good answer matches"]
+    try:
+        re.compile(pattern)
+    except re.error as err:
+        return [f"method.grpo_format_regex is not a valid regular expression: {err}"]
+    return []
+
+
+def _reward_run_problems(name: str) -> list[str]:
+    """The reward_model reward needs a finished reward-model run inside the saves folder."""
+    if not name:
+        return ["method.grpo_reward_run is empty; the reward_model reward needs a finished reward-model (rm) run"]
+    try:
+        run_dir = inside(saves_dir(), name, "method.grpo_reward_run")
+    except PathEscapeError as err:
+        return [str(err)]
+    if not (run_dir / CONFIG_FILE).is_file():
+        return [f"method.grpo_reward_run {name!r} is not a run folder under {saves_dir()}"]
+    try:
+        stage = RunConfig.load(run_dir / CONFIG_FILE).method.stage
+    except ConfigError:
+        return [f"method.grpo_reward_run {name!r} has a config this version cannot read"]
+    if stage != "rm":
+        return [f"method.grpo_reward_run {name!r} is a {stage} run; pick a reward-model (rm) run"]
+    if not (run_dir / FINAL_DIR).is_dir():
+        return [f"method.grpo_reward_run {name!r} has not finished ({FINAL_DIR}/ is missing); wait for it or pick another"]
+    return []
+
+
+def _cuda_available() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def _is_plain_name(name: str) -> bool:
+    return name not in (".", "..") and all(ch.isalnum() or ch in "-_." for ch in name)

@@ -1,0 +1,148 @@
+"""Conversations → token ids and labels, with prompt tokens masked.
+
+A conversation is rendered with the chat template; the template module tells which characters belong
+to assistant replies (content plus end-of-turn marker). A token is trained (label = its id) when it starts
+inside such a span, otherwise its label is -100 and the loss ignores it. `train_on_prompt` trains every
+token. Examples longer than `cutoff_len` are cut at the end and counted; one left with no trained token
+is dropped and counted. Nothing is padded here: the collator pads each batch to its own longest example.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass, field
+
+from engine.models.templates import ChatTemplate, assistant_spans
+
+IGNORE = -100
+BATCH = 1000  # conversations per fast-tokenizer call
+PARALLEL_FROM = 4000  # conversations; below this, starting worker processes costs more than it saves
+
+
+@dataclass
+class EncodeStats:
+    examples: int = 0
+    truncated: int = 0
+    dropped_empty: int = 0  # nothing left to learn after truncation
+    tokens: int = 0
+    trained_tokens: int = 0
+    lengths: list[int] = field(default_factory=list)
+
+    def summary(self) -> dict:
+        return {
+            "examples": self.examples,
+            "truncated": self.truncated,
+            "dropped_no_target": self.dropped_empty,
+            "tokens": self.tokens,
+            "trained_tokens": self.trained_tokens,
+        }
+
+
+def encode_conversations(
+    conversations: list[list[dict]],
+    template: ChatTemplate,
+    tokenizer,
+    cutoff_len: int,
+    train_on_prompt: bool = False,
+) -> tuple[list[dict], EncodeStats]:
+    """[{"input_ids": [...], "labels": [...]}] for every usable conversation, and what happened to them."""
+    stats, examples = EncodeStats(), []
+    rendered_all = render_all(conversations, template, tokenizer)
+    for start in range(0, len(rendered_all), BATCH):
+        rendered = rendered_all[start : start + BATCH]
+        encoded = tokenizer(
+            [text for text, _ in rendered], add_special_tokens=False, return_offsets_mapping=True
+        )
+        for (_, spans), ids, offsets in zip(rendered, encoded["input_ids"], encoded["offset_mapping"]):
+            labels = list(ids) if train_on_prompt else _mask(ids, offsets, spans)
+            if len(ids) > cutoff_len:
+                stats.truncated += 1
+                ids, labels = ids[:cutoff_len], labels[:cutoff_len]
+            if all(label == IGNORE for label in labels):
+                stats.dropped_empty += 1
+                continue
+            examples.append({"input_ids": list(ids), "labels": labels})
+            stats.examples += 1
+            stats.tokens += len(ids)
+            stats.trained_tokens += sum(label != IGNORE for label in labels)
+            stats.lengths.append(len(ids))
+    return examples, stats
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Rendering in parallel: Jinja rendering, not tokenization, is the slow part (~1 ms a conversation)
+
+
+def _workers() -> int:
+    return min(os.cpu_count() or 1, 8)
+
+
+def render_all(conversations: list[list[dict]], template: ChatTemplate, tokenizer) -> list[tuple[str, list]]:
+    """assistant_spans of every conversation, split over the CPU cores when there are many."""
+    if len(conversations) < PARALLEL_FROM or _workers() == 1:
+        return [assistant_spans(template, tokenizer, messages) for messages in conversations]
+    import multiprocessing
+
+    os.environ["TOKENIZERS_PARALLELISM"] = "false"  # the Rust pool must not be live across fork
+    chunk = -(-len(conversations) // _workers())
+    parts = [conversations[i : i + chunk] for i in range(0, len(conversations), chunk)]
+    with multiprocessing.get_context("fork").Pool(len(parts)) as pool:
+        rendered = pool.starmap(_render_part, [(part, template, tokenizer) for part in parts])
+    return [item for part in rendered for item in part]
+
+
+def _render_part(conversations, template, tokenizer):
+    return [assistant_spans(template, tokenizer, messages) for messages in conversations]
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Cached encoding of a registered dataset: a second load of the same file is a memory-mapped read
+
+
+def encode_dataset(name: str, template: ChatTemplate, tokenizer, cutoff_len: int, train_on_prompt: bool,
+                   max_samples: int = 0):
+    """(datasets.Dataset of input_ids/labels, summary dict) for registered dataset `name`, from the cache
+    when the file, registry entry, template, tokenizer and settings are all unchanged."""
+    from datasets import Dataset, disable_progress_bars, load_from_disk
+
+    from engine.data.registry import dataset_file, folder_files, get_entry, load_conversations
+    from engine.paths import cache_dir
+
+    entry = get_entry(name)
+    source = dataset_file(entry)
+    key = hashlib.sha256()
+    for file in folder_files(source) if source.is_dir() else [source]:
+        key.update(file.name.encode() + file.read_bytes())
+    key.update(json.dumps([vars(entry), template.source, cutoff_len, train_on_prompt, max_samples]).encode())
+    key.update(_tokenizer_fingerprint(tokenizer).encode())
+    folder = cache_dir() / "encoded" / f"{name}-{key.hexdigest()[:16]}"
+    if (folder / "summary.json").exists():
+        return load_from_disk(str(folder)), json.loads((folder / "summary.json").read_text())
+    examples, stats = encode_conversations(
+        load_conversations(name, max_samples), template, tokenizer, cutoff_len, train_on_prompt
+    )
+    dataset = Dataset.from_dict(
+        {"input_ids": [e["input_ids"] for e in examples], "labels": [e["labels"] for e in examples]}
+    )
+    disable_progress_bars()  # tqdm bars would flood train.log; progress is reported through events instead
+    dataset.save_to_disk(str(folder))
+    (folder / "summary.json").write_text(json.dumps(stats.summary()))  # written last: marks the entry complete
+    return load_from_disk(str(folder)), stats.summary()
+
+
+def _tokenizer_fingerprint(tokenizer) -> str:
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    text = backend.to_str() if backend is not None else json.dumps(tokenizer.get_vocab(), sort_keys=True)
+    special = json.dumps(tokenizer.special_tokens_map, sort_keys=True, default=str)
+    return hashlib.sha256((text + special).encode()).hexdigest()
+
+
+def _mask(ids: list[int], offsets: list[tuple[int, int]], spans: list[tuple[int, int]]) -> list[int]:
+    labels, span_index = [], 0
+    for token, (start, _end) in zip(ids, offsets):
+        while span_index < len(spans) and start >= spans[span_index][1]:
+            span_index += 1
+        inside = span_index < len(spans) and spans[span_index][0] <= start
+        labels.append(token if inside else IGNORE)
+    return labels

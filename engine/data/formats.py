@@ -1,0 +1,190 @@
+"""Recognising what kind of dataset a list of rows is, in LLaMA-Factory's dataset_info.json vocabulary.
+
+Every row gets a *shape* from its keys alone (one of FORMATS, or "unknown"); the shape most rows share is
+the file's format, and the share of rows that have it is the confidence. The columns and tags found in the
+first row of that shape are what a registry entry needs, so `Detection.registry_entry()` can be written to
+dataset_info.json as is.
+
+Detection labels are richer than the registry's `formatting` values (alpaca / sharegpt, plus "openai" that
+engine/data/registry.py accepts): preference data is alpaca or sharegpt with `ranking: true`, KTO data carries
+`columns.kto_tag`, and plain text is alpaca with `columns.prompt = "text"`.
+"""
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+FORMATS = ("alpaca", "sharegpt", "openai", "preference", "kto", "text")
+UNKNOWN = "unknown"
+SAMPLE_ROWS = 1000  # rows looked at when detecting; the checker validates every row afterwards
+
+# Column names people use for the same thing, most LLaMA-Factory-like first.
+PROMPT_NAMES = ("instruction", "prompt", "question")
+RESPONSE_NAMES = ("output", "response", "answer", "completion")
+QUERY_NAMES = ("input", "query")
+CONVERSATION_NAMES = ("conversations", "messages")
+KTO_NAMES = ("label", "kto_tag")
+
+SHAREGPT_TAGS = {"role_tag": "from", "content_tag": "value", "user_tag": "human", "assistant_tag": "gpt", "system_tag": "system"}
+OPENAI_TAGS = {"role_tag": "role", "content_tag": "content", "user_tag": "user", "assistant_tag": "assistant", "system_tag": "system"}
+
+
+@dataclass
+class Detection:
+    """What a file holds. `formatting` is a detection label (see FORMATS); the rest is registry vocabulary."""
+
+    formatting: str
+    ranking: bool = False
+    columns: dict = field(default_factory=dict)
+    tags: dict = field(default_factory=dict)
+    confidence: float = 0.0
+    reason: str = ""
+
+    @property
+    def registry_formatting(self) -> str:
+        """The registry's `formatting`: conversations (sharegpt or OpenAI messages) are "sharegpt", rest alpaca."""
+        return "sharegpt" if "messages" in self.columns else "alpaca"
+
+    def registry_entry(self, file_name: str) -> dict:
+        """A dataset_info.json entry for this data, exactly as LLaMA-Factory documents the schema."""
+        entry: dict = {"file_name": file_name}
+        if self.registry_formatting != "alpaca":
+            entry["formatting"] = self.registry_formatting
+        if self.ranking:
+            entry["ranking"] = True
+        entry["columns"] = dict(self.columns)
+        if self.tags:
+            entry["tags"] = dict(self.tags)
+        return entry
+
+
+# ---------------------------------------------------------------------------------------------------------
+# One row
+
+
+def _first(row: dict, names: tuple[str, ...]) -> str | None:
+    return next((name for name in names if name in row), None)
+
+
+def _conversation_tags(turns) -> dict:
+    """role/content or from/value tags and the role names used, from the turns of one row."""
+    objects = [turn for turn in turns if isinstance(turn, dict)] if isinstance(turns, list) else []
+    first = objects[0] if objects else {}
+    tags = dict(OPENAI_TAGS) if "role" in first or "content" in first else dict(SHAREGPT_TAGS)
+    roles = {turn.get(tags["role_tag"]) for turn in objects}
+    if tags["role_tag"] == "from" and roles & {"user", "assistant"} and not roles & {"human", "gpt"}:
+        tags.update(user_tag="user", assistant_tag="assistant")  # from/value keys with OpenAI role names
+    return tags
+
+
+def row_shape(row: dict) -> str:
+    """The format this one row looks like, from its keys (values are the checker's business)."""
+    if not isinstance(row, dict):
+        return UNKNOWN
+    if "chosen" in row and "rejected" in row:
+        return "preference"
+    conversation = _first(row, CONVERSATION_NAMES)
+    if _first(row, KTO_NAMES) and (conversation or _first(row, PROMPT_NAMES)):
+        return "kto"
+    if conversation:
+        return "openai" if _conversation_tags(row[conversation])["role_tag"] == "role" else "sharegpt"
+    if _first(row, PROMPT_NAMES) or _first(row, RESPONSE_NAMES):  # one missing is the checker's message
+        return "alpaca"
+    if "text" in row:
+        return "text"
+    return UNKNOWN
+
+
+def columns_for(shape: str, row: dict) -> tuple[dict, dict]:
+    """Registry `columns` and `tags` for a row of `shape`; defaults where the row lacks a column."""
+    if shape == "text":
+        return {"prompt": "text"}, {}
+    conversation = _first(row, CONVERSATION_NAMES)
+    if shape in ("sharegpt", "openai") or (shape in ("preference", "kto") and conversation):
+        default = "messages" if shape == "openai" else "conversations"
+        columns = {"messages": conversation or default}
+        tags = dict(OPENAI_TAGS) if shape == "openai" else _conversation_tags(row.get(conversation))
+    else:
+        columns = {"prompt": _first(row, PROMPT_NAMES) or "instruction"}
+        if query := _first(row, QUERY_NAMES):
+            columns["query"] = query
+        if shape in ("alpaca", "kto"):
+            columns["response"] = _first(row, RESPONSE_NAMES) or "output"
+        tags = {}
+    if shape == "preference":
+        columns.update(chosen="chosen", rejected="rejected")
+    if shape == "kto":
+        columns["kto_tag"] = _first(row, KTO_NAMES) or "label"
+    for optional in ("system", "tools", "history"):
+        if optional in row:
+            columns[optional] = optional
+    return columns, tags
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Many rows
+
+
+def detect_format(rows: list[dict], formatting: str = "auto", columns: dict | None = None, tags_override: dict | None = None) -> Detection:
+    """The format of `rows` (the first SAMPLE_ROWS of them), with a confidence and a one-sentence reason.
+
+    `formatting` other than "auto" forces that label (the user knows better); `columns` and `tags` override
+    the detected mapping, e.g. {"prompt": "question"} for a file with unusual names.
+    """
+    if formatting != "auto" and formatting not in FORMATS:
+        raise ValueError(f"unknown format {formatting!r}; choose auto or one of: {', '.join(FORMATS)}")
+    sample = rows[:SAMPLE_ROWS]
+    shapes = [row_shape(row) for row in sample]
+    counts = Counter(shapes)
+    forced = formatting != "auto"
+    label = formatting if forced else _majority(counts)
+    matching = counts.get(label, 0)
+    matching_rows = [row for row, shape in zip(sample, shapes) if shape == label]
+    example = matching_rows[0] if matching_rows else (sample[0] if sample else {})
+    # Optional columns (system, history, ...) count when any matching row has them, not only the first.
+    merged = {**{key: None for row in matching_rows for key in row}, **example}
+    found_columns, tags = columns_for(label, merged) if label != UNKNOWN else ({}, {})
+    found_columns.update(columns or {})
+    tags.update(tags_override or {})
+    confidence = matching / len(sample) if sample and label != UNKNOWN else 0.0
+    return Detection(
+        formatting=label,
+        ranking=label == "preference",
+        columns=found_columns,
+        tags=tags,
+        confidence=round(confidence, 3),
+        reason=_reason(label, forced, matching, len(sample), counts, example),
+    )
+
+
+def _majority(counts: Counter) -> str:
+    known = [(count, shape) for shape, count in counts.items() if shape != UNKNOWN]
+    return max(known)[1] if known else UNKNOWN
+
+
+def _reason(label: str, forced: bool, matching: int, total: int, counts: Counter, example) -> str:
+    if not total:
+        return "there are no rows to look at"
+    if label == UNKNOWN:
+        keys = sorted({key for key in example}) if isinstance(example, dict) else []
+        return (
+            f"none of {total} rows looks like a known format (columns seen: {', '.join(keys) or 'none'}); expected "
+            "instruction/output (alpaca), conversations or messages (sharegpt / OpenAI), chosen/rejected "
+            "(preference), a boolean label (KTO) or text"
+        )
+    what = _SIGNATURE[label]
+    if forced:
+        return f"format set to {label}; {matching} of {total} rows have {what}"
+    others = [f"{count} look like {shape}" for shape, count in counts.most_common() if shape != label]
+    tail = f" ({', '.join(others)})" if others else ""
+    return f"{matching} of {total} rows have {what}; looks like {label}{tail}"
+
+
+_SIGNATURE = {
+    "alpaca": "instruction/output",
+    "sharegpt": "conversations with from/value turns",
+    "openai": "messages with role/content turns",
+    "preference": "chosen/rejected",
+    "kto": "a boolean label",
+    "text": "only text",
+}

@@ -1,0 +1,277 @@
+"""Reading a dataset file for the checker, streaming: file-level sniffing (empty, binary, wrong encoding,
+parquet magic), then rows of each file type as (row number, row) pairs. Whatever cannot be read becomes a
+problem in the Report instead of an exception, so one pass reports everything it can.
+
+jsonl, csv, parquet and txt are read row by row and a file is scanned for UTF-8 in 1 MB chunks, so a 200 MB
+upload never sits in memory whole. A .json array must be parsed whole, so arrays over JSON_ARRAY_LIMIT are
+refused with a request to convert them to JSON Lines.
+"""
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import dataclass, field
+from itertools import chain
+from pathlib import Path
+from typing import Iterator
+
+from engine.data.formats import Detection
+
+SUFFIXES = (".json", ".jsonl", ".csv", ".parquet", ".txt")
+JSON_ARRAY_LIMIT = 50 * 1024**2  # bytes; larger arrays would have to be parsed whole
+CHUNK = 1024**2  # bytes read at a time when scanning
+MAX_KEPT = 1000  # problems kept in memory; the rest are only counted
+SHOWN = 20  # problems printed by Report.render()
+
+BINARY_MAGIC = {
+    b"PK\x03\x04": "ZIP archive (an .xlsx or .docx is one too)",
+    b"\x1f\x8b": "gzip archive",
+    b"%PDF": "PDF document",
+    b"\x89PNG": "PNG image",
+    b"\xff\xd8\xff": "JPEG image",
+    b"PAR1": "Parquet file",
+    b"SQLite format 3": "SQLite database",
+    b"\x7fELF": "program (ELF executable)",
+}
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The report
+
+
+@dataclass
+class Problem:
+    row: int | None  # 1-based row (json array index, jsonl line, csv data row, txt document); None = whole file
+    field: str | None
+    message: str
+
+    def __str__(self) -> str:
+        where = [f"row {self.row}"] if self.row is not None else []
+        where += [f"field {self.field!r}"] if self.field else []
+        return f"{', '.join(where)}: {self.message}" if where else self.message
+
+
+@dataclass
+class Report:
+    path: Path
+    rows: int = 0
+    detection: Detection | None = None
+    problems: list[Problem] = field(default_factory=list)  # the first MAX_KEPT
+    total_problems: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return self.total_problems == 0 and self.rows > 0
+
+    def add(self, row: int | None, field_name: str | None, message: str) -> None:
+        self.total_problems += 1
+        if len(self.problems) < MAX_KEPT:
+            self.problems.append(Problem(row, field_name, message))
+
+    def render(self) -> str:
+        lines = [f"{self.path.name}: {self.rows} rows"]
+        if self.detection is not None:
+            lines[0] += f", format {self.detection.formatting} (confidence {self.detection.confidence:.0%})"
+            lines.append(f"  {self.detection.reason}")
+        if self.ok:
+            lines.append("usable: no problems found")
+            return "\n".join(lines)
+        count = self.total_problems
+        lines.append(f"not usable: {count} problem{'s' if count != 1 else ''}")
+        lines += [f"  - {problem}" for problem in self.problems[:SHOWN]]
+        if count > SHOWN:
+            lines.append(f"  ... and {count - SHOWN} more")
+        return "\n".join(lines)
+
+
+def kind_of(value) -> str:
+    """What a JSON value is, in words: 'a list', 'text', 'null'..."""
+    names = {bool: "true/false", int: "a number", float: "a number", list: "a list", dict: "an object", str: "text", type(None): "null"}
+    return names.get(type(value), type(value).__name__)
+
+
+class StopReading(Exception):
+    """A problem that makes the rest of the file unreadable; already added to the report."""
+
+
+# ---------------------------------------------------------------------------------------------------------
+# File-level sniffing
+
+
+def sniff_file(path: Path, report: Report) -> bool:
+    """Add a problem and return False when the bytes cannot be a dataset of this file type."""
+    size = path.stat().st_size
+    if size == 0:
+        report.add(None, None, "the file is empty (0 bytes); it needs at least one row")
+        return False
+    with path.open("rb") as handle:
+        head = handle.read(4096)
+    suffix = path.suffix.lower()
+    if suffix == ".parquet":
+        return _sniff_parquet(head, report)
+    for magic, kind in BINARY_MAGIC.items():
+        if head.startswith(magic):
+            report.add(None, None, f"this is a {kind}, not a {suffix} text file; export the data as {suffix}")
+            return False
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")) or _looks_utf16(head):
+        report.add(None, None, "the file is UTF-16 encoded; save it as UTF-8 (in most editors: Save As → Encoding → UTF-8)")
+        return False
+    if b"\x00" in head:
+        report.add(None, None, f"this is a binary file (a NUL byte at byte offset {head.index(0)}), not {suffix} text")
+        return False
+    return _scan_utf8(path, report)
+
+
+def _looks_utf16(head: bytes) -> bool:
+    # UTF-16 without a BOM: ASCII text leaves every other byte NUL.
+    sample = head[:200]
+    return len(sample) >= 8 and (set(sample[0::2]) == {0} or set(sample[1::2]) == {0})
+
+
+def _sniff_parquet(head: bytes, report: Report) -> bool:
+    if head.startswith(b"PAR1"):
+        return True
+    sample = head[:40].decode("utf-8", errors="replace")
+    if sample.isprintable() or sample.strip().startswith(("[", "{")):
+        report.add(None, None, f"this is not a Parquet file: it is text starting with {sample[:30]!r}; "
+                               "rename it to .json, .jsonl or .csv to match what it holds")
+    else:
+        report.add(None, None, "this is not a Parquet file (it lacks the PAR1 signature); export it again as Parquet")
+    return False
+
+
+def _scan_utf8(path: Path, report: Report) -> bool:
+    """Check the whole file decodes as UTF-8 (BOM allowed) and holds more than whitespace, 1 MB at a time."""
+    offset, newlines, carry, seen_text = 0, 0, b"", False
+    with path.open("rb") as handle:
+        while True:
+            data = handle.read(CHUNK)
+            chunk = carry + data
+            if not chunk:
+                break
+            try:
+                text, carry = chunk.decode("utf-8"), b""
+            except UnicodeDecodeError as err:
+                cut_character = data and err.end == len(chunk) and err.reason == "unexpected end of data"
+                if not cut_character:
+                    _add_encoding_problem(report, chunk, err, offset, newlines)
+                    return False
+                text, carry = chunk[: err.start].decode("utf-8"), chunk[err.start :]
+            used = len(chunk) - len(carry)
+            newlines += chunk.count(b"\n", 0, used)
+            offset += used
+            seen_text = seen_text or bool(text.replace("\ufeff", "").strip())
+    if not seen_text:
+        report.add(None, None, "the file holds only whitespace; it needs at least one row")
+    return seen_text
+
+
+def _add_encoding_problem(report: Report, chunk: bytes, err: UnicodeDecodeError, offset: int, newlines: int) -> None:
+    line = newlines + chunk.count(b"\n", 0, err.start) + 1
+    report.add(
+        None,
+        None,
+        f"the file is not valid UTF-8: byte 0x{chunk[err.start]:02x} at byte offset {offset + err.start} (line {line}) "
+        f"cannot be decoded ({err.reason}); it is probably Latin-1/Windows-1252 or GBK text — save it as UTF-8",
+    )
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Rows of each file type: generators of (row number, row); unreadable parts become problems
+
+
+def file_rows(path: Path, report: Report) -> Iterator[tuple[int, object]]:
+    readers = {".json": _json_rows, ".jsonl": _jsonl_rows, ".csv": _csv_rows, ".parquet": _parquet_rows, ".txt": _txt_rows}
+    return readers[path.suffix.lower()](path, report)
+
+
+def _json_rows(path: Path, report: Report) -> Iterator[tuple[int, object]]:
+    size = path.stat().st_size
+    if size > JSON_ARRAY_LIMIT:
+        report.add(None, None, f"the file is a {size / 1024**2:.0f} MB JSON array; arrays over "
+                               f"{JSON_ARRAY_LIMIT // 1024**2} MB are not read whole. Convert it to JSON Lines "
+                               "(.jsonl, one object per line), which is checked and loaded row by row")
+        raise StopReading
+    try:
+        data = json.loads(path.read_text(encoding="utf-8-sig"))
+    except json.JSONDecodeError as err:
+        hint = "; it looks like JSON Lines (one object per line): name it .jsonl" if err.msg == "Extra data" else ""
+        report.add(None, None, f"invalid JSON at line {err.lineno}, column {err.colno}: {err.msg}{hint}")
+        raise StopReading from None
+    if not isinstance(data, list):
+        report.add(None, None, _not_a_list(data))
+        raise StopReading
+    yield from enumerate(data, 1)
+
+
+def _not_a_list(data) -> str:
+    message = f"the top level is {kind_of(data)}; it must be a list of rows: [{{...}}, {{...}}]"
+    lists = [key for key, value in data.items() if isinstance(value, list)] if isinstance(data, dict) else []
+    return message + (f" (the rows seem to be under {lists[0]!r}: keep only that list)" if lists else "")
+
+
+def _jsonl_rows(path: Path, report: Report) -> Iterator[tuple[int, object]]:
+    with path.open(encoding="utf-8-sig") as handle:
+        for number, line in enumerate(handle, 1):
+            if not line.strip():
+                continue
+            try:
+                yield number, json.loads(line)
+            except json.JSONDecodeError as err:
+                hint = "; the file looks like a JSON array: name it .json" if number == 1 and line.strip() in ("[", "[{") else ""
+                report.add(number, None, f"line {number} is not valid JSON: {err.msg} at column {err.colno}{hint}")
+
+
+def _csv_rows(path: Path, report: Report) -> Iterator[tuple[int, object]]:
+    csv.field_size_limit(2**31 - 1)  # long answers are normal; the default 128 KB limit is not
+    with path.open(encoding="utf-8-sig", newline="") as handle:
+        reader = csv.reader(handle, strict=True)
+        try:
+            header = next(reader, None)
+            if not header or len(set(header)) != len(header) or not all(name.strip() for name in header):
+                report.add(None, None, f"the CSV header {header!r} must name every column once")
+                raise StopReading
+            for number, record in enumerate(reader, 1):
+                if len(record) != len(header):
+                    report.add(number, None, f"has {len(record)} fields but the header has {len(header)} (line "
+                                             f"{reader.line_num}); a quote or comma is probably out of place")
+                    continue
+                yield number, dict(zip(header, record))
+        except csv.Error as err:
+            report.add(None, None, f"broken CSV quoting near line {reader.line_num}: {err}; every quoted field "
+                                   'must be closed, and a quote inside one is written twice ("")')
+            raise StopReading from None
+
+
+def _parquet_rows(path: Path, report: Report) -> Iterator[tuple[int, object]]:
+    import pyarrow.parquet as parquet
+
+    try:
+        table = parquet.ParquetFile(path)
+        number = 0
+        for batch in table.iter_batches(batch_size=1024):
+            for row in batch.to_pylist():
+                number += 1
+                yield number, row
+    except Exception as err:  # pyarrow raises several types; its message is what the user needs
+        report.add(None, None, f"could not be read as Parquet: {err}")
+        raise StopReading from None
+
+
+def _txt_rows(path: Path, report: Report) -> Iterator[tuple[int, object]]:
+    """Documents: blank-line separated blocks, or one per line when the file has no blank line."""
+    with path.open(encoding="utf-8-sig") as handle:
+        by_block = any(not line.strip() for line in handle)
+    with path.open(encoding="utf-8-sig") as handle:
+        documents = _blocks(handle) if by_block else (line.strip() for line in handle if line.strip())
+        yield from ((number, {"text": text}) for number, text in enumerate(documents, 1))
+
+
+def _blocks(lines) -> Iterator[str]:
+    block: list[str] = []
+    for line in chain(lines, [""]):  # the sentinel ends the last block
+        if line.strip():
+            block.append(line)
+        elif block:
+            yield "".join(block).strip()
+            block = []

@@ -1,0 +1,156 @@
+"""Seeing data as the model will: one row token by token (trained or masked), a length histogram, stats.
+
+Masking comes from engine.data.encoding, the code training runs, so what is shown is what is trained.
+"""
+from __future__ import annotations
+
+import statistics
+import sys
+
+from engine.data.registry import get_entry, load_conversations, load_texts, read_rows, dataset_file
+from engine.data.encoding import IGNORE, encode_conversations
+from engine.models.templates import ChatTemplate, load_template, render_messages
+from engine.data.checker import registry_label, row_text
+
+NO_CUTOFF = sys.maxsize  # lengths are measured untruncated; the cutoff is applied when counting
+
+
+def _template(template: ChatTemplate | str, tokenizer) -> ChatTemplate:
+    return template if isinstance(template, ChatTemplate) else load_template(template, tokenizer)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# One row
+
+
+def token_view(messages: list[dict], template: ChatTemplate | str, tokenizer, train_on_prompt: bool = False) -> list[tuple[str, bool]]:
+    """[(token text, trained?)] for `messages` rendered with `template`; the texts join to the exact render.
+
+    The token count is the list's length. A conversation with nothing to train on shows every token masked.
+    """
+    template = _template(template, tokenizer)
+    text = render_messages(template, tokenizer, messages)
+    encoded = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
+    examples, _ = encode_conversations([messages], template, tokenizer, NO_CUTOFF, train_on_prompt)
+    labels = examples[0]["labels"] if examples else [IGNORE] * len(encoded["input_ids"])
+    return list(zip(_pieces(text, encoded["offset_mapping"]), (label != IGNORE for label in labels)))
+
+
+def _pieces(text: str, offsets: list[tuple[int, int]]) -> list[str]:
+    """Each token's slice of `text`, so that the slices join back to `text` exactly.
+
+    A gap the tokenizer skipped (spaces dropped by a word-level tokenizer) joins the next token; byte-level
+    tokens that share one character (two halves of a Chinese character) give it to the first of them.
+    """
+    pieces, covered = [], 0
+    for _start, end in offsets:
+        pieces.append(text[covered:end] if end > covered else "")
+        covered = max(covered, end)
+    if pieces:
+        pieces[-1] += text[covered:]
+    return pieces
+
+
+# ---------------------------------------------------------------------------------------------------------
+# A whole dataset
+
+
+def token_lengths(name: str, template: ChatTemplate | str, tokenizer) -> list[int]:
+    """Untruncated token length of every row of dataset `name` under `template` (plain text: the document)."""
+    if registry_label(_raw_entry(name)) == "text":
+        return [len(ids) for ids in tokenizer(load_texts(name), add_special_tokens=False)["input_ids"]]
+    template = _template(template, tokenizer)
+    _, stats = encode_conversations(load_conversations(name), template, tokenizer, NO_CUTOFF)
+    return stats.lengths
+
+
+def length_histogram(name: str, template: ChatTemplate | str, tokenizer, cutoff_len: int):
+    """(matplotlib Figure, stats) of the token lengths of dataset `name`, with the cutoff drawn.
+
+    stats: rows, truncated, cutoff_len, mean, median, p95, max, and `summary` in words.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")  # no display on a server; must precede any pyplot import elsewhere
+    from matplotlib.figure import Figure  # a Figure without pyplot keeps no global state between users
+
+    lengths = token_lengths(name, template, tokenizer)
+    stats = _length_stats(lengths, cutoff_len)
+    figure = Figure(figsize=(7, 3.2), layout="constrained")
+    axes = figure.add_subplot()
+    axes.hist(lengths, bins=min(50, max(5, len(set(lengths)))), color="#4C78A8")
+    axes.axvline(cutoff_len, color="#E45756", linestyle="--", label=f"cutoff {cutoff_len}")
+    axes.set(xlabel="tokens per row", ylabel="rows", title=f"{name}: {stats['summary']}")
+    axes.legend()
+    return figure, stats
+
+
+def _length_stats(lengths: list[int], cutoff_len: int) -> dict:
+    truncated = sum(length > cutoff_len for length in lengths)
+    ordered = sorted(lengths) or [0]
+    return {
+        "rows": len(lengths),
+        "truncated": truncated,
+        "cutoff_len": cutoff_len,
+        "mean": round(statistics.fmean(ordered), 1),
+        "median": statistics.median(ordered),
+        "p95": ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))],
+        "max": ordered[-1],
+        "summary": f"{truncated} of {len(lengths)} rows would be truncated at cutoff {cutoff_len}",
+    }
+
+
+def _raw_entry(name: str) -> dict:
+    from engine.data.registry import read_registry
+
+    get_entry(name)  # raises the usual clear error for unknown or network-only datasets
+    return read_registry()[name]
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Basic statistics
+
+
+def detect_language(text: str) -> str:
+    """"zh" when Han characters are at least a fifth of the letters, "en" for Latin script, else "other"."""
+    han = sum(1 for ch in text if "\u4e00" <= ch <= "\u9fff" or "\u3400" <= ch <= "\u4dbf")
+    latin = sum(1 for ch in text if ch.isascii() and ch.isalpha())
+    if han and han * 5 >= han + latin:
+        return "zh"
+    return "en" if latin else "other"
+
+
+def dataset_stats(name: str) -> dict:
+    """rows, turns per conversation (min/mean/max user turns), languages by script, average lengths in characters."""
+    label = registry_label(_raw_entry(name))
+    if label == "text":
+        return _text_stats(load_texts(name))
+    if label in ("preference", "kto"):
+        return _text_stats([row_text(row) for row in read_rows(dataset_file(get_entry(name)))])
+    return _conversation_stats(load_conversations(name))
+
+
+def _conversation_stats(conversations: list[list[dict]]) -> dict:
+    turns = [sum(message["role"] == "user" for message in messages) for messages in conversations]
+    prompts = [sum(len(m["content"]) for m in messages if m["role"] != "assistant") for messages in conversations]
+    answers = [sum(len(m["content"]) for m in messages if m["role"] == "assistant") for messages in conversations]
+    texts = [" ".join(m["content"] for m in messages) for messages in conversations]
+    return {
+        **_text_stats(texts),
+        "turns": {"min": min(turns, default=0), "mean": round(statistics.fmean(turns or [0]), 2), "max": max(turns, default=0)},
+        "average_prompt_chars": round(statistics.fmean(prompts or [0]), 1),
+        "average_response_chars": round(statistics.fmean(answers or [0]), 1),
+    }
+
+
+def _text_stats(texts: list[str]) -> dict:
+    languages: dict[str, int] = {}
+    for text in texts:
+        language = detect_language(text)
+        languages[language] = languages.get(language, 0) + 1
+    return {
+        "rows": len(texts),
+        "languages": dict(sorted(languages.items(), key=lambda item: -item[1])),
+        "average_chars": round(statistics.fmean([len(text) for text in texts] or [0]), 1),
+    }
+

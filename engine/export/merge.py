@@ -1,0 +1,124 @@
+"""Export: a run's result as a folder under exports/.
+
+Kinds: the merged model (adapter merged into its base, sharded safetensors), optionally with GGUF files
+and an Ollama Modelfile next to it; or the LoRA adapter alone. Every export carries a model card (README.md).
+"""
+from __future__ import annotations
+
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from engine.config.schema import RunConfig
+from engine.export.gguf import GGUF_TYPES, ollama_modelfile, write_gguf
+from engine.export.model_card import write_model_card
+from engine.models.loading import load_model, load_tokenizer
+from engine.paths import CONFIG_FILE, FINAL_DIR, exports_dir, inside
+from engine.models.templates import load_template
+
+# Files of a saved adapter that an adapter-only export carries (the tokenizer travels with it).
+ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors", "adapter_model.bin")
+
+
+@dataclass
+class ExportResult:
+    folder: Path
+    files: list[tuple[str, int]]  # (name, bytes)
+
+    @property
+    def total_bytes(self) -> int:
+        return sum(size for _, size in self.files)
+
+
+def merged_model(run_dir: Path):
+    """The run's trained model as one plain transformers model: LoRA merged into the base weights (a reward
+    model keeps its score head)."""
+    config = RunConfig.load(Path(run_dir) / CONFIG_FILE)
+    final = Path(run_dir) / FINAL_DIR
+    reward_head = config.method.stage == "rm"
+    if not final.exists():
+        raise FileNotFoundError(f"run {Path(run_dir).name} has no trained result to export ({FINAL_DIR}/ is missing)")
+    if (final / "adapter_config.json").exists():
+        from peft import PeftModel
+
+        return PeftModel.from_pretrained(load_model(config.model, reward_head=reward_head), str(final)).merge_and_unload()
+    return load_model(config.model, location=str(final), reward_head=reward_head)
+
+
+def export_run(
+    run_dir: Path,
+    name: str = "",
+    max_shard_size: str = "2GB",
+    adapter_only: bool = False,
+    gguf_types: tuple[str, ...] | list[str] = (),
+) -> ExportResult:
+    """Write the run's result to exports/<name>/ and return what was written.
+
+    Default: the merged model (sharded safetensors, at most `max_shard_size` each), tokenizer with chat
+    template, generation config; `gguf_types` ("f16", "q8_0") add <name>-<type>.gguf files and a Modelfile.
+    `adapter_only`: the LoRA adapter and tokenizer, no merge. Always a model card (README.md).
+    The folder is written under a temporary name and renamed at the end, so a failed export leaves nothing
+    half-written, and an existing export is never overwritten.
+    """
+    run_dir = Path(run_dir)
+    config = RunConfig.load(run_dir / CONFIG_FILE)
+    gguf_types = _check_kinds(run_dir, config, adapter_only, list(gguf_types))
+    suffix = "adapter" if adapter_only else "merged"
+    name = name or config.export.export_dir or f"{run_dir.name}-{suffix}"
+    target = inside(exports_dir(), name, "export folder")
+    if target.exists():
+        raise FileExistsError(f"export folder {name!r} already exists in {exports_dir()}; choose another name")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    try:
+        if adapter_only:
+            _copy_adapter(run_dir, config, staging)
+        else:
+            _save_merged(run_dir, config, staging, max_shard_size)
+            _save_gguf(config, staging, target.name, gguf_types)
+        write_model_card(staging, run_dir, "LoRA adapter" if adapter_only else "merged model")
+        staging.rename(target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    files = sorted((p.name, p.stat().st_size) for p in target.iterdir() if p.is_file())
+    return ExportResult(target, files)
+
+
+def _check_kinds(run_dir: Path, config: RunConfig, adapter_only: bool, gguf_types: list[str]) -> list[str]:
+    unknown = [kind for kind in gguf_types if kind not in GGUF_TYPES]
+    if unknown:
+        raise ValueError(f"unknown GGUF type {', '.join(unknown)}; choose from {', '.join(GGUF_TYPES)}")
+    if gguf_types and config.method.stage == "rm":
+        raise ValueError("a reward model scores text and cannot chat: GGUF is for chat models; export it without GGUF")
+    if adapter_only and gguf_types:
+        raise ValueError("GGUF files are made from the merged model; untick 'adapter only' to export GGUF")
+    if adapter_only and not (run_dir / FINAL_DIR / "adapter_config.json").exists():
+        raise ValueError(f"run {run_dir.name} has no LoRA adapter (it is not a finished LoRA run); export the full model")
+    return gguf_types
+
+
+def _copy_adapter(run_dir: Path, config: RunConfig, staging: Path) -> None:
+    final = run_dir / FINAL_DIR
+    for file_name in ADAPTER_FILES:
+        if (final / file_name).exists():
+            shutil.copy2(final / file_name, staging / file_name)
+    load_tokenizer(config.model, location=str(final)).save_pretrained(str(staging))
+
+
+def _save_merged(run_dir: Path, config: RunConfig, staging: Path, max_shard_size: str) -> None:
+    merged_model(run_dir).save_pretrained(str(staging), max_shard_size=max_shard_size)
+    load_tokenizer(config.model, location=str(run_dir / FINAL_DIR)).save_pretrained(str(staging))
+
+
+def _save_gguf(config: RunConfig, staging: Path, name: str, gguf_types: list[str]) -> None:
+    if not gguf_types:
+        return
+    for kind in gguf_types:
+        write_gguf(staging, staging / f"{name}-{kind}.gguf", kind, name)
+    # Ollama gets the smallest file; the others are there for llama.cpp users who want more precision.
+    chosen = f"{name}-{gguf_types[-1] if 'q8_0' not in gguf_types else 'q8_0'}.gguf"
+    tokenizer = load_tokenizer(config.model, location=str(staging))
+    template = load_template(config.model.template, tokenizer)
+    stops = [*template.stop_words, *([tokenizer.eos_token] if tokenizer.eos_token else [])]
+    (staging / "Modelfile").write_text(ollama_modelfile(chosen, template.source, list(dict.fromkeys(stops))), encoding="utf-8")

@@ -1,0 +1,118 @@
+"""Finding and loading base models and tokenizers: built-in, local folder, or Hugging Face Hub id."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from engine.models.builtin import builtin_path, is_builtin
+from engine.config.schema import ModelConfig
+
+
+class ModelLoadError(RuntimeError):
+    pass
+
+
+def resolve_model(name_or_path: str) -> str:
+    """A loadable location: the built-in model's folder, a local folder, or the Hub id unchanged."""
+    if is_builtin(name_or_path):
+        return str(builtin_path(name_or_path))
+    local = Path(name_or_path).expanduser()
+    if local.exists():
+        if not (local / "config.json").exists():
+            raise ModelLoadError(f"{local} is a folder but holds no config.json; point to a Hugging Face model folder")
+        return str(local.resolve())
+    return name_or_path
+
+
+def short_name(name_or_path: str) -> str:
+    """A folder-safe model name for saves/<model>/...: builtin:tiny-demo → tiny-demo, org/Model → Model."""
+    base = name_or_path.removeprefix("builtin:").rstrip("/").split("/")[-1]
+    return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in base) or "model"
+
+
+def torch_dtype(name: str):
+    import torch
+
+    if name == "auto":
+        return torch.bfloat16 if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else torch.float32
+    return getattr(torch, name)
+
+
+def load_tokenizer(config: ModelConfig, location: str | None = None):
+    from transformers import AutoTokenizer
+
+    tokenizer = _from_pretrained(AutoTokenizer, config, location)
+    if tokenizer.pad_token is None:  # many base models ship none; padding with eos is the usual choice
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
+def load_model(config: ModelConfig, location: str | None = None, quantize: bool = False, reward_head: bool = False):
+    """The causal LM (or, with `reward_head`, the same body with a one-score head for reward modelling).
+
+    `quantize` applies config.quantization; only training asks for it: chat and export load full-precision
+    weights, as a 4-bit model that has generated gives wrong gradients, and merging needs real weights.
+    """
+    from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification
+
+    location = location or resolve_model(config.name_or_path)
+    if not config.allow_pickle_weights:
+        refuse_pickle_only_folder(config.name_or_path, Path(location))
+    # use_safetensors=True makes transformers refuse .bin weights everywhere, the Hub included.
+    kwargs = {"dtype": torch_dtype(config.dtype), "use_safetensors": True if not config.allow_pickle_weights else None}
+    if quantize and config.quantization != "none":
+        kwargs["quantization_config"] = quantization_config(config)
+    if reward_head:
+        model = _from_pretrained(AutoModelForSequenceClassification, config, location, num_labels=1, **kwargs)
+        if model.config.pad_token_id is None:
+            model.config.pad_token_id = model.config.eos_token_id  # the head reads the last non-pad token
+        return model
+    return _from_pretrained(AutoModelForCausalLM, config, location, **kwargs)
+
+
+# Weight files that Python's pickle reads: loading one can run any code its author put in it.
+PICKLE_WEIGHT_PATTERNS = ("*.bin", "*.pt", "*.pth", "*.ckpt", "*.pkl")
+
+
+def refuse_pickle_only_folder(name: str, folder: Path) -> None:
+    """A clear refusal for a local model folder whose weights exist only as pickle files."""
+    if not folder.is_dir() or any(folder.glob("*.safetensors")):
+        return
+    pickled = sorted(p.name for pattern in PICKLE_WEIGHT_PATTERNS for p in folder.glob(pattern))
+    if pickled:
+        raise ModelLoadError(
+            f"{name!r} has its weights only as pickle files ({', '.join(pickled)}), which can run code when "
+            "loaded, so they are not read by default. Convert the model to safetensors, or tick 'allow pickle "
+            "weights' (model.allow_pickle_weights) if you trust where it came from."
+        )
+
+
+def quantization_config(config: ModelConfig):
+    from transformers import BitsAndBytesConfig
+
+    if config.quantization == "8bit":
+        return BitsAndBytesConfig(load_in_8bit=True)
+    return BitsAndBytesConfig(
+        load_in_4bit=True,
+        bnb_4bit_quant_type=config.quant_type,
+        bnb_4bit_use_double_quant=config.double_quant,
+        bnb_4bit_compute_dtype=torch_dtype(config.dtype),  # bf16 on GPUs that have it: the QLoRA recipe
+    )
+
+
+def _from_pretrained(factory, config: ModelConfig, location: str | None = None, **kwargs):
+    location = location or resolve_model(config.name_or_path)
+    try:
+        return factory.from_pretrained(location, trust_remote_code=config.trust_remote_code, **kwargs)
+    except OSError as err:
+        raise ModelLoadError(
+            f"could not load {config.name_or_path!r}: {err}. There is no local folder of that name, so it would "
+            "come from the Hugging Face Hub, which this machine cannot reach; download it where there is network "
+            "and enter the folder's path instead."
+        ) from None
+    except ValueError as err:
+        if "trust_remote_code" in str(err):
+            raise ModelLoadError(
+                f"{config.name_or_path!r} ships its own Python code; tick 'trust remote code' in the Model tab only "
+                "if you trust its authors"
+            ) from None
+        raise

@@ -1,0 +1,196 @@
+"""One training at a time: the machine (its GPU) is one resource, so Start puts a run in a queue.
+
+The queue is files, not memory, so it survives a restart of the UI server:
+  saves/.queue.lock        an flock held while anyone looks at or changes the queue: two Start presses, or a
+                           UI and a CLI, never both see "free" and start two workers
+  <run>/QUEUED             present while that run waits; it holds when it was queued (the order)
+Nothing runs in the background to move the queue on. Whoever is around calls `advance()`: the UI's timer,
+the CLI while it follows a run, `RunHandle.wait`, and every worker as its last act, so the next run starts
+when one ends even with no browser open. `advance()` also makes pending stops happen (SIGTERM, then SIGKILL,
+after a grace period) and writes down why a worker that died silently has failed.
+"""
+from __future__ import annotations
+
+import fcntl
+import json
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+from engine.config.schema import RunConfig, validate
+from engine.runs.events import EventLog, read_last_status
+from engine.runs.failures import ADVICE, DISK_FULL, KILLED, StartRefused, preflight, saves_dir_problem
+from engine.paths import saves_dir
+from engine.runs.store import (
+    CONFIG_FILE,
+    KILL_GRACE_S,
+    LOG_FILE,
+    QUEUED_FILE,
+    STOP_GRACE_S,
+    RunHandle,
+    all_run_dirs,
+    create_run,
+    enforce_stop,
+    launch_record,
+    launch_worker,
+    reap_children,
+    request_stop,
+    run_directory,
+    run_status,
+    stop_requested,
+)
+
+QUEUE_LOCK_FILE = ".queue.lock"
+
+
+@contextmanager
+def queue_lock():
+    """Exclusive access to the queue for every process on this machine (blocks until it is free)."""
+    problem = saves_dir_problem(saves_dir())
+    if problem:
+        raise StartRefused([problem])
+    with (saves_dir() / QUEUE_LOCK_FILE).open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Putting runs in
+
+
+def submit(config: RunConfig) -> RunHandle:
+    """Create a run for `config` and queue it; it starts at once when nothing else trains.
+    Raises StartRefused (with every problem as a sentence) for an invalid config, a saves folder that cannot
+    be written, or a disk without room for the run."""
+    problems = validate(config) or preflight(config)
+    if problems:
+        raise StartRefused(problems)
+    return _enqueue(create_run(config))
+
+
+def resume_run(run_dir: str | Path) -> RunHandle:
+    """Queue a stopped, cancelled or failed run to continue in the same directory from its newest complete
+    checkpoint (from the start when it has none). Its events go on in the same events.jsonl."""
+    run_dir = run_directory(run_dir)
+    status = run_status(run_dir)
+    if status in ("queued", "starting", "running", "completed"):
+        raise StartRefused([f"run {run_dir.name} is {status}; only a stopped, cancelled or failed run can resume"])
+    problems = preflight(RunConfig.load(run_dir / CONFIG_FILE))
+    if problems:
+        raise StartRefused(problems)
+    return _enqueue(run_dir)
+
+
+def _enqueue(run_dir: Path) -> RunHandle:
+    with queue_lock():
+        (run_dir / QUEUED_FILE).write_text(json.dumps({"queued_at_ns": time.time_ns()}))
+    started = advance()
+    return started if started is not None and started.run_dir == run_dir else RunHandle(run_dir)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Moving the queue on
+
+
+def advance(grace_s: float = STOP_GRACE_S, kill_after_s: float = KILL_GRACE_S) -> RunHandle | None:
+    """Start the next queued run if nothing trains; returns its handle (or None). On the way: reap ended
+    workers, escalate stops older than `grace_s`, and record why silently dead workers failed."""
+    with queue_lock():
+        reap_children()
+        run_dirs = all_run_dirs()
+        for run_dir in run_dirs:
+            if stop_requested(run_dir):
+                enforce_stop(run_dir, grace_s, kill_after_s)
+        statuses = {run_dir: run_status(run_dir) for run_dir in run_dirs}
+        for run_dir, status in statuses.items():
+            if status in ("failed", f"failed ({KILLED})", f"failed ({DISK_FULL})") and not _failure_recorded(run_dir):
+                _record_silent_death(run_dir, status)
+        if any(status in ("starting", "running") for status in statuses.values()):
+            return None
+        waiting = sorted((d for d, s in statuses.items() if s == "queued"), key=_queued_at)
+        if not waiting:
+            return None
+        handle = launch_worker(waiting[0])
+        (waiting[0] / QUEUED_FILE).unlink(missing_ok=True)  # after the launch record: never neither
+    return handle
+
+
+def queued_runs() -> list[Path]:
+    """Run folders waiting to start, first to start first."""
+    return sorted((d for d in all_run_dirs() if (d / QUEUED_FILE).exists()), key=_queued_at)
+
+
+def _queued_at(run_dir: Path) -> int:
+    try:
+        return json.loads((run_dir / QUEUED_FILE).read_text())["queued_at_ns"]
+    except (OSError, ValueError, KeyError):
+        return int(run_dir.stat().st_mtime * 1e9)
+
+
+def _failure_recorded(run_dir: Path) -> bool:
+    last = read_last_status(run_dir)
+    record = launch_record(run_dir)
+    return last is not None and last["status"] == "failed" and (record is None or last["time"] >= record["time"])
+
+
+def _record_silent_death(run_dir: Path, status: str) -> None:
+    """Write down why a worker that ended without a final status failed, so every reader sees the same
+    reason and advice (the UI shows them next to the status)."""
+    log_tail = _log_tail(run_dir)
+    if status == f"failed ({DISK_FULL})":
+        reason, error = DISK_FULL, "the training process died while its disk was full"
+    elif status == f"failed ({KILLED})":
+        reason, error = KILLED, "the training process was killed before it finished"
+    else:
+        reason, error = None, "the training process ended before it could start; the end of train.log:\n" + log_tail
+    fields = {"reason": reason, "advice": ADVICE[reason]} if reason else {}
+    try:
+        EventLog(run_dir).write("status", status="failed", error=error, **fields)
+    except OSError:
+        pass  # a full or read-only disk: the status stays derived from the files, which is still right
+
+
+def _log_tail(run_dir: Path, lines: int = 8) -> str:
+    try:
+        return "\n".join((run_dir / LOG_FILE).read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no train.log)"
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Taking runs out
+
+
+def stop_run(run_dir: str | Path) -> str:
+    """Stop button: a queued run is cancelled ("cancelled"); a training one is asked to save and stop
+    ("stopping"), and `advance()` escalates if it does not; anything else is left alone ("not running").
+    Pressing it twice is harmless."""
+    run_dir = run_directory(run_dir)
+    with queue_lock():
+        status = run_status(run_dir)
+        if status == "queued":
+            (run_dir / QUEUED_FILE).unlink()
+            EventLog(run_dir).write("status", status="cancelled")
+            return "cancelled"
+        if status in ("starting", "running"):
+            request_stop(run_dir)
+            return "stopping"
+    return "not running"
+
+
+def stop_and_wait(
+    run_dir: str | Path, grace_s: float = STOP_GRACE_S, kill_after_s: float = KILL_GRACE_S, poll: float = 0.5
+) -> str:
+    """Stop and return the final status once the worker and every process it started have ended; the
+    queue moves on to the next run meanwhile."""
+    run_dir = run_directory(run_dir)
+    stop_run(run_dir)
+    deadline = time.time() + grace_s + kill_after_s + 30  # past the SIGKILL, the kernel needs a moment
+    while run_status(run_dir) in ("starting", "running") and time.time() < deadline:
+        time.sleep(poll)
+        advance(grace_s, kill_after_s)
+    advance(grace_s, kill_after_s)  # once more: the worker has ended, so kill what it left in its group
+    return run_status(run_dir)

@@ -1,0 +1,170 @@
+"""The training process: claims a run directory, trains (or resumes), and always leaves a final status event.
+
+Started as `python -m engine worker <run>` by engine/runs.launch_worker. A directory whose events.jsonl
+already holds an attempt is resumed from its newest complete checkpoint, in place. As its last acts the
+worker ends any process it started and moves the queue on, so the next queued run starts without a UI.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import traceback
+import warnings
+from pathlib import Path
+
+from engine.config.schema import ConfigError, RunConfig
+from engine.runs.events import EventLog, read_last_status
+from engine.runs.failures import classify_failure
+from engine.runs.store import (
+    CONFIG_FILE,
+    LOG_FILE,
+    RunBusy,
+    checkpoint_step,
+    claim_run,
+    newest_checkpoint,
+    record_launch,
+    set_aside_incomplete_checkpoints,
+    stop_requested,
+)
+
+EXIT_FAILED = 1
+EXIT_BUSY = 3  # another worker trains the run, or it has completed
+
+
+class _Tee:
+    """Write to the terminal and to train.log at once, for runs started from a terminal."""
+
+    def __init__(self, *streams):
+        self.streams = streams
+
+    def write(self, text):
+        for stream in self.streams:
+            stream.write(text)
+            stream.flush()
+        return len(text)
+
+    def flush(self):
+        for stream in self.streams:
+            stream.flush()
+
+    def isatty(self):
+        return False
+
+
+def _log_to_file(run_dir: Path) -> None:
+    """Send output to train.log unless the launcher already pointed stdout there."""
+    log_path = run_dir / LOG_FILE
+    if log_path.exists() and os.path.samestat(os.fstat(sys.stdout.fileno()), log_path.stat()):
+        return
+    log = log_path.open("a", encoding="utf-8", buffering=1)
+    sys.stdout, sys.stderr = _Tee(sys.__stdout__, log), _Tee(sys.__stderr__, log)
+
+
+# ---------------------------------------------------------------------------------------------------------
+
+
+def train_in_this_process(run_dir: Path) -> int:
+    """Train the run in `run_dir`; the exit code is 0 for completed or stopped, 1 for failed, 3 when another
+    worker already trains it or it has completed."""
+    run_dir = Path(run_dir)
+    # Libraries' deprecation notices speak to developers; in a user's train.log they only bury the progress.
+    warnings.filterwarnings("ignore", category=FutureWarning)
+    try:
+        claim = claim_run(run_dir)
+    except RunBusy as err:
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_BUSY
+    previous = read_last_status(run_dir)
+    if previous is not None and previous["status"] == "completed":
+        claim.close()
+        print(f"error: run {run_dir.name} has completed already; start a new run to train again", file=sys.stderr)
+        return EXIT_BUSY
+    try:
+        record_launch(run_dir, os.getpid())  # before any event: the run's status is judged from this attempt on
+        _log_to_file(run_dir)
+        return _train_claimed(run_dir)
+    finally:
+        _end_my_children()
+        claim.close()  # the run is no longer ours: readers see its final status from here on
+        _advance_queue()
+
+
+def _train_claimed(run_dir: Path) -> int:
+    log = EventLog(run_dir)
+    interrupted = []
+    # SIGTERM and Ctrl-C become a stop request: the Trainer finishes its step and saves.
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: interrupted.append(True))
+    try:
+        from engine.train.stages import run_training
+        from engine.train.trainer import RunContext
+
+        resume_from = _announce_attempt(run_dir, log)
+        config = RunConfig.load(run_dir / CONFIG_FILE)
+        context = RunContext(config, run_dir, log, lambda: bool(interrupted) or stop_requested(run_dir), resume_from)
+        outcome = run_training(context)
+    except Exception as err:  # any failure must still end in a readable status
+        traceback.print_exc()
+        _write_failure(log, err, run_dir)
+        return EXIT_FAILED
+    log.write("status", status=outcome)
+    print(f"run {outcome}: {run_dir}", flush=True)
+    return 0
+
+
+def _announce_attempt(run_dir: Path, log: EventLog) -> str | None:
+    """Write "running" for a first attempt, or "resumed" from the newest complete checkpoint for a later
+    one; returns that checkpoint for the Trainer (None: train from the start)."""
+    previous = read_last_status(run_dir)
+    if previous is None:
+        log.write("status", status="running")
+        return None
+    for folder in set_aside_incomplete_checkpoints(run_dir):
+        print(f"set aside a checkpoint the last attempt did not finish writing: {folder.name}", flush=True)
+    checkpoint = newest_checkpoint(run_dir)
+    step = checkpoint_step(checkpoint) if checkpoint else 0
+    log.write("status", status="resumed", from_step=step, checkpoint=checkpoint.name if checkpoint else None)
+    return str(checkpoint) if checkpoint else None
+
+
+def _write_failure(log: EventLog, err: Exception, run_dir: Path) -> None:
+    if isinstance(err, ConfigError):
+        fields = {"error": "the config has problems:\n" + "\n".join(f"- {p}" for p in err.problems)}
+    else:
+        failure = classify_failure(err, run_dir)
+        fields = {"error": failure.message}
+        if failure.reason:
+            fields.update(reason=failure.reason, advice=failure.advice)
+            print(f"\n{failure.message}\n{failure.advice}", flush=True)
+    try:
+        log.write("status", status="failed", traceback=traceback.format_exc()[-4000:], **fields)
+    except OSError as write_err:  # a full disk may refuse even this line; the queue then records the death
+        print(f"could not record the failure in events.jsonl: {write_err}", file=sys.stderr)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Leaving nothing behind
+
+
+def _end_my_children() -> None:
+    """Kill any process this worker started that is still running (data loader workers, torchrun workers):
+    a finished run must not leave anything holding memory or the GPU."""
+    import psutil
+
+    children = psutil.Process().children(recursive=True)
+    for child in children:
+        try:
+            child.kill()
+        except psutil.NoSuchProcess:
+            pass
+    psutil.wait_procs(children, timeout=5)
+
+
+def _advance_queue() -> None:
+    try:
+        from engine.runs.scheduler import advance
+
+        advance()
+    except Exception as err:  # the run itself is done; a queue hiccup must not change its exit code
+        print(f"could not start the next queued run: {err}", file=sys.stderr)

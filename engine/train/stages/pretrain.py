@@ -1,0 +1,47 @@
+"""Pretraining (continued): next-token prediction on plain text.
+
+Documents are tokenized, each ended with eos, concatenated, and cut into blocks of `cutoff_len` tokens:
+the classic causal-LM recipe, so no compute goes to padding. Attention runs across document boundaries
+inside a block, as in standard pretraining; the eos between documents tells the model where one ends.
+"""
+from __future__ import annotations
+
+from engine.data.registry import load_texts
+from engine.models.loading import load_tokenizer
+from engine.train.trainer import RunContext, event_callback, finish, optimizers, prepare_model, split_dataset, training_arguments
+
+
+def pack_documents(texts: list[str], tokenizer, block: int) -> list[dict]:
+    """Blocks of exactly `block` tokens (the last one may be shorter), labels = inputs."""
+    stream: list[int] = []
+    for ids in tokenizer(texts, add_special_tokens=False)["input_ids"]:
+        stream += ids + [tokenizer.eos_token_id]
+    blocks = [stream[start : start + block] for start in range(0, len(stream), block)]
+    return [{"input_ids": ids, "labels": list(ids)} for ids in blocks if len(ids) > 1]
+
+
+def run_pretrain(context: RunContext) -> str:
+    from datasets import Dataset
+    from transformers import DataCollatorForSeq2Seq, Trainer
+
+    config = context.config
+    tokenizer = load_tokenizer(config.model)
+    texts = [text for name in config.data.datasets for text in load_texts(name, config.data.max_samples)]
+    blocks = Dataset.from_list(pack_documents(texts, tokenizer, config.data.cutoff_len))
+    train, validation = split_dataset(blocks, config)
+    model = prepare_model(context, len(train))
+    callback = event_callback(
+        context, model, train_examples=len(train), val_examples=len(validation or []),
+        data={"documents": len(texts), "blocks": len(blocks), "block_tokens": config.data.cutoff_len},
+    )
+    trainer = Trainer(
+        model=model,
+        args=training_arguments(config, context.run_dir, validation is not None),
+        train_dataset=train,
+        eval_dataset=validation,
+        data_collator=DataCollatorForSeq2Seq(tokenizer, padding=True, label_pad_token_id=-100),
+        processing_class=tokenizer,
+        callbacks=[callback],
+        optimizers=optimizers(model, config),
+    )
+    return finish(trainer, context)

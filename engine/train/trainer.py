@@ -1,0 +1,214 @@
+"""What every training stage shares: the run context, the event callback, TrainingArguments from the
+config, model preparation, and the clean finish (final save, outcome).
+
+The stages themselves (engine/train/stages/) each build their data and trainer from a RunContext.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from engine.config.schema import RunConfig
+from engine.runs.events import EventLog
+from engine.models.methods import MethodContext, apply_method, count_parameters, loraplus_optimizer
+from engine.models.loading import load_model, torch_dtype
+from engine.paths import FINAL_DIR
+from engine.models.templates import load_template
+
+STANDARD_LOG_KEYS = {"loss", "learning_rate", "grad_norm", "epoch", "num_input_tokens_seen", "train_tokens_per_second"}
+
+
+@dataclass
+class RunContext:
+    """Everything a stage needs to train one run."""
+
+    config: RunConfig
+    run_dir: Path
+    log: EventLog
+    stop_requested: Callable[[], bool]
+    resume_from: str | None = None  # a checkpoint folder to continue from
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Events
+
+
+def _trainer_callback():
+    from transformers import TrainerCallback
+
+    class EventCallback(TrainerCallback):
+        """Streams progress into events.jsonl and turns a stop request into a clean stop-and-save."""
+
+        def __init__(self, log: EventLog, stop_requested: Callable[[], bool], start_fields: dict):
+            self.log, self.stop_requested, self.start_fields = log, stop_requested, start_fields
+            self.started = time.time()
+
+        def on_train_begin(self, args, state, control, **kwargs):
+            self.started = time.time()
+            self.log.write("start", total_steps=state.max_steps, **self.start_fields)
+
+        def on_step_end(self, args, state, control, **kwargs):
+            if self.stop_requested():
+                control.should_training_stop = True
+                control.should_save = True  # a resumable checkpoint at the step where we stopped
+
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            logs = logs or {}
+            elapsed = time.time() - self.started
+            tokens = state.num_input_tokens_seen or logs.get("num_tokens", 0)  # GRPO counts its own
+            if "loss" in logs:
+                step = state.global_step
+                self.log.write(
+                    "log",
+                    step=step,
+                    total_steps=state.max_steps,
+                    epoch=round(state.epoch or 0.0, 4),
+                    loss=logs["loss"],
+                    learning_rate=logs.get("learning_rate"),
+                    grad_norm=logs.get("grad_norm"),
+                    tokens_per_s=round(tokens / elapsed, 1) if elapsed else None,
+                    elapsed_s=round(elapsed, 2),
+                    eta_s=round(elapsed / step * (state.max_steps - step), 1) if step else None,
+                    # Stage metrics as the trainer names them, e.g. DPO's rewards/margins, a reward model's accuracy.
+                    **{k: v for k, v in logs.items() if k not in STANDARD_LOG_KEYS and not k.startswith("eval_")},
+                )
+            if "eval_loss" in logs:
+                self.log.write(
+                    "eval",
+                    step=state.global_step,
+                    epoch=round(state.epoch or 0.0, 4),
+                    perplexity=math.exp(min(logs["eval_loss"], 50.0)),
+                    **{k: v for k, v in logs.items() if k.startswith("eval_")},
+                )
+
+    return EventCallback
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Trainer
+
+
+def training_arguments(config: RunConfig, run_dir: Path, has_validation: bool, args_class=None, **extra):
+    """TrainingArguments from the config, or a TRL subclass of it (`args_class`) with its own `extra` options
+    (which win over the shared ones)."""
+    import torch
+    from transformers import TrainingArguments
+
+    train, evaluation = config.train, config.eval
+    dtype = torch_dtype(config.model.dtype)
+    on_gpu = torch.cuda.is_available()
+    eval_strategy = "no"
+    if has_validation:
+        eval_strategy = "steps" if evaluation.eval_steps else "epoch"
+    options = dict(
+        output_dir=str(run_dir),
+        num_train_epochs=train.num_train_epochs,
+        max_steps=train.max_steps or -1,
+        learning_rate=train.learning_rate,
+        per_device_train_batch_size=train.per_device_train_batch_size,
+        gradient_accumulation_steps=train.gradient_accumulation_steps,
+        lr_scheduler_type=train.lr_scheduler_type,
+        warmup_steps=train.warmup_ratio,  # a float in [0, 1) is a ratio of total steps
+        weight_decay=train.weight_decay,
+        max_grad_norm=train.max_grad_norm,
+        logging_steps=train.logging_steps,
+        logging_first_step=True,  # the first curve point comes at step 1, not step N
+        save_steps=train.save_steps,
+        save_total_limit=train.save_total_limit or None,
+        seed=train.seed,
+        activation_checkpointing=train.gradient_checkpointing,
+        eval_strategy=eval_strategy,
+        eval_steps=evaluation.eval_steps or None,
+        per_device_eval_batch_size=evaluation.per_device_eval_batch_size,
+        bf16=on_gpu and dtype == torch.bfloat16,
+        fp16=on_gpu and dtype == torch.float16,
+        use_cpu=not on_gpu,
+        include_num_input_tokens_seen="non_padding",
+        remove_unused_columns=False,
+        dataloader_pin_memory=on_gpu,
+        report_to="none",
+        disable_tqdm=True,
+    )
+    return (args_class or TrainingArguments)(**{**options, **extra})
+
+
+def split_indices(count: int, seed: int, val_size: float) -> tuple[list[int], list[int]]:
+    """(train, validation) positions: a seeded permutation, the first `val_size` of it held out."""
+    import numpy
+
+    order = numpy.random.default_rng(seed).permutation(count).tolist()
+    held_out = math.ceil(count * val_size) if val_size else 0
+    return order[held_out:], order[:held_out]
+
+
+def split_dataset(dataset, config: RunConfig):
+    """(train, validation or None) of a datasets.Dataset, split by `split_indices` with the run's seed."""
+    if len(dataset) == 0:
+        raise ValueError("no example is left to train on: every one was empty after truncation; raise cutoff_len")
+    train, validation = split_indices(len(dataset), config.train.seed, config.data.val_size)
+    return dataset.select(train), dataset.select(validation) if validation else None
+
+
+def planned_steps(config: RunConfig, train_examples: int) -> int:
+    """Optimizer steps the run will take, as the Trainer will count them."""
+    if config.train.max_steps:
+        return config.train.max_steps
+    per_step = config.train.per_device_train_batch_size * config.train.gradient_accumulation_steps
+    if config.method.stage == "grpo":
+        # TRL's sampler repeats each prompt once per answer, and each generation batch once per accumulation step.
+        train_examples *= config.method.grpo_num_generations * config.train.gradient_accumulation_steps
+    return max(1, math.ceil(math.ceil(train_examples / per_step) * config.train.num_train_epochs))
+
+
+def prepare_model(context: RunContext, train_examples: int, reward_head: bool = False):
+    """The base model (quantised if asked) with the fine-tuning type applied. Seeded first, as adapter
+    initialisation draws random numbers before the Trainer seeds."""
+    from transformers import set_seed
+
+    config = context.config
+    set_seed(config.train.seed)
+    model = load_model(config.model, quantize=True, reward_head=reward_head)
+    method_context = MethodContext(
+        total_steps=planned_steps(config, train_examples),
+        quantized=config.model.quantization != "none",
+        task_type="SEQ_CLS" if reward_head else "CAUSAL_LM",
+    )
+    model = apply_method(model, config.method, method_context)
+    if config.train.gradient_checkpointing:
+        model.enable_input_require_grads()  # checkpointed blocks need a grad-carrying input under PEFT
+    return model
+
+
+def optimizers(model, config: RunConfig) -> tuple:
+    """(optimizer, scheduler) for the Trainer: LoRA+ needs its own optimizer; (None, None) = the default."""
+    if config.method.finetuning_type == "lora" and config.method.loraplus_lr_ratio > 0:
+        return loraplus_optimizer(model, config.method, config.train.learning_rate, config.train.weight_decay), None
+    return None, None
+
+
+def event_callback(context: RunContext, model, **start_fields):
+    trainable, total = count_parameters(model)
+    fields = {"trainable_params": trainable, "total_params": total, **start_fields}
+    return _trainer_callback()(context.log, context.stop_requested, fields)
+
+
+def finish(trainer, context: RunContext) -> str:
+    """Train (resuming if asked), save the result, and say whether the run completed or was stopped."""
+    if context.stop_requested():
+        return "stopped"
+    trainer.train(resume_from_checkpoint=context.resume_from)
+    save_final(trainer, context.config, context.run_dir)
+    return "stopped" if trainer.state.global_step < trainer.state.max_steps else "completed"
+
+
+def save_final(trainer, config: RunConfig, run_dir: Path) -> None:
+    """The adapter (LoRA) or whole model, plus the tokenizer carrying the chat template that was trained."""
+    tokenizer = trainer.processing_class
+    tokenizer.chat_template = load_template(config.model.template, tokenizer).source
+    trainer.save_model(str(run_dir / FINAL_DIR))
+    tokenizer.save_pretrained(str(run_dir / FINAL_DIR))
+
+

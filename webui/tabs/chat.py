@@ -1,0 +1,160 @@
+"""Chat tab: chat with a run or the base model, or with two side by side (the same message goes to both and
+both replies stream). LoRA runs of one base share it, so switching between them reloads nothing."""
+from __future__ import annotations
+
+import threading
+
+import gradio as gr
+
+from engine.use.chat import build_messages, stream_reply, stream_side_by_side
+
+from webui import run_view
+from webui.form import Form
+from webui.i18n import Labels, text
+from webui.loaded_models import LOADED, load_pair, source_of
+from webui.stopping import stoppable, wire_stop
+
+NONE = ""  # the second picker's value for "no second model": a single chat
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Handlers
+
+
+def load_chat(picked: str, picked_b: str, model_values: dict, lang: str) -> tuple[str, list[str], dict]:
+    """(message, the session's sources [a] or [a, b]; [] when loading failed, visibility of the second column)."""
+    try:
+        source_a = source_of(picked, model_values)
+        if picked_b == NONE:
+            chats = [LOADED.get(source_a)]
+            sources = [source_a]
+        else:
+            sources = [source_a, source_of(picked_b, model_values)]
+            chats = list(load_pair(*sources))
+    except Exception as err:  # a missing model, bad folder, unknown template: all shown as plain text
+        return text("chat.load_failed", lang, error=err), [], gr.update(visible=False)
+    label = " | ".join(chat.label for chat in chats)
+    return text("chat.loaded", lang, label=label), sources, gr.update(visible=len(chats) == 2)
+
+
+def plain_messages(history: list[dict], system: str) -> list[dict]:
+    """Chatbot messages (content may be a list of blocks) as engine messages with text content."""
+    messages = [{"role": "system", "content": system}] if system.strip() else []
+    for message in history:
+        content = message["content"]
+        if isinstance(content, list):
+            content = "".join(block.get("text", "") for block in content if isinstance(block, dict))
+        messages.append({"role": message["role"], "content": str(content)})
+    return messages
+
+
+def reply(message, history, history_b, sources, system, max_new_tokens, temperature, top_p, lang, stop=None):
+    """Stream (history, second history, textbox value); the textbox empties as soon as the message is sent.
+
+    Each side keeps its own history, so in a multi-turn side-by-side chat each model sees its own replies,
+    rendered with its own training template.
+    """
+    if not sources:
+        gr.Warning(text("chat.not_loaded", lang))
+        yield history, history_b, message
+        return
+    if not (message or "").strip():
+        yield history, history_b, ""
+        return
+    stop = stop or threading.Event()
+    sampling = {"max_new_tokens": int(max_new_tokens), "temperature": float(temperature), "top_p": float(top_p)}
+    asked = {"role": "user", "content": message}
+    history, history_b = [*history, asked], [*history_b, asked]
+    try:
+        for answer, answer_b in replies(sources, message, history[:-1], history_b[:-1], system or "", sampling, stop):
+            yield ([*history, {"role": "assistant", "content": answer}],
+                   [*history_b, {"role": "assistant", "content": answer_b}] if len(sources) == 2 else history_b[:-1], "")
+    except Exception as err:  # e.g. out of memory mid-reply: say so in the page instead of a red error box
+        gr.Warning(text("chat.reply_failed", lang, error=err))
+    finally:
+        stop.set()  # the page went away or Clear was pressed: let generation end early
+
+
+def clear(stop: threading.Event | None):
+    """Empty both conversations and the textbox; a reply still streaming stops first."""
+    if stop is not None:
+        stop.set()
+    return [], [], ""
+
+
+def replies(sources, message, history, history_b, system, sampling, stop):
+    """(reply a so far, reply b so far) as they grow; b stays "" in a single chat."""
+    messages = build_messages(system, plain_messages(history, ""), message)
+    if len(sources) == 1:
+        for answer in stream_reply(LOADED.get(sources[0]), messages, stop=stop, **sampling):
+            yield answer, ""
+        return
+    chat_a, chat_b = load_pair(*sources)
+    messages_b = build_messages(system, plain_messages(history_b, ""), message)
+    yield from stream_side_by_side(chat_a, chat_b, messages, messages_b, stop=stop, **sampling)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Layout and wiring
+
+
+def second_choices(lang: str) -> list[tuple[str, str]]:
+    return [(text("chat.none", lang), NONE), *run_view.source_choices(lang)]
+
+
+def build_chat_tab(labels: Labels) -> dict:
+    parts = {}
+    lang = labels.lang
+    with gr.Row():
+        parts["picked"] = labels.labelled(gr.Dropdown, "pick.source", choices=run_view.source_choices(lang),
+                                          value=run_view.BASE, scale=3, elem_id="chat-source")
+        parts["picked_b"] = labels.labelled(gr.Dropdown, "chat.second", choices=second_choices(lang), value=NONE,
+                                            scale=3, elem_id="chat-source-b")
+        parts["refresh"] = labels.button("pick.refresh", size="sm", scale=1)
+        parts["load"] = labels.button("chat.load", variant="primary", scale=1, elem_id="chat-load")
+    parts["status"] = gr.Markdown(elem_id="chat-status")
+    with gr.Row():
+        with gr.Column(scale=3):
+            with gr.Row():
+                parts["chatbot"] = labels.labelled(gr.Chatbot, "chat.chatbot", height=380, elem_id="chatbot")
+                with gr.Column(visible=False) as parts["column_b"]:
+                    parts["chatbot_b"] = labels.labelled(gr.Chatbot, "chat.chatbot_b", height=380, elem_id="chatbot-b")
+            parts["message"] = labels.labelled(gr.Textbox, "chat.message", elem_id="chat-message")
+            with gr.Row():
+                parts["send"] = labels.button("chat.send", variant="primary", elem_id="chat-send")
+                parts["stop"] = labels.button("chat.stop", variant="stop", elem_id="chat-stop")
+                parts["clear"] = labels.button("chat.clear")
+        with gr.Column(scale=1):
+            parts["system"] = labels.labelled(gr.Textbox, "chat.system", lines=3)
+            parts["max_new_tokens"] = labels.labelled(gr.Slider, "chat.max_new_tokens", minimum=8, maximum=2048, value=128, step=8)
+            parts["temperature"] = labels.labelled(gr.Slider, "chat.temperature", minimum=0.0, maximum=1.5, value=0.7, step=0.05)
+            parts["top_p"] = labels.labelled(gr.Slider, "chat.top_p", minimum=0.05, maximum=1.0, value=0.9, step=0.05)
+    parts["sources"] = gr.State([])
+    parts["stop_event"] = gr.State(None)
+    return parts
+
+
+def wire_chat_tab(parts: dict, form: Form, lang: gr.Radio, tab: gr.Tab) -> None:
+    model_fields = [f for f in form.fields if f.startswith("model.")]
+    model_controls = [form.controls[f] for f in model_fields]
+
+    def refresh(current_lang, picked, picked_b):
+        choices, seconds = run_view.source_choices(current_lang), second_choices(current_lang)
+        keep = lambda value, offered, fallback: value if value in dict(offered).values() else fallback  # noqa: E731
+        return (gr.update(choices=choices, value=keep(picked, choices, run_view.BASE)),
+                gr.update(choices=seconds, value=keep(picked_b, seconds, NONE)))
+
+    for event in (tab.select, parts["refresh"].click):
+        event(refresh, [lang, parts["picked"], parts["picked_b"]], [parts["picked"], parts["picked_b"]])
+
+    def load(picked, picked_b, current_lang, *model_values):
+        return load_chat(picked, picked_b, dict(zip(model_fields, model_values)), current_lang)
+
+    parts["load"].click(load, [parts["picked"], parts["picked_b"], lang, *model_controls],
+                        [parts["status"], parts["sources"], parts["column_b"]])
+    inputs = [parts[k] for k in ("message", "chatbot", "chatbot_b", "sources", "system", "max_new_tokens", "temperature", "top_p")]
+    outputs = [parts["chatbot"], parts["chatbot_b"], parts["message"]]
+    sending = [stoppable(trigger, reply, [*inputs, lang], outputs, parts["stop_event"])
+               for trigger in (parts["send"].click, parts["message"].submit)]
+    wire_stop(parts["stop"], parts["stop_event"])
+    parts["clear"].click(clear, parts["stop_event"], outputs, cancels=sending)

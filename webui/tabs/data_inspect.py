@@ -1,0 +1,182 @@
+"""Data tab, "see the data as the model sees it": one row token by token, the token-length histogram, stats.
+
+The tokenizer, template, cutoff and train-on-prompt switch come from the run form (Model, Train and Data
+tabs), so what is shown is what training will use. The engine does the work (engine/data/token_view.py); this
+file turns its results into components and words in the page's language.
+"""
+from __future__ import annotations
+
+import threading
+
+import gradio as gr
+
+from engine.config.schema import field_info
+from engine.data.registry import read_registry
+
+from webui.i18n import Labels, text
+
+# Which registry labels (engine.data.checker.registry_label) each view can show.
+CONVERSATIONS = ("alpaca", "sharegpt", "openai")
+LENGTHS = (*CONVERSATIONS, "text")
+TOKEN_COLORS = ("#86efac", "#cbd5e1")  # trained (green), masked (grey): readable on either theme
+PROBLEMS = (ValueError, OSError, RuntimeError)  # DataError, a bad template, a tokenizer that cannot be found
+HAN_FONTS = ["Noto Sans CJK SC", "Noto Sans CJK JP", "DejaVu Sans"]  # matplotlib's default font has no Han glyphs
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The tokenizer: a real process resource, shared by every page
+
+
+MAX_TOKENIZERS = 4  # a few models at most; the oldest is forgotten first
+_tokenizers: dict[tuple[str, bool], object] = {}  # (model name or path, trust_remote_code) -> tokenizer
+_tokenizers_lock = threading.Lock()
+
+
+def tokenizer_for(model: str, trust_remote_code: bool = False):
+    """The model's tokenizer, loaded once per process; tokenizers are not changed after loading."""
+    key = (model, bool(trust_remote_code))
+    # One load at a time: the three outputs of "Show" ask for the same tokenizer at once on a first click.
+    with _tokenizers_lock:
+        if key not in _tokenizers:
+            from engine.config.schema import ModelConfig
+            from engine.models.loading import load_tokenizer
+
+            if len(_tokenizers) >= MAX_TOKENIZERS:
+                _tokenizers.pop(next(iter(_tokenizers)))
+            _tokenizers[key] = load_tokenizer(ModelConfig(name_or_path=model, trust_remote_code=bool(trust_remote_code)))
+        return _tokenizers[key]
+
+
+def dataset_label(name: str) -> str | None:
+    """alpaca, sharegpt, openai, preference, kto or text; None when `name` is not registered (a stale picker)."""
+    from engine.data.checker import registry_label
+
+    raw = read_registry().get(name)
+    return registry_label(raw) if raw is not None else None
+
+
+def cannot_show(name: str, wanted: tuple[str, ...], lang: str) -> str | None:
+    """Why `name` cannot be shown by a view that reads `wanted` data, or None when it can."""
+    label = dataset_label(name) if name else None
+    if not name or label is None:
+        return text("data.pick_dataset", lang)
+    if label not in wanted:
+        return text("data.wrong_kind", lang, name=name, kind=label, wanted=", ".join(wanted))
+    return None
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Handlers: plain functions from values to values
+
+
+def token_categories(lang: str) -> tuple[str, str]:
+    """(trained, masked) legend names in `lang`."""
+    return text("data.trained", lang), text("data.masked", lang)
+
+
+def show_tokens(dataset: str, row, model: str, template: str, trust: bool, train_on_prompt: bool, lang: str):
+    """(HighlightedText update: one span per token, trained or masked; a sentence with the counts)."""
+    if refusal := cannot_show(dataset, CONVERSATIONS, lang):
+        return gr.update(value=None), refusal
+    from engine.data.registry import load_conversations
+    from engine.data.token_view import token_view
+
+    try:
+        conversations = load_conversations(dataset)
+        number = min(max(int(row or 1), 1), len(conversations))  # 1-based, clamped to the dataset
+        tokens = token_view(conversations[number - 1], template, tokenizer_for(model, trust), bool(train_on_prompt))
+    except PROBLEMS as err:
+        return gr.update(value=None), text("data.view_failed", lang, error=err)
+    trained_name, masked_name = token_categories(lang)
+    spans = [(piece, trained_name if trained else masked_name) for piece, trained in tokens]
+    trained = sum(trained for _, trained in tokens)
+    counts = text("data.token_counts", lang, row=number, rows=len(conversations), tokens=len(tokens),
+                  trained=trained, masked=len(tokens) - trained, template=template, model=model)
+    colors = dict(zip((trained_name, masked_name), TOKEN_COLORS))
+    return gr.update(value=spans, color_map=colors), counts
+
+
+def show_lengths(dataset: str, model: str, template: str, trust: bool, cutoff_len, lang: str):
+    """(matplotlib Figure of token lengths with the cutoff drawn, or None; a sentence with the truncation count)."""
+    if refusal := cannot_show(dataset, LENGTHS, lang):
+        return None, refusal
+    from engine.data.token_view import length_histogram
+
+    cutoff = int(cutoff_len or 0) or field_info("data.cutoff_len")["default"]  # an emptied box: the default
+    try:
+        figure, stats = length_histogram(dataset, template, tokenizer_for(model, trust), cutoff)
+    except PROBLEMS as err:
+        return None, text("data.view_failed", lang, error=err)
+    if lang == "zh":
+        _label_in_chinese(figure, dataset, stats)
+    return figure, text("data.truncated", lang, **stats)
+
+
+def _label_in_chinese(figure, dataset: str, stats: dict) -> None:
+    axes = figure.axes[0]
+    font = {"fontfamily": HAN_FONTS}
+    axes.set_xlabel("每行 token 数", **font)
+    axes.set_ylabel("行数", **font)
+    axes.set_title(f"{dataset}：{stats['rows']} 行中有 {stats['truncated']} 行将在 {stats['cutoff_len']} 处截断", **font)
+    axes.legend([f"截断长度 {stats['cutoff_len']}"], prop={"family": HAN_FONTS})
+
+
+def show_stats(dataset: str, lang: str) -> str:
+    """Markdown: rows, turns per conversation, languages by script, average lengths in characters."""
+    if refusal := cannot_show(dataset, (*LENGTHS, "preference", "kto"), lang):
+        return refusal
+    from engine.data.token_view import dataset_stats
+
+    try:
+        stats = dataset_stats(dataset)
+    except PROBLEMS as err:
+        return text("data.view_failed", lang, error=err)
+    languages = ", ".join(f"{language} {count}" for language, count in stats["languages"].items())
+    lines = [text("data.stats_rows", lang, rows=stats["rows"], languages=languages, chars=stats["average_chars"])]
+    if "turns" in stats:
+        lines.append(text("data.stats_turns", lang, **stats["turns"], prompt=stats["average_prompt_chars"],
+                          response=stats["average_response_chars"]))
+    return "\n\n".join(lines)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Layout and wiring
+
+
+def build_inspect_section(labels: Labels, datasets: list[str], chosen: list[str]) -> dict:
+    """`datasets`: the registered names; `chosen`: those the run trains on, the first of which is shown."""
+    labels.markdown("data.inspect_heading")
+    first = next((name for name in chosen if name in datasets), datasets[0] if datasets else None)
+    with gr.Row():
+        parts = {
+            "dataset": labels.labelled(gr.Dropdown, "data.inspect_dataset", choices=datasets, value=first, scale=3,
+                                       elem_id="inspect-dataset"),
+            "row": labels.labelled(gr.Number, "data.row", value=1, minimum=1, precision=0, scale=1, elem_id="inspect-row"),
+        }
+        parts["show"] = labels.button("data.inspect", variant="primary", scale=1, elem_id="inspect-show")
+    trained_name, masked_name = token_categories(labels.lang)
+    parts["tokens"] = labels.labelled(gr.HighlightedText, "data.tokens", show_legend=True, combine_adjacent=False,
+                                      color_map=dict(zip((trained_name, masked_name), TOKEN_COLORS)),
+                                      elem_id="token-view")
+    parts["token_counts"] = gr.Markdown(elem_id="token-counts")
+    with gr.Row():
+        with gr.Column(scale=3):
+            # No label box: it would cover the figure's own title, which already says what is drawn.
+            parts["histogram"] = labels.labelled(gr.Plot, "data.histogram", show_label=False, elem_id="length-histogram")
+            parts["lengths"] = gr.Markdown(elem_id="length-summary")
+        with gr.Column(scale=2):
+            labels.markdown("data.stats_heading")
+            parts["stats"] = gr.Markdown(elem_id="dataset-stats")
+    return parts
+
+
+def wire_inspect_section(parts: dict, controls: dict, lang: gr.Radio) -> None:
+    """`controls`: the run form's controls by dotted field name (those of other tabs included)."""
+    model = [controls[name] for name in ("model.name_or_path", "model.template", "model.trust_remote_code")]
+    token_inputs = [parts["dataset"], parts["row"], *model, controls["data.train_on_prompt"], lang]
+    token_outputs = [parts["tokens"], parts["token_counts"]]
+    parts["show"].click(show_tokens, token_inputs, token_outputs)
+    parts["row"].submit(show_tokens, token_inputs, token_outputs)
+    length_inputs = [parts["dataset"], *model, controls["data.cutoff_len"], lang]
+    parts["show"].click(show_lengths, length_inputs, [parts["histogram"], parts["lengths"]])
+    parts["show"].click(show_stats, [parts["dataset"], lang], parts["stats"])

@@ -1,0 +1,253 @@
+"""Train tab: hyperparameters, the run config as YAML and as a command, Start/Stop, and the live view."""
+from __future__ import annotations
+
+import hashlib
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import gradio as gr
+
+from engine.runs import scheduler as queue
+from engine.config.schema import ConfigError, RunConfig
+from engine.runs.failures import StartRefused
+from engine.paths import PathEscapeError
+from engine.runs.store import RunHandle, checkpoint_step, newest_checkpoint
+
+from webui import memory_panel, run_view
+from webui.form import Form, config_from_values, values_from_config
+from webui.i18n import Labels, text
+
+CURVE_COLORS = {"train": "#6366f1", "eval": "#f59e0b"}  # a fixed legend, even before the first eval point
+DOWNLOADS = Path(tempfile.mkdtemp(prefix="studio-configs-"))  # YAML files offered for download
+# Every open page ticks each second, but the queue is one per machine: moving it on every few seconds is
+# enough (a worker also moves it on as it exits), so ticks of all sessions share one clock.
+ADVANCE_EVERY_S = 2.0
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Layout
+
+
+def build_train_tab(form: Form, labels: Labels) -> dict:
+    with gr.Row():
+        for dotted in ("train.num_train_epochs", "train.max_steps", "train.learning_rate",
+                       "train.per_device_train_batch_size", "train.gradient_accumulation_steps"):
+            form.control(dotted)
+    with gr.Row():
+        form.control("data.cutoff_len")
+        form.control("data.val_size", gr.Slider, minimum=0.0, maximum=0.5, step=0.05)
+        form.control("train.lr_scheduler_type")
+        form.control("train.warmup_ratio", gr.Slider, minimum=0.0, maximum=0.5, step=0.01)
+        form.control("train.seed")
+    with labels.add(gr.Accordion(text("train.advanced", labels.lang), open=False), "train.advanced"):
+        with gr.Row():
+            for dotted in ("train.logging_steps", "train.save_steps", "train.save_total_limit",
+                           "eval.eval_steps", "eval.per_device_eval_batch_size"):
+                form.control(dotted)
+        with gr.Row():
+            form.control("train.weight_decay")
+            form.control("train.max_grad_norm")
+            form.control("train.gradient_checkpointing")
+            form.control("train.run_name")
+    memory = memory_panel.build_memory_panel(labels)
+    with gr.Row():
+        parts = {
+            "memory": memory["estimate"],
+            "auto": memory["auto"],
+            "start": labels.button("train.start", variant="primary", elem_id="start-button"),
+            "stop": labels.button("train.stop", variant="stop", elem_id="stop-button"),
+            "resume": labels.button("train.resume", interactive=False, elem_id="resume-button"),
+            "save": labels.labelled(gr.DownloadButton, "train.save_config"),
+            "load": labels.labelled(gr.UploadButton, "train.load_config", file_types=[".yaml", ".yml"],
+                                    elem_id="load-config"),
+        }
+    parts["message"] = gr.Markdown(elem_id="train-message")
+    parts["command"] = labels.labelled(gr.Textbox, "train.command", interactive=False, elem_id="train-command")
+    with labels.add(gr.Accordion(text("train.preview", labels.lang), open=False), "train.preview"):
+        parts["preview"] = gr.Code(language="yaml", interactive=False, show_label=False)
+    parts["progress"] = gr.HTML(elem_id="run-progress")
+    with gr.Row():
+        parts["curve"] = labels.labelled(
+            gr.LinePlot, "train.curve", x="step", y="loss", color="series", color_map=CURVE_COLORS,
+            height=340, elem_id="loss-curve", scale=3
+        )
+        parts["log"] = labels.labelled(gr.Textbox, "train.log", lines=12, max_lines=12, autoscroll=True, scale=2)
+    parts["metrics"] = labels.labelled(
+        gr.LinePlot, "train.metrics", x="step", y="value", color="metric", height=280, elem_id="stage-metrics",
+        visible=False,
+    )
+    with labels.add(gr.Accordion(text("train.history", labels.lang), open=True), "train.history"):
+        parts["refresh"] = labels.button("train.refresh_history", size="sm")
+        parts["history"] = gr.Dataframe(interactive=False, elem_id="run-history", max_height=260)
+        parts["run_config"] = gr.Code(language="yaml", interactive=False, show_label=False, visible=False,
+                                      elem_id="run-config")
+    return parts
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Handlers: plain functions from values to values
+
+
+def preview_config(values: dict) -> tuple[str, str | None]:
+    """(YAML shown in the preview, path of the same YAML for download); problems instead when unreadable."""
+    try:
+        config = config_from_values(values)
+    except ConfigError as err:
+        return "# " + "\n# ".join(err.problems), None
+    yaml_text = config.to_yaml()
+    folder = DOWNLOADS / hashlib.sha1(yaml_text.encode()).hexdigest()[:12]
+    folder.mkdir(exist_ok=True)
+    (folder / "run.yaml").write_text(yaml_text, encoding="utf-8")
+    return yaml_text, str(folder / "run.yaml")
+
+
+def start_training(values: dict, lang: str) -> tuple[str, str | None]:
+    """(message, run directory or None). The run is queued; it starts at once when nothing else trains.
+    Problems (invalid values, an unwritable saves folder, a full disk) are listed instead of starting."""
+    try:
+        handle = queue.submit(config_from_values(values))
+    except (ConfigError, StartRefused) as err:
+        return refused(err.problems, lang), None
+    return submitted("train.started", handle, lang), str(handle.run_dir)
+
+
+def resume_training(run_dir: str, lang: str) -> str:
+    """Queue the page's run to continue from its newest checkpoint."""
+    if not run_dir:
+        return text("train.nothing_to_resume", lang)
+    checkpoint = newest_checkpoint(Path(run_dir))
+    try:
+        handle = queue.resume_run(run_dir)
+    except StartRefused as err:
+        return refused(err.problems, lang)
+    except (FileNotFoundError, PathEscapeError):  # a folder deleted meanwhile, or a hand-edited state
+        return text("train.nothing_to_resume", lang)
+    step = checkpoint_step(checkpoint) if checkpoint else 0
+    return submitted("train.resumed", handle, lang, step=step)
+
+
+def submitted(started_key: str, handle: RunHandle, lang: str, **fields) -> str:
+    """'Started ...' or, when another run holds the machine, 'Queued ..., position N'."""
+    position = run_view.queue_position(handle.run_dir)
+    if position is not None:
+        return text("train.queued", lang, name=handle.run_dir.name, position=position)
+    return text(started_key, lang, name=handle.run_dir.name, **fields)
+
+
+def refused(problems: list[str], lang: str) -> str:
+    return text("train.problems", lang) + "\n" + "\n".join(f"- {p}" for p in problems)
+
+
+STOP_MESSAGES = {"cancelled": "train.cancelled", "stopping": "train.stop_requested", "not running": "train.nothing_to_stop"}
+
+
+def stop_training(run_dir: str, lang: str) -> str:
+    """A queued run is cancelled, a training one asked to save and stop; pressing twice changes nothing."""
+    try:
+        outcome = queue.stop_run(run_dir) if run_dir else "not running"
+    except (FileNotFoundError, PathEscapeError):
+        outcome = "not running"
+    return text(STOP_MESSAGES[outcome], lang)
+
+
+def load_config_file(path: str, fields: list[str], lang: str) -> tuple[list | None, str]:
+    """(values for `fields`, message); values is None when the file cannot be used."""
+    try:
+        config = RunConfig.load(path)
+    except (OSError, ConfigError) as err:
+        problems = getattr(err, "problems", [str(err)])
+        return None, text("train.load_failed", lang) + "\n" + "\n".join(f"- {p}" for p in problems)
+    return values_from_config(config, fields), text("train.loaded", lang, file=Path(path).name)
+
+
+_advanced = {"at": 0.0, "lock": threading.Lock()}  # when this process last moved the queue on
+
+
+def advance_queue(every_s: float = ADVANCE_EVERY_S) -> None:
+    """Start the next queued run when the machine is free, and escalate stops nobody followed up; at most
+    once per `every_s` in this process, however many pages tick."""
+    with _advanced["lock"]:
+        if time.monotonic() - _advanced["at"] < every_s:
+            return
+        _advanced["at"] = time.monotonic()
+    try:
+        queue.advance()
+    except StartRefused:
+        pass  # the saves folder cannot be written now; the run list shows it, and Start explains it
+
+
+def refresh_view(run_dir: str, lang: str, shown: tuple | None) -> tuple:
+    """Timer tick: (progress, curve, log, command, history, metrics, resume, shown); gr.skip() everywhere
+    when nothing changed."""
+    advance_queue()
+    now = run_view.snapshot(run_dir)
+    if now == tuple(shown or ()):
+        return (gr.skip(),) * 7 + (shown,)
+    events = run_view.current_events(run_view.read_events(Path(run_dir))) if run_dir else []
+    status = now[-1] if run_dir else ""
+    status_changed = not shown or len(shown) < 4 or shown[0] != now[0] or shown[-1] != status
+    return (
+        run_view.progress_html(run_dir, lang, events, status),
+        run_view.loss_curve(events),
+        run_view.log_tail(run_dir),
+        run_view.command_for(run_dir),
+        run_view.history_table(lang) if status_changed else gr.skip(),
+        _metrics_update(events),
+        gr.update(interactive=run_view.can_resume(run_dir, status)) if status_changed else gr.skip(),
+        now,
+    )
+
+
+def _metrics_update(events: list[dict]):
+    metrics = run_view.stage_metrics(events)
+    return gr.update(value=metrics, visible=not metrics.empty)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Wiring
+
+
+def wire_train_tab(parts: dict, form: Form, lang: gr.Radio, run_dir: gr.State, shown: gr.State, timer: gr.Timer):
+    fields, controls = form.fields, form.components
+
+    def values(*raw):
+        return dict(zip(fields, raw))
+
+    for control in controls:
+        control.change(lambda *raw: preview_config(values(*raw)), controls, [parts["preview"], parts["save"]])
+        control.change(lambda *raw: memory_panel.estimate_markdown(values(*raw[:-1]), raw[-1]), [*controls, lang],
+                       parts["memory"])
+
+    def auto(*raw):
+        new_values, message = memory_panel.auto_configured_values(values(*raw[:-1]), fields, raw[-1])
+        return [message, *new_values]
+
+    parts["auto"].click(auto, [*controls, lang], [parts["message"], *controls])
+
+    def start(*raw):
+        message, new_run = start_training(values(*raw[:-2]), raw[-1])
+        return message, new_run or raw[-2], None  # None forgets what was drawn: redraw at the next tick
+
+    parts["start"].click(start, [*controls, run_dir, lang], [parts["message"], run_dir, shown])
+    parts["stop"].click(stop_training, [run_dir, lang], parts["message"])
+    # Forgetting what was drawn redraws the run at the next tick: queued, then running again.
+    parts["resume"].click(lambda chosen, current_lang: (resume_training(chosen, current_lang), None),
+                          [run_dir, lang], [parts["message"], shown])
+
+    def load(path, current_lang):
+        loaded, message = load_config_file(path, fields, current_lang)
+        return [message, *(loaded if loaded is not None else [gr.skip()] * len(fields))]
+
+    parts["load"].upload(load, [parts["load"], lang], [parts["message"], *controls])
+    outputs = [parts["progress"], parts["curve"], parts["log"], parts["command"], parts["history"], parts["metrics"],
+               parts["resume"], shown]
+    timer.tick(refresh_view, [run_dir, lang, shown], outputs, show_progress="hidden")
+    parts["refresh"].click(lambda current_lang: run_view.history_table(current_lang), lang, parts["history"])
+
+    def select_run(current_lang, event: gr.SelectData):
+        chosen = run_view.run_dir_of_row(event.row_value)
+        return chosen, None, gr.update(value=run_view.run_config_text(chosen), visible=True)
+
+    parts["history"].select(select_run, lang, [run_dir, shown, parts["run_config"]])
