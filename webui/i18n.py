@@ -12,6 +12,9 @@ from __future__ import annotations
 import gradio as gr
 
 from engine.config.schema import field_info
+from engine.messages import Message, render
+
+from webui.messages_zh import MESSAGES_ZH
 
 LANGUAGES = [("English", "en"), ("简体中文", "zh")]
 
@@ -353,6 +356,14 @@ def text(key: str, lang: str, **values) -> str:
     entry = TEXT[key]
     template = entry.get(lang) or entry["en"]
     return template.format(**values) if values else template
+
+
+def localize(message, lang: str) -> str:
+    """An engine message in `lang`: a `Message` by its code (English stays as the engine wrote it), any
+    other text as it is."""
+    if lang == "zh" and isinstance(message, Message):
+        return render(MESSAGES_ZH[message.code], message.params, MESSAGES_ZH)
+    return str(message)
 
 
 def field_label(dotted: str, lang: str) -> str:
