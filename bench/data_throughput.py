@@ -50,7 +50,7 @@ def main() -> None:
 
     from engine.models.builtin import builtin_path
     from engine.data.encoding import encode_dataset
-    from engine.models.templates import load_template
+    from engine.data.templates import load_template
     from engine.data.checker import check_file
     from transformers import AutoTokenizer
 

@@ -87,7 +87,7 @@ def random_model(shape_name: str, folder: Path) -> Path:
     from transformers import AutoModelForCausalLM, AutoTokenizer, Qwen2Config
 
     from engine.models.builtin import builtin_path
-    from engine.train.memory import KNOWN_SHAPES
+    from engine.models.shape import KNOWN_SHAPES
 
     target = folder / shape_name
     if (target / "config.json").exists():

@@ -92,8 +92,7 @@ def train_demo_run(max_steps: int = 12, **train) -> Path:
     from engine.config.schema import RunConfig
     from engine.runs.events import EventLog
     from engine.runs.store import create_run
-    from engine.train.stages import run_training
-    from engine.train.trainer import RunContext
+    from engine.train.trainer import RunContext, run_training
 
     config = RunConfig.load(PROJECT / "examples" / "sft_lora_demo.yaml")
     config.data.val_size = 0.0

@@ -8,7 +8,7 @@ import pytest
 
 from engine.data.registry import DatasetEntry, to_messages
 from engine.data.encoding import IGNORE, encode_conversations
-from engine.models.templates import load_template
+from engine.data.templates import load_template
 
 ALPACA_ROW = {"instruction": "What is LoRA?", "input": "Answer briefly.", "output": "A small trainable adapter."}
 SHAREGPT_ROW = {

@@ -2,7 +2,8 @@
 import pytest
 import torch
 
-from engine.export.merge import export_run, merged_model
+from engine.export.merge import export_run
+from engine.models.loading import merged_model
 
 PROMPTS = ["What is LoRA?", "学习率是什么？", "How do I export a model?"]
 
@@ -91,7 +92,7 @@ def test_a_reward_model_exports_with_its_score_head_and_refuses_gguf(studio_dirs
     from engine.config.schema import RunConfig
     from engine.runs.events import EventLog
     from engine.runs.store import create_run
-    from engine.train.stages import run_training
+    from engine.train.trainer import run_training
     from engine.train.trainer import RunContext
 
     config = RunConfig.load("examples/sft_lora_demo.yaml")

@@ -7,7 +7,7 @@ import pytest
 from engine.config.schema import RunConfig
 from engine.runs.events import EventLog, read_events
 from engine.runs.store import create_run
-from engine.train.stages import run_training
+from engine.train.trainer import run_training
 from engine.train.trainer import RunContext
 from engine.data.uploads import import_dataset
 

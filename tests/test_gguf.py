@@ -5,7 +5,7 @@ import json
 import pytest
 
 from engine.export.gguf import FIRST_TOKENS, GGUFError, ollama_modelfile, until_eos, verify_gguf, write_gguf
-from engine.models.templates import load_template
+from engine.data.templates import load_template
 
 PROMPTS = [
     [{"role": "user", "content": "What is LoRA?"}],

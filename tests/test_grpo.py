@@ -8,8 +8,7 @@ from engine.runs.events import EventLog, read_events
 from engine.paths import saves_dir
 from engine.train.rewards import answer_match, brevity_reward, final_answer, format_reward, reference_rouge
 from engine.runs.store import create_run
-from engine.train.stages import run_training
-from engine.train.trainer import RunContext, planned_steps
+from engine.train.trainer import RunContext, planned_steps, run_training
 
 
 def said(text: str) -> list[dict]:

@@ -2,7 +2,8 @@
 import pytest
 
 from engine.config.schema import RunConfig
-from engine.train.memory import GIB, auto_configure, estimate_memory, model_shape, trainable_params
+from engine.models.shape import model_shape
+from engine.train.memory import GIB, auto_configure, estimate_memory, trainable_params
 from engine.models.methods import MethodContext, apply_method, count_parameters
 from engine.models.loading import load_model
 

@@ -1,4 +1,4 @@
-"""Tests for the chat template files and engine/models/templates.py (real tokenizer, no mocks)."""
+"""Tests for the chat template files and engine/data/templates.py (real tokenizer, no mocks)."""
 
 import json
 import re
@@ -8,7 +8,7 @@ from tokenizers import Tokenizer, models, pre_tokenizers, trainers
 from transformers import PreTrainedTokenizerFast
 from transformers.utils.chat_template_utils import render_jinja_template
 
-from engine.models.templates import (
+from engine.data.templates import (
     TEMPLATES_DIR,
     ChatTemplate,
     assistant_spans,

@@ -9,7 +9,7 @@ from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import PreTrainedTokenizerFast
 
 from engine.data.encoding import encode_conversations
-from engine.models.templates import load_template
+from engine.data.templates import load_template
 from engine.data.token_view import dataset_stats, detect_language, length_histogram, token_view
 
 PROJECT = Path(__file__).resolve().parent.parent

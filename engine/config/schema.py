@@ -16,7 +16,6 @@ from pathlib import Path
 import yaml
 
 from engine.paths import CONFIG_FILE, FINAL_DIR, PathEscapeError, inside, saves_dir
-from engine.train.rewards import REWARDS
 
 
 class ConfigError(ValueError):
@@ -134,7 +133,7 @@ class MethodConfig:
         "GRPO: what a good answer is. reference_rouge = close to the dataset's answer (ROUGE-L); answer_match = "
         "contains the dataset answer's final number or text; format = matches the regular expression below; "
         "brevity = shorter is better; reward_model = the score of a finished reward-model run. Several add up.",
-        choices=REWARDS,
+        choices=("reference_rouge", "answer_match", "format", "brevity", "reward_model"),
     )
     grpo_num_generations: int = option(
         4, "GRPO: answers written per prompt; each is judged against its group's mean reward.", minimum=2

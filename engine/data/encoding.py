@@ -13,7 +13,7 @@ import json
 import os
 from dataclasses import dataclass, field
 
-from engine.models.templates import ChatTemplate, assistant_spans
+from engine.data.templates import ChatTemplate, assistant_spans
 
 IGNORE = -100
 BATCH = 1000  # conversations per fast-tokenizer call

@@ -9,7 +9,7 @@ import sys
 
 from engine.data.registry import get_entry, load_conversations, load_texts, read_rows, dataset_file
 from engine.data.encoding import IGNORE, encode_conversations
-from engine.models.templates import ChatTemplate, load_template, render_messages
+from engine.data.templates import ChatTemplate, load_template, render_messages
 from engine.data.checker import registry_label, row_text
 
 NO_CUTOFF = sys.maxsize  # lengths are measured untruncated; the cutoff is applied when counting

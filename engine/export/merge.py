@@ -13,9 +13,9 @@ from pathlib import Path
 from engine.config.schema import RunConfig
 from engine.export.gguf import GGUF_TYPES, ollama_modelfile, write_gguf
 from engine.export.model_card import write_model_card
-from engine.models.loading import load_model, load_tokenizer
+from engine.models.loading import load_tokenizer, merged_model
 from engine.paths import CONFIG_FILE, FINAL_DIR, exports_dir, inside
-from engine.models.templates import load_template
+from engine.data.templates import load_template
 
 # Files of a saved adapter that an adapter-only export carries (the tokenizer travels with it).
 ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors", "adapter_model.bin")
@@ -29,21 +29,6 @@ class ExportResult:
     @property
     def total_bytes(self) -> int:
         return sum(size for _, size in self.files)
-
-
-def merged_model(run_dir: Path):
-    """The run's trained model as one plain transformers model: LoRA merged into the base weights (a reward
-    model keeps its score head)."""
-    config = RunConfig.load(Path(run_dir) / CONFIG_FILE)
-    final = Path(run_dir) / FINAL_DIR
-    reward_head = config.method.stage == "rm"
-    if not final.exists():
-        raise FileNotFoundError(f"run {Path(run_dir).name} has no trained result to export ({FINAL_DIR}/ is missing)")
-    if (final / "adapter_config.json").exists():
-        from peft import PeftModel
-
-        return PeftModel.from_pretrained(load_model(config.model, reward_head=reward_head), str(final)).merge_and_unload()
-    return load_model(config.model, location=str(final), reward_head=reward_head)
 
 
 def export_run(

@@ -8,16 +8,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from engine.config.schema import RunConfig
+from engine.models.methods import METHODS
 from engine.runs.events import read_events
 from engine.use.predict import read_metrics
 from engine.paths import CONFIG_FILE
-
-# Which fields of the method section matter for each fine-tuning type.
-METHOD_FIELDS = {
-    "lora": ("lora_rank", "lora_alpha", "lora_dropout", "lora_target"),
-    "freeze": ("freeze_trainable_layers",),
-    "full": (),
-}
 
 
 def final_metrics(run_dir: Path) -> dict:
@@ -61,7 +55,7 @@ def render_model_card(run_dir: Path, kind: str, files: list[str]) -> str:
         "|---|---|",
         f"| base model | `{config.model.name_or_path}` |",
         f"| stage / method | {method.stage} / {method.finetuning_type} |",
-        *(f"| {name} | {getattr(method, name)} |" for name in METHOD_FIELDS.get(method.finetuning_type, ())),
+        *(f"| {name} | {getattr(method, name)} |" for name in METHODS[method.finetuning_type].fields),
         f"| chat template | {config.model.template} |",
         f"| data | {', '.join(config.data.datasets)} (cutoff_len {config.data.cutoff_len}, val_size {config.data.val_size}) |",
         "",

@@ -113,7 +113,7 @@ def _train_tokenizer(spec: TinySpec, documents: list[str]):
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
-    from engine.models.templates import load_template
+    from engine.data.templates import load_template
 
     core = Tokenizer(models.BPE())
     core.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)

@@ -4,7 +4,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from engine.models.builtin import builtin_path, is_builtin
-from engine.config.schema import ModelConfig
+from engine.config.schema import ModelConfig, RunConfig
+from engine.paths import CONFIG_FILE, FINAL_DIR
 
 
 class ModelLoadError(RuntimeError):
@@ -67,6 +68,32 @@ def load_model(config: ModelConfig, location: str | None = None, quantize: bool 
             model.config.pad_token_id = model.config.eos_token_id  # the head reads the last non-pad token
         return model
     return _from_pretrained(AutoModelForCausalLM, config, location, **kwargs)
+
+
+def merged_model(run_dir: Path):
+    """A run's trained model as one plain transformers model: LoRA merged into the base weights. A reward
+    model keeps its score head: whether it has one is read from what the run saved."""
+    config = RunConfig.load(Path(run_dir) / CONFIG_FILE)
+    final = Path(run_dir) / FINAL_DIR
+    if not final.exists():
+        raise FileNotFoundError(f"run {Path(run_dir).name} has no trained result to export ({FINAL_DIR}/ is missing)")
+    reward_head = _has_score_head(final)
+    if (final / "adapter_config.json").exists():
+        from peft import PeftModel
+
+        return PeftModel.from_pretrained(load_model(config.model, reward_head=reward_head), str(final)).merge_and_unload()
+    return load_model(config.model, location=str(final), reward_head=reward_head)
+
+
+def _has_score_head(final: Path) -> bool:
+    """A saved adapter of task SEQ_CLS, or a saved model whose class scores sequences."""
+    import json
+
+    adapter = final / "adapter_config.json"
+    if adapter.exists():
+        return json.loads(adapter.read_text()).get("task_type") == "SEQ_CLS"
+    architectures = json.loads((final / "config.json").read_text()).get("architectures") or []
+    return any(name.endswith("ForSequenceClassification") for name in architectures)
 
 
 # Weight files that Python's pickle reads: loading one can run any code its author put in it.

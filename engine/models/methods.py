@@ -1,14 +1,17 @@
 """Fine-tuning types: which weights train.
 
-`FINETUNING_TYPES` maps each type to a function (model, MethodConfig, context) -> the model to train.
-`context` carries what some methods need beyond the config (AdaLoRA's total step count, whether the
-base is quantised). LoRA+ is not a model change but an optimizer: see `loraplus_optimizer`.
+`METHODS` holds one `MethodSpec` per type: the function (model, MethodConfig, context) -> the model to train,
+and what the rest of the studio needs to know of the type. `context` carries what some methods need beyond
+the config (AdaLoRA's total step count, whether the base is quantised). LoRA+ is not a model change but an
+optimizer: see `loraplus_optimizer`.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 from engine.config.schema import MethodConfig
+from engine.models.shape import Shape
 
 
 @dataclass
@@ -146,21 +149,68 @@ def _wrap(model, peft_config, context: MethodContext):
     return get_peft_model(model, peft_config)
 
 
-FINETUNING_TYPES = {
-    "full": apply_full,
-    "freeze": apply_freeze,
-    "bitfit": apply_bitfit,
-    "lora": apply_lora,
-    "adalora": apply_adalora,
-    "ia3": apply_ia3,
-    "prefix": _prompt_learning("PrefixTuningConfig"),
-    "prompt": _prompt_learning("PromptTuningConfig"),
-    "ptuning": _prompt_learning("PromptEncoderConfig"),
+# ---------------------------------------------------------------------------------------------------------
+# The table: one entry per fine-tuning type; the Method tab, validation, the memory estimate, the preflight's
+# disk estimate and the model card all read it.
+
+
+@dataclass(frozen=True)
+class MethodSpec:
+    apply: Callable  # (model, MethodConfig, MethodContext) -> the model to train
+    peft: bool  # trains a PEFT module on a frozen base: works on a quantised base, saves only the adapter
+    trainable: Callable[[MethodConfig, Shape], int]  # trainable parameters, for the memory estimate
+    fields: tuple[str, ...] = ()  # method.* fields it reads: shown in the Method tab, listed in the model card
+    trains_head: bool = True  # can train a reward model's new score head (virtual-token methods cannot)
+
+
+def _lora_params(method: MethodConfig, shape: Shape, rank: int) -> int:
+    target = method.lora_target.strip()
+    targets = shape.layer_linears if target in ("all-linear", "all") else {
+        name: dims for name, dims in shape.layer_linears.items() if name in target}
+    per_layer = sum(rank * (a + b) for a, b in targets.values())
+    dora = sum(b for _, b in targets.values()) if method.use_dora else 0  # one magnitude per output
+    return shape.layers * (per_layer + dora)
+
+
+LORA_FIELDS = ("lora_rank", "lora_alpha", "lora_dropout", "lora_target")
+VIRTUAL_TOKEN_FIELDS = ("num_virtual_tokens",)
+
+METHODS: dict[str, MethodSpec] = {
+    "full": MethodSpec(apply_full, peft=False, trainable=lambda method, shape: shape.total_params),
+    "freeze": MethodSpec(
+        apply_freeze, peft=False, fields=("freeze_trainable_layers",),
+        trainable=lambda method, shape: min(method.freeze_trainable_layers, shape.layers) * shape.layer_params,
+    ),
+    "bitfit": MethodSpec(apply_bitfit, peft=False, trainable=lambda method, shape: shape.layers * 4 * shape.hidden),
+    "lora": MethodSpec(
+        apply_lora, peft=True, trainable=lambda method, shape: _lora_params(method, shape, method.lora_rank),
+        fields=(*LORA_FIELDS, "use_rslora", "use_dora", "pissa_init", "loraplus_lr_ratio", "modules_to_save"),
+    ),
+    "adalora": MethodSpec(
+        apply_adalora, peft=True, fields=(*LORA_FIELDS, "adalora_init_rank", "modules_to_save"),
+        trainable=lambda method, shape: _lora_params(method, shape, method.adalora_init_rank),
+    ),
+    "ia3": MethodSpec(
+        apply_ia3, peft=True, fields=("modules_to_save",),
+        trainable=lambda method, shape: shape.layers * (2 * shape.layer_linears["k_proj"][1] + shape.intermediate),
+    ),
+    "prefix": MethodSpec(
+        _prompt_learning("PrefixTuningConfig"), peft=True, fields=VIRTUAL_TOKEN_FIELDS, trains_head=False,
+        trainable=lambda method, shape: method.num_virtual_tokens * shape.hidden * 2 * shape.layers,
+    ),
+    "prompt": MethodSpec(
+        _prompt_learning("PromptTuningConfig"), peft=True, fields=VIRTUAL_TOKEN_FIELDS, trains_head=False,
+        trainable=lambda method, shape: method.num_virtual_tokens * shape.hidden,
+    ),
+    "ptuning": MethodSpec(
+        _prompt_learning("PromptEncoderConfig"), peft=True, fields=VIRTUAL_TOKEN_FIELDS, trains_head=False,
+        trainable=lambda method, shape: method.num_virtual_tokens * shape.hidden,
+    ),
 }
 
 
 def apply_method(model, method: MethodConfig, context: MethodContext | None = None):
-    return FINETUNING_TYPES[method.finetuning_type](model, method, context or MethodContext())
+    return METHODS[method.finetuning_type].apply(model, method, context or MethodContext())
 
 
 def loraplus_optimizer(model, method: MethodConfig, learning_rate: float, weight_decay: float):

@@ -97,8 +97,7 @@ def _train_claimed(run_dir: Path) -> int:
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: interrupted.append(True))
     try:
-        from engine.train.stages import run_training
-        from engine.train.trainer import RunContext
+        from engine.train.trainer import RunContext, run_training
 
         resume_from = _announce_attempt(run_dir, log)
         config = RunConfig.load(run_dir / CONFIG_FILE)

@@ -19,7 +19,6 @@ from typing import Callable
 
 from engine.use.metrics import rouge_l, tokenize
 
-REWARDS = ("reference_rouge", "answer_match", "format", "brevity", "reward_model")
 _NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?")
 
 
@@ -67,12 +66,17 @@ def brevity_reward(max_tokens: int) -> Callable[..., list[float]]:
     return brevity
 
 
+# The rewards method.grpo_rewards can name (its choices), each made from (format_regex, max_tokens);
+# reward_model is None here: the stage loads that model itself.
+REWARDS: dict[str, Callable | None] = {
+    "reference_rouge": lambda format_regex, max_tokens: reference_rouge,
+    "answer_match": lambda format_regex, max_tokens: answer_match,
+    "format": lambda format_regex, max_tokens: format_reward(format_regex),
+    "brevity": lambda format_regex, max_tokens: brevity_reward(max_tokens),
+    "reward_model": None,
+}
+
+
 def reward_functions(names: list[str], format_regex: str, max_tokens: int) -> list[Callable]:
     """The callables for `names` (reward_model excluded: the stage loads that model itself)."""
-    made = {
-        "reference_rouge": lambda: reference_rouge,
-        "answer_match": lambda: answer_match,
-        "format": lambda: format_reward(format_regex),
-        "brevity": lambda: brevity_reward(max_tokens),
-    }
-    return [made[name]() for name in names if name != "reward_model"]
+    return [REWARDS[name](format_regex, max_tokens) for name in names if REWARDS[name] is not None]

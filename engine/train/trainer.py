@@ -1,7 +1,8 @@
 """What every training stage shares: the run context, the event callback, TrainingArguments from the
-config, model preparation, and the clean finish (final save, outcome).
+config, model preparation, the one Trainer set-up, and the clean finish (final save, outcome).
 
-The stages themselves (engine/train/stages/) each build their data and trainer from a RunContext.
+The stages themselves (engine/train/stages/) each turn their data into datasets and hand them to
+`build_trainer`; `run_training` picks the stage from the table in engine/train/stages/__init__.py.
 """
 from __future__ import annotations
 
@@ -9,16 +10,23 @@ import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from importlib import import_module
+from typing import Callable, Protocol
 
-from engine.config.schema import RunConfig
-from engine.runs.events import EventLog
-from engine.models.methods import MethodContext, apply_method, count_parameters, loraplus_optimizer
+from engine.config.schema import ConfigError, RunConfig, validate
 from engine.models.loading import load_model, torch_dtype
+from engine.models.methods import MethodContext, apply_method, count_parameters, loraplus_optimizer
+from engine.data.templates import load_template
 from engine.paths import FINAL_DIR
-from engine.models.templates import load_template
+from engine.train.stages import StageSpec, stage_of
 
 STANDARD_LOG_KEYS = {"loss", "learning_rate", "grad_norm", "epoch", "num_input_tokens_seen", "train_tokens_per_second"}
+
+
+class EventWriter(Protocol):
+    """Where progress goes: the run's events.jsonl (engine.runs.events.EventLog) when a worker trains."""
+
+    def write(self, kind: str, **fields) -> None: ...
 
 
 @dataclass
@@ -27,9 +35,22 @@ class RunContext:
 
     config: RunConfig
     run_dir: Path
-    log: EventLog
+    log: EventWriter
     stop_requested: Callable[[], bool]
     resume_from: str | None = None  # a checkpoint folder to continue from
+
+    @property
+    def stage(self) -> StageSpec:
+        return stage_of(self.config)
+
+
+def run_training(context: RunContext) -> str:
+    """Train the run of `context` with its stage: "completed" or "stopped"."""
+    problems = validate(context.config)
+    if problems:
+        raise ConfigError(problems)
+    module, function = context.stage.runner.rsplit(".", 1)
+    return getattr(import_module(f"engine.train.stages.{module}"), function)(context)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -42,7 +63,7 @@ def _trainer_callback():
     class EventCallback(TrainerCallback):
         """Streams progress into events.jsonl and turns a stop request into a clean stop-and-save."""
 
-        def __init__(self, log: EventLog, stop_requested: Callable[[], bool], start_fields: dict):
+        def __init__(self, log: EventWriter, stop_requested: Callable[[], bool], start_fields: dict):
             self.log, self.stop_requested, self.start_fields = log, stop_requested, start_fields
             self.started = time.time()
 
@@ -157,18 +178,16 @@ def planned_steps(config: RunConfig, train_examples: int) -> int:
     if config.train.max_steps:
         return config.train.max_steps
     per_step = config.train.per_device_train_batch_size * config.train.gradient_accumulation_steps
-    if config.method.stage == "grpo":
-        # TRL's sampler repeats each prompt once per answer, and each generation batch once per accumulation step.
-        train_examples *= config.method.grpo_num_generations * config.train.gradient_accumulation_steps
+    train_examples *= stage_of(config).samples_per_example(config)
     return max(1, math.ceil(math.ceil(train_examples / per_step) * config.train.num_train_epochs))
 
 
-def prepare_model(context: RunContext, train_examples: int, reward_head: bool = False):
-    """The base model (quantised if asked) with the fine-tuning type applied. Seeded first, as adapter
-    initialisation draws random numbers before the Trainer seeds."""
+def prepare_model(context: RunContext, train_examples: int):
+    """The base model (quantised if asked, with a score head for reward models) with the fine-tuning type
+    applied. Seeded first, as adapter initialisation draws random numbers before the Trainer seeds."""
     from transformers import set_seed
 
-    config = context.config
+    config, reward_head = context.config, context.stage.reward_head
     set_seed(config.train.seed)
     model = load_model(config.model, quantize=True, reward_head=reward_head)
     method_context = MethodContext(
@@ -193,6 +212,32 @@ def event_callback(context: RunContext, model, **start_fields):
     trainable, total = count_parameters(model)
     fields = {"trainable_params": trainable, "total_params": total, **start_fields}
     return _trainer_callback()(context.log, context.stop_requested, fields)
+
+
+def build_trainer(context: RunContext, train, validation, tokenizer, trainer_class=None, args_class=None,
+                  collator=None, data: dict | None = None, trainer_options: dict | None = None, **args_extra):
+    """The ready-to-train trainer of a stage: `train` / `validation` datasets, the model prepared for the method,
+    the shared arguments (`args_class`: a TRL subclass of TrainingArguments, `args_extra` its own options),
+    the event callback (`data`: the start event's summary of the data), and `trainer_options` for the
+    trainer itself (TRL's reward functions, say). Default: transformers' Trainer with `collator`."""
+    from transformers import Trainer
+
+    config = context.config
+    model = prepare_model(context, len(train))
+    callback = event_callback(context, model, train_examples=len(train), val_examples=len(validation or []),
+                              **({"data": data} if data else {}))
+    options = {"data_collator": collator} if collator is not None else {}
+    return (trainer_class or Trainer)(
+        model=model,
+        args=training_arguments(config, context.run_dir, validation is not None, args_class, **args_extra),
+        train_dataset=train,
+        eval_dataset=validation,
+        processing_class=tokenizer,
+        callbacks=[callback],
+        optimizers=optimizers(model, config),
+        **options,
+        **(trainer_options or {}),
+    )
 
 
 def finish(trainer, context: RunContext) -> str:

@@ -17,7 +17,7 @@ from typing import Iterator
 from engine.config.schema import ModelConfig, RunConfig
 from engine.models.loading import load_model, load_tokenizer
 from engine.paths import CONFIG_FILE, FINAL_DIR
-from engine.models.templates import ChatTemplate, load_template, render_messages
+from engine.data.templates import ChatTemplate, load_template, render_messages
 
 
 @dataclass

@@ -22,7 +22,7 @@ from engine.use.metrics import mean_scores, score_deltas, score_texts
 from engine.models.loading import short_name
 from engine.paths import saves_dir
 from engine.paths import CONFIG_FILE
-from engine.models.templates import render_messages
+from engine.data.templates import render_messages
 
 PREDICTIONS_FILE = "generated_predictions.jsonl"
 METRICS_FILE = "metrics.json"

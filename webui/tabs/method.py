@@ -4,37 +4,13 @@ from __future__ import annotations
 import gradio as gr
 
 from engine.config.schema import all_fields
+from engine.models.methods import METHODS
 from engine.paths import FINAL_DIR, saves_dir
 from engine.runs.store import list_runs
+from engine.train.stages import STAGES
 
 from webui.form import Form
 
-# When a method field matters: (fine-tuning types, stages); None = any. Fields not listed always show,
-# so a field added to the config appears here without a code change.
-RELEVANT: dict[str, tuple[tuple[str, ...] | None, tuple[str, ...] | None]] = {
-    "method.lora_rank": (("lora", "adalora"), None),
-    "method.lora_alpha": (("lora", "adalora"), None),
-    "method.lora_dropout": (("lora", "adalora"), None),
-    "method.lora_target": (("lora", "adalora"), None),
-    "method.use_rslora": (("lora",), None),
-    "method.use_dora": (("lora",), None),
-    "method.pissa_init": (("lora",), None),
-    "method.loraplus_lr_ratio": (("lora",), None),
-    "method.modules_to_save": (("lora", "adalora", "ia3"), None),
-    "method.adalora_init_rank": (("adalora",), None),
-    "method.num_virtual_tokens": (("prefix", "prompt", "ptuning"), None),
-    "method.freeze_trainable_layers": (("freeze",), None),
-    "method.pref_beta": (None, ("dpo", "orpo", "kto")),
-    "method.pref_loss": (None, ("dpo",)),
-    "method.simpo_gamma": (None, ("dpo",)),
-    "method.grpo_rewards": (None, ("grpo",)),
-    "method.grpo_num_generations": (None, ("grpo",)),
-    "method.grpo_max_new_tokens": (None, ("grpo",)),
-    "method.grpo_temperature": (None, ("grpo",)),
-    "method.grpo_kl_beta": (None, ("grpo",)),
-    "method.grpo_format_regex": (None, ("grpo",)),
-    "method.grpo_reward_run": (None, ("grpo",)),
-}
 CHOOSERS = ("method.stage", "method.finetuning_type")
 REWARD_RUN = "method.grpo_reward_run"
 SLIDERS = {"method.lora_dropout": {"minimum": 0.0, "maximum": 0.9, "step": 0.05}}
@@ -42,8 +18,9 @@ PER_ROW = 4
 
 
 def is_relevant(dotted: str, stage: str, finetuning_type: str) -> bool:
-    types, stages = RELEVANT.get(dotted, (None, None))
-    return (types is None or finetuning_type in types) and (stages is None or stage in stages)
+    """A method field shows when the chosen fine-tuning type or stage reads it (their table entries say which)."""
+    name = dotted.removeprefix("method.")
+    return name in METHODS[finetuning_type].fields or name in STAGES[stage].fields
 
 
 def parameter_fields() -> list[str]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import gradio as gr
 
 from engine.config.schema import all_fields
-from engine.models.templates import list_templates
+from engine.data.templates import list_templates
 
 from webui.form import Form
 

@@ -10,11 +10,10 @@ from __future__ import annotations
 
 from engine.config.schema import RunConfig
 from engine.data.registry import load_conversations
-from engine.export.merge import merged_model
-from engine.models.loading import load_tokenizer
+from engine.models.loading import load_tokenizer, merged_model
 from engine.paths import CONFIG_FILE, FINAL_DIR, inside, saves_dir
 from engine.train.rewards import reward_functions
-from engine.models.templates import load_template, render_messages
+from engine.data.templates import load_template, render_messages
 from engine.train.trainer import RunContext
 from engine.train.stages.trl_trainer import run_tokenizer, train_with_trl
 

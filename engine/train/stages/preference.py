@@ -57,7 +57,7 @@ def _train(context: RunContext, rows: list[dict], trainer_class, args_class, **o
 def run_reward(context: RunContext) -> str:
     from trl import RewardConfig, RewardTrainer
 
-    return _train(context, reward_rows(context.config), RewardTrainer, RewardConfig, reward_head=True)
+    return _train(context, reward_rows(context.config), RewardTrainer, RewardConfig)
 
 
 def run_dpo(context: RunContext) -> str:

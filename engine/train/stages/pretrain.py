@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from engine.data.registry import load_texts
 from engine.models.loading import load_tokenizer
-from engine.train.trainer import RunContext, event_callback, finish, optimizers, prepare_model, split_dataset, training_arguments
+from engine.train.trainer import RunContext, build_trainer, finish, split_dataset
 
 
 def pack_documents(texts: list[str], tokenizer, block: int) -> list[dict]:
@@ -22,26 +22,13 @@ def pack_documents(texts: list[str], tokenizer, block: int) -> list[dict]:
 
 def run_pretrain(context: RunContext) -> str:
     from datasets import Dataset
-    from transformers import DataCollatorForSeq2Seq, Trainer
+    from transformers import DataCollatorForSeq2Seq
 
     config = context.config
     tokenizer = load_tokenizer(config.model)
     texts = [text for name in config.data.datasets for text in load_texts(name, config.data.max_samples)]
     blocks = Dataset.from_list(pack_documents(texts, tokenizer, config.data.cutoff_len))
     train, validation = split_dataset(blocks, config)
-    model = prepare_model(context, len(train))
-    callback = event_callback(
-        context, model, train_examples=len(train), val_examples=len(validation or []),
-        data={"documents": len(texts), "blocks": len(blocks), "block_tokens": config.data.cutoff_len},
-    )
-    trainer = Trainer(
-        model=model,
-        args=training_arguments(config, context.run_dir, validation is not None),
-        train_dataset=train,
-        eval_dataset=validation,
-        data_collator=DataCollatorForSeq2Seq(tokenizer, padding=True, label_pad_token_id=-100),
-        processing_class=tokenizer,
-        callbacks=[callback],
-        optimizers=optimizers(model, config),
-    )
-    return finish(trainer, context)
+    collator = DataCollatorForSeq2Seq(tokenizer, padding=True, label_pad_token_id=-100)
+    summary = {"documents": len(texts), "blocks": len(blocks), "block_tokens": config.data.cutoff_len}
+    return finish(build_trainer(context, train, validation, tokenizer, collator=collator, data=summary), context)

@@ -4,9 +4,8 @@ from __future__ import annotations
 from engine.config.schema import RunConfig
 from engine.data.encoding import IGNORE, encode_dataset
 from engine.models.loading import load_tokenizer
-from engine.models.templates import load_template
-from engine.train.trainer import (RunContext, event_callback, finish, optimizers, prepare_model, split_dataset,
-                        training_arguments)
+from engine.data.templates import load_template
+from engine.train.trainer import RunContext, build_trainer, finish, split_dataset
 
 
 def build_sft_examples(config: RunConfig, tokenizer):
@@ -26,25 +25,12 @@ def build_sft_examples(config: RunConfig, tokenizer):
 
 def build_sft_trainer(context: RunContext):
     """The ready-to-train Trainer for an SFT run (tests inspect it before and after `train()`)."""
-    from transformers import DataCollatorForSeq2Seq, Trainer
+    from transformers import DataCollatorForSeq2Seq
 
-    config = context.config
-    tokenizer = load_tokenizer(config.model)
-    train, validation, summary = build_sft_examples(config, tokenizer)
-    model = prepare_model(context, len(train))
-    callback = event_callback(
-        context, model, train_examples=len(train), val_examples=len(validation or []), data=summary
-    )
-    return Trainer(
-        model=model,
-        args=training_arguments(config, context.run_dir, validation is not None),
-        train_dataset=train,
-        eval_dataset=validation,
-        data_collator=DataCollatorForSeq2Seq(tokenizer, padding=True, label_pad_token_id=IGNORE),
-        processing_class=tokenizer,
-        callbacks=[callback],
-        optimizers=optimizers(model, config),
-    )
+    tokenizer = load_tokenizer(context.config.model)
+    train, validation, summary = build_sft_examples(context.config, tokenizer)
+    collator = DataCollatorForSeq2Seq(tokenizer, padding=True, label_pad_token_id=IGNORE)
+    return build_trainer(context, train, validation, tokenizer, collator=collator, data=summary)
 
 
 def run_sft(context: RunContext) -> str:
