@@ -23,10 +23,14 @@ from pathlib import Path
 
 from engine.config.schema import ConfigError, ModelConfig, RunConfig
 from engine.data.formats import FORMATS
-from engine.runs.failures import StartRefused
-from engine.paths import PathEscapeError
-from engine.runs.scheduler import advance, resume_run, stop_and_wait, stop_run, submit
-from engine.runs.store import STOP_GRACE_S, RunHandle, list_runs
+from engine.paths import CONFIG_FILE, PathEscapeError
+from engine.runs.events import RESUMED
+from engine.runs.files import LOG_FILE
+from engine.runs.preflight import StartRefused
+from engine.runs.process import STOP_GRACE_S
+from engine.runs.scheduler import RunHandle, advance, resume_run, stop_and_wait, stop_run, submit
+from engine.runs.status import status_of_event
+from engine.runs.store import list_runs
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -116,10 +120,9 @@ def command_worker(args) -> int:
 
 
 def _report_and_follow(handle: RunHandle, detach: bool) -> int:
-    state = handle.status()
-    where = "queued; it starts when the run before it ends" if state == "queued" else "started in the background"
+    where = "queued; it starts when the run before it ends" if handle.status().waiting else "started in the background"
     print(f"run {where}: {handle.run_dir}")
-    print(f"  log: {handle.run_dir / 'train.log'}   stop: python -m engine stop {handle.run_dir}")
+    print(f"  log: {handle.run_dir / LOG_FILE}   stop: python -m engine stop {handle.run_dir}")
     if detach:
         return 0
     return follow(handle)
@@ -136,7 +139,7 @@ def follow(handle: RunHandle) -> int:
                 print(describe(event), flush=True)
             shown = len(events)
             status = handle.status()
-            if status not in ("created", "queued", "starting", "running"):
+            if status.final:
                 break
             time.sleep(0.5)
             advance()
@@ -145,7 +148,7 @@ def follow(handle: RunHandle) -> int:
         stop_run(handle.run_dir)
         return follow(handle)
     print(f"{status}: {handle.run_dir}")
-    return 0 if status in ("completed", "stopped", "cancelled") else 1
+    return 1 if status.failed else 0
 
 
 # What a stage's data summary counts that a user should hear about.
@@ -177,9 +180,8 @@ def describe(event: dict) -> str:
             *notes,
         ])
     if kind == "status":
-        label = f"{event['status']} ({event['reason']})" if event.get("reason") else event["status"]
-        if event["status"] == "resumed":
-            label += f" from step {event.get('from_step', 0)}"
+        resumed = event["status"] == RESUMED
+        label = f"{RESUMED} from step {event.get('from_step', 0)}" if resumed else status_of_event(event)
         details = [event.get(key) for key in ("error", "advice", "note") if event.get(key)]
         return "\n".join([f"status: {label}", *details])
     return str(event)
@@ -203,7 +205,8 @@ def command_chat(args) -> int:
     from engine.use.chat import load_base_for_chat, load_run_for_chat, stream_reply
 
     source = Path(args.source)
-    chat = load_run_for_chat(source) if (source / "config.yaml").exists() else load_base_for_chat(ModelConfig(name_or_path=args.source))
+    is_run = (source / CONFIG_FILE).exists()
+    chat = load_run_for_chat(source) if is_run else load_base_for_chat(ModelConfig(name_or_path=args.source))
     print(f"chatting with {chat.label}; an empty line ends")
     history: list[dict] = []
     while (message := input("you> ").strip()):
@@ -253,8 +256,8 @@ def command_eval(args) -> int:
 
 
 def command_data(args) -> int:
-    from engine.data.registry import read_registry
     from engine.data.checker import check_file, check_registered
+    from engine.data.registry import read_registry
 
     path = Path(args.path)
     registered = not path.exists() and args.path in read_registry()

@@ -13,9 +13,11 @@ import pytest
 
 from conftest import short_run_config, wait_for
 from engine.runs.events import read_events
-from engine.runs.failures import StartRefused, classify_failure, preflight
-from engine.runs.scheduler import advance, resume_run, submit
-from engine.runs.store import launch_record, list_runs, newest_checkpoint, start_run
+from engine.runs.failures import classify_failure
+from engine.runs.preflight import StartRefused, preflight
+from engine.runs.process import launch_record
+from engine.runs.scheduler import advance, resume_run, start_run, submit
+from engine.runs.store import list_runs, newest_checkpoint
 
 
 def logged_steps(events):

@@ -5,6 +5,7 @@ import torch
 from engine.use.chat import load_run_for_chat, stream_reply
 from engine.config.schema import RunConfig, validate
 from engine.runs.events import EventLog, read_events
+from engine.runs.preflight import environment_problems
 from engine.paths import saves_dir
 from engine.train.rewards import answer_match, brevity_reward, final_answer, format_reward, reference_rouge
 from engine.runs.store import create_run
@@ -84,7 +85,7 @@ def test_unknown_reward_is_refused(studio_dirs):
 
 def test_reward_model_run_must_be_a_finished_rm_run_inside_saves(studio_dirs, trained_run):
     def problems(run: str) -> list[str]:
-        return validate(grpo_config(grpo_rewards=["reward_model"], grpo_reward_run=run))
+        return environment_problems(grpo_config(grpo_rewards=["reward_model"], grpo_reward_run=run))
 
     assert any("grpo_reward_run is empty" in p for p in problems(""))
     assert any("points outside" in p for p in problems("../../etc"))
@@ -97,7 +98,7 @@ def test_reward_model_run_must_be_a_finished_rm_run_inside_saves(studio_dirs, tr
 def test_quantised_grpo_is_refused_on_cpu(studio_dirs):
     config = grpo_config()
     config.model.quantization = "4bit"
-    assert any("set model.quantization to none here, or train on a GPU" in p for p in validate(config))
+    assert any("set model.quantization to none here, or train on a GPU" in p for p in environment_problems(config))
 
 
 # ---------------------------------------------------------------------------------------------------------

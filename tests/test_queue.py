@@ -14,8 +14,10 @@ import pytest
 
 from conftest import short_run_config, wait_for, worker_processes
 from engine.runs.events import read_events
-from engine.runs.scheduler import advance, queued_runs, stop_and_wait, stop_run, submit
-from engine.runs.store import RunHandle, launch_record, list_runs, process_group_members, run_status
+from engine.runs.process import launch_record, process_group_members
+from engine.runs.scheduler import RunHandle, advance, queued_runs, stop_and_wait, stop_run, submit
+from engine.runs.status import run_status
+from engine.runs.store import list_runs
 
 
 def training(handle) -> bool:

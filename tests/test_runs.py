@@ -5,7 +5,9 @@ import pytest
 from conftest import wait_for
 from engine.config.schema import RunConfig
 from engine.runs.events import read_events
-from engine.runs.store import list_runs, run_status, start_run
+from engine.runs.scheduler import start_run
+from engine.runs.status import run_status
+from engine.runs.store import list_runs
 
 
 def long_config() -> RunConfig:

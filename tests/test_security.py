@@ -7,7 +7,7 @@ import pytest
 
 from engine.config.schema import RunConfig, validate
 from engine.data.registry import load_conversations
-from engine.runs.failures import StartRefused
+from engine.runs.preflight import StartRefused
 from engine.models.loading import ModelLoadError, load_model
 from engine.paths import PathEscapeError
 from engine.runs.scheduler import resume_run, stop_run, submit

@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 
 from engine.runs.events import read_events
-from engine.runs.failures import ADVICE, OUT_OF_MEMORY
-from engine.runs.store import launch_record, record_launch, run_status
+from engine.runs.failures import ADVICE
+from engine.runs.process import launch_record, record_launch
+from engine.runs.status import Reason, run_status
 from webui import run_view
 from webui.tabs import train as train_tab
 from webui.form import default_config
@@ -128,8 +129,8 @@ def test_a_failed_run_shows_its_reason_and_advice(saves):
     record_launch(run_dir, os.getpid())
     later = time.time() + 1
     (run_dir / "events.jsonl").write_text(json.dumps({
-        "event": "status", "status": "failed", "time": later, "reason": OUT_OF_MEMORY,
-        "error": "ran out of memory: CUDA out of memory", "advice": ADVICE[OUT_OF_MEMORY],
+        "event": "status", "status": "failed", "time": later, "reason": Reason.OUT_OF_MEMORY,
+        "error": "ran out of memory: CUDA out of memory", "advice": ADVICE[Reason.OUT_OF_MEMORY],
     }) + "\n")
     drawn = refresh_view(str(run_dir), "en", None)
     assert "failed (out of memory)" in drawn[0] and "lower the batch size" in drawn[0]

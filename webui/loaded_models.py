@@ -11,10 +11,9 @@ import threading
 from collections import OrderedDict
 from pathlib import Path
 
-from engine.use.chat import ChatModel, add_adapter, load_adapters_for_chat, load_base_for_chat, load_run_for_chat
 from engine.config.schema import RunConfig
-from engine.paths import CONFIG_FILE
-
+from engine.paths import CONFIG_FILE, FINAL_DIR
+from engine.use.chat import ChatModel, add_adapter, load_adapters_for_chat, load_base_for_chat, load_run_for_chat
 from webui import run_view
 from webui.form import config_from_values
 
@@ -29,7 +28,7 @@ def source_of(picked: str, model_values: dict) -> str:
 
 
 def is_lora_run(source: str) -> bool:
-    return not source.startswith(BASE_PREFIX) and (Path(source) / "final" / "adapter_config.json").exists()
+    return not source.startswith(BASE_PREFIX) and (Path(source) / FINAL_DIR / "adapter_config.json").exists()
 
 
 def base_name(source: str) -> str:

@@ -5,8 +5,7 @@ from __future__ import annotations
 import gradio as gr
 
 from engine.config.schema import ConfigError
-from engine.train.memory import GIB, auto_configure, device_memory, estimate_memory
-
+from engine.train.memory import GIB, HEADROOM, auto_configure, device_memory, estimate_memory
 from webui.form import config_from_values, values_from_config
 from webui.i18n import Labels, text
 
@@ -31,7 +30,7 @@ def estimate_markdown(values: dict, lang: str) -> str:
     device, available = device_memory()
     unit, scale = ("GiB", 1) if estimate.total >= GIB else ("MiB", 1024)  # the demo model is a few MiB
     rows = "\n".join(f"| {text('memory.' + part, lang)} | {gib * scale:.2f} |" for part, gib in estimate.table())
-    verdict = "memory.fits" if estimate.total <= available * 0.85 else "memory.too_big"
+    verdict = "memory.fits" if estimate.total <= available * HEADROOM else "memory.too_big"
     return (f"| {text('memory.part', lang)} | {unit} |\n|---|---:|\n{rows}\n\n"
             + text(verdict, lang, device=device, available=available / GIB))
 

@@ -11,26 +11,14 @@ from pathlib import Path
 
 import pandas as pd
 
-from engine.runs.events import current_events, read_events
 from engine.paths import saves_dir
+from engine.runs.events import current_events, read_events
+from engine.runs.files import CONFIG_FILE, EVENTS_FILE, FINAL_DIR, LOG_FILE
 from engine.runs.scheduler import queued_runs
-from engine.runs.store import (
-    ACTIVE_STATUSES,
-    CONFIG_FILE,
-    LOG_FILE,
-    RunSummary,
-    list_runs,
-    newest_checkpoint,
-    run_status,
-    summarize_run,
-)
-
+from engine.runs.status import RunStatus, State
+from engine.runs.store import RunSummary, list_runs, newest_checkpoint, run_status, summarize_run
 from webui.i18n import TEXT, text
 
-# "created" too: submit() makes the folder a moment before it queues it, and a page may open in between.
-ACTIVE = ("created", *ACTIVE_STATUSES)
-TRAINING = ("starting", "running")
-RESUMABLE = ("stopped", "cancelled")  # and every "failed ..." status
 CURVE_COLUMNS = ["step", "loss", "series"]
 CURVE_SERIES = ("train", "eval")
 HISTORY_COLUMNS = ["run", "model", "method", "status", "step", "loss", "started", "folder"]
@@ -44,9 +32,14 @@ def attach_run() -> str:
     """The run a freshly opened page shows: the one training now, else the next queued one, else the newest;
     "" when none."""
     runs = list_runs()
-    chosen = next((run for run in runs if run.status in TRAINING), None)
-    chosen = chosen or next((run for run in runs if run.status in ACTIVE), runs[0] if runs else None)
+    chosen = next((run for run in runs if run.status.training), None)
+    chosen = chosen or next((run for run in runs if _not_ended(run.status)), runs[0] if runs else None)
     return str(chosen.run_dir) if chosen else ""
+
+
+def _not_ended(status: RunStatus) -> bool:
+    # "created" too: submit() makes the folder a moment before it queues it, and a page may open in between.
+    return status.active or status.state is State.CREATED
 
 
 def queue_position(run_dir: str | Path) -> int | None:
@@ -55,15 +48,15 @@ def queue_position(run_dir: str | Path) -> int | None:
     return waiting.index(Path(run_dir)) + 1 if Path(run_dir) in waiting else None
 
 
-def can_resume(run_dir: str, status: str) -> bool:
+def can_resume(run_dir: str, status: RunStatus) -> bool:
     """Resume is offered for a run that ended early and left a complete checkpoint to continue from."""
-    ended_early = status in RESUMABLE or status.startswith("failed")
-    return bool(run_dir) and ended_early and newest_checkpoint(Path(run_dir)) is not None
+    return bool(run_dir) and status.resumable and newest_checkpoint(Path(run_dir)) is not None
 
 
 def finished_runs() -> list[RunSummary]:
     """Runs with a trained result to chat with, evaluate or export."""
-    return [run for run in list_runs() if run.status in ("completed", "stopped") and (run.run_dir / "final").is_dir()]
+    finished = (State.COMPLETED, State.STOPPED)
+    return [run for run in list_runs() if run.status.state in finished and (run.run_dir / FINAL_DIR).is_dir()]
 
 
 def command_for(run_dir: str) -> str:
@@ -125,7 +118,7 @@ def clock(seconds: float | None) -> str:
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
-def progress_html(run_dir: str, lang: str, events: list[dict] | None = None, status: str | None = None) -> str:
+def progress_html(run_dir: str, lang: str, events: list[dict] | None = None, status: RunStatus | None = None) -> str:
     """A bar with 'status · step N/M · elapsed · ETA' for the run, or a hint when there is none; a failed
     run's reason and advice below it. `events` are the run's current events (see current_events)."""
     if not run_dir:
@@ -136,7 +129,7 @@ def progress_html(run_dir: str, lang: str, events: list[dict] | None = None, sta
     start = next((e for e in reversed(events) if e["event"] == "start"), None)  # a resume starts again
     total = logs[-1]["total_steps"] if logs else (start or {}).get("total_steps", 0)
     step = logs[-1]["step"] if logs else 0
-    if status in TRAINING and start:
+    if status.training and start:
         elapsed, eta = time.time() - start["time"], (logs[-1].get("eta_s") if logs else None)
     else:
         elapsed, eta = (logs[-1]["elapsed_s"] if logs else None), 0
@@ -147,9 +140,9 @@ def progress_html(run_dir: str, lang: str, events: list[dict] | None = None, sta
         text("train.step", lang, step=step, total=total or "?"),
         text("train.elapsed", lang, time=clock(elapsed)),
     ]
-    if status in TRAINING:
+    if status.training:
         parts.append(text("train.eta", lang, time=clock(eta)))
-    if status == "queued" and not logs:
+    if status.waiting and not logs:
         parts = parts[:2]  # nothing has run yet: a step count and a clock would only say "?"
     error = failure_text(run_dir, status)
     detail = f"<pre class='run-error'>{html.escape(error)}</pre>" if error else ""
@@ -160,16 +153,16 @@ def progress_html(run_dir: str, lang: str, events: list[dict] | None = None, sta
     )
 
 
-def status_text(status: str, lang: str, run_dir: str | Path | None = None) -> str:
+def status_text(status: RunStatus, lang: str, run_dir: str | Path | None = None) -> str:
     """The status in the page's language; a queued run (given its folder) also says its place in line."""
     label = text(f"status.{status}", lang) if f"status.{status}" in TEXT else status
-    position = queue_position(run_dir) if status == "queued" and run_dir else None
+    position = queue_position(run_dir) if run_dir and status.waiting else None
     return text("status.queued_position", lang, position=position) if position else label
 
 
-def failure_text(run_dir: str, status: str) -> str:
+def failure_text(run_dir: str, status: RunStatus) -> str:
     """Why a failed run failed and what to do about it (the engine's words); "" for any other run."""
-    if not status.startswith("failed"):
+    if not status.failed:
         return ""
     try:
         return summarize_run(Path(run_dir)).error
@@ -222,7 +215,7 @@ def snapshot(run_dir: str) -> tuple:
     if not run_dir:
         return ("",)
     path = Path(run_dir)
-    events_file, log_file = path / "events.jsonl", path / LOG_FILE
+    events_file, log_file = path / EVENTS_FILE, path / LOG_FILE
     return (run_dir, _size(events_file), _size(log_file), run_status(path))
 
 

@@ -6,7 +6,6 @@ labels and tooltips from here and `validate()` checks the same rules the UI show
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
 import re
 import types
 import typing
@@ -15,7 +14,6 @@ from pathlib import Path
 
 import yaml
 
-from engine.paths import CONFIG_FILE, FINAL_DIR, PathEscapeError, inside, saves_dir
 
 
 class ConfigError(ValueError):
@@ -368,17 +366,11 @@ PEFT_TYPES = ("lora", "adalora", "ia3", "prefix", "prompt", "ptuning")
 def _method_problems(config: RunConfig) -> list[str]:
     """Combinations that cannot work, said before the run starts rather than as a stack trace after."""
     method, model, problems = config.method, config.model, []
-    if model.quantization != "none":
-        if method.finetuning_type not in PEFT_TYPES:
-            problems.append(
-                f"model.quantization {model.quantization} trains only adapters; quantised weights cannot be trained "
-                f"with method.finetuning_type {method.finetuning_type}: pick lora (QLoRA) or set quantization to none"
-            )
-        if importlib.util.find_spec("bitsandbytes") is None:
-            problems.append(
-                "model.quantization needs the bitsandbytes package, which is not installed: "
-                "pip install bitsandbytes, or set quantization to none"
-            )
+    if model.quantization != "none" and method.finetuning_type not in PEFT_TYPES:
+        problems.append(
+            f"model.quantization {model.quantization} trains only adapters; quantised weights cannot be trained "
+            f"with method.finetuning_type {method.finetuning_type}: pick lora (QLoRA) or set quantization to none"
+        )
     if method.pissa_init and model.quantization != "none":
         problems.append("method.pissa_init works on unquantised weights only; turn it off or set quantization to none")
     if method.stage == "rm" and method.finetuning_type in ("prefix", "prompt", "ptuning"):
@@ -407,13 +399,6 @@ def _grpo_problems(config: RunConfig) -> list[str]:
         )
     if "format" in method.grpo_rewards:
         problems += _regex_problems(method.grpo_format_regex)
-    if "reward_model" in method.grpo_rewards:
-        problems += _reward_run_problems(method.grpo_reward_run)
-    if config.model.quantization != "none" and not _cuda_available():
-        problems.append(
-            "method.stage grpo trains on answers the model itself generates, and on a CPU a bitsandbytes-quantised "
-            "model that has generated gives wrong gradients: set model.quantization to none here, or train on a GPU"
-        )
     return problems
 
 
@@ -425,33 +410,6 @@ def _regex_problems(pattern: str) -> list[str]:
     except re.error as err:
         return [f"method.grpo_format_regex is not a valid regular expression: {err}"]
     return []
-
-
-def _reward_run_problems(name: str) -> list[str]:
-    """The reward_model reward needs a finished reward-model run inside the saves folder."""
-    if not name:
-        return ["method.grpo_reward_run is empty; the reward_model reward needs a finished reward-model (rm) run"]
-    try:
-        run_dir = inside(saves_dir(), name, "method.grpo_reward_run")
-    except PathEscapeError as err:
-        return [str(err)]
-    if not (run_dir / CONFIG_FILE).is_file():
-        return [f"method.grpo_reward_run {name!r} is not a run folder under {saves_dir()}"]
-    try:
-        stage = RunConfig.load(run_dir / CONFIG_FILE).method.stage
-    except ConfigError:
-        return [f"method.grpo_reward_run {name!r} has a config this version cannot read"]
-    if stage != "rm":
-        return [f"method.grpo_reward_run {name!r} is a {stage} run; pick a reward-model (rm) run"]
-    if not (run_dir / FINAL_DIR).is_dir():
-        return [f"method.grpo_reward_run {name!r} has not finished ({FINAL_DIR}/ is missing); wait for it or pick another"]
-    return []
-
-
-def _cuda_available() -> bool:
-    import torch
-
-    return torch.cuda.is_available()
 
 
 def _is_plain_name(name: str) -> bool:

@@ -17,8 +17,11 @@ import json
 import time
 from pathlib import Path
 
-EVENTS_FILE = "events.jsonl"
+from engine.runs.files import EVENTS_FILE
+
 FINAL_STATUSES = ("completed", "stopped", "cancelled", "failed")
+# The status event that starts a later attempt; it is no run status: the run is running again.
+RESUMED = "resumed"
 
 
 class EventLog:
@@ -76,18 +79,12 @@ def final_status(events: list[dict]) -> dict | None:
     return last if last is not None and last["status"] in FINAL_STATUSES else None
 
 
-def status_label(event: dict) -> str:
-    """"failed (out of memory)" for a failure with a known reason, else the bare status."""
-    reason = event.get("reason")
-    return f"{event['status']} ({reason})" if reason else event["status"]
-
-
 def current_events(events: list[dict]) -> list[dict]:
     """The events of the run as it stands: after each resume from step N, earlier log and eval points past N
     are dropped, since training went back to N and did those steps again."""
     kept: list[dict] = []
     for event in events:
-        if event["event"] == "status" and event["status"] == "resumed":
+        if event["event"] == "status" and event["status"] == RESUMED:
             from_step = event.get("from_step", 0)
             kept = [e for e in kept if e["event"] not in ("log", "eval") or e["step"] <= from_step]
         kept.append(event)

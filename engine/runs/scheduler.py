@@ -13,32 +13,30 @@ from __future__ import annotations
 
 import fcntl
 import json
+import subprocess
 import time
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 from engine.config.schema import RunConfig, validate
-from engine.runs.events import EventLog, read_last_status
-from engine.runs.failures import ADVICE, DISK_FULL, KILLED, StartRefused, preflight, saves_dir_problem
 from engine.paths import saves_dir
-from engine.runs.store import (
-    CONFIG_FILE,
+from engine.runs.events import EventLog, read_events, read_last_status
+from engine.runs.failures import ADVICE
+from engine.runs.files import CONFIG_FILE, LOG_FILE, QUEUED_FILE
+from engine.runs.preflight import StartRefused, preflight, saves_dir_problem
+from engine.runs.process import (
     KILL_GRACE_S,
-    LOG_FILE,
-    QUEUED_FILE,
     STOP_GRACE_S,
-    RunHandle,
-    all_run_dirs,
-    create_run,
     enforce_stop,
     launch_record,
     launch_worker,
     reap_children,
     request_stop,
-    run_directory,
-    run_status,
     stop_requested,
 )
+from engine.runs.status import Reason, RunStatus, State, run_status
+from engine.runs.store import all_run_dirs, create_run, run_directory
 
 QUEUE_LOCK_FILE = ".queue.lock"
 
@@ -58,6 +56,37 @@ def queue_lock():
 
 
 # ---------------------------------------------------------------------------------------------------------
+# Following a run
+
+
+@dataclass
+class RunHandle:
+    run_dir: Path
+    process: subprocess.Popen | None = None
+
+    def events(self) -> list[dict]:
+        return read_events(self.run_dir)
+
+    def status(self) -> RunStatus:
+        if self.process is not None:
+            self.process.poll()  # reap our own child so it is not mistaken for a live zombie
+        return run_status(self.run_dir)
+
+    def stop(self) -> None:
+        request_stop(self.run_dir)
+
+    def wait(self, timeout: float | None = None, poll: float = 0.5) -> RunStatus:
+        """Wait until the run has ended, moving the queue on meanwhile: a queued run starts when its turn comes."""
+        deadline = None if timeout is None else time.time() + timeout
+        while (status := self.status()).active:
+            if deadline is not None and time.time() > deadline:
+                raise TimeoutError(f"run {self.run_dir} still {status} after {timeout} s")
+            time.sleep(poll)
+            advance()
+        return status
+
+
+# ---------------------------------------------------------------------------------------------------------
 # Putting runs in
 
 
@@ -71,12 +100,19 @@ def submit(config: RunConfig) -> RunHandle:
     return _enqueue(create_run(config))
 
 
+def start_run(config: RunConfig) -> RunHandle:
+    """Create a run directory and start its worker at once, bypassing the queue and its checks (tests use it
+    to reach what only a worker sees; the UI and CLI submit)."""
+    run_dir = create_run(config)
+    return RunHandle(run_dir, launch_worker(run_dir))
+
+
 def resume_run(run_dir: str | Path) -> RunHandle:
     """Queue a stopped, cancelled or failed run to continue in the same directory from its newest complete
     checkpoint (from the start when it has none). Its events go on in the same events.jsonl."""
     run_dir = run_directory(run_dir)
     status = run_status(run_dir)
-    if status in ("queued", "starting", "running", "completed"):
+    if not status.resumable:
         raise StartRefused([f"run {run_dir.name} is {status}; only a stopped, cancelled or failed run can resume"])
     problems = preflight(RunConfig.load(run_dir / CONFIG_FILE))
     if problems:
@@ -106,14 +142,14 @@ def advance(grace_s: float = STOP_GRACE_S, kill_after_s: float = KILL_GRACE_S) -
                 enforce_stop(run_dir, grace_s, kill_after_s)
         statuses = {run_dir: run_status(run_dir) for run_dir in run_dirs}
         for run_dir, status in statuses.items():
-            if status in ("failed", f"failed ({KILLED})", f"failed ({DISK_FULL})") and not _failure_recorded(run_dir):
+            if status.failed and status.reason in SILENT_DEATHS and not _failure_recorded(run_dir):
                 _record_silent_death(run_dir, status)
-        if any(status in ("starting", "running") for status in statuses.values()):
+        if any(status.training for status in statuses.values()):
             return None
-        waiting = sorted((d for d, s in statuses.items() if s == "queued"), key=_queued_at)
+        waiting = sorted((d for d, s in statuses.items() if s.waiting), key=_queued_at)
         if not waiting:
             return None
-        handle = launch_worker(waiting[0])
+        handle = RunHandle(waiting[0], launch_worker(waiting[0]))
         (waiting[0] / QUEUED_FILE).unlink(missing_ok=True)  # after the launch record: never neither
     return handle
 
@@ -133,22 +169,25 @@ def _queued_at(run_dir: Path) -> int:
 def _failure_recorded(run_dir: Path) -> bool:
     last = read_last_status(run_dir)
     record = launch_record(run_dir)
-    return last is not None and last["status"] == "failed" and (record is None or last["time"] >= record["time"])
+    return last is not None and last["status"] == State.FAILED and (record is None or last["time"] >= record["time"])
 
 
-def _record_silent_death(run_dir: Path, status: str) -> None:
+# What a silent death's status means, said in the event that records it.
+SILENT_DEATHS = {
+    Reason.DISK_FULL: "the training process died while its disk was full",
+    Reason.KILLED: "the training process was killed before it finished",
+    None: "the training process ended before it could start; the end of train.log:\n",
+}
+
+
+def _record_silent_death(run_dir: Path, status: RunStatus) -> None:
     """Write down why a worker that ended without a final status failed, so every reader sees the same
     reason and advice (the UI shows them next to the status)."""
-    log_tail = _log_tail(run_dir)
-    if status == f"failed ({DISK_FULL})":
-        reason, error = DISK_FULL, "the training process died while its disk was full"
-    elif status == f"failed ({KILLED})":
-        reason, error = KILLED, "the training process was killed before it finished"
-    else:
-        reason, error = None, "the training process ended before it could start; the end of train.log:\n" + log_tail
+    reason = status.reason
+    error = SILENT_DEATHS[reason] + ("" if reason else _log_tail(run_dir))
     fields = {"reason": reason, "advice": ADVICE[reason]} if reason else {}
     try:
-        EventLog(run_dir).write("status", status="failed", error=error, **fields)
+        EventLog(run_dir).write("status", status=State.FAILED, error=error, **fields)
     except OSError:
         pass  # a full or read-only disk: the status stays derived from the files, which is still right
 
@@ -171,11 +210,11 @@ def stop_run(run_dir: str | Path) -> str:
     run_dir = run_directory(run_dir)
     with queue_lock():
         status = run_status(run_dir)
-        if status == "queued":
+        if status.waiting:
             (run_dir / QUEUED_FILE).unlink()
-            EventLog(run_dir).write("status", status="cancelled")
+            EventLog(run_dir).write("status", status=State.CANCELLED)
             return "cancelled"
-        if status in ("starting", "running"):
+        if status.training:
             request_stop(run_dir)
             return "stopping"
     return "not running"
@@ -183,13 +222,13 @@ def stop_run(run_dir: str | Path) -> str:
 
 def stop_and_wait(
     run_dir: str | Path, grace_s: float = STOP_GRACE_S, kill_after_s: float = KILL_GRACE_S, poll: float = 0.5
-) -> str:
+) -> RunStatus:
     """Stop and return the final status once the worker and every process it started have ended; the
     queue moves on to the next run meanwhile."""
     run_dir = run_directory(run_dir)
     stop_run(run_dir)
     deadline = time.time() + grace_s + kill_after_s + 30  # past the SIGKILL, the kernel needs a moment
-    while run_status(run_dir) in ("starting", "running") and time.time() < deadline:
+    while run_status(run_dir).training and time.time() < deadline:
         time.sleep(poll)
         advance(grace_s, kill_after_s)
     advance(grace_s, kill_after_s)  # once more: the worker has ended, so kill what it left in its group

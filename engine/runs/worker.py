@@ -1,6 +1,6 @@
 """The training process: claims a run directory, trains (or resumes), and always leaves a final status event.
 
-Started as `python -m engine worker <run>` by engine/runs.launch_worker. A directory whose events.jsonl
+Started as `python -m engine worker <run>` by engine/runs/process.launch_worker. A directory whose events.jsonl
 already holds an attempt is resumed from its newest complete checkpoint, in place. As its last acts the
 worker ends any process it started and moves the queue on, so the next queued run starts without a UI.
 """
@@ -14,19 +14,13 @@ import warnings
 from pathlib import Path
 
 from engine.config.schema import ConfigError, RunConfig
-from engine.runs.events import EventLog, read_last_status
+from engine.runs.events import RESUMED, EventLog, read_last_status
 from engine.runs.failures import classify_failure
-from engine.runs.store import (
-    CONFIG_FILE,
-    LOG_FILE,
-    RunBusy,
-    checkpoint_step,
-    claim_run,
-    newest_checkpoint,
-    record_launch,
-    set_aside_incomplete_checkpoints,
-    stop_requested,
-)
+from engine.runs.files import CONFIG_FILE, LOG_FILE
+from engine.runs.preflight import environment_problems
+from engine.runs.process import RunBusy, claim_run, record_launch, stop_requested
+from engine.runs.status import State
+from engine.runs.store import checkpoint_step, newest_checkpoint, set_aside_incomplete_checkpoints
 
 EXIT_FAILED = 1
 EXIT_BUSY = 3  # another worker trains the run, or it has completed
@@ -76,7 +70,7 @@ def train_in_this_process(run_dir: Path) -> int:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_BUSY
     previous = read_last_status(run_dir)
-    if previous is not None and previous["status"] == "completed":
+    if previous is not None and previous["status"] == State.COMPLETED:
         claim.close()
         print(f"error: run {run_dir.name} has completed already; start a new run to train again", file=sys.stderr)
         return EXIT_BUSY
@@ -101,6 +95,9 @@ def _train_claimed(run_dir: Path) -> int:
 
         resume_from = _announce_attempt(run_dir, log)
         config = RunConfig.load(run_dir / CONFIG_FILE)
+        problems = environment_problems(config)  # Start asked already; a config trained by hand has not
+        if problems:
+            raise ConfigError(problems)
         context = RunContext(config, run_dir, log, lambda: bool(interrupted) or stop_requested(run_dir), resume_from)
         outcome = run_training(context)
     except Exception as err:  # any failure must still end in a readable status
@@ -117,13 +114,13 @@ def _announce_attempt(run_dir: Path, log: EventLog) -> str | None:
     one; returns that checkpoint for the Trainer (None: train from the start)."""
     previous = read_last_status(run_dir)
     if previous is None:
-        log.write("status", status="running")
+        log.write("status", status=State.RUNNING)
         return None
     for folder in set_aside_incomplete_checkpoints(run_dir):
         print(f"set aside a checkpoint the last attempt did not finish writing: {folder.name}", flush=True)
     checkpoint = newest_checkpoint(run_dir)
     step = checkpoint_step(checkpoint) if checkpoint else 0
-    log.write("status", status="resumed", from_step=step, checkpoint=checkpoint.name if checkpoint else None)
+    log.write("status", status=RESUMED, from_step=step, checkpoint=checkpoint.name if checkpoint else None)
     return str(checkpoint) if checkpoint else None
 
 
@@ -137,7 +134,7 @@ def _write_failure(log: EventLog, err: Exception, run_dir: Path) -> None:
             fields.update(reason=failure.reason, advice=failure.advice)
             print(f"\n{failure.message}\n{failure.advice}", flush=True)
     try:
-        log.write("status", status="failed", traceback=traceback.format_exc()[-4000:], **fields)
+        log.write("status", status=State.FAILED, traceback=traceback.format_exc()[-4000:], **fields)
     except OSError as write_err:  # a full disk may refuse even this line; the queue then records the death
         print(f"could not record the failure in events.jsonl: {write_err}", file=sys.stderr)
 

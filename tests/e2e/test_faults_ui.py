@@ -182,7 +182,7 @@ def complete_checkpoints(run_dir: Path) -> list[str]:
 
 
 def test_a_killed_worker_shows_failed_killed_and_resumes_to_its_step_count(page, studio):
-    from engine.runs.store import launch_record
+    from engine.runs.process import launch_record
 
     load_tiny_config(page, studio, max_steps=24, save_steps=4)
     run_dir = start(page, studio)
@@ -210,7 +210,7 @@ def test_a_killed_worker_shows_failed_killed_and_resumes_to_its_step_count(page,
 
 def test_start_twice_quickly_runs_one_worker_and_queues_the_second(page, studio):
     from engine.runs.events import read_events
-    from engine.runs.store import launch_record, worker_alive
+    from engine.runs.process import launch_record, worker_alive
 
     load_tiny_config(page, studio, max_steps=6)
     before = run_names(page)

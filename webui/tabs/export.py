@@ -7,10 +7,10 @@ from pathlib import Path
 import gradio as gr
 import pandas as pd
 
+from engine.export.gguf import GGUF_TYPES
 from webui import run_view
 from webui.i18n import Labels, text
 
-GGUF_CHOICES = ["f16", "q8_0"]
 # A few short chats for the llama.cpp check: greedy first tokens must match transformers on each.
 VERIFY_PROMPTS = [
     [{"role": "user", "content": "What is LoRA?"}],
@@ -100,7 +100,8 @@ def build_export_tab(labels: Labels) -> dict:
         parts["shard"] = labels.field(gr.Textbox, "export.max_shard_size", value="2GB")
     with gr.Row():
         parts["adapter_only"] = labels.labelled(gr.Checkbox, "export.adapter_only", value=False, elem_id="export-adapter-only")
-        parts["gguf"] = labels.labelled(gr.CheckboxGroup, "export.gguf", choices=GGUF_CHOICES, value=[], elem_id="export-gguf")
+        parts["gguf"] = labels.labelled(gr.CheckboxGroup, "export.gguf", choices=list(GGUF_TYPES), value=[],
+                                        elem_id="export-gguf")
         parts["verify"] = labels.labelled(gr.Checkbox, "export.verify", value=True, elem_id="export-verify")
     parts["export"] = labels.button("export.run", variant="primary", elem_id="export-button")
     parts["result"] = gr.Markdown(elem_id="export-result")

@@ -1,26 +1,27 @@
 """Train tab: hyperparameters, the run config as YAML and as a command, Start/Stop, and the live view."""
 from __future__ import annotations
 
+import functools
 import hashlib
 import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Any, NamedTuple
 
 import gradio as gr
 
-from engine.runs import scheduler as queue
 from engine.config.schema import ConfigError, RunConfig
-from engine.runs.failures import StartRefused
 from engine.paths import PathEscapeError
-from engine.runs.store import RunHandle, checkpoint_step, newest_checkpoint
-
+from engine.runs import scheduler as queue
+from engine.runs.preflight import StartRefused
+from engine.runs.scheduler import RunHandle
+from engine.runs.store import checkpoint_step, newest_checkpoint
 from webui import memory_panel, run_view
 from webui.form import Form, config_from_values, values_from_config
 from webui.i18n import Labels, text
 
 CURVE_COLORS = {"train": "#6366f1", "eval": "#f59e0b"}  # a fixed legend, even before the first eval point
-DOWNLOADS = Path(tempfile.mkdtemp(prefix="studio-configs-"))  # YAML files offered for download
 # Every open page ticks each second, but the queue is one per machine: moving it on every few seconds is
 # enough (a worker also moves it on as it exits), so ticks of all sessions share one clock.
 ADVANCE_EVERY_S = 2.0
@@ -90,6 +91,12 @@ def build_train_tab(form: Form, labels: Labels) -> dict:
 # Handlers: plain functions from values to values
 
 
+@functools.cache
+def downloads() -> Path:
+    """The folder of YAML files offered for download, made on first use (importing the tab makes nothing)."""
+    return Path(tempfile.mkdtemp(prefix="studio-configs-"))
+
+
 def preview_config(values: dict) -> tuple[str, str | None]:
     """(YAML shown in the preview, path of the same YAML for download); problems instead when unreadable."""
     try:
@@ -97,7 +104,7 @@ def preview_config(values: dict) -> tuple[str, str | None]:
     except ConfigError as err:
         return "# " + "\n# ".join(err.problems), None
     yaml_text = config.to_yaml()
-    folder = DOWNLOADS / hashlib.sha1(yaml_text.encode()).hexdigest()[:12]
+    folder = downloads() / hashlib.sha1(yaml_text.encode()).hexdigest()[:12]
     folder.mkdir(exist_ok=True)
     (folder / "run.yaml").write_text(yaml_text, encoding="utf-8")
     return yaml_text, str(folder / "run.yaml")
@@ -178,25 +185,39 @@ def advance_queue(every_s: float = ADVANCE_EVERY_S) -> None:
         pass  # the saves folder cannot be written now; the run list shows it, and Start explains it
 
 
-def refresh_view(run_dir: str, lang: str, shown: tuple | None) -> tuple:
-    """Timer tick: (progress, curve, log, command, history, metrics, resume, shown); gr.skip() everywhere
-    when nothing changed."""
+class RunView(NamedTuple):
+    """What the timer redraws, by name: the wiring lists its outputs from these fields, so the values a tick
+    returns and the components they go to are in one order by construction. `shown` is the gr.State of what
+    was drawn last; every other field names a part of the tab."""
+
+    progress: Any
+    curve: Any
+    log: Any
+    command: Any
+    history: Any
+    metrics: Any
+    resume: Any
+    shown: Any
+
+
+def refresh_view(run_dir: str, lang: str, shown: tuple | None) -> RunView:
+    """Timer tick: the run's view; gr.skip() for every part when nothing changed."""
     advance_queue()
     now = run_view.snapshot(run_dir)
     if now == tuple(shown or ()):
-        return (gr.skip(),) * 7 + (shown,)
+        return RunView(*(gr.skip(),) * (len(RunView._fields) - 1), shown=shown)
     events = run_view.current_events(run_view.read_events(Path(run_dir))) if run_dir else []
-    status = now[-1] if run_dir else ""
+    status = now[-1] if run_dir else None
     status_changed = not shown or len(shown) < 4 or shown[0] != now[0] or shown[-1] != status
-    return (
-        run_view.progress_html(run_dir, lang, events, status),
-        run_view.loss_curve(events),
-        run_view.log_tail(run_dir),
-        run_view.command_for(run_dir),
-        run_view.history_table(lang) if status_changed else gr.skip(),
-        _metrics_update(events),
-        gr.update(interactive=run_view.can_resume(run_dir, status)) if status_changed else gr.skip(),
-        now,
+    return RunView(
+        progress=run_view.progress_html(run_dir, lang, events, status),
+        curve=run_view.loss_curve(events),
+        log=run_view.log_tail(run_dir),
+        command=run_view.command_for(run_dir),
+        history=run_view.history_table(lang) if status_changed else gr.skip(),
+        metrics=_metrics_update(events),
+        resume=gr.update(interactive=run_view.can_resume(run_dir, status)) if status_changed else gr.skip(),
+        shown=now,
     )
 
 
@@ -241,8 +262,7 @@ def wire_train_tab(parts: dict, form: Form, lang: gr.Radio, run_dir: gr.State, s
         return [message, *(loaded if loaded is not None else [gr.skip()] * len(fields))]
 
     parts["load"].upload(load, [parts["load"], lang], [parts["message"], *controls])
-    outputs = [parts["progress"], parts["curve"], parts["log"], parts["command"], parts["history"], parts["metrics"],
-               parts["resume"], shown]
+    outputs = [shown if name == "shown" else parts[name] for name in RunView._fields]
     timer.tick(refresh_view, [run_dir, lang, shown], outputs, show_progress="hidden")
     parts["refresh"].click(lambda current_lang: run_view.history_table(current_lang), lang, parts["history"])
 

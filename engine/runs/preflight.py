@@ -1,0 +1,158 @@
+"""The checks that refuse a run before it starts: what `validate()` cannot know from the config alone.
+
+validate() (engine/config/schema.py) judges a config by itself. Here the config meets this machine: a saves
+folder that cannot be written, a disk without room for the checkpoints, a package or a GPU the config needs,
+a reward-model run it names. Start (the queue's submit and resume) and the worker both ask.
+"""
+from __future__ import annotations
+
+import importlib.util
+import shutil
+import tempfile
+from pathlib import Path
+
+from engine.config.schema import ConfigError, RunConfig
+from engine.paths import CONFIG_FILE, FINAL_DIR, PathEscapeError, inside, saves_dir
+from engine.runs.failures import ADVICE
+from engine.runs.status import Reason
+
+# What one checkpoint holds besides the weights: Adam keeps two fp32 moments per trained weight.
+OPTIMIZER_COPIES = 2
+# Room kept free beyond the estimate: logs, the tokenizer, and the rest of the machine.
+DISK_MARGIN_BYTES = 200 * 1024**2
+# Methods that train (and save) every weight or many of them; the others save a small adapter.
+WHOLE_MODEL_METHODS = ("full", "freeze")
+
+
+class StartRefused(RuntimeError):
+    """A run that cannot start; `problems` lists every reason as a plain sentence."""
+
+    def __init__(self, problems: list[str]):
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+def preflight(config: RunConfig) -> list[str]:
+    """Problems that would make `config` fail soon after starting; empty when it may start."""
+    problem = saves_dir_problem(saves_dir())
+    if problem:
+        return [problem]
+    problems = environment_problems(config)
+    if problems:
+        return problems
+    needed, free = estimate_disk_bytes(config), shutil.disk_usage(saves_dir()).free
+    if free < needed:
+        return [(
+            f"the saves folder's disk has {_gigabytes(free)} free, and this run needs about {_gigabytes(needed)} "
+            f"for its checkpoints (up to {_kept_checkpoints(config)}) and final model. Free some space, keep "
+            "fewer checkpoints (train.save_total_limit), or train LoRA, which saves far less."
+        )]
+    return []
+
+
+def saves_dir_problem(folder: Path) -> str | None:
+    """Why run folders cannot be created in `folder`, or None when they can (tested by writing a file)."""
+    if folder.exists() and not folder.is_dir():
+        return f"the saves folder {folder} is a file, not a folder; move it away or point STUDIO_SAVES_DIR at a folder"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".write-test-"):
+            pass
+    except OSError as err:
+        return f"cannot write to the saves folder {folder}: {err.strerror or err}; {ADVICE[Reason.NOT_WRITABLE]}"
+    return None
+
+
+def estimate_disk_bytes(config: RunConfig) -> int:
+    """A rough upper bound of what a run writes: kept checkpoints plus the final result plus a margin."""
+    weights = _weight_bytes(config.model.name_or_path)
+    if config.method.finetuning_type in WHOLE_MODEL_METHODS:
+        # Weights, plus fp32 optimizer moments (stored weights are often half precision: ×2 per copy).
+        per_checkpoint = weights + OPTIMIZER_COPIES * 2 * weights
+        final = weights
+    else:
+        per_checkpoint = final = weights // 20  # adapters and their optimizer: a few percent of the model
+    return per_checkpoint * _kept_checkpoints(config) + final + DISK_MARGIN_BYTES
+
+
+def _kept_checkpoints(config: RunConfig) -> int:
+    """The checkpoints on disk at once: the limit, plus the one written before the oldest is deleted."""
+    train = config.train
+    if train.save_total_limit:
+        return train.save_total_limit + 1
+    planned = train.max_steps // train.save_steps if train.max_steps else 3
+    return max(planned, 1)
+
+
+def _weight_bytes(name_or_path: str) -> int:
+    """The size of a local model's weight files; 0 for Hub ids, whose size is unknown offline, and for
+    built-in models, which are tiny (and asking would build one)."""
+    from engine.models.builtin import is_builtin
+    from engine.models.loading import ModelLoadError, resolve_model
+
+    if is_builtin(name_or_path):
+        return 0
+    try:
+        folder = Path(resolve_model(name_or_path))
+    except (ModelLoadError, ValueError, OSError):
+        return 0
+    if not folder.is_dir():
+        return 0
+    patterns = ("*.safetensors", "*.bin", "*.pt", "*.pth")
+    return sum(path.stat().st_size for pattern in patterns for path in folder.glob(pattern))
+
+
+def _gigabytes(size: int) -> str:
+    return f"{size / 1024**3:.1f} GB" if size >= 1024**3 / 10 else f"{size / 1024**2:.0f} MB"
+
+
+# ---------------------------------------------------------------------------------------------------------
+# What the config needs of this machine
+
+
+def environment_problems(config: RunConfig) -> list[str]:
+    """What `config` needs that this machine or the saves folder lacks: the worker asks this too, since a
+    config file may be trained without passing Start."""
+    method, problems = config.method, []
+    if config.model.quantization != "none" and importlib.util.find_spec("bitsandbytes") is None:
+        problems.append(
+            "model.quantization needs the bitsandbytes package, which is not installed: "
+            "pip install bitsandbytes, or set quantization to none"
+        )
+    if method.stage == "grpo" and "reward_model" in method.grpo_rewards:
+        problems += _reward_run_problems(method.grpo_reward_run)
+    if method.stage == "grpo" and config.model.quantization != "none" and not _cuda_available():
+        problems.append(
+            "method.stage grpo trains on answers the model itself generates, and on a CPU a bitsandbytes-quantised "
+            "model that has generated gives wrong gradients: set model.quantization to none here, or train on a GPU"
+        )
+    return problems
+
+
+def _reward_run_problems(name: str) -> list[str]:
+    """The reward_model reward needs a finished reward-model run inside the saves folder."""
+    if not name:
+        return ["method.grpo_reward_run is empty; the reward_model reward needs a finished reward-model (rm) run"]
+    try:
+        run_dir = inside(saves_dir(), name, "method.grpo_reward_run")
+    except PathEscapeError as err:
+        return [str(err)]
+    if not (run_dir / CONFIG_FILE).is_file():
+        return [f"method.grpo_reward_run {name!r} is not a run folder under {saves_dir()}"]
+    try:
+        stage = RunConfig.load(run_dir / CONFIG_FILE).method.stage
+    except ConfigError:
+        return [f"method.grpo_reward_run {name!r} has a config this version cannot read"]
+    if stage != "rm":
+        return [f"method.grpo_reward_run {name!r} is a {stage} run; pick a reward-model (rm) run"]
+    if not (run_dir / FINAL_DIR).is_dir():
+        return [
+            f"method.grpo_reward_run {name!r} has not finished ({FINAL_DIR}/ is missing); wait for it or pick another"
+        ]
+    return []
+
+
+def _cuda_available() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
