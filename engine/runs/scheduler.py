@@ -112,7 +112,7 @@ def resume_run(run_dir: str | Path) -> RunHandle:
     checkpoint (from the start when it has none). Its events go on in the same events.jsonl."""
     run_dir = run_directory(run_dir)
     status = run_status(run_dir)
-    if not status.resumable:
+    if status.active or status.state is State.COMPLETED:  # a created run never started: it may start now
         raise StartRefused([f"run {run_dir.name} is {status}; only a stopped, cancelled or failed run can resume"])
     problems = preflight(RunConfig.load(run_dir / CONFIG_FILE))
     if problems:
