@@ -173,10 +173,12 @@ def describe(event: dict) -> str:
     if kind == "eval":
         return f"eval at step {event['step']}: loss {event['eval_loss']:.4f}, perplexity {event['perplexity']:.2f}"
     if kind == "start":
-        notes = [f"{count} {DATA_NOTES[key]}" for key, count in event.get("data", {}).items() if key in DATA_NOTES and count]
+        counts = event.get("data", {})
+        notes = [f"{count} {DATA_NOTES[key]}" for key, count in counts.items() if key in DATA_NOTES and count]
         return "\n".join([
             f"training {event['train_examples']} examples ({event['val_examples']} held out) for "
-            f"{event['total_steps']} steps; {event['trainable_params']:,} of {event['total_params']:,} parameters train",
+            f"{event['total_steps']} steps; "
+            f"{event['trainable_params']:,} of {event['total_params']:,} parameters train",
             *notes,
         ])
     if kind == "status":
@@ -197,7 +199,8 @@ def command_runs(args) -> int:
     for run in runs:
         loss = f"{run.final_loss:.4f}" if run.final_loss is not None else "-"
         steps = f"{run.step}/{run.total_steps}"
-        print(f"{run.name:28} {run.model:22} {run.method:7} {run.stage:5} {run.status:22} {steps:>9} {loss:>8}  {run.started}")
+        print(f"{run.name:28} {run.model:22} {run.method:7} {run.stage:5} {run.status:22} {steps:>9} {loss:>8}  "
+              f"{run.started}")
     return 0
 
 

@@ -99,7 +99,8 @@ def build_export_tab(labels: Labels) -> dict:
         parts["name"] = labels.field(gr.Textbox, "export.export_dir", elem_id="export-name")
         parts["shard"] = labels.field(gr.Textbox, "export.max_shard_size", value="2GB")
     with gr.Row():
-        parts["adapter_only"] = labels.labelled(gr.Checkbox, "export.adapter_only", value=False, elem_id="export-adapter-only")
+        parts["adapter_only"] = labels.labelled(gr.Checkbox, "export.adapter_only", value=False,
+                                                elem_id="export-adapter-only")
         parts["gguf"] = labels.labelled(gr.CheckboxGroup, "export.gguf", choices=list(GGUF_TYPES), value=[],
                                         elem_id="export-gguf")
         parts["verify"] = labels.labelled(gr.Checkbox, "export.verify", value=True, elem_id="export-verify")

@@ -147,7 +147,8 @@ def refused(problems: list[str], lang: str) -> str:
     return text("train.problems", lang) + "\n" + "\n".join(f"- {p}" for p in problems)
 
 
-STOP_MESSAGES = {"cancelled": "train.cancelled", "stopping": "train.stop_requested", "not running": "train.nothing_to_stop"}
+STOP_MESSAGES = {"cancelled": "train.cancelled", "stopping": "train.stop_requested",
+                 "not running": "train.nothing_to_stop"}
 
 
 def stop_training(run_dir: str, lang: str) -> str:
