@@ -66,4 +66,17 @@ def placeholders(template: str) -> set[str]:
 # translations are keyed by them.
 
 ENGLISH: dict[str, str] = {
+    # engine/data: what a dataset holds (engine/data/formats.py FormatSpec.holds, describe_kind)
+    "data.holds.alpaca": "alpaca instructions",
+    "data.holds.sharegpt": "sharegpt conversations",
+    "data.holds.openai": "OpenAI-style messages",
+    "data.holds.preference": "preference pairs (chosen/rejected)",
+    "data.holds.kto": "answers marked good or bad (KTO)",
+    "data.holds.text": "plain text",
+    "data.kind.conversation": "conversations",
+    "data.kind.preference": "preference pairs (chosen/rejected)",
+    "data.kind.kto": "unpaired answers marked good or bad (KTO)",
+    "data.kind.text": "plain text",
+    "data.kinds_either": "{first} or {rest}",
+    "data.stage_needs": "stage {stage} needs {needs}; {dataset} is {holds}",
 }

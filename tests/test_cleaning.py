@@ -4,7 +4,8 @@ import json
 import pytest
 
 from engine.data.cleaning import CleanOptions, clean_dataset, normalized_hash
-from engine.data.registry import DataError, load_conversations, read_registry
+from engine.data.conversion import load_conversations
+from engine.data.registry import DataError, read_registry
 
 ROWS = [
     {"instruction": "  What is LoRA?  ", "input": "", "output": " Low-rank adapters. "},

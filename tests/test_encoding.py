@@ -6,7 +6,8 @@ trained positions must be exactly the tokens of the learned pieces, in place.
 """
 import pytest
 
-from engine.data.registry import DatasetEntry, to_messages
+from engine.data.conversion import to_messages
+from engine.data.registry import DatasetEntry
 from engine.data.encoding import IGNORE, encode_conversations
 from engine.data.templates import load_template
 

@@ -5,7 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from engine.data.registry import load_conversations, load_kto_examples, load_preference_pairs, load_texts, read_rows
+from engine.data.conversion import load_conversations, load_kto_examples, load_preference_pairs, load_texts
+from engine.data.reader import read_rows
 from engine.data.formats import detect_format
 
 GOOD = Path(__file__).parent / "data" / "good"

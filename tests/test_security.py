@@ -6,7 +6,7 @@ import shutil
 import pytest
 
 from engine.config.schema import RunConfig, validate
-from engine.data.registry import load_conversations
+from engine.data.conversion import load_conversations
 from engine.runs.preflight import StartRefused
 from engine.models.loading import ModelLoadError, load_model
 from engine.paths import PathEscapeError

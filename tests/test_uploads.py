@@ -5,7 +5,8 @@ from pathlib import Path
 import pytest
 
 import engine.data.uploads as uploads
-from engine.data.registry import DataError, load_conversations, read_registry
+from engine.data.conversion import load_conversations
+from engine.data.registry import DataError, read_registry
 from engine.data.uploads import import_dataset, preview_file
 
 DATA = Path(__file__).parent / "data"

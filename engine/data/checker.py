@@ -5,12 +5,15 @@ detection on the first rows, then every row against the detected (or user-chosen
 """
 from __future__ import annotations
 
+import math
 from itertools import chain, islice
 from pathlib import Path
 
 # SHOWN is re-exported: callers read the report's limits from the checker.
-from engine.data.reader import SHOWN, SUFFIXES, Report, StopReading, file_rows, kind_of, sniff_file  # noqa: F401
-from engine.data.formats import FORMATS, SAMPLE_ROWS, UNKNOWN, Detection, detect_format, row_shape
+from engine.data.formats import FORMATS, SAMPLE_ROWS, UNKNOWN, Detection, detect_format, registry_label, row_shape
+from engine.data.reader import SHOWN, SUFFIXES, Report, StopReading, file_rows, folder_files, sniff_file  # noqa: F401
+from engine.data.registry import DataError, read_registry
+from engine.data.rules import kind_of
 from engine.paths import PathEscapeError, data_dir, inside
 
 LONG_ROW_FACTOR = 2  # a row this many times the cutoff loses most of itself to truncation
@@ -18,107 +21,7 @@ CHARS_PER_TOKEN = 4  # rough, for Latin script when no tokenizer is given; CJK c
 
 
 # ---------------------------------------------------------------------------------------------------------
-# One row against a format
-
-
-def _text_field(row: dict, column: str | None, required: bool, label: str) -> str | None:
-    """A message when row[column] is missing, not text, or (if required) empty; None when fine."""
-    if column is None or column not in row or row[column] is None:
-        return f"missing; every {label} row needs the column {column!r}" if required else None
-    value = row[column]
-    if not isinstance(value, str):
-        return f"must be text, but is {kind_of(value)}"
-    if required and not value.strip():
-        return "is empty; every row needs it"
-    return None
-
-
-def _alpaca_problems(row: dict, detection: Detection) -> list[tuple[str | None, str]]:
-    columns, label = detection.columns, detection.formatting
-    fields = [("prompt", "instruction", True), ("query", None, False), ("system", None, False)]
-    if label in ("alpaca", "kto"):  # preference rows answer in chosen/rejected instead
-        fields.append(("response", "output", True))
-    found = []
-    for key, default, required in fields:
-        column = columns.get(key, default)
-        if column and (message := _text_field(row, column, required, label)):
-            found.append((column, message))
-    history = row.get(columns.get("history", "history"))
-    if history and not all(isinstance(pair, list) and len(pair) == 2 and all(isinstance(x, str) for x in pair) for pair in history):
-        found.append((columns.get("history", "history"), "must be a list of [question, answer] pairs of text"))
-    return found
-
-
-def _conversation_problems(row: dict, detection: Detection, ends_with: str) -> list[tuple[str | None, str]]:
-    """Turns must use known role names and alternate user/assistant after an optional system turn."""
-    column, tags = detection.columns.get("messages", "conversations"), detection.tags
-    role_tag, content_tag = tags.get("role_tag", "from"), tags.get("content_tag", "value")
-    user, assistant, system = tags.get("user_tag", "human"), tags.get("assistant_tag", "gpt"), tags.get("system_tag", "system")
-    turns = row.get(column)
-    if not isinstance(turns, list) or not turns:
-        return [(column, "must be a non-empty list of turns" if column in row else f"missing; every {detection.formatting} row needs it")]
-    if turns and isinstance(turns[0], dict) and turns[0].get(role_tag) == system:
-        turns = turns[1:]
-    expected = [user, assistant]
-    for index, turn in enumerate(turns):
-        where = f"turn {index + 1}"
-        if not isinstance(turn, dict):
-            return [(column, f"{where} must be an object with {role_tag!r} and {content_tag!r}")]
-        role = turn.get(role_tag)
-        if role not in (user, assistant):
-            return [(column, f"{where} has {role_tag}={role!r}; role names must be {user!r}, {assistant!r} or {system!r} (first turn only)")]
-        if role != expected[index % 2]:
-            return [(column, f"turns out of order: {where} is from {role!r} but should be from {expected[index % 2]!r}; "
-                             f"turns alternate {user}, {assistant}, {user}, ...")]
-        content = turn.get(content_tag)
-        if not isinstance(content, str) or not content.strip():
-            return [(column, f"{where} has an empty or non-text {content_tag!r}")]
-    last = user if ends_with == "user" else assistant
-    if turns and turns[-1].get(role_tag) != last:
-        return [(column, f"the last turn must be from {last!r}")]
-    return []
-
-
-def _preference_problems(row: dict, detection: Detection) -> list[tuple[str | None, str]]:
-    columns = detection.columns
-    sharegpt = "messages" in columns
-    found = _conversation_problems(row, detection, ends_with="user") if sharegpt else _alpaca_problems(row, detection)
-    answers = {}
-    for key in ("chosen", "rejected"):
-        column = columns.get(key, key)
-        value = row.get(column)
-        if sharegpt and isinstance(value, dict):
-            value = value.get(detection.tags.get("content_tag", "value"))
-        if not isinstance(value, str) or not value.strip():
-            found.append((column, "is missing, empty or not text; every preference row needs a chosen and a rejected answer"))
-        answers[key] = value
-    if isinstance(answers["chosen"], str) and answers["chosen"].strip() and answers["chosen"].strip() == (answers["rejected"] or "").strip():
-        found.append((columns.get("rejected", "rejected"), "is identical to 'chosen'; a preference pair needs two different answers"))
-    return found
-
-
-def _kto_problems(row: dict, detection: Detection) -> list[tuple[str | None, str]]:
-    conversation = "messages" in detection.columns
-    found = _conversation_problems(row, detection, "assistant") if conversation else _alpaca_problems(row, detection)
-    tag = detection.columns.get("kto_tag", "label")
-    if not isinstance(row.get(tag), bool):
-        found.append((tag, f"must be true or false (is the answer desirable?), but is {kind_of(row.get(tag))}"))
-    return found
-
-
-def _row_problems(row: dict, detection: Detection) -> list[tuple[str | None, str]]:
-    label = detection.formatting
-    if label == "text":
-        column = detection.columns.get("prompt", "text")
-        message = _text_field(row, column, True, "text")
-        return [(column, message)] if message else []
-    if label in ("sharegpt", "openai"):
-        return _conversation_problems(row, detection, ends_with="assistant")
-    if label == "preference":
-        return _preference_problems(row, detection)
-    if label == "kto":
-        return _kto_problems(row, detection)
-    return _alpaca_problems(row, detection)
+# One row
 
 
 def _is_empty(value) -> bool:
@@ -126,7 +29,7 @@ def _is_empty(value) -> bool:
         return all(_is_empty(item) for item in value.values())
     if isinstance(value, list):
         return all(_is_empty(item) for item in value)
-    return value is None or (isinstance(value, str) and not value.strip()) or value != value  # NaN
+    return value is None or (isinstance(value, str) and not value.strip()) or (isinstance(value, float) and math.isnan(value))
 
 
 def row_text(value) -> str:
@@ -182,8 +85,6 @@ def check_file(
 def _check_folder(folder: Path, formatting: str, cutoff_len, tokenizer, columns, tags) -> Report:
     """One report for every data file of a folder: rows add up, problems name their file, and all files
     must hold the same format."""
-    from engine.data.registry import DataError, folder_files
-
     report = Report(folder)
     try:
         files = folder_files(folder)
@@ -247,7 +148,7 @@ def _check_row(number: int, row: dict, detection: Detection, auto: bool, report:
         report.add(number, None, f"mixed formats: this row looks like {shape} but the file is {detection.formatting}; "
                                  "keep one format per file (split it into two files)")
         return
-    for field_name, message in _row_problems(row, detection):
+    for field_name, message in FORMATS[detection.formatting].row_problems(row, detection):
         report.add(number, field_name, message)
     if cutoff_len:
         tokens = estimate_tokens(row_text(row), tokenizer)
@@ -273,24 +174,8 @@ def first_rows(path: Path, count: int) -> list[dict]:
 NETWORK_SOURCES = ("hf_hub_url", "ms_hub_url", "om_hub_url", "script_url", "cloud_file_name")
 
 
-def registry_label(raw: dict) -> str:
-    """The detection label of a registry entry: preference, kto, text, openai, sharegpt or alpaca."""
-    columns, tags = raw.get("columns", {}), raw.get("tags", {})
-    if raw.get("ranking"):
-        return "preference"
-    if "kto_tag" in columns:
-        return "kto"
-    if raw.get("formatting") in ("sharegpt", "openai"):
-        return "openai" if raw.get("formatting") == "openai" or tags.get("role_tag") == "role" else "sharegpt"
-    if "response" not in columns and columns.get("prompt") == "text":
-        return "text"
-    return "alpaca"
-
-
 def check_registered(name: str, cutoff_len: int | None = None, tokenizer=None) -> Report:
     """Check registered dataset `name`: its file_name must stay inside data_dir(), then its file."""
-    from engine.data.registry import read_registry
-
     raw = read_registry().get(name)
     report = Report(Path(name))
     if raw is None:

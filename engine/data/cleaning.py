@@ -20,12 +20,15 @@ import re
 import unicodedata
 from dataclasses import dataclass, field
 
-from engine.data.registry import DataError, add_registry_entry, dataset_file, get_entry, read_registry, read_rows, to_messages
+from engine.data.checker import estimate_tokens
+from engine.data.conversion import to_messages
+from engine.data.formats import formats_of_kind, registry_label
+from engine.data.reader import read_rows
+from engine.data.registry import DataError, add_registry_entry, dataset_file, get_entry, read_registry
 from engine.data.uploads import check_dataset_name, free_file_name
-from engine.data.checker import estimate_tokens, registry_label
 
 REASONS = ("invalid row", "empty or too short", "over token limit", "exact duplicate", "near duplicate")
-CLEANABLE = ("alpaca", "sharegpt", "openai")
+CLEANABLE = formats_of_kind("conversation")  # rows cleaning can read as prompt and response
 
 
 @dataclass

@@ -106,7 +106,9 @@ def encode_dataset(name: str, template: ChatTemplate, tokenizer, cutoff_len: int
     when the file, registry entry, template, tokenizer and settings are all unchanged."""
     from datasets import Dataset, disable_progress_bars, load_from_disk
 
-    from engine.data.registry import dataset_file, folder_files, get_entry, load_conversations
+    from engine.data.conversion import load_conversations
+    from engine.data.reader import folder_files
+    from engine.data.registry import dataset_file, get_entry
     from engine.paths import cache_dir
 
     entry = get_entry(name)

@@ -1,4 +1,5 @@
-"""Recognising what kind of dataset a list of rows is, in LLaMA-Factory's dataset_info.json vocabulary.
+"""The dataset formats (a FormatSpec each, in FORMATS) and recognising which one a list of rows is, in
+LLaMA-Factory's dataset_info.json vocabulary.
 
 Every row gets a *shape* from its keys alone (one of FORMATS, or "unknown"); the shape most rows share is
 the file's format, and the share of rows that have it is the confidence. The columns and tags found in the
@@ -8,13 +9,21 @@ dataset_info.json as is.
 Detection labels are richer than the registry's `formatting` values (alpaca / sharegpt, plus "openai" that
 engine/data/registry.py accepts): preference data is alpaca or sharegpt with `ranking: true`, KTO data carries
 `columns.kto_tag`, and plain text is alpaca with `columns.prompt = "text"`.
+
+A new format is an entry in FORMATS (with its problems function in engine/data/rules.py), a shape in
+`row_shape`/`columns_for`, and, for a new kind of training data, a loader in engine/data/conversion.py;
+tests/test_format_specs.py fails until all of them agree.
 """
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
-FORMATS = ("alpaca", "sharegpt", "openai", "preference", "kto", "text")
+from engine.data import rules
+from engine.data.rules import OPENAI_TAGS, SHAREGPT_TAGS
+from engine.messages import Message, say
+
 UNKNOWN = "unknown"
 SAMPLE_ROWS = 1000  # rows looked at when detecting; the checker validates every row afterwards
 
@@ -25,8 +34,87 @@ QUERY_NAMES = ("input", "query")
 CONVERSATION_NAMES = ("conversations", "messages")
 KTO_NAMES = ("label", "kto_tag")
 
-SHAREGPT_TAGS = {"role_tag": "from", "content_tag": "value", "user_tag": "human", "assistant_tag": "gpt", "system_tag": "system"}
-OPENAI_TAGS = {"role_tag": "role", "content_tag": "content", "user_tag": "user", "assistant_tag": "assistant", "system_tag": "system"}
+
+# ---------------------------------------------------------------------------------------------------------
+# The formats
+
+KINDS = ("conversation", "preference", "kto", "text")  # kinds of training data; a stage needs one or more
+
+
+@dataclass(frozen=True)
+class FormatSpec:
+    """One dataset format: what the checker, conversion, cleaning and the UI need to know about it."""
+
+    label: str  # detection label (what `detect_format` and `registry_label` call it)
+    kind: str  # the training data it gives, one of KINDS
+    formatting: str  # the registry `formatting` an upload of it is written with
+    columns: dict  # default registry `columns` (a registry entry names only those it changes)
+    tags: dict  # default registry `tags` of conversation turns; {} for column formats
+    signature: str  # what the detector sees in a row of it, for its reason sentence
+    row_problems: Callable  # (row, Detection) -> [(field, message)]; see engine/data/rules.py
+    example: dict  # one valid row, as a user would write it
+
+    def holds(self) -> Message:
+        """What a dataset of this format holds, in words: "alpaca instructions"."""
+        return say(f"data.holds.{self.label}")
+
+
+ALPACA_COLUMNS = {"prompt": "instruction", "query": "input", "response": "output", "history": "history"}
+
+FORMATS: dict[str, FormatSpec] = {
+    "alpaca": FormatSpec(
+        "alpaca", "conversation", "alpaca", ALPACA_COLUMNS, {}, "instruction/output", rules.alpaca_problems,
+        {"instruction": "Name a colour.", "input": "", "output": "Blue."},
+    ),
+    "sharegpt": FormatSpec(
+        "sharegpt", "conversation", "sharegpt", {"messages": "conversations"}, SHAREGPT_TAGS,
+        "conversations with from/value turns", rules.conversation_problems,
+        {"conversations": [{"from": "human", "value": "Hi"}, {"from": "gpt", "value": "Hello!"}]},
+    ),
+    "openai": FormatSpec(
+        "openai", "conversation", "sharegpt", {"messages": "messages"}, OPENAI_TAGS,
+        "messages with role/content turns", rules.conversation_problems,
+        {"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello!"}]},
+    ),
+    "preference": FormatSpec(
+        "preference", "preference", "alpaca", {"prompt": "instruction", "chosen": "chosen", "rejected": "rejected"}, {},
+        "chosen/rejected", rules.preference_problems,
+        {"instruction": "Say hi.", "chosen": "Hello!", "rejected": "Go away."},
+    ),
+    "kto": FormatSpec(
+        "kto", "kto", "alpaca", {"prompt": "instruction", "response": "output", "kto_tag": "label"}, {},
+        "a boolean label", rules.kto_problems,
+        {"instruction": "Say hi.", "output": "Hello!", "label": True},
+    ),
+    "text": FormatSpec(
+        "text", "text", "alpaca", {"prompt": "text"}, {}, "only text", rules.text_problems,
+        {"text": "A plain document to continue."},
+    ),
+}
+
+
+def formats_of_kind(kind: str) -> tuple[str, ...]:
+    """Labels of the formats that give training data of `kind`."""
+    return tuple(label for label, spec in FORMATS.items() if spec.kind == kind)
+
+
+def describe_kind(kind: str) -> Message:
+    """A kind of training data in words: "preference pairs (chosen/rejected)"."""
+    return say(f"data.kind.{kind}")
+
+
+def registry_label(raw: dict) -> str:
+    """The detection label of a registry entry: preference, kto, text, openai, sharegpt or alpaca."""
+    columns, tags = raw.get("columns", {}), raw.get("tags", {})
+    if raw.get("ranking"):
+        return "preference"
+    if "kto_tag" in columns:
+        return "kto"
+    if raw.get("formatting") in ("sharegpt", "openai"):
+        return "openai" if raw.get("formatting") == "openai" or tags.get("role_tag") == "role" else "sharegpt"
+    if "response" not in columns and columns.get("prompt") == "text":
+        return "text"
+    return "alpaca"
 
 
 @dataclass
@@ -42,8 +130,11 @@ class Detection:
 
     @property
     def registry_formatting(self) -> str:
-        """The registry's `formatting`: conversations (sharegpt or OpenAI messages) are "sharegpt", rest alpaca."""
-        return "sharegpt" if "messages" in self.columns else "alpaca"
+        """The registry's `formatting`: conversations (sharegpt or OpenAI messages, also as preference or KTO
+        data) are "sharegpt", the rest their format's."""
+        if "messages" in self.columns:
+            return "sharegpt"
+        return FORMATS[self.formatting].formatting if self.formatting in FORMATS else "alpaca"
 
     def registry_entry(self, file_name: str) -> dict:
         """A dataset_info.json entry for this data, exactly as LLaMA-Factory documents the schema."""
@@ -172,19 +263,10 @@ def _reason(label: str, forced: bool, matching: int, total: int, counts: Counter
             "instruction/output (alpaca), conversations or messages (sharegpt / OpenAI), chosen/rejected "
             "(preference), a boolean label (KTO) or text"
         )
-    what = _SIGNATURE[label]
+    what = FORMATS[label].signature
     if forced:
         return f"format set to {label}; {matching} of {total} rows have {what}"
     others = [f"{count} look like {shape}" for shape, count in counts.most_common() if shape != label]
     tail = f" ({', '.join(others)})" if others else ""
     return f"{matching} of {total} rows have {what}; looks like {label}{tail}"
 
-
-_SIGNATURE = {
-    "alpaca": "instruction/output",
-    "sharegpt": "conversations with from/value turns",
-    "openai": "messages with role/content turns",
-    "preference": "chosen/rejected",
-    "kto": "a boolean label",
-    "text": "only text",
-}

@@ -1,6 +1,9 @@
-"""Reading a dataset file for the checker, streaming: file-level sniffing (empty, binary, wrong encoding,
-parquet magic), then rows of each file type as (row number, row) pairs. Whatever cannot be read becomes a
-problem in the Report instead of an exception, so one pass reports everything it can.
+"""Reading dataset files: the one place that knows file types (SUFFIXES). File-level sniffing (empty, binary,
+wrong encoding, parquet magic), then rows of each file type as (row number, row) pairs.
+
+The checker reads with a Report: whatever cannot be read becomes a problem in it instead of an exception, so
+one pass reports everything it can. `read_rows` (training, conversion, cleaning) uses the same row readers
+but stops at the first problem with a DataError.
 
 jsonl, csv, parquet and txt are read row by row and a file is scanned for UTF-8 in 1 MB chunks, so a 200 MB
 upload never sits in memory whole. A .json array must be parsed whole, so arrays over JSON_ARRAY_LIMIT are
@@ -10,12 +13,14 @@ from __future__ import annotations
 
 import csv
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from itertools import chain
 from pathlib import Path
-from typing import Iterator
 
 from engine.data.formats import Detection
+from engine.data.registry import DataError
+from engine.data.rules import kind_of
 
 SUFFIXES = (".json", ".jsonl", ".csv", ".parquet", ".txt")
 JSON_ARRAY_LIMIT = 50 * 1024**2  # bytes; larger arrays would have to be parsed whole
@@ -82,12 +87,6 @@ class Report:
         if count > SHOWN:
             lines.append(f"  ... and {count - SHOWN} more")
         return "\n".join(lines)
-
-
-def kind_of(value) -> str:
-    """What a JSON value is, in words: 'a list', 'text', 'null'..."""
-    names = {bool: "true/false", int: "a number", float: "a number", list: "a list", dict: "an object", str: "text", type(None): "null"}
-    return names.get(type(value), type(value).__name__)
 
 
 class StopReading(Exception):
@@ -180,14 +179,18 @@ def _add_encoding_problem(report: Report, chunk: bytes, err: UnicodeDecodeError,
 # Rows of each file type: generators of (row number, row); unreadable parts become problems
 
 
-def file_rows(path: Path, report: Report) -> Iterator[tuple[int, object]]:
-    readers = {".json": _json_rows, ".jsonl": _jsonl_rows, ".csv": _csv_rows, ".parquet": _parquet_rows, ".txt": _txt_rows}
-    return readers[path.suffix.lower()](path, report)
+def file_rows(path: Path, report: Report, any_size: bool = False) -> Iterator[tuple[int, object]]:
+    """(row number, row) of a file of one of SUFFIXES; a .json array over JSON_ARRAY_LIMIT only if `any_size`."""
+    suffix = path.suffix.lower()
+    if suffix == ".json":
+        return _json_rows(path, report, None if any_size else JSON_ARRAY_LIMIT)
+    readers = {".jsonl": _jsonl_rows, ".csv": _csv_rows, ".parquet": _parquet_rows, ".txt": _txt_rows}
+    return readers[suffix](path, report)
 
 
-def _json_rows(path: Path, report: Report) -> Iterator[tuple[int, object]]:
+def _json_rows(path: Path, report: Report, limit: int | None) -> Iterator[tuple[int, object]]:
     size = path.stat().st_size
-    if size > JSON_ARRAY_LIMIT:
+    if limit is not None and size > limit:
         report.add(None, None, f"the file is a {size / 1024**2:.0f} MB JSON array; arrays over "
                                f"{JSON_ARRAY_LIMIT // 1024**2} MB are not read whole. Convert it to JSON Lines "
                                "(.jsonl, one object per line), which is checked and loaded row by row")
@@ -244,7 +247,7 @@ def _csv_rows(path: Path, report: Report) -> Iterator[tuple[int, object]]:
 
 
 def _parquet_rows(path: Path, report: Report) -> Iterator[tuple[int, object]]:
-    import pyarrow.parquet as parquet
+    from pyarrow import parquet
 
     try:
         table = parquet.ParquetFile(path)
@@ -253,7 +256,7 @@ def _parquet_rows(path: Path, report: Report) -> Iterator[tuple[int, object]]:
             for row in batch.to_pylist():
                 number += 1
                 yield number, row
-    except Exception as err:  # pyarrow raises several types; its message is what the user needs
+    except Exception as err:  # noqa: BLE001  (pyarrow raises several types; its message is what the user needs)
         report.add(None, None, f"could not be read as Parquet: {err}")
         raise StopReading from None
 
@@ -275,3 +278,43 @@ def _blocks(lines) -> Iterator[str]:
         elif block:
             yield "".join(block).strip()
             block = []
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Whole files, for training: the first problem is a DataError
+
+
+class _Refusal:
+    """A Report that raises at the first problem, naming the file."""
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    def add(self, row: int | None, field_name: str | None, message: str) -> None:
+        raise DataError(f"{self.path.name}: {Problem(row, field_name, message)}")
+
+
+def folder_files(folder: Path) -> list[Path]:
+    """The data files of a dataset folder (LLaMA-Factory allows a folder as file_name), in name order."""
+    files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in SUFFIXES)
+    if not files:
+        raise DataError(f"folder {folder.name} holds no {', '.join(SUFFIXES)} file")
+    return files
+
+
+def read_rows(path: Path) -> list[dict]:
+    """Rows of a json (array), jsonl, csv, parquet or txt (blank-line separated documents) file, or of every
+    such file in a folder, one after the other. A .json array of any size is read (it was registered)."""
+    if path.is_dir():
+        return [row for file in folder_files(path) for row in read_rows(file)]
+    if path.suffix.lower() not in SUFFIXES:
+        raise DataError(f"{path.name}: unsupported file type {path.suffix.lower()!r}; use {', '.join(SUFFIXES)}")
+    try:
+        rows = [row for _, row in file_rows(path, _Refusal(path), any_size=True)]
+    except UnicodeDecodeError as err:
+        raise DataError(f"{path.name} is not UTF-8 text (byte {err.start}); save it as UTF-8 and upload again") from None
+    if not all(isinstance(row, dict) for row in rows):
+        raise DataError(f"{path.name} must hold a list of objects (one per example)")
+    if not rows:
+        raise DataError(f"{path.name} has no rows")
+    return rows

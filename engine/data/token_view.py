@@ -7,10 +7,12 @@ from __future__ import annotations
 import statistics
 import sys
 
-from engine.data.registry import get_entry, load_conversations, load_texts, read_rows, dataset_file
+from engine.data.checker import row_text
+from engine.data.conversion import dataset_kind, load_conversations, load_texts
 from engine.data.encoding import IGNORE, encode_conversations
+from engine.data.reader import read_rows
+from engine.data.registry import dataset_file, get_entry
 from engine.data.templates import ChatTemplate, load_template, render_messages
-from engine.data.checker import registry_label, row_text
 
 NO_CUTOFF = sys.maxsize  # lengths are measured untruncated; the cutoff is applied when counting
 
@@ -57,7 +59,7 @@ def _pieces(text: str, offsets: list[tuple[int, int]]) -> list[str]:
 
 def token_lengths(name: str, template: ChatTemplate | str, tokenizer) -> list[int]:
     """Untruncated token length of every row of dataset `name` under `template` (plain text: the document)."""
-    if registry_label(_raw_entry(name)) == "text":
+    if dataset_kind(name) == "text":
         return [len(ids) for ids in tokenizer(load_texts(name), add_special_tokens=False)["input_ids"]]
     template = _template(template, tokenizer)
     _, stats = encode_conversations(load_conversations(name), template, tokenizer, NO_CUTOFF)
@@ -100,13 +102,6 @@ def _length_stats(lengths: list[int], cutoff_len: int) -> dict:
     }
 
 
-def _raw_entry(name: str) -> dict:
-    from engine.data.registry import read_registry
-
-    get_entry(name)  # raises the usual clear error for unknown or network-only datasets
-    return read_registry()[name]
-
-
 # ---------------------------------------------------------------------------------------------------------
 # Basic statistics
 
@@ -122,10 +117,10 @@ def detect_language(text: str) -> str:
 
 def dataset_stats(name: str) -> dict:
     """rows, turns per conversation (min/mean/max user turns), languages by script, average lengths in characters."""
-    label = registry_label(_raw_entry(name))
-    if label == "text":
+    kind = dataset_kind(name)
+    if kind == "text":
         return _text_stats(load_texts(name))
-    if label in ("preference", "kto"):
+    if kind in ("preference", "kto"):
         return _text_stats([row_text(row) for row in read_rows(dataset_file(get_entry(name)))])
     return _conversation_stats(load_conversations(name))
 

@@ -156,23 +156,6 @@ def training_arguments(config: RunConfig, run_dir: Path, has_validation: bool, a
     return (args_class or TrainingArguments)(**{**options, **extra})
 
 
-def split_indices(count: int, seed: int, val_size: float) -> tuple[list[int], list[int]]:
-    """(train, validation) positions: a seeded permutation, the first `val_size` of it held out."""
-    import numpy
-
-    order = numpy.random.default_rng(seed).permutation(count).tolist()
-    held_out = math.ceil(count * val_size) if val_size else 0
-    return order[held_out:], order[:held_out]
-
-
-def split_dataset(dataset, config: RunConfig):
-    """(train, validation or None) of a datasets.Dataset, split by `split_indices` with the run's seed."""
-    if len(dataset) == 0:
-        raise ValueError("no example is left to train on: every one was empty after truncation; raise cutoff_len")
-    train, validation = split_indices(len(dataset), config.train.seed, config.data.val_size)
-    return dataset.select(train), dataset.select(validation) if validation else None
-
-
 def planned_steps(config: RunConfig, train_examples: int) -> int:
     """Optimizer steps the run will take, as the Trainer will count them."""
     if config.train.max_steps:

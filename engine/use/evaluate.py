@@ -14,7 +14,7 @@ from typing import Callable, Iterator
 
 from engine.use.chat import ChatModel, active, load_base_for_chat, load_run_for_chat
 from engine.config.schema import ModelConfig, RunConfig
-from engine.data.registry import load_conversations
+from engine.data.conversion import load_conversations
 from engine.data.encoding import IGNORE, encode_conversations
 from engine.use.predict import PredictionProgress, default_output_dir, prediction_tasks, stream_predictions, summarize, write_metrics
 from engine.paths import CONFIG_FILE

@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Iterator
 
 from engine.use.chat import ChatModel, active
-from engine.data.registry import load_conversations
+from engine.data.conversion import load_conversations
+from engine.data.split import split_indices
 from engine.use.metrics import mean_scores, score_deltas, score_texts
 from engine.models.loading import short_name
 from engine.paths import saves_dir
@@ -43,8 +44,6 @@ def prediction_tasks(datasets: list[str], max_samples: int = 0, split: str = "al
         raise ValueError(f"split must be one of {', '.join(SPLITS)}; got {split!r}")
     conversations = [messages for name in datasets for messages in load_conversations(name, max_samples)]
     if split == "validation":
-        from engine.train.trainer import split_indices
-
         _, held_out = split_indices(len(conversations), seed, val_size)
         conversations = [conversations[i] for i in held_out]
         if not conversations:

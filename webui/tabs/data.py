@@ -9,14 +9,14 @@ from pathlib import Path
 import gradio as gr
 import pandas as pd
 
+from engine.data.formats import FORMATS
 from engine.data.registry import DataError, read_registry
-
-from webui.tabs.data_cleaning import build_cleaning_section, unused_name, wire_cleaning_section
-from webui.tabs.data_inspect import build_inspect_section, wire_inspect_section
 from webui.form import Form
 from webui.i18n import Labels, text
+from webui.tabs.data_cleaning import build_cleaning_section, unused_name, wire_cleaning_section
+from webui.tabs.data_inspect import build_inspect_section, wire_inspect_section
 
-FORMAT_CHOICES = ["auto", "alpaca", "sharegpt", "openai", "preference", "kto", "text"]
+FORMAT_CHOICES = ["auto", *FORMATS]
 UPLOAD_TYPES = [".json", ".jsonl", ".csv", ".parquet"]
 
 

@@ -11,13 +11,13 @@ import threading
 import gradio as gr
 
 from engine.config.schema import field_info
+from engine.data.formats import FORMATS, formats_of_kind
 from engine.data.registry import read_registry
-
 from webui.i18n import Labels, text
 
-# Which registry labels (engine.data.checker.registry_label) each view can show.
-CONVERSATIONS = ("alpaca", "sharegpt", "openai")
-LENGTHS = (*CONVERSATIONS, "text")
+# Which registry labels (engine.data.formats.registry_label) each view can show.
+CONVERSATIONS = formats_of_kind("conversation")
+LENGTHS = (*CONVERSATIONS, *formats_of_kind("text"))
 TOKEN_COLORS = ("#86efac", "#cbd5e1")  # trained (green), masked (grey): readable on either theme
 PROBLEMS = (ValueError, OSError, RuntimeError)  # DataError, a bad template, a tokenizer that cannot be found
 HAN_FONTS = ["Noto Sans CJK SC", "Noto Sans CJK JP", "DejaVu Sans"]  # matplotlib's default font has no Han glyphs
@@ -49,7 +49,7 @@ def tokenizer_for(model: str, trust_remote_code: bool = False):
 
 def dataset_label(name: str) -> str | None:
     """alpaca, sharegpt, openai, preference, kto or text; None when `name` is not registered (a stale picker)."""
-    from engine.data.checker import registry_label
+    from engine.data.formats import registry_label
 
     raw = read_registry().get(name)
     return registry_label(raw) if raw is not None else None
@@ -78,7 +78,7 @@ def show_tokens(dataset: str, row, model: str, template: str, trust: bool, train
     """(HighlightedText update: one span per token, trained or masked; a sentence with the counts)."""
     if refusal := cannot_show(dataset, CONVERSATIONS, lang):
         return gr.update(value=None), refusal
-    from engine.data.registry import load_conversations
+    from engine.data.conversion import load_conversations
     from engine.data.token_view import token_view
 
     try:
@@ -123,7 +123,7 @@ def _label_in_chinese(figure, dataset: str, stats: dict) -> None:
 
 def show_stats(dataset: str, lang: str) -> str:
     """Markdown: rows, turns per conversation, languages by script, average lengths in characters."""
-    if refusal := cannot_show(dataset, (*LENGTHS, "preference", "kto"), lang):
+    if refusal := cannot_show(dataset, tuple(FORMATS), lang):
         return refusal
     from engine.data.token_view import dataset_stats
 

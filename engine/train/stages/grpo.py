@@ -9,7 +9,7 @@ reply is the prompt, and that reply is the `reference` the reference_rouge and a
 from __future__ import annotations
 
 from engine.config.schema import RunConfig
-from engine.data.registry import load_conversations
+from engine.data.conversion import load_conversations
 from engine.models.loading import load_tokenizer, merged_model
 from engine.paths import CONFIG_FILE, FINAL_DIR, inside, saves_dir
 from engine.train.rewards import reward_functions

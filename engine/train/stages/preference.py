@@ -11,7 +11,8 @@ TRL renders the conversations with the tokenizer's chat template, so the run's t
 """
 from __future__ import annotations
 
-from engine.data.registry import get_entry, load_kto_examples, load_preference_pairs
+from engine.data.conversion import load_kto_examples, load_preference_pairs
+from engine.data.registry import get_entry
 from engine.train.trainer import RunContext
 from engine.train.stages.trl_trainer import train_with_trl
 

@@ -6,9 +6,10 @@ inside a block, as in standard pretraining; the eos between documents tells the 
 """
 from __future__ import annotations
 
-from engine.data.registry import load_texts
+from engine.data.conversion import load_texts
 from engine.models.loading import load_tokenizer
-from engine.train.trainer import RunContext, build_trainer, finish, split_dataset
+from engine.data.split import split_dataset
+from engine.train.trainer import RunContext, build_trainer, finish
 
 
 def pack_documents(texts: list[str], tokenizer, block: int) -> list[dict]:

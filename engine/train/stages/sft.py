@@ -4,8 +4,9 @@ from __future__ import annotations
 from engine.config.schema import RunConfig
 from engine.data.encoding import IGNORE, encode_dataset
 from engine.models.loading import load_tokenizer
+from engine.data.split import split_dataset
 from engine.data.templates import load_template
-from engine.train.trainer import RunContext, build_trainer, finish, split_dataset
+from engine.train.trainer import RunContext, build_trainer, finish
 
 
 def build_sft_examples(config: RunConfig, tokenizer):

@@ -3,8 +3,9 @@ shared Trainer set-up with the TRL trainer and its arguments class."""
 from __future__ import annotations
 
 from engine.models.loading import load_tokenizer
+from engine.data.split import split_dataset
 from engine.data.templates import load_template
-from engine.train.trainer import RunContext, build_trainer, finish, split_dataset
+from engine.train.trainer import RunContext, build_trainer, finish
 
 
 def run_tokenizer(config):

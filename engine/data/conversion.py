@@ -1,0 +1,183 @@
+"""Turning the rows of a registered dataset into training data, one loader per kind of data (KIND_LOADERS):
+conversations (alpaca / sharegpt / OpenAI-messages rows as one internal form, a list of {"role", "content"}
+messages), preference pairs, KTO examples and plain texts.
+
+Default columns and tags come from each format's FormatSpec and the turn order from engine/data/rules.py, so
+conversion and the checker agree on what a usable row is.
+"""
+from __future__ import annotations
+
+import math
+
+from engine.data.formats import FORMATS, describe_kind, registry_label
+from engine.data.reader import read_rows
+from engine.data.registry import DataError, DatasetEntry, dataset_file, get_entry, read_registry
+from engine.data.rules import misplaced_turn, without_system
+from engine.messages import Message, say
+
+# ---------------------------------------------------------------------------------------------------------
+# Conversion to messages
+
+
+def to_messages(entry: DatasetEntry, row: dict, number: int) -> list[dict]:
+    """The row as [{"role": ..., "content": ...}], system first if any, then user/assistant turns."""
+    if entry.formatting == "alpaca":
+        return _alpaca_messages(entry, row, number)
+    if entry.formatting in ("sharegpt", "openai"):
+        return _sharegpt_messages(entry, row, number)
+    raise DataError(f"dataset {entry.name!r}: formatting {entry.formatting!r} is not supported; use alpaca or sharegpt")
+
+
+def _field(entry: DatasetEntry, row: dict, column: str | None, number: int, required: bool) -> str:
+    value = row.get(column) if column else None
+    if value is None or (isinstance(value, float) and math.isnan(value)):  # missing or NaN
+        value = ""
+    if not isinstance(value, str):
+        raise DataError(f"dataset {entry.name!r} row {number}: field {column!r} must be text; got {type(value).__name__}")
+    if required and not value.strip():
+        raise DataError(f"dataset {entry.name!r} row {number}: field {column!r} is empty; every row needs it")
+    return value
+
+
+def _alpaca_messages(entry: DatasetEntry, row: dict, number: int) -> list[dict]:
+    default = FORMATS["alpaca"].columns
+    instruction = _field(entry, row, entry.column("prompt", default["prompt"]), number, required=True)
+    query = _field(entry, row, entry.column("query", default["query"]), number, required=False)
+    response = _field(entry, row, entry.column("response", default["response"]), number, required=True)
+    system = _field(entry, row, entry.column("system"), number, required=False)
+    messages = [{"role": "system", "content": system}] if system else []
+    for pair in row.get(entry.column("history", default["history"]) or "", None) or []:
+        if not (isinstance(pair, (list, tuple)) and len(pair) == 2):
+            raise DataError(f"dataset {entry.name!r} row {number}: history must be a list of [question, answer] pairs")
+        messages += [{"role": "user", "content": str(pair[0])}, {"role": "assistant", "content": str(pair[1])}]
+    prompt = "\n".join(part for part in (instruction, query) if part)
+    return messages + [{"role": "user", "content": prompt}, {"role": "assistant", "content": response}]
+
+
+def _sharegpt_messages(entry: DatasetEntry, row: dict, number: int) -> list[dict]:
+    spec = FORMATS[entry.formatting]
+    column = entry.column("messages", spec.columns["messages"])
+    tags = {**spec.tags, **entry.tags}
+    role_tag, content_tag = tags["role_tag"], tags["content_tag"]
+    role_of = {tags["user_tag"]: "user", tags["assistant_tag"]: "assistant", tags["system_tag"]: "system"}
+    turns = row.get(column)
+    if not isinstance(turns, list) or not turns:
+        raise DataError(f"dataset {entry.name!r} row {number}: field {column!r} must be a non-empty list of turns")
+    messages = []
+    system = _field(entry, row, entry.column("system"), number, required=False)
+    if system:
+        messages.append({"role": "system", "content": system})
+    for index, turn in enumerate(turns):
+        where = f"dataset {entry.name!r} row {number}, turn {index + 1}"
+        if not isinstance(turn, dict) or turn.get(role_tag) not in role_of:
+            raise DataError(f"{where}: {role_tag!r} must be one of {', '.join(role_of)}")
+        role, content = role_of[turn[role_tag]], turn.get(content_tag)
+        if not isinstance(content, str):
+            raise DataError(f"{where}: {content_tag!r} must be text")
+        messages.append({"role": role, "content": content})
+    _check_alternation(messages, f"dataset {entry.name!r} row {number}")
+    return messages
+
+
+def _check_alternation(messages: list[dict], where: str) -> None:
+    roles = without_system([message["role"] for message in messages])
+    wrong = misplaced_turn(roles)
+    if wrong is None:
+        return
+    index, expected = wrong
+    if index == len(roles):
+        raise DataError(f"{where}: the conversation must end with an assistant reply")
+    raise DataError(f"{where}: turn {index + 1} should be from the {expected} but is from the {roles[index]}")
+
+
+def load_conversations(name: str, max_samples: int = 0) -> list[list[dict]]:
+    """All rows of registered dataset `name` as message lists (at most `max_samples`, 0 = all)."""
+    entry = get_entry(name)
+    rows = read_rows(dataset_file(entry))
+    if max_samples:
+        rows = rows[:max_samples]
+    return [to_messages(entry, row, number) for number, row in enumerate(rows, 1)]
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Other stages' data: plain text, preference pairs, KTO examples
+
+
+def _rows_of(name: str, max_samples: int) -> tuple[DatasetEntry, list[dict]]:
+    entry = get_entry(name)
+    rows = read_rows(dataset_file(entry))
+    return entry, rows[:max_samples] if max_samples else rows
+
+
+def load_texts(name: str, max_samples: int = 0) -> list[str]:
+    """Documents of a plain-text (pretraining) dataset: its `prompt` column, "text" by default."""
+    entry, rows = _rows_of(name, max_samples)
+    column = entry.column("prompt", FORMATS["text"].columns["prompt"])
+    return [_field(entry, row, column, number, required=True) for number, row in enumerate(rows, 1)]
+
+
+def load_preference_pairs(name: str, max_samples: int = 0) -> list[dict]:
+    """[{"prompt": messages ending with the user's turn, "chosen": text, "rejected": text}] of a ranking dataset."""
+    entry, rows = _rows_of(name, max_samples)
+    pairs = []
+    for number, row in enumerate(rows, 1):
+        # Each answer is checked by building the whole conversation it would end, then split off again.
+        chosen = to_messages(entry, _with_answer(entry, row, "chosen", number), number)
+        rejected = to_messages(entry, _with_answer(entry, row, "rejected", number), number)
+        pairs.append({"prompt": chosen[:-1], "chosen": chosen[-1]["content"], "rejected": rejected[-1]["content"]})
+    return pairs
+
+
+def _with_answer(entry: DatasetEntry, row: dict, key: str, number: int) -> dict:
+    answer = row.get(entry.column(key, key))
+    if entry.formatting == "alpaca":
+        return {**row, entry.column("response", FORMATS["alpaca"].columns["response"]): answer}
+    column = entry.column("messages", FORMATS[entry.formatting].columns["messages"])
+    if not isinstance(answer, dict) or not isinstance(row.get(column), list):
+        raise DataError(f"dataset {entry.name!r} row {number}: {key!r} must be one turn object and {column!r} a list of turns")
+    return {**row, column: [*row[column], answer]}
+
+
+def load_kto_examples(name: str, max_samples: int = 0) -> list[dict]:
+    """[{"messages": [...], "label": bool}]: whether the final answer is desirable, from columns.kto_tag."""
+    entry, rows = _rows_of(name, max_samples)
+    tag = entry.column("kto_tag", FORMATS["kto"].columns["kto_tag"])
+    examples = []
+    for number, row in enumerate(rows, 1):
+        if not isinstance(row.get(tag), bool):
+            raise DataError(f"dataset {entry.name!r} row {number}: field {tag!r} must be true or false")
+        examples.append({"messages": to_messages(entry, row, number), "label": row[tag]})
+    return examples
+
+
+# ---------------------------------------------------------------------------------------------------------
+# By kind
+
+KIND_LOADERS = {
+    "conversation": load_conversations,
+    "preference": load_preference_pairs,
+    "kto": load_kto_examples,
+    "text": load_texts,
+}  # kind (engine/data/formats.py KINDS) -> loader(name, max_samples=0)
+
+
+def dataset_kind(name: str) -> str:
+    """The kind of training data registered dataset `name` gives: conversation, preference, kto or text."""
+    get_entry(name)  # the usual clear error for an unknown or network-only dataset
+    return FORMATS[registry_label(read_registry()[name])].kind
+
+
+def stage_data_problem(stage: str, needs: tuple[str, ...], dataset: str) -> Message | None:
+    """Why registered `dataset` cannot feed `stage`, which trains on data of the kinds `needs`; None if it can.
+
+    "stage dpo needs preference pairs (chosen/rejected); demo_alpaca_en is alpaca instructions"
+    """
+    if dataset_kind(dataset) in needs:
+        return None
+    holds = FORMATS[registry_label(read_registry()[dataset])].holds()
+    return say("data.stage_needs", stage=stage, needs=_any_of(needs), dataset=dataset, holds=holds)
+
+
+def _any_of(kinds: tuple[str, ...]) -> Message:
+    first = describe_kind(kinds[0])
+    return first if len(kinds) == 1 else say("data.kinds_either", first=first, rest=_any_of(kinds[1:]))

@@ -1,0 +1,145 @@
+"""The rules a row of each dataset format must follow, written once: the conversation turn order, the tags
+sharegpt and OpenAI-messages turns use by default, and one problems function per format.
+
+A problems function takes a row and a `Detection` (engine/data/formats.py: the format label, columns and
+tags) and returns [(field, message)], empty when the row is usable. engine/data/formats.py puts each into
+its format's FormatSpec; the checker runs them on every row and conversion (engine/data/conversion.py)
+applies the same turn order when it builds messages.
+"""
+from __future__ import annotations
+
+# Default tags of conversation turns: {"from": "human", "value": ...} and {"role": "user", "content": ...}.
+SHAREGPT_TAGS = {"role_tag": "from", "content_tag": "value", "user_tag": "human", "assistant_tag": "gpt", "system_tag": "system"}
+OPENAI_TAGS = {"role_tag": "role", "content_tag": "content", "user_tag": "user", "assistant_tag": "assistant", "system_tag": "system"}
+
+TURN_ORDER = ("user", "assistant")  # after an optional system turn, turns alternate these, starting with the user
+
+
+def kind_of(value) -> str:
+    """What a JSON value is, in words: 'a list', 'text', 'null'..."""
+    names = {bool: "true/false", int: "a number", float: "a number", list: "a list", dict: "an object", str: "text", type(None): "null"}
+    return names.get(type(value), type(value).__name__)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The conversation rule
+
+
+def without_system(roles: list) -> list:
+    """The turns after an optional leading system turn."""
+    return roles[1:] if roles[:1] == ["system"] else roles
+
+
+def misplaced_turn(roles: list, last: str = "assistant") -> tuple[int, str] | None:
+    """Where `roles` (system/user/assistant, system turn already removed) break the conversation rule:
+    (index of the turn, the role expected there), or None when they follow it.
+
+    Turns alternate user, assistant, user, ... and the last one is from `last` ("assistant" for training
+    data, "user" for a preference prompt whose answers are the chosen/rejected columns). An index equal to
+    len(roles) means the order is right but the conversation does not end with `last`.
+    """
+    for index, role in enumerate(roles):
+        if role != TURN_ORDER[index % 2]:
+            return index, TURN_ORDER[index % 2]
+    if not roles or roles[-1] != last:
+        return len(roles), last
+    return None
+
+
+# ---------------------------------------------------------------------------------------------------------
+# One row of each format: [(field, message)]
+
+
+def text_field_problem(row: dict, column: str | None, required: bool, label: str) -> str | None:
+    """A message when row[column] is missing, not text, or (if required) empty; None when fine."""
+    if column is None or column not in row or row[column] is None:
+        return f"missing; every {label} row needs the column {column!r}" if required else None
+    value = row[column]
+    if not isinstance(value, str):
+        return f"must be text, but is {kind_of(value)}"
+    if required and not value.strip():
+        return "is empty; every row needs it"
+    return None
+
+
+def text_problems(row: dict, detection) -> list[tuple[str | None, str]]:
+    column = detection.columns.get("prompt", "text")
+    message = text_field_problem(row, column, True, "text")
+    return [(column, message)] if message else []
+
+
+def alpaca_problems(row: dict, detection) -> list[tuple[str | None, str]]:
+    columns, label = detection.columns, detection.formatting
+    fields = [("prompt", "instruction", True), ("query", None, False), ("system", None, False)]
+    if label in ("alpaca", "kto"):  # preference rows answer in chosen/rejected instead
+        fields.append(("response", "output", True))
+    found = []
+    for key, default, required in fields:
+        column = columns.get(key, default)
+        if column and (message := text_field_problem(row, column, required, label)):
+            found.append((column, message))
+    history = row.get(columns.get("history", "history"))
+    if history and not all(isinstance(pair, list) and len(pair) == 2 and all(isinstance(x, str) for x in pair) for pair in history):
+        found.append((columns.get("history", "history"), "must be a list of [question, answer] pairs of text"))
+    return found
+
+
+def conversation_problems(row: dict, detection, ends_with: str = "assistant") -> list[tuple[str | None, str]]:
+    """Turns must use known role names and follow the conversation rule (see misplaced_turn)."""
+    column = detection.columns.get("messages", "conversations")
+    tags = {**SHAREGPT_TAGS, **detection.tags}
+    role_tag, content_tag = tags["role_tag"], tags["content_tag"]
+    name_of = {"user": tags["user_tag"], "assistant": tags["assistant_tag"], "system": tags["system_tag"]}
+    role_of = {name: role for role, name in name_of.items()}
+    turns = row.get(column)
+    if not isinstance(turns, list) or not turns:
+        return [(column, "must be a non-empty list of turns" if column in row else f"missing; every {detection.formatting} row needs it")]
+    roles = [role_of.get(turn.get(role_tag)) if isinstance(turn, dict) else None for turn in turns]
+    turns = turns[len(turns) - len(without_system(roles)):]
+    wrong = misplaced_turn(without_system(roles), ends_with)
+    for index, turn in enumerate(turns):
+        where = f"turn {index + 1}"
+        if not isinstance(turn, dict):
+            return [(column, f"{where} must be an object with {role_tag!r} and {content_tag!r}")]
+        role = turn.get(role_tag)
+        user, assistant, system = name_of["user"], name_of["assistant"], name_of["system"]
+        if role not in (user, assistant):
+            message = f"{where} has {role_tag}={role!r}; role names must be {user!r}, {assistant!r} or {system!r} (first turn only)"
+            return [(column, message)]
+        if wrong and wrong[0] == index:
+            message = (f"turns out of order: {where} is from {role!r} but should be from {name_of[wrong[1]]!r}; "
+                       f"turns alternate {user}, {assistant}, {user}, ...")
+            return [(column, message)]
+        content = turn.get(content_tag)
+        if not isinstance(content, str) or not content.strip():
+            return [(column, f"{where} has an empty or non-text {content_tag!r}")]
+    if wrong:
+        return [(column, f"the last turn must be from {name_of[wrong[1]]!r}")]
+    return []
+
+
+def preference_problems(row: dict, detection) -> list[tuple[str | None, str]]:
+    columns = detection.columns
+    sharegpt = "messages" in columns
+    found = conversation_problems(row, detection, ends_with="user") if sharegpt else alpaca_problems(row, detection)
+    answers = {}
+    for key in ("chosen", "rejected"):
+        column = columns.get(key, key)
+        value = row.get(column)
+        if sharegpt and isinstance(value, dict):
+            value = value.get(detection.tags.get("content_tag", SHAREGPT_TAGS["content_tag"]))
+        if not isinstance(value, str) or not value.strip():
+            found.append((column, "is missing, empty or not text; every preference row needs a chosen and a rejected answer"))
+        answers[key] = value
+    if isinstance(answers["chosen"], str) and answers["chosen"].strip() and answers["chosen"].strip() == (answers["rejected"] or "").strip():
+        found.append((columns.get("rejected", "rejected"), "is identical to 'chosen'; a preference pair needs two different answers"))
+    return found
+
+
+def kto_problems(row: dict, detection) -> list[tuple[str | None, str]]:
+    conversation = "messages" in detection.columns
+    found = conversation_problems(row, detection) if conversation else alpaca_problems(row, detection)
+    tag = detection.columns.get("kto_tag", "label")
+    if not isinstance(row.get(tag), bool):
+        found.append((tag, f"must be true or false (is the answer desirable?), but is {kind_of(row.get(tag))}"))
+    return found
