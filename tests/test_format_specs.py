@@ -35,7 +35,9 @@ def test_every_format_round_trips_from_detection_to_training_data(label, tmp_pat
 def test_every_kind_has_a_loader_and_a_description():
     assert set(KIND_LOADERS) == set(KINDS) == {spec.kind for spec in FORMATS.values()}
     assert [str(describe_kind(kind)) for kind in KINDS] == [
-        "conversations", "preference pairs (chosen/rejected)", "unpaired answers marked good or bad (KTO)", "plain text"]
+        "conversations", "preference pairs (chosen/rejected)", "unpaired answers marked good or bad (KTO)",
+        "plain text",
+    ]
 
 
 def test_turn_order_rule():
@@ -51,7 +53,8 @@ def test_a_stage_is_told_which_data_it_needs(data_dirs):
     assert stage_data_problem("sft", ("conversation",), "demo_sharegpt") is None
     problem = stage_data_problem("dpo", ("preference",), "demo_alpaca_en")
     assert problem == "stage dpo needs preference pairs (chosen/rejected); demo_alpaca_en is alpaca instructions"
-    assert localize(problem, "zh") == "阶段 dpo 需要偏好对（chosen/rejected）；demo_alpaca_en 是alpaca 指令数据"
+    chinese = "阶段 dpo 需要偏好对（chosen/rejected）；demo_alpaca_en 是alpaca 指令数据"
+    assert localize(problem, "zh") == chinese
     assert stage_data_problem("pt", ("text",), "demo_messages") == (
         "stage pt needs plain text; demo_messages is OpenAI-style messages")
     assert stage_data_problem("ppo", ("conversation", "text"), "demo_preference") == (

@@ -129,7 +129,7 @@ def load_preference_pairs(name: str, max_samples: int = 0) -> list[dict]:
 
 
 def _with_answer(entry: DatasetEntry, row: dict, key: str, number: int) -> dict:
-    answer = row.get(entry.column(key, key))
+    answer = row.get(entry.column(key, FORMATS["preference"].columns[key]))
     if entry.formatting == "alpaca":
         return {**row, entry.column("response", FORMATS["alpaca"].columns["response"]): answer}
     column = entry.column("messages", FORMATS[entry.formatting].columns["messages"])

@@ -21,7 +21,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from engine.data import rules
-from engine.data.rules import OPENAI_TAGS, SHAREGPT_TAGS
 from engine.messages import Message, say
 
 UNKNOWN = "unknown"
@@ -59,36 +58,40 @@ class FormatSpec:
         return say(f"data.holds.{self.label}")
 
 
-ALPACA_COLUMNS = {"prompt": "instruction", "query": "input", "response": "output", "history": "history"}
+ALPACA, PAIRS, KTO = rules.ALPACA_COLUMNS, rules.PAIR_COLUMNS, rules.KTO_COLUMNS
 
 FORMATS: dict[str, FormatSpec] = {
     "alpaca": FormatSpec(
-        "alpaca", "conversation", "alpaca", ALPACA_COLUMNS, {}, "instruction/output", rules.alpaca_problems,
-        {"instruction": "Name a colour.", "input": "", "output": "Blue."},
+        "alpaca", kind="conversation", formatting="alpaca", columns=ALPACA, tags={},
+        signature="instruction/output", row_problems=rules.alpaca_problems,
+        example={"instruction": "Name a colour.", "input": "", "output": "Blue."},
     ),
     "sharegpt": FormatSpec(
-        "sharegpt", "conversation", "sharegpt", {"messages": "conversations"}, SHAREGPT_TAGS,
-        "conversations with from/value turns", rules.conversation_problems,
-        {"conversations": [{"from": "human", "value": "Hi"}, {"from": "gpt", "value": "Hello!"}]},
+        "sharegpt", kind="conversation", formatting="sharegpt",
+        columns=rules.SHAREGPT_COLUMNS, tags=rules.SHAREGPT_TAGS,
+        signature="conversations with from/value turns", row_problems=rules.conversation_problems,
+        example={"conversations": [{"from": "human", "value": "Hi"}, {"from": "gpt", "value": "Hello!"}]},
     ),
     "openai": FormatSpec(
-        "openai", "conversation", "sharegpt", {"messages": "messages"}, OPENAI_TAGS,
-        "messages with role/content turns", rules.conversation_problems,
-        {"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello!"}]},
+        "openai", kind="conversation", formatting="sharegpt", columns=rules.OPENAI_COLUMNS, tags=rules.OPENAI_TAGS,
+        signature="messages with role/content turns", row_problems=rules.conversation_problems,
+        example={"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello!"}]},
     ),
     "preference": FormatSpec(
-        "preference", "preference", "alpaca", {"prompt": "instruction", "chosen": "chosen", "rejected": "rejected"}, {},
-        "chosen/rejected", rules.preference_problems,
-        {"instruction": "Say hi.", "chosen": "Hello!", "rejected": "Go away."},
+        "preference", kind="preference", formatting="alpaca", columns={"prompt": ALPACA["prompt"], **PAIRS}, tags={},
+        signature="chosen/rejected", row_problems=rules.preference_problems,
+        example={"instruction": "Say hi.", "chosen": "Hello!", "rejected": "Go away."},
     ),
     "kto": FormatSpec(
-        "kto", "kto", "alpaca", {"prompt": "instruction", "response": "output", "kto_tag": "label"}, {},
-        "a boolean label", rules.kto_problems,
-        {"instruction": "Say hi.", "output": "Hello!", "label": True},
+        "kto", kind="kto", formatting="alpaca",
+        columns={"prompt": ALPACA["prompt"], "response": ALPACA["response"], **KTO}, tags={},
+        signature="a boolean label", row_problems=rules.kto_problems,
+        example={"instruction": "Say hi.", "output": "Hello!", "label": True},
     ),
     "text": FormatSpec(
-        "text", "text", "alpaca", {"prompt": "text"}, {}, "only text", rules.text_problems,
-        {"text": "A plain document to continue."},
+        "text", kind="text", formatting="alpaca", columns=rules.TEXT_COLUMNS, tags={},
+        signature="only text", row_problems=rules.text_problems,
+        example={"text": "A plain document to continue."},
     ),
 }
 
@@ -161,7 +164,7 @@ def _conversation_tags(turns) -> dict:
     """role/content or from/value tags and the role names used, from the turns of one row."""
     objects = [turn for turn in turns if isinstance(turn, dict)] if isinstance(turns, list) else []
     first = objects[0] if objects else {}
-    tags = dict(OPENAI_TAGS) if "role" in first or "content" in first else dict(SHAREGPT_TAGS)
+    tags = dict(rules.OPENAI_TAGS) if "role" in first or "content" in first else dict(rules.SHAREGPT_TAGS)
     roles = {turn.get(tags["role_tag"]) for turn in objects}
     if tags["role_tag"] == "from" and roles & {"user", "assistant"} and not roles & {"human", "gpt"}:
         tags.update(user_tag="user", assistant_tag="assistant")  # from/value keys with OpenAI role names
@@ -189,23 +192,23 @@ def row_shape(row: dict) -> str:
 def columns_for(shape: str, row: dict) -> tuple[dict, dict]:
     """Registry `columns` and `tags` for a row of `shape`; defaults where the row lacks a column."""
     if shape == "text":
-        return {"prompt": "text"}, {}
+        return dict(rules.TEXT_COLUMNS), {}
     conversation = _first(row, CONVERSATION_NAMES)
     if shape in ("sharegpt", "openai") or (shape in ("preference", "kto") and conversation):
-        default = "messages" if shape == "openai" else "conversations"
+        default = FORMATS["openai" if shape == "openai" else "sharegpt"].columns["messages"]
         columns = {"messages": conversation or default}
-        tags = dict(OPENAI_TAGS) if shape == "openai" else _conversation_tags(row.get(conversation))
+        tags = dict(rules.OPENAI_TAGS) if shape == "openai" else _conversation_tags(row.get(conversation))
     else:
-        columns = {"prompt": _first(row, PROMPT_NAMES) or "instruction"}
+        columns = {"prompt": _first(row, PROMPT_NAMES) or rules.ALPACA_COLUMNS["prompt"]}
         if query := _first(row, QUERY_NAMES):
             columns["query"] = query
         if shape in ("alpaca", "kto"):
-            columns["response"] = _first(row, RESPONSE_NAMES) or "output"
+            columns["response"] = _first(row, RESPONSE_NAMES) or rules.ALPACA_COLUMNS["response"]
         tags = {}
     if shape == "preference":
-        columns.update(chosen="chosen", rejected="rejected")
+        columns.update(rules.PAIR_COLUMNS)
     if shape == "kto":
-        columns["kto_tag"] = _first(row, KTO_NAMES) or "label"
+        columns["kto_tag"] = _first(row, KTO_NAMES) or rules.KTO_COLUMNS["kto_tag"]
     for optional in ("system", "tools", "history"):
         if optional in row:
             columns[optional] = optional

@@ -1,6 +1,8 @@
 """The rules a row of each dataset format must follow, written once: the conversation turn order, the tags
 sharegpt and OpenAI-messages turns use by default, and one problems function per format.
 
+The default columns and tags here are LLaMA-Factory's; each FormatSpec carries the ones of its format.
+
 A problems function takes a row and a `Detection` (engine/data/formats.py: the format label, columns and
 tags) and returns [(field, message)], empty when the row is usable. engine/data/formats.py puts each into
 its format's FormatSpec; the checker runs them on every row and conversion (engine/data/conversion.py)
@@ -8,16 +10,30 @@ applies the same turn order when it builds messages.
 """
 from __future__ import annotations
 
+# Default registry columns: the column of each role when a registry entry does not name it.
+ALPACA_COLUMNS = {"prompt": "instruction", "query": "input", "response": "output", "history": "history"}
+SHAREGPT_COLUMNS = {"messages": "conversations"}
+OPENAI_COLUMNS = {"messages": "messages"}
+PAIR_COLUMNS = {"chosen": "chosen", "rejected": "rejected"}
+KTO_COLUMNS = {"kto_tag": "label"}
+TEXT_COLUMNS = {"prompt": "text"}
+
 # Default tags of conversation turns: {"from": "human", "value": ...} and {"role": "user", "content": ...}.
-SHAREGPT_TAGS = {"role_tag": "from", "content_tag": "value", "user_tag": "human", "assistant_tag": "gpt", "system_tag": "system"}
-OPENAI_TAGS = {"role_tag": "role", "content_tag": "content", "user_tag": "user", "assistant_tag": "assistant", "system_tag": "system"}
+SHAREGPT_TAGS = {
+    "role_tag": "from", "content_tag": "value", "user_tag": "human", "assistant_tag": "gpt", "system_tag": "system",
+}
+OPENAI_TAGS = {
+    "role_tag": "role", "content_tag": "content", "user_tag": "user", "assistant_tag": "assistant",
+    "system_tag": "system",
+}
 
 TURN_ORDER = ("user", "assistant")  # after an optional system turn, turns alternate these, starting with the user
 
 
 def kind_of(value) -> str:
     """What a JSON value is, in words: 'a list', 'text', 'null'..."""
-    names = {bool: "true/false", int: "a number", float: "a number", list: "a list", dict: "an object", str: "text", type(None): "null"}
+    names = {bool: "true/false", int: "a number", float: "a number", list: "a list", dict: "an object", str: "text",
+             type(None): "null"}
     return names.get(type(value), type(value).__name__)
 
 
@@ -63,37 +79,41 @@ def text_field_problem(row: dict, column: str | None, required: bool, label: str
 
 
 def text_problems(row: dict, detection) -> list[tuple[str | None, str]]:
-    column = detection.columns.get("prompt", "text")
+    column = detection.columns.get("prompt", TEXT_COLUMNS["prompt"])
     message = text_field_problem(row, column, True, "text")
     return [(column, message)] if message else []
 
 
 def alpaca_problems(row: dict, detection) -> list[tuple[str | None, str]]:
     columns, label = detection.columns, detection.formatting
-    fields = [("prompt", "instruction", True), ("query", None, False), ("system", None, False)]
+    fields = [("prompt", True), ("query", False), ("system", False)]
     if label in ("alpaca", "kto"):  # preference rows answer in chosen/rejected instead
-        fields.append(("response", "output", True))
+        fields.append(("response", True))
     found = []
-    for key, default, required in fields:
-        column = columns.get(key, default)
+    for key, required in fields:
+        column = columns.get(key, ALPACA_COLUMNS.get(key))
         if column and (message := text_field_problem(row, column, required, label)):
             found.append((column, message))
-    history = row.get(columns.get("history", "history"))
-    if history and not all(isinstance(pair, list) and len(pair) == 2 and all(isinstance(x, str) for x in pair) for pair in history):
-        found.append((columns.get("history", "history"), "must be a list of [question, answer] pairs of text"))
+    history_column = columns.get("history", ALPACA_COLUMNS["history"])
+    history = row.get(history_column)
+    pairs_of_text = all(isinstance(pair, list) and len(pair) == 2 and all(isinstance(x, str) for x in pair)
+                        for pair in history or [])
+    if not pairs_of_text:
+        found.append((history_column, "must be a list of [question, answer] pairs of text"))
     return found
 
 
 def conversation_problems(row: dict, detection, ends_with: str = "assistant") -> list[tuple[str | None, str]]:
     """Turns must use known role names and follow the conversation rule (see misplaced_turn)."""
-    column = detection.columns.get("messages", "conversations")
+    column = detection.columns.get("messages", SHAREGPT_COLUMNS["messages"])
     tags = {**SHAREGPT_TAGS, **detection.tags}
     role_tag, content_tag = tags["role_tag"], tags["content_tag"]
     name_of = {"user": tags["user_tag"], "assistant": tags["assistant_tag"], "system": tags["system_tag"]}
     role_of = {name: role for role, name in name_of.items()}
     turns = row.get(column)
     if not isinstance(turns, list) or not turns:
-        return [(column, "must be a non-empty list of turns" if column in row else f"missing; every {detection.formatting} row needs it")]
+        missing = f"missing; every {detection.formatting} row needs it"
+        return [(column, "must be a non-empty list of turns" if column in row else missing)]
     roles = [role_of.get(turn.get(role_tag)) if isinstance(turn, dict) else None for turn in turns]
     turns = turns[len(turns) - len(without_system(roles)):]
     wrong = misplaced_turn(without_system(roles), ends_with)
@@ -104,7 +124,8 @@ def conversation_problems(row: dict, detection, ends_with: str = "assistant") ->
         role = turn.get(role_tag)
         user, assistant, system = name_of["user"], name_of["assistant"], name_of["system"]
         if role not in (user, assistant):
-            message = f"{where} has {role_tag}={role!r}; role names must be {user!r}, {assistant!r} or {system!r} (first turn only)"
+            message = (f"{where} has {role_tag}={role!r}; role names must be {user!r}, {assistant!r} or {system!r} "
+                       "(first turn only)")
             return [(column, message)]
         if wrong and wrong[0] == index:
             message = (f"turns out of order: {where} is from {role!r} but should be from {name_of[wrong[1]]!r}; "
@@ -124,22 +145,25 @@ def preference_problems(row: dict, detection) -> list[tuple[str | None, str]]:
     found = conversation_problems(row, detection, ends_with="user") if sharegpt else alpaca_problems(row, detection)
     answers = {}
     for key in ("chosen", "rejected"):
-        column = columns.get(key, key)
+        column = columns.get(key, PAIR_COLUMNS[key])
         value = row.get(column)
         if sharegpt and isinstance(value, dict):
             value = value.get(detection.tags.get("content_tag", SHAREGPT_TAGS["content_tag"]))
         if not isinstance(value, str) or not value.strip():
-            found.append((column, "is missing, empty or not text; every preference row needs a chosen and a rejected answer"))
+            message = "is missing, empty or not text; every preference row needs a chosen and a rejected answer"
+            found.append((column, message))
         answers[key] = value
-    if isinstance(answers["chosen"], str) and answers["chosen"].strip() and answers["chosen"].strip() == (answers["rejected"] or "").strip():
-        found.append((columns.get("rejected", "rejected"), "is identical to 'chosen'; a preference pair needs two different answers"))
+    chosen = answers["chosen"].strip() if isinstance(answers["chosen"], str) else ""
+    if chosen and chosen == (answers["rejected"] or "").strip():
+        message = "is identical to 'chosen'; a preference pair needs two different answers"
+        found.append((columns.get("rejected", PAIR_COLUMNS["rejected"]), message))
     return found
 
 
 def kto_problems(row: dict, detection) -> list[tuple[str | None, str]]:
     conversation = "messages" in detection.columns
     found = conversation_problems(row, detection) if conversation else alpaca_problems(row, detection)
-    tag = detection.columns.get("kto_tag", "label")
+    tag = detection.columns.get("kto_tag", KTO_COLUMNS["kto_tag"])
     if not isinstance(row.get(tag), bool):
         found.append((tag, f"must be true or false (is the answer desirable?), but is {kind_of(row.get(tag))}"))
     return found
