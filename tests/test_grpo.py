@@ -3,7 +3,8 @@ import pytest
 import torch
 
 from engine.use.chat import load_run_for_chat, stream_reply
-from engine.config.schema import RunConfig, validate
+from engine.config.schema import RunConfig
+from engine.train.rules import validate
 from engine.runs.events import EventLog, read_events
 from engine.runs.preflight import environment_problems
 from engine.paths import saves_dir

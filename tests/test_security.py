@@ -5,7 +5,8 @@ import shutil
 
 import pytest
 
-from engine.config.schema import RunConfig, validate
+from engine.config.schema import RunConfig
+from engine.train.rules import validate
 from engine.data.conversion import load_conversations
 from engine.runs.preflight import StartRefused
 from engine.models.loading import ModelLoadError, load_model

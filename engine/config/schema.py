@@ -6,7 +6,6 @@ labels and tooltips from here and `validate()` checks the same rules the UI show
 from __future__ import annotations
 
 import dataclasses
-import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -329,11 +328,12 @@ def _type_name(kind) -> str:
 
 
 # ---------------------------------------------------------------------------------------------------------
-# Validation: every rule in one place; the UI and the worker both call it
+# Field rules: each field by itself (engine/train/rules.py adds the rules that combine fields)
 
 
-def validate(config: RunConfig) -> list[str]:
-    """Every problem with `config` as a plain sentence naming the field and the fix; empty when usable."""
+def field_problems(config: RunConfig) -> list[str]:
+    """Every field of `config` against its own choices and bounds, plus the fields that may not be empty or
+    must be plain names; the combinations of fields are engine/train/rules.py's."""
     problems = []
     for dotted in all_fields():
         info, value = field_info(dotted), config.get(dotted)
@@ -354,62 +354,9 @@ def validate(config: RunConfig) -> list[str]:
         problems.append(
             f"train.run_name may use letters, digits, '-', '_' and '.' only; got {config.train.run_name!r}"
         )
-    problems += _method_problems(config)
     if config.export.export_dir and not _is_plain_name(config.export.export_dir):
         problems.append(f"export.export_dir must be a plain folder name; got {config.export.export_dir!r}")
     return problems
-
-
-PEFT_TYPES = ("lora", "adalora", "ia3", "prefix", "prompt", "ptuning")
-
-
-def _method_problems(config: RunConfig) -> list[str]:
-    """Combinations that cannot work, said before the run starts rather than as a stack trace after."""
-    method, model, problems = config.method, config.model, []
-    if model.quantization != "none" and method.finetuning_type not in PEFT_TYPES:
-        problems.append(
-            f"model.quantization {model.quantization} trains only adapters; quantised weights cannot be trained "
-            f"with method.finetuning_type {method.finetuning_type}: pick lora (QLoRA) or set quantization to none"
-        )
-    if method.pissa_init and model.quantization != "none":
-        problems.append("method.pissa_init works on unquantised weights only; turn it off or set quantization to none")
-    if method.stage == "rm" and method.finetuning_type in ("prefix", "prompt", "ptuning"):
-        problems.append("method.stage rm needs a method that trains the scoring head: pick lora, freeze or full")
-    if method.stage == "grpo":
-        problems += _grpo_problems(config)
-    return problems
-
-
-def _grpo_problems(config: RunConfig) -> list[str]:
-    method, train, problems = config.method, config.train, []
-    if not method.grpo_rewards:
-        problems.append("method.grpo_rewards is empty; pick at least one reward, e.g. reference_rouge")
-    # TRL scores each prompt's answers as one group, so every batch must hold whole groups.
-    per_step = train.per_device_train_batch_size * train.gradient_accumulation_steps
-    if per_step % method.grpo_num_generations:
-        problems.append(
-            f"train.per_device_train_batch_size × train.gradient_accumulation_steps ({per_step}) must be a multiple "
-            f"of method.grpo_num_generations ({method.grpo_num_generations}): each prompt's answers are scored "
-            "together in one batch"
-        )
-    if config.data.val_size and config.eval.per_device_eval_batch_size % method.grpo_num_generations:
-        problems.append(
-            f"eval.per_device_eval_batch_size ({config.eval.per_device_eval_batch_size}) must be a multiple of "
-            f"method.grpo_num_generations ({method.grpo_num_generations}) when a validation split is held out"
-        )
-    if "format" in method.grpo_rewards:
-        problems += _regex_problems(method.grpo_format_regex)
-    return problems
-
-
-def _regex_problems(pattern: str) -> list[str]:
-    if not pattern:
-        return ["method.grpo_format_regex is empty; the format reward needs the pattern a good answer matches"]
-    try:
-        re.compile(pattern)
-    except re.error as err:
-        return [f"method.grpo_format_regex is not a valid regular expression: {err}"]
-    return []
 
 
 def _is_plain_name(name: str) -> bool:

@@ -1,8 +1,9 @@
 """The checks that refuse a run before it starts: what `validate()` cannot know from the config alone.
 
-validate() (engine/config/schema.py) judges a config by itself. Here the config meets this machine: a saves
+validate() (engine/train/rules.py) judges a config by itself. Here the config meets this machine: a saves
 folder that cannot be written, a disk without room for the checkpoints, a package or a GPU the config needs,
-a reward-model run it names. Start (the queue's submit and resume) and the worker both ask.
+a reward-model run it names, datasets that are missing or of the wrong kind for the stage. Start (the queue's
+submit and resume) and the worker both ask; the worker asks before it loads a model.
 """
 from __future__ import annotations
 
@@ -12,16 +13,18 @@ import tempfile
 from pathlib import Path
 
 from engine.config.schema import ConfigError, RunConfig
+from engine.data.conversion import stage_data_problem
+from engine.data.registry import DataError
+from engine.models.methods import METHODS
 from engine.paths import CONFIG_FILE, FINAL_DIR, PathEscapeError, inside, saves_dir
 from engine.runs.failures import ADVICE
 from engine.runs.status import Reason
+from engine.train.stages import STAGES
 
 # What one checkpoint holds besides the weights: Adam keeps two fp32 moments per trained weight.
 OPTIMIZER_COPIES = 2
 # Room kept free beyond the estimate: logs, the tokenizer, and the rest of the machine.
 DISK_MARGIN_BYTES = 200 * 1024**2
-# Methods that train (and save) every weight or many of them; the others save a small adapter.
-WHOLE_MODEL_METHODS = ("full", "freeze")
 
 
 class StartRefused(RuntimeError):
@@ -37,7 +40,7 @@ def preflight(config: RunConfig) -> list[str]:
     problem = saves_dir_problem(saves_dir())
     if problem:
         return [problem]
-    problems = environment_problems(config)
+    problems = environment_problems(config) + data_problems(config)
     if problems:
         return problems
     needed, free = estimate_disk_bytes(config), shutil.disk_usage(saves_dir()).free
@@ -66,7 +69,7 @@ def saves_dir_problem(folder: Path) -> str | None:
 def estimate_disk_bytes(config: RunConfig) -> int:
     """A rough upper bound of what a run writes: kept checkpoints plus the final result plus a margin."""
     weights = _weight_bytes(config.model.name_or_path)
-    if config.method.finetuning_type in WHOLE_MODEL_METHODS:
+    if not METHODS[config.method.finetuning_type].peft:  # every weight, or many of them, are saved
         # Weights, plus fp32 optimizer moments (stored weights are often half precision: ×2 per copy).
         per_checkpoint = weights + OPTIMIZER_COPIES * 2 * weights
         final = weights
@@ -126,6 +129,20 @@ def environment_problems(config: RunConfig) -> list[str]:
             "method.stage grpo trains on answers the model itself generates, and on a CPU a bitsandbytes-quantised "
             "model that has generated gives wrong gradients: set model.quantization to none here, or train on a GPU"
         )
+    return problems
+
+
+def data_problems(config: RunConfig) -> list[str]:
+    """Each dataset must be registered, readable from here and of a kind the stage trains on ("stage dpo
+    needs preference pairs (chosen/rejected); demo_alpaca_en is alpaca instructions")."""
+    needs, problems = STAGES[config.method.stage].data_kinds, []
+    for name in config.data.datasets:
+        try:
+            problem = stage_data_problem(config.method.stage, needs, name)
+        except DataError as err:
+            problem = str(err)
+        if problem:
+            problems.append(problem)
     return problems
 
 

@@ -19,7 +19,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from engine.config.schema import RunConfig, validate
+from engine.config.schema import RunConfig
+from engine.train.rules import validate
 from engine.paths import saves_dir
 from engine.runs.events import EventLog, read_events, read_last_status
 from engine.runs.failures import ADVICE

@@ -17,7 +17,7 @@ from engine.config.schema import ConfigError, RunConfig
 from engine.runs.events import RESUMED, EventLog, read_last_status
 from engine.runs.failures import classify_failure
 from engine.runs.files import CONFIG_FILE, LOG_FILE
-from engine.runs.preflight import environment_problems
+from engine.runs.preflight import data_problems, environment_problems
 from engine.runs.process import RunBusy, claim_run, record_launch, stop_requested
 from engine.runs.status import State
 from engine.runs.store import checkpoint_step, newest_checkpoint, set_aside_incomplete_checkpoints
@@ -95,7 +95,8 @@ def _train_claimed(run_dir: Path) -> int:
 
         resume_from = _announce_attempt(run_dir, log)
         config = RunConfig.load(run_dir / CONFIG_FILE)
-        problems = environment_problems(config)  # Start asked already; a config trained by hand has not
+        # Start asked already; a config trained by hand has not. Either way, before a model loads.
+        problems = environment_problems(config) + data_problems(config)
         if problems:
             raise ConfigError(problems)
         context = RunContext(config, run_dir, log, lambda: bool(interrupted) or stop_requested(run_dir), resume_from)

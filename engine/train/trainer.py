@@ -13,7 +13,8 @@ from pathlib import Path
 from importlib import import_module
 from typing import Callable, Protocol
 
-from engine.config.schema import ConfigError, RunConfig, validate
+from engine.config.schema import ConfigError, RunConfig
+from engine.train.rules import validate
 from engine.models.loading import load_model, torch_dtype
 from engine.models.methods import MethodContext, apply_method, count_parameters, loraplus_optimizer
 from engine.data.templates import load_template

@@ -42,7 +42,7 @@ class StageSpec:
 
 
 # ---------------------------------------------------------------------------------------------------------
-# Stage rules (pure: no files, packages or devices; those are the preflight's)
+# Stage rules (pure: no files, packages or devices; those are the preflight's, engine/runs/preflight.py)
 
 
 def grpo_rules(config: RunConfig) -> list[str]:
@@ -64,8 +64,6 @@ def grpo_rules(config: RunConfig) -> list[str]:
         )
     if "format" in method.grpo_rewards:
         problems += _regex_problems(method.grpo_format_regex)
-    if "reward_model" in method.grpo_rewards and not method.grpo_reward_run:
-        problems.append("method.grpo_reward_run is empty; the reward_model reward needs a finished reward-model (rm) run")
     return problems
 
 

@@ -1,0 +1,38 @@
+"""Whether a run config can train: every rule in one place, pure (no files, packages or devices: those are
+the preflight's, engine/runs/preflight.py). The UI's Start, the CLI, the queue and the worker all call
+`validate`, so a config is judged the same wherever it comes from.
+
+The rules are the config's own field rules, the combination rules of the chosen fine-tuning type (its
+MethodSpec), and the chosen stage's rules (its StageSpec).
+"""
+from __future__ import annotations
+
+from engine.config.schema import RunConfig, field_problems
+from engine.models.methods import METHODS
+from engine.train.stages import STAGES
+
+
+def validate(config: RunConfig) -> list[str]:
+    """Every problem with `config` as a plain sentence naming the field and the fix; empty when usable."""
+    problems = field_problems(config)
+    if config.method.stage not in STAGES or config.method.finetuning_type not in METHODS:
+        return problems  # the field rules named the unknown choice; the tables have nothing to say about it
+    return problems + method_problems(config) + STAGES[config.method.stage].rules(config)
+
+
+def method_problems(config: RunConfig) -> list[str]:
+    """Combinations of fine-tuning type, quantisation and stage that cannot work, said before the run starts
+    rather than as a stack trace after."""
+    method, model, problems = config.method, config.model, []
+    spec, stage = METHODS[method.finetuning_type], STAGES[method.stage]
+    if model.quantization != "none" and not spec.peft:
+        problems.append(
+            f"model.quantization {model.quantization} trains only adapters; quantised weights cannot be trained "
+            f"with method.finetuning_type {method.finetuning_type}: pick lora (QLoRA) or set quantization to none"
+        )
+    if method.pissa_init and model.quantization != "none":
+        problems.append("method.pissa_init works on unquantised weights only; turn it off or set quantization to none")
+    if stage.reward_head and not spec.trains_head:
+        heads = ", ".join(name for name, other in METHODS.items() if other.trains_head)
+        problems.append(f"method.stage {method.stage} needs a method that trains the scoring head: pick one of {heads}")
+    return problems
