@@ -38,19 +38,18 @@ def data_dirs(tmp_path, monkeypatch):
     return tmp_path
 
 
-def short_run_config(max_steps: int, save_steps: int = 1000):
-    """The demo preset cut down for process-level tests: 32 short examples, a loss point every step."""
+def demo_config(values: dict | None = None):
+    """The CPU demo preset (examples/sft_lora_demo.yaml) with `{"train.max_steps": 2, ...}` applied."""
     from engine.config.schema import RunConfig
 
-    config = RunConfig.load(PROJECT / "examples" / "sft_lora_demo.yaml")
-    config.data.val_size = 0.0
-    config.data.max_samples = 32
-    config.data.cutoff_len = 128
-    config.train.max_steps = max_steps
-    config.train.logging_steps = 1
-    config.train.save_steps = save_steps
-    config.train.per_device_train_batch_size = 2
-    return config
+    return RunConfig.load(PROJECT / "examples" / "sft_lora_demo.yaml").replace(values or {})
+
+
+def short_run_config(max_steps: int, save_steps: int = 1000):
+    """The demo preset cut down for process-level tests: 32 short examples, a loss point every step."""
+    return demo_config({"data.val_size": 0.0, "data.max_samples": 32, "data.cutoff_len": 128,
+                        "train.max_steps": max_steps, "train.logging_steps": 1, "train.save_steps": save_steps,
+                        "train.per_device_train_batch_size": 2})
 
 
 def worker_processes(saves: str) -> list:
@@ -89,16 +88,12 @@ def tiny_tokenizer(tiny_model):
 
 def train_demo_run(max_steps: int = 12, **train) -> Path:
     """A completed LoRA run of the demo preset, trained in this process; returns its run directory."""
-    from engine.config.schema import RunConfig
     from engine.runs.events import EventLog
     from engine.runs.store import create_run
     from engine.train.trainer import RunContext, run_training
 
-    config = RunConfig.load(PROJECT / "examples" / "sft_lora_demo.yaml")
-    config.data.val_size = 0.0
-    config.train.max_steps = max_steps
-    for name, value in train.items():
-        setattr(config.train, name, value)
+    config = demo_config({"data.val_size": 0.0, "train.max_steps": max_steps,
+                          **{f"train.{name}": value for name, value in train.items()}})
     run_dir = create_run(config)
     log = EventLog(run_dir)
     assert run_training(RunContext(config, run_dir, log, lambda: False)) == "completed"

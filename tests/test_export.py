@@ -4,6 +4,7 @@ import torch
 
 from engine.export.merge import export_run
 from engine.models.loading import merged_model
+from conftest import demo_config
 
 PROMPTS = ["What is LoRA?", "学习率是什么？", "How do I export a model?"]
 
@@ -89,15 +90,13 @@ def test_gguf_export_with_ollama_modelfile(trained_run):
 def test_a_reward_model_exports_with_its_score_head_and_refuses_gguf(studio_dirs, tiny_model):
     from transformers import AutoModelForSequenceClassification
 
-    from engine.config.schema import RunConfig
     from engine.runs.events import EventLog
     from engine.runs.store import create_run
     from engine.train.trainer import run_training
     from engine.train.trainer import RunContext
 
-    config = RunConfig.load("examples/sft_lora_demo.yaml")
-    config.method.stage, config.data.datasets, config.data.val_size = "rm", ["demo_preference"], 0.0
-    config.train.max_steps = 2
+    config = demo_config({"method.stage": "rm", "data.datasets": ["demo_preference"], "data.val_size": 0.0,
+                          "train.max_steps": 2})
     run_dir = create_run(config)
     assert run_training(RunContext(config, run_dir, EventLog(run_dir), lambda: False)) == "completed"
     with pytest.raises(ValueError, match="reward model scores text and cannot chat"):

@@ -4,12 +4,12 @@ run of the stage that format feeds takes a few real steps on the built-in model.
 import pandas as pd
 import pytest
 
-from engine.config.schema import RunConfig
 from engine.runs.events import EventLog, read_events
 from engine.runs.store import create_run
 from engine.train.trainer import run_training
 from engine.train.trainer import RunContext
 from engine.data.uploads import import_dataset
+from conftest import demo_config
 
 GOOD = __import__("pathlib").Path(__file__).parent / "data" / "good"
 
@@ -35,13 +35,8 @@ def test_uploaded_format_trains(empty_registry, tiny_model, file_name):
     source = GOOD / file_name if (GOOD / file_name).exists() else empty_registry / file_name
     name = file_name.replace(".", "_")
     import_dataset(source, name)
-    config = RunConfig.load("examples/sft_lora_demo.yaml")
-    config.method.stage = CASES[file_name]
-    config.data.datasets = [name]
-    config.data.val_size = 0.0
-    config.train.max_steps = 2
-    config.train.per_device_train_batch_size = 2
-    config.train.logging_steps = 1
+    config = demo_config({"method.stage": CASES[file_name], "data.datasets": [name], "data.val_size": 0.0,
+                          "train.max_steps": 2, "train.per_device_train_batch_size": 2, "train.logging_steps": 1})
     run_dir = create_run(config)
     assert run_training(RunContext(config, run_dir, EventLog(run_dir), lambda: False)) == "completed"
     losses = [e["loss"] for e in read_events(run_dir) if e["event"] == "log"]
@@ -61,8 +56,7 @@ def test_a_folder_of_files_is_one_dataset(empty_registry, tiny_model):
     report = check_file(folder)
     assert report.ok and report.rows == len(rows), report.render()
     (empty_registry / "data" / "dataset_info.json").write_text(json.dumps({"faq": {"file_name": "faq_parts"}}))
-    config = RunConfig.load("examples/sft_lora_demo.yaml")
-    config.data.datasets, config.data.val_size, config.train.max_steps = ["faq"], 0.0, 2
+    config = demo_config({"data.datasets": ["faq"], "data.val_size": 0.0, "train.max_steps": 2})
     run_dir = create_run(config)
     assert run_training(RunContext(config, run_dir, EventLog(run_dir), lambda: False)) == "completed"
     start = next(e for e in read_events(run_dir) if e["event"] == "start")

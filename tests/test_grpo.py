@@ -11,6 +11,7 @@ from engine.paths import saves_dir
 from engine.train.rewards import answer_match, brevity_reward, final_answer, format_reward, reference_rouge
 from engine.runs.store import create_run
 from engine.train.trainer import RunContext, planned_steps, run_training
+from conftest import demo_config
 
 
 def said(text: str) -> list[dict]:
@@ -134,11 +135,8 @@ def test_grpo_learns_what_the_reward_asks_for(studio_dirs, tiny_model):
 
 
 def test_grpo_scores_answers_with_a_trained_reward_model(studio_dirs, tiny_model):
-    reward_config = RunConfig.load("examples/sft_lora_demo.yaml")
-    reward_config.method.stage = "rm"
-    reward_config.data.datasets = ["demo_preference"]
-    reward_config.data.val_size = 0.0
-    reward_config.train.max_steps = 4
+    reward_config = demo_config({"method.stage": "rm", "data.datasets": ["demo_preference"], "data.val_size": 0.0,
+                                 "train.max_steps": 4})
     reward_run, _, _ = train(reward_config)
 
     config = grpo_config(grpo_rewards=["reward_model", "brevity"], grpo_reward_run=str(reward_run.relative_to(saves_dir())))

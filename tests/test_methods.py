@@ -9,6 +9,7 @@ from engine.runs.events import EventLog, read_events
 from engine.runs.store import create_run
 from engine.train.stages.sft import build_sft_trainer
 from engine.train.trainer import RunContext, finish
+from conftest import demo_config
 
 # type -> (config changes, which parameter names must be the trainable ones)
 CASES = {
@@ -28,16 +29,10 @@ CASES = {
 
 
 def short_config(**method) -> RunConfig:
-    config = RunConfig.load("examples/sft_lora_demo.yaml")
-    config.data.val_size = 0.0
-    config.data.max_samples = 16
-    config.train.max_steps = 3
-    config.train.per_device_train_batch_size = 4
-    config.train.learning_rate = 1e-2
-    config.train.logging_steps = 1
-    config.train.warmup_ratio = 0.0
-    for name, value in method.items():
-        setattr(config.method, name, value)
+    config = demo_config({"data.val_size": 0.0, "data.max_samples": 16, "train.max_steps": 3,
+                          "train.per_device_train_batch_size": 4, "train.learning_rate": 1e-2,
+                          "train.logging_steps": 1, "train.warmup_ratio": 0.0,
+                          **{f"method.{name}": value for name, value in method.items()}})
     return config
 
 

@@ -7,6 +7,7 @@ from engine.runs.events import EventLog, read_events
 from engine.models.loading import load_tokenizer
 from engine.train.stages.sft import build_sft_examples, build_sft_trainer
 from engine.train.trainer import RunContext
+from conftest import demo_config
 
 STEPS = 10
 
@@ -42,10 +43,7 @@ def reference_losses(config: RunConfig, model_dir, output_dir) -> list[float]:
 
 
 def test_first_ten_losses_match_the_reference(tmp_path, tiny_model):
-    config = RunConfig.load("examples/sft_lora_demo.yaml")
-    config.data.val_size = 0.0
-    config.train.max_steps = STEPS
-    config.train.logging_steps = 1
+    config = demo_config({"data.val_size": 0.0, "train.max_steps": STEPS, "train.logging_steps": 1})
     (tmp_path / "run").mkdir()
     log = EventLog(tmp_path / "run")
     build_sft_trainer(RunContext(config, tmp_path / "run", log, lambda: False)).train()

@@ -2,7 +2,7 @@
 
 import pytest
 
-from conftest import wait_for
+from conftest import demo_config, wait_for
 from engine.config.schema import RunConfig
 from engine.runs.events import read_events
 from engine.runs.scheduler import start_run
@@ -11,12 +11,8 @@ from engine.runs.store import list_runs
 
 
 def long_config() -> RunConfig:
-    config = RunConfig.load("examples/sft_lora_demo.yaml")
-    config.data.val_size = 0.0
-    config.train.max_steps = 400
-    config.train.logging_steps = 1
-    config.train.save_steps = 1000
-    return config
+    return demo_config({"data.val_size": 0.0, "train.max_steps": 400, "train.logging_steps": 1,
+                        "train.save_steps": 1000})
 
 
 def test_start_stream_stop_and_use_the_checkpoint(studio_dirs, tiny_model):

@@ -48,7 +48,7 @@ def test_every_type_counts_its_trainable_parameters(name, tiny_model):
 def test_start_refuses_a_stage_its_data_cannot_feed(studio_dirs, stage, dataset, expected):
     from engine.runs.preflight import StartRefused
     from engine.runs.scheduler import submit
-    from tests.conftest import short_run_config
+    from conftest import short_run_config
 
     config = short_run_config(max_steps=1)
     config.method.stage, config.data.datasets = stage, [dataset]

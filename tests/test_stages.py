@@ -6,6 +6,7 @@ from engine.runs.events import EventLog, read_events
 from engine.runs.store import create_run
 from engine.train.trainer import run_training
 from engine.train.trainer import RunContext
+from conftest import demo_config
 
 DATASET = {"sft": "demo_alpaca_en", "pt": "demo_pretrain", "grpo": "demo_math"}
 # Metrics each stage must put in its log events, as TRL names them.
@@ -19,19 +20,10 @@ STAGE_METRICS = {
 
 
 def stage_config(stage: str, **method) -> RunConfig:
-    config = RunConfig.load("examples/sft_lora_demo.yaml")
-    config.method.stage = stage
-    config.data.datasets = [DATASET.get(stage, "demo_preference")]
-    config.data.max_samples = 24
-    config.data.val_size = 0.25
-    config.eval.eval_steps = 4
-    config.train.max_steps = 8
-    config.train.per_device_train_batch_size = 4
-    config.train.logging_steps = 1
-    config.train.learning_rate = 5e-3
-    for name, value in method.items():
-        setattr(config.method, name, value)
-    return config
+    return demo_config({"method.stage": stage, "data.datasets": [DATASET.get(stage, "demo_preference")],
+                        "data.max_samples": 24, "data.val_size": 0.25, "eval.eval_steps": 4, "train.max_steps": 8,
+                        "train.per_device_train_batch_size": 4, "train.logging_steps": 1,
+                        "train.learning_rate": 5e-3, **{f"method.{name}": value for name, value in method.items()}})
 
 
 def run(config: RunConfig):

@@ -5,17 +5,12 @@ from engine.config.schema import RunConfig
 from engine.runs.events import EventLog, read_events
 from engine.train.stages.sft import build_sft_trainer
 from engine.train.trainer import RunContext
+from conftest import demo_config as preset
 
 
 def demo_config(**train) -> RunConfig:
-    config = RunConfig.load("examples/sft_lora_demo.yaml")
-    config.data.val_size = 0.0
-    config.data.max_samples = 48
-    config.train.logging_steps = 1
-    config.train.save_steps = 1000
-    for name, value in train.items():
-        setattr(config.train, name, value)
-    return config
+    return preset({"data.val_size": 0.0, "data.max_samples": 48, "train.logging_steps": 1,
+                   "train.save_steps": 1000, **{f"train.{name}": value for name, value in train.items()}})
 
 
 def train(config: RunConfig, run_dir):

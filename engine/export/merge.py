@@ -1,7 +1,8 @@
 """Export: a run's result as a folder under exports/.
 
-Kinds: the merged model (adapter merged into its base, sharded safetensors), optionally with GGUF files
-and an Ollama Modelfile next to it; or the LoRA adapter alone. Every export carries a model card (README.md).
+What can be exported is a table, `TARGETS`: the merged model (adapter merged into its base, sharded
+safetensors), optionally with GGUF files and an Ollama Modelfile next to it; or the LoRA adapter alone. Every
+export carries a model card (README.md).
 """
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 from engine.config.schema import RunConfig
 from engine.export.gguf import GGUF_TYPES, ollama_modelfile, write_gguf
@@ -31,6 +33,50 @@ class ExportResult:
         return sum(size for _, size in self.files)
 
 
+# ---------------------------------------------------------------------------------------------------------
+# Targets
+
+
+def _copy_adapter(run_dir: Path, config: RunConfig, staging: Path, max_shard_size: str) -> None:
+    final = run_dir / FINAL_DIR
+    for file_name in ADAPTER_FILES:
+        if (final / file_name).exists():
+            shutil.copy2(final / file_name, staging / file_name)
+    load_tokenizer(config.model, location=str(final)).save_pretrained(str(staging))
+
+
+def _save_merged(run_dir: Path, config: RunConfig, staging: Path, max_shard_size: str) -> None:
+    merged_model(run_dir).save_pretrained(str(staging), max_shard_size=max_shard_size)
+    load_tokenizer(config.model, location=str(run_dir / FINAL_DIR)).save_pretrained(str(staging))
+
+
+def _any_run(run_dir: Path) -> str | None:
+    return None
+
+
+def _adapter_run(run_dir: Path) -> str | None:
+    if (run_dir / FINAL_DIR / "adapter_config.json").exists():
+        return None
+    return f"run {run_dir.name} has no LoRA adapter (it is not a finished LoRA run); export the full model"
+
+
+@dataclass(frozen=True)
+class ExportTarget:
+    card: str  # what the model card calls this export
+    write: Callable[[Path, RunConfig, Path, str], None]  # (run_dir, config, staging folder, max shard size)
+    refuses: Callable[[Path], str | None]  # why a run cannot be exported so; None when it can
+    gguf: bool  # GGUF files (made from a merged model folder) can be added
+
+
+TARGETS: dict[str, ExportTarget] = {
+    "merged": ExportTarget("merged model", _save_merged, _any_run, gguf=True),
+    "adapter": ExportTarget("LoRA adapter", _copy_adapter, _adapter_run, gguf=False),
+}
+
+
+# ---------------------------------------------------------------------------------------------------------
+
+
 def export_run(
     run_dir: Path,
     name: str = "",
@@ -48,21 +94,19 @@ def export_run(
     """
     run_dir = Path(run_dir)
     config = RunConfig.load(run_dir / CONFIG_FILE)
-    gguf_types = _check_kinds(run_dir, config, adapter_only, list(gguf_types))
-    suffix = "adapter" if adapter_only else "merged"
-    name = name or config.export.export_dir or f"{run_dir.name}-{suffix}"
+    kind = "adapter" if adapter_only else "merged"
+    target_spec = TARGETS[kind]
+    gguf_types = _check_kinds(run_dir, config, target_spec, list(gguf_types))
+    name = name or config.export.export_dir or f"{run_dir.name}-{kind}"
     target = inside(exports_dir(), name, "export folder")
     if target.exists():
         raise FileExistsError(f"export folder {name!r} already exists in {exports_dir()}; choose another name")
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
     try:
-        if adapter_only:
-            _copy_adapter(run_dir, config, staging)
-        else:
-            _save_merged(run_dir, config, staging, max_shard_size)
-            _save_gguf(config, staging, target.name, gguf_types)
-        write_model_card(staging, run_dir, "LoRA adapter" if adapter_only else "merged model")
+        target_spec.write(run_dir, config, staging, max_shard_size)
+        _save_gguf(config, staging, target.name, gguf_types)
+        write_model_card(staging, run_dir, target_spec.card)
         staging.rename(target)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
@@ -70,30 +114,18 @@ def export_run(
     return ExportResult(target, files)
 
 
-def _check_kinds(run_dir: Path, config: RunConfig, adapter_only: bool, gguf_types: list[str]) -> list[str]:
+def _check_kinds(run_dir: Path, config: RunConfig, target: ExportTarget, gguf_types: list[str]) -> list[str]:
     unknown = [kind for kind in gguf_types if kind not in GGUF_TYPES]
     if unknown:
         raise ValueError(f"unknown GGUF type {', '.join(unknown)}; choose from {', '.join(GGUF_TYPES)}")
     if gguf_types and config.method.stage == "rm":
         raise ValueError("a reward model scores text and cannot chat: GGUF is for chat models; export it without GGUF")
-    if adapter_only and gguf_types:
+    if gguf_types and not target.gguf:
         raise ValueError("GGUF files are made from the merged model; untick 'adapter only' to export GGUF")
-    if adapter_only and not (run_dir / FINAL_DIR / "adapter_config.json").exists():
-        raise ValueError(f"run {run_dir.name} has no LoRA adapter (it is not a finished LoRA run); export the full model")
+    refusal = target.refuses(run_dir)
+    if refusal:
+        raise ValueError(refusal)
     return gguf_types
-
-
-def _copy_adapter(run_dir: Path, config: RunConfig, staging: Path) -> None:
-    final = run_dir / FINAL_DIR
-    for file_name in ADAPTER_FILES:
-        if (final / file_name).exists():
-            shutil.copy2(final / file_name, staging / file_name)
-    load_tokenizer(config.model, location=str(final)).save_pretrained(str(staging))
-
-
-def _save_merged(run_dir: Path, config: RunConfig, staging: Path, max_shard_size: str) -> None:
-    merged_model(run_dir).save_pretrained(str(staging), max_shard_size=max_shard_size)
-    load_tokenizer(config.model, location=str(run_dir / FINAL_DIR)).save_pretrained(str(staging))
 
 
 def _save_gguf(config: RunConfig, staging: Path, name: str, gguf_types: list[str]) -> None:
@@ -106,4 +138,5 @@ def _save_gguf(config: RunConfig, staging: Path, name: str, gguf_types: list[str
     tokenizer = load_tokenizer(config.model, location=str(staging))
     template = load_template(config.model.template, tokenizer)
     stops = [*template.stop_words, *([tokenizer.eos_token] if tokenizer.eos_token else [])]
-    (staging / "Modelfile").write_text(ollama_modelfile(chosen, template.source, list(dict.fromkeys(stops))), encoding="utf-8")
+    modelfile = ollama_modelfile(chosen, template.source, list(dict.fromkeys(stops)))
+    (staging / "Modelfile").write_text(modelfile, encoding="utf-8")
