@@ -1,126 +1,21 @@
 """The studio in a real browser: launch it, add data, train the demo model, reload mid-run, chat, export.
 
-Chromium (Debian's, /usr/bin/chromium) is driven by Playwright's sync API. The app runs as a subprocess
-with its own saves, data and exports folders; the built-in model cache is shared (STUDIO_CACHE_DIR).
-The tests run in file order and share one page: each one continues where the previous one left off.
-Screenshots of every step go to test-artifacts/.
+The app (tests/e2e/conftest.py) runs as a subprocess with its own saves, data and exports folders. The tests
+run in file order and share one page: each one continues where the previous one left off. Screenshots of
+every step go to test-artifacts/.
 """
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
-import socket
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
+from tests.e2e.browser import page, studio, TIMINGS, open_tab, progress, shot, wait_until  # noqa: F401  (fixtures)
+
 pytestmark = pytest.mark.browser
-playwright_api = pytest.importorskip("playwright.sync_api")
-
-PROJECT = Path(__file__).resolve().parents[2]
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run", "--disable-quic"]
-ARTIFACTS = PROJECT / "test-artifacts"
-TIMINGS: dict[str, float] = {}
-
-if not Path(CHROMIUM).exists():
-    pytest.skip(f"{CHROMIUM} is not installed", allow_module_level=True)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-# ---------------------------------------------------------------------------------------------------------
-# Fixtures: the app as a subprocess, one browser page
-
-
-@pytest.fixture(scope="module")
-def studio(tmp_path_factory, tiny_model):
-    # tiny_model builds the built-in model into STUDIO_CACHE_DIR first, so no step waits on a 30 s build.
-    root = tmp_path_factory.mktemp("studio")
-    shutil.copytree(PROJECT / "data", root / "data")
-    shutil.copy(PROJECT / "dataset_info.json", root / "dataset_info.json")
-    cache = os.environ.get("STUDIO_CACHE_DIR") or str(tmp_path_factory.mktemp("cache"))
-    env = {
-        **os.environ,
-        "STUDIO_DATA_DIR": str(root / "data"),
-        "STUDIO_REGISTRY": str(root / "dataset_info.json"),
-        "STUDIO_SAVES_DIR": str(root / "saves"),
-        "STUDIO_EXPORTS_DIR": str(root / "exports"),
-        "STUDIO_CACHE_DIR": cache,
-        "PYTHONUNBUFFERED": "1",
-    }
-    log = (root / "app.log").open("w")
-    started = time.time()
-    app = subprocess.Popen([sys.executable, "launch.py", "--port", str(free_port())], cwd=PROJECT, env=env,
-                           stdout=subprocess.PIPE, stderr=log, text=True)
-    url = None
-    while url is None and time.time() - started < 60:
-        line = app.stdout.readline()
-        if not line and app.poll() is not None:
-            break
-        if match := re.search(r"running at (http://\S+)", line):
-            url = match.group(1)
-    if url is None:
-        app.kill()
-        pytest.fail(f"the app did not start: {(root / 'app.log').read_text()[-3000:]}")
-    TIMINGS["launch → URL printed (s)"] = time.time() - started
-    yield {"url": url, "root": root, "started": started}
-    app.terminate()
-    try:
-        app.wait(10)
-    except subprocess.TimeoutExpired:
-        app.kill()
-    log.close()
-    print("\ntimings:", json.dumps({k: round(v, 1) for k, v in TIMINGS.items()}))
-
-
-@pytest.fixture(scope="module")
-def page(studio):
-    ARTIFACTS.mkdir(exist_ok=True)
-    with playwright_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        page.set_default_timeout(30_000)
-        yield page
-        browser.close()
-
-
-def shot(page, name: str) -> None:
-    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
-
-
-def open_tab(page, name: str) -> None:
-    page.get_by_role("tab", name=name, exact=True).click()
-
-
-def progress(page) -> dict:
-    bar = page.locator("#run-progress .run-progress")
-    return {"status": bar.get_attribute("data-status"), "step": int(bar.get_attribute("data-step") or 0),
-            "text": bar.inner_text()}
-
-
-def wait_until(condition, timeout: float, what: str, poll: float = 0.25, page=None):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        try:
-            if result := condition():
-                return result
-        except playwright_api.Error:
-            pass  # the element is being redrawn
-        time.sleep(poll)
-    if page is not None:
-        shot(page, "failed-" + re.sub(r"\W+", "-", what))
-    pytest.fail(f"timed out after {timeout} s waiting for {what}")
 
 
 # ---------------------------------------------------------------------------------------------------------

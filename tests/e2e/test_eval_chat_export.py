@@ -11,7 +11,7 @@ import re
 
 import pytest
 
-from tests.e2e.test_browser import open_tab, page, shot, studio, wait_until  # noqa: F401  (fixtures)
+from tests.e2e.browser import page, studio, open_tab, shot, wait_until  # noqa: F401  (fixtures)
 
 pytestmark = pytest.mark.browser
 

@@ -22,17 +22,8 @@ import psutil
 import pytest
 
 from conftest import worker_processes
-from tests.e2e.test_browser import (  # noqa: F401
-    ARTIFACTS,
-    CHROMIUM,
-    CHROMIUM_ARGS,
-    PROJECT,
-    free_port,
-    open_tab,
-    playwright_api,
-    progress,
-    shot,
-    wait_until,
+from tests.e2e.browser import (
+    ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, PROJECT, free_port, open_tab, playwright_api, progress, shot, wait_until,
 )
 
 pytestmark = pytest.mark.browser

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from engine.runs.events import read_events
-from tests.e2e.test_browser import open_tab, page, progress, shot, studio, wait_until  # noqa: F401  (fixtures)
+from tests.e2e.browser import page, studio, open_tab, progress, shot, wait_until  # noqa: F401  (fixtures)
 from tests.e2e.test_eval_chat_export import choose, fill
 
 pytestmark = pytest.mark.browser
