@@ -31,7 +31,7 @@ def element_shot(page, selector: str, name: str) -> None:
 
 
 def test_broken_uploads_get_their_own_message_and_register_nothing(page, studio):
-    from tests.e2e.test_browser import PROJECT
+    from tests.e2e.browser import PROJECT
 
     page.goto(studio["url"])
     page.get_by_role("tab", name="Data", exact=True).wait_for()
