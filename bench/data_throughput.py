@@ -28,7 +28,9 @@ def write_rows(path: Path, count: int) -> None:
     with path.open("w", encoding="utf-8") as out:
         for number in range(count):
             row = rng.choice(demo)
-            out.write(json.dumps({**row, "instruction": f"{row['instruction']} (#{number})"}, ensure_ascii=False) + "\n")
+            out.write(
+                json.dumps({**row, "instruction": f"{row['instruction']} (#{number})"}, ensure_ascii=False) + "\n"
+            )
 
 
 def timed(label: str, rows: int, work):
@@ -59,14 +61,25 @@ def main() -> None:
     write_rows(work / "bench.jsonl", rows)
     (work / "dataset_info.json").write_text(json.dumps({"bench": {"file_name": "bench.jsonl"}}))
     template = load_template("chatml")
-    print(f"{rows:,} alpaca rows, demo tokenizer, chatml template, {os.cpu_count()} CPU cores (model cache {model_cache})")
+    print(
+        f"{rows:,} alpaca rows, demo tokenizer, chatml template, {os.cpu_count()} CPU cores "
+        f"(model cache {model_cache})"
+    )
 
     report = timed("validate (check_file)", rows, lambda: check_file(work / "bench.jsonl"))
     assert report.ok, report.render()
-    dataset, summary = timed("load + render + tokenize + mask (cold)", rows,
-                             lambda: encode_dataset("bench", template, tokenizer, 512, False))
-    timed("second load of the same file (cached)", rows, lambda: encode_dataset("bench", template, tokenizer, 512, False))
-    print(f"encoded {summary['examples']:,} examples, {summary['tokens']:,} tokens ({summary['trained_tokens']:,} trained)")
+    dataset, summary = timed(
+        "load + render + tokenize + mask (cold)",
+        rows,
+        lambda: encode_dataset("bench", template, tokenizer, 512, False),
+    )
+    timed(
+        "second load of the same file (cached)", rows, lambda: encode_dataset("bench", template, tokenizer, 512, False)
+    )
+    print(
+        f"encoded {summary['examples']:,} examples, {summary['tokens']:,} tokens "
+        f"({summary['trained_tokens']:,} trained)"
+    )
 
 
 if __name__ == "__main__":

@@ -132,7 +132,8 @@ def measure(case: str, dtype: str, work: Path) -> dict:
     config = RunConfig()
     config.model.name_or_path = str(random_model(shape_name, cache_dir() / "bench-models"))
     config.model.dtype, config.model.quantization = dtype, quantization
-    config.data.datasets, config.data.cutoff_len, config.data.val_size = [long_rows_dataset(work / "data")], cutoff, 0.0
+    config.data.datasets = [long_rows_dataset(work / "data")]
+    config.data.cutoff_len, config.data.val_size = cutoff, 0.0
     config.method.finetuning_type = finetuning_type
     config.train.max_steps, config.train.per_device_train_batch_size = 2, batch
     config.train.gradient_checkpointing, config.train.save_steps, config.train.logging_steps = checkpointing, 1000, 1
@@ -147,8 +148,13 @@ def measure(case: str, dtype: str, work: Path) -> dict:
             trainer.train()
         measured, how = tracker.peak, "live tensor bytes (CPU)"
     estimate = estimate_memory(config)
-    return {"case": case, "dtype": dtype, "measured": measured, "how": how,
-            **{name: value * GIB for name, value in estimate.table()}}
+    return {
+        "case": case,
+        "dtype": dtype,
+        "measured": measured,
+        "how": how,
+        **{name: value * GIB for name, value in estimate.table()},
+    }
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -168,18 +174,27 @@ def main() -> None:
     import torch
 
     dtype = args.dtype or ("bfloat16" if torch.cuda.is_available() else "float32")
-    print(f"{'case':16} {'dtype':9} {'weights':>8} {'grads':>7} {'optim':>7} {'activ':>7} {'predicted':>10} "
-          f"{'measured':>9} {'error':>7}   (GiB)")
+    print(
+        f"{'case':16} {'dtype':9} {'weights':>8} {'grads':>7} {'optim':>7} {'activ':>7} {'predicted':>10} "
+        f"{'measured':>9} {'error':>7}   (GiB)"
+    )
     for case in args.cases.split(","):
-        done = subprocess.run([sys.executable, __file__, "--one", case, "--dtype", dtype], capture_output=True, text=True)
+        done = subprocess.run(
+            [sys.executable, __file__, "--one", case, "--dtype", dtype], capture_output=True, text=True
+        )
         lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
         if not lines:
-            print(f"{case:16} failed: {done.stderr.strip().splitlines()[-1] if done.stderr.strip() else done.returncode}")
+            print(
+                f"{case:16} failed: {done.stderr.strip().splitlines()[-1] if done.stderr.strip() else done.returncode}"
+            )
             continue
         r = {k: v / GIB if isinstance(v, (int, float)) else v for k, v in json.loads(lines[0][7:]).items()}
         error = (r["total"] - r["measured"]) / r["measured"] * 100
-        print(f"{case:16} {r['dtype']:9} {r['weights']:8.2f} {r['gradients']:7.2f} {r['optimizer']:7.2f} "
-              f"{r['activations']:7.2f} {r['total']:10.2f} {r['measured']:9.2f} {error:+6.1f}%   {r['how']}", flush=True)
+        print(
+            f"{case:16} {r['dtype']:9} {r['weights']:8.2f} {r['gradients']:7.2f} {r['optimizer']:7.2f} "
+            f"{r['activations']:7.2f} {r['total']:10.2f} {r['measured']:9.2f} {error:+6.1f}%   {r['how']}",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

@@ -35,7 +35,13 @@ def studio(tmp_path, monkeypatch):
 
 def test_counts_removed_per_reason(studio):
     result = clean_dataset("raw", CleanOptions(max_tokens=200))
-    assert result.removed == {"invalid row": 1, "empty or too short": 1, "over token limit": 1, "exact duplicate": 1, "near duplicate": 1}
+    assert result.removed == {
+        "invalid row": 1,
+        "empty or too short": 1,
+        "over token limit": 1,
+        "exact duplicate": 1,
+        "near duplicate": 1,
+    }
     assert len(result.train) == 5 and result.total == 10
     assert result.train[0] == {"instruction": "What is LoRA?", "input": "", "output": "Low-rank adapters."}
     assert result.summary().startswith("10 rows: removed 1 invalid row, 1 empty or too short")
@@ -74,8 +80,12 @@ def test_save_as_registers_new_datasets_and_keeps_the_original(studio):
 
 def test_sharegpt_is_cleaned_in_its_own_format(tmp_path, monkeypatch):
     turns = lambda q, a: {"conversations": [{"from": "human", "value": q}, {"from": "gpt", "value": a}]}
-    (tmp_path / "chats.json").write_text(json.dumps([turns("Hi!", "Hello"), turns("hi", "Hey"), turns("Bye", "See you")]), encoding="utf-8")
-    (tmp_path / "info.json").write_text(json.dumps({"chats": {"file_name": "chats.json", "formatting": "sharegpt"}}), encoding="utf-8")
+    (tmp_path / "chats.json").write_text(
+        json.dumps([turns("Hi!", "Hello"), turns("hi", "Hey"), turns("Bye", "See you")]), encoding="utf-8"
+    )
+    (tmp_path / "info.json").write_text(
+        json.dumps({"chats": {"file_name": "chats.json", "formatting": "sharegpt"}}), encoding="utf-8"
+    )
     monkeypatch.setenv("STUDIO_DATA_DIR", str(tmp_path))
     monkeypatch.setenv("STUDIO_REGISTRY", str(tmp_path / "info.json"))
     result = clean_dataset("chats")
@@ -86,6 +96,10 @@ def test_sharegpt_is_cleaned_in_its_own_format(tmp_path, monkeypatch):
 
 
 def test_normalized_hash_ignores_case_spacing_punctuation_and_width():
-    assert normalized_hash("What is LoRA?") == normalized_hash("what  is lora") == normalized_hash("ＷＨＡＴ　ＩＳ　ＬＯＲＡ！")
+    assert (
+        normalized_hash("What is LoRA?")
+        == normalized_hash("what  is lora")
+        == normalized_hash("ＷＨＡＴ　ＩＳ　ＬＯＲＡ！")
+    )
     assert normalized_hash("你好，世界") == normalized_hash("你好世界")
     assert normalized_hash("What is LoRA?") != normalized_hash("What is QLoRA?")

@@ -37,7 +37,10 @@ def test_validate_lists_every_problem_with_field_and_fix():
     problems = validate(config)
     assert "train.learning_rate must be > 0.0; got -1" in problems
     assert "train.per_device_train_batch_size must be ≥ 1; got 0" in problems
-    assert any(p.startswith("method.finetuning_type must be one of full, freeze, bitfit, lora,") and p.endswith("got 'magic'") for p in problems)
+    assert any(
+        p.startswith("method.finetuning_type must be one of full, freeze, bitfit, lora,") and p.endswith("got 'magic'")
+        for p in problems
+    )
     assert any(p.startswith("data.datasets is empty") for p in problems)
     assert len(problems) == 4
 

@@ -64,7 +64,9 @@ def test_adapter_only_export_loads_on_its_base(trained_run):
     assert {"adapter_config.json", "adapter_model.safetensors", "tokenizer.json", "README.md"} <= names
     assert not any(name.startswith("model") for name in names)  # no merged weights
     assert "library_name: peft" in (result.folder / "README.md").read_text()
-    base = AutoModelForCausalLM.from_pretrained(load_run_for_chat(trained_run).model.peft_config["default"].base_model_name_or_path)
+    base = AutoModelForCausalLM.from_pretrained(
+        load_run_for_chat(trained_run).model.peft_config["default"].base_model_name_or_path
+    )
     reloaded = PeftModel.from_pretrained(base, result.folder).eval()
     tokenizer = AutoTokenizer.from_pretrained(result.folder)
     expected = logits_of(load_run_for_chat(trained_run).model, tokenizer)
@@ -95,8 +97,9 @@ def test_a_reward_model_exports_with_its_score_head_and_refuses_gguf(studio_dirs
     from engine.train.trainer import run_training
     from engine.train.trainer import RunContext
 
-    config = demo_config({"method.stage": "rm", "data.datasets": ["demo_preference"], "data.val_size": 0.0,
-                          "train.max_steps": 2})
+    config = demo_config(
+        {"method.stage": "rm", "data.datasets": ["demo_preference"], "data.val_size": 0.0, "train.max_steps": 2}
+    )
     run_dir = create_run(config)
     assert run_training(RunContext(config, run_dir, EventLog(run_dir), lambda: False)) == "completed"
     with pytest.raises(ValueError, match="reward model scores text and cannot chat"):

@@ -30,7 +30,9 @@ def logged_steps(events):
 
 def test_a_killed_run_shows_killed_and_resumes_to_the_same_final_step(studio_dirs, tiny_model):
     handle = submit(short_run_config(max_steps=12, save_steps=4))
-    wait_for(lambda: newest_checkpoint(handle.run_dir) is not None and max(logged_steps(handle.events()), default=0) >= 6)
+    wait_for(
+        lambda: newest_checkpoint(handle.run_dir) is not None and max(logged_steps(handle.events()), default=0) >= 6
+    )
     os.killpg(launch_record(handle.run_dir)["pgid"], signal.SIGKILL)
     killed_at = time.time()
     wait_for(lambda: handle.status() == "failed (killed)", timeout=10, poll=0.05)
@@ -52,7 +54,7 @@ def test_a_killed_run_shows_killed_and_resumes_to_the_same_final_step(studio_dir
 
     events = read_events(handle.run_dir)
     assert events[: len(first_attempt)] == first_attempt  # the log was appended to, never rewritten
-    after = events[len(first_attempt):]
+    after = events[len(first_attempt) :]
     (resume_event,) = [e for e in after if e.get("status") == "resumed"]
     from_step = resume_event["from_step"]
     assert resume_event["checkpoint"] == checkpoint.name == f"checkpoint-{from_step}"
@@ -118,7 +120,10 @@ def test_out_of_memory_fails_with_plain_advice(studio_dirs, tiny_model, long_row
     ("error", "reason"),
     [
         (MemoryError(), "out of memory"),
-        (RuntimeError("[enforce fail at alloc_cpu.cpp:121] DefaultCPUAllocator: can't allocate memory"), "out of memory"),
+        (
+            RuntimeError("[enforce fail at alloc_cpu.cpp:121] DefaultCPUAllocator: can't allocate memory"),
+            "out of memory",
+        ),
         (RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB"), "out of memory"),
         (OSError(errno.ENOSPC, "No space left on device"), "disk full"),
         (RuntimeError("PytorchStreamWriter failed writing file data/0: file write failed"), "disk full"),
@@ -181,8 +186,9 @@ def test_a_saves_folder_that_is_a_file_is_refused_before_start(studio_dirs, tmp_
     blocker.write_text("")
     monkeypatch.setenv("STUDIO_SAVES_DIR", str(blocker))
     problems = preflight(short_run_config(max_steps=2))
-    assert problems == [f"the saves folder {blocker} is a file, not a folder; move it away or point "
-                        "STUDIO_SAVES_DIR at a folder"]
+    assert problems == [
+        f"the saves folder {blocker} is a file, not a folder; move it away or point STUDIO_SAVES_DIR at a folder"
+    ]
     with pytest.raises(StartRefused):
         submit(short_run_config(max_steps=2))
 
@@ -193,8 +199,9 @@ def test_a_saves_folder_under_a_file_is_refused_by_the_cli(studio_dirs, tmp_path
     config = tmp_path / "run.yaml"
     short_run_config(max_steps=2).save(config)
     env = {**os.environ, "STUDIO_SAVES_DIR": str(blocker / "saves")}
-    result = subprocess.run([sys.executable, "-m", "engine", "train", str(config)], capture_output=True, text=True,
-                            env=env, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-m", "engine", "train", str(config)], capture_output=True, text=True, env=env, timeout=60
+    )
     assert result.returncode == 2
     assert f"cannot write to the saves folder {blocker / 'saves'}: Not a directory" in result.stderr
 

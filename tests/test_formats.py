@@ -1,4 +1,5 @@
-"""engine/data/formats.py: detection labels, confidence, reasons, and registry entries that engine/data/registry.py loads."""
+"""engine/data/formats.py: detection labels, confidence, reasons, and registry entries that the registry loads."""
+
 import json
 import shutil
 from pathlib import Path
@@ -46,17 +47,64 @@ def test_sharegpt_with_openai_role_names_gets_matching_tags():
 
 EXPECTED_ENTRIES = {
     "alpaca.json": {"columns": {"prompt": "instruction", "query": "input", "response": "output"}},
-    "alpaca.jsonl": {"columns": {"prompt": "instruction", "query": "input", "response": "output", "system": "system", "history": "history"}},
-    "sharegpt.json": {"formatting": "sharegpt", "columns": {"messages": "conversations", "system": "system"},
-                      "tags": {"role_tag": "from", "content_tag": "value", "user_tag": "human", "assistant_tag": "gpt", "system_tag": "system"}},
-    "openai.jsonl": {"formatting": "sharegpt", "columns": {"messages": "messages"},
-                     "tags": {"role_tag": "role", "content_tag": "content", "user_tag": "user", "assistant_tag": "assistant", "system_tag": "system"}},
-    "preference.json": {"ranking": True, "columns": {"prompt": "instruction", "query": "input", "chosen": "chosen", "rejected": "rejected"}},
-    "preference_sharegpt.json": {"formatting": "sharegpt", "ranking": True,
-                                 "columns": {"messages": "conversations", "chosen": "chosen", "rejected": "rejected"},
-                                 "tags": {"role_tag": "from", "content_tag": "value", "user_tag": "human", "assistant_tag": "gpt", "system_tag": "system"}},
-    "kto.jsonl": {"formatting": "sharegpt", "columns": {"messages": "messages", "kto_tag": "label"},
-                  "tags": {"role_tag": "role", "content_tag": "content", "user_tag": "user", "assistant_tag": "assistant", "system_tag": "system"}},
+    "alpaca.jsonl": {
+        "columns": {
+            "prompt": "instruction",
+            "query": "input",
+            "response": "output",
+            "system": "system",
+            "history": "history",
+        }
+    },
+    "sharegpt.json": {
+        "formatting": "sharegpt",
+        "columns": {"messages": "conversations", "system": "system"},
+        "tags": {
+            "role_tag": "from",
+            "content_tag": "value",
+            "user_tag": "human",
+            "assistant_tag": "gpt",
+            "system_tag": "system",
+        },
+    },
+    "openai.jsonl": {
+        "formatting": "sharegpt",
+        "columns": {"messages": "messages"},
+        "tags": {
+            "role_tag": "role",
+            "content_tag": "content",
+            "user_tag": "user",
+            "assistant_tag": "assistant",
+            "system_tag": "system",
+        },
+    },
+    "preference.json": {
+        "ranking": True,
+        "columns": {"prompt": "instruction", "query": "input", "chosen": "chosen", "rejected": "rejected"},
+    },
+    "preference_sharegpt.json": {
+        "formatting": "sharegpt",
+        "ranking": True,
+        "columns": {"messages": "conversations", "chosen": "chosen", "rejected": "rejected"},
+        "tags": {
+            "role_tag": "from",
+            "content_tag": "value",
+            "user_tag": "human",
+            "assistant_tag": "gpt",
+            "system_tag": "system",
+        },
+    },
+    "kto.jsonl": {
+        "formatting": "sharegpt",
+        "columns": {"messages": "messages", "kto_tag": "label"},
+        "tags": {
+            "role_tag": "role",
+            "content_tag": "content",
+            "user_tag": "user",
+            "assistant_tag": "assistant",
+            "system_tag": "system",
+        },
+    },
     "text.txt": {"columns": {"prompt": "text"}},
 }
 
@@ -71,8 +119,10 @@ def test_registry_entry_is_llama_factory_schema(name):
 def registered_good_files(tmp_path, monkeypatch):
     """Every good file registered with the entry detection wrote for it."""
     shutil.copytree(GOOD, tmp_path / "data")
-    entries = {path.stem + path.suffix.replace(".", "_"): detect_format(read_rows(path)).registry_entry(path.name)
-               for path in GOOD.iterdir()}
+    entries = {
+        path.stem + path.suffix.replace(".", "_"): detect_format(read_rows(path)).registry_entry(path.name)
+        for path in GOOD.iterdir()
+    }
     (tmp_path / "dataset_info.json").write_text(json.dumps(entries), encoding="utf-8")
     monkeypatch.setenv("STUDIO_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("STUDIO_REGISTRY", str(tmp_path / "dataset_info.json"))
@@ -87,10 +137,18 @@ def test_every_good_format_round_trips_into_training_data(registered_good_files)
     assert load_conversations("sharegpt_json")[0][0] == {"role": "system", "content": "You are friendly."}
     assert load_conversations("openai_jsonl")[1][-1]["content"] == "4"
     pair = load_preference_pairs("preference_sharegpt_json")[0]
-    assert pair == {"prompt": [{"role": "user", "content": "Greet me"}], "chosen": "Hello, nice to meet you!", "rejected": "What do you want?"}
+    assert pair == {
+        "prompt": [{"role": "user", "content": "Greet me"}],
+        "chosen": "Hello, nice to meet you!",
+        "rejected": "What do you want?",
+    }
     assert load_preference_pairs("preference_json")[1]["rejected"] == "5"
     assert [example["label"] for example in load_kto_examples("kto_jsonl")] == [True, False]
-    assert load_texts("text_txt") == ["The first document is about fine-tuning.\nIt has two lines.", "第二篇文档是中文的。", "The third document."]
+    assert load_texts("text_txt") == [
+        "The first document is about fine-tuning.\nIt has two lines.",
+        "第二篇文档是中文的。",
+        "The third document.",
+    ]
 
 
 def test_text_without_blank_lines_is_one_document_per_line(tmp_path):

@@ -74,8 +74,12 @@ def llama_runtime():
 def test_llama_cpp_tokenises_and_decodes_like_transformers(gguf_files, tiny_model, tiny_tokenizer):
     llama_runtime()
     template = load_template("chatml")
-    texts = [tiny_tokenizer.apply_chat_template(p, chat_template=template.source, tokenize=False, add_generation_prompt=True)
-             for p in PROMPTS]
+    texts = [
+        tiny_tokenizer.apply_chat_template(
+            p, chat_template=template.source, tokenize=False, add_generation_prompt=True
+        )
+        for p in PROMPTS
+    ]
     texts.append("plain text, 中文混合 English… and symbols: <>&%$ 123")
     results = {kind: verify_gguf(path, texts, tiny_model, FIRST_TOKENS) for kind, path in gguf_files.items()}
     for kind, result in results.items():

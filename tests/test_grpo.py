@@ -139,13 +139,17 @@ def test_grpo_scores_answers_with_a_trained_reward_model(studio_dirs, tiny_model
                                  "train.max_steps": 4})
     reward_run, _, _ = train(reward_config)
 
-    config = grpo_config(grpo_rewards=["reward_model", "brevity"], grpo_reward_run=str(reward_run.relative_to(saves_dir())))
+    reward_run_name = str(reward_run.relative_to(saves_dir()))
+    config = grpo_config(grpo_rewards=["reward_model", "brevity"], grpo_reward_run=reward_run_name)
     config.data.max_samples = 8
     config.train.max_steps = 2
     assert validate(config) == []
     _, _, logs = train(config)
-    model_rewards = [key for key in logs[-1] if key.startswith("rewards/") and key.endswith("/mean")
-                     and key != "rewards/brevity/mean"]
+    model_rewards = [
+        key
+        for key in logs[-1]
+        if key.startswith("rewards/") and key.endswith("/mean") and key != "rewards/brevity/mean"
+    ]
     assert len(model_rewards) == 1, sorted(logs[-1])
     assert all(e[model_rewards[0]] == e[model_rewards[0]] for e in logs)  # a real score, not NaN
 

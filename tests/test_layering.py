@@ -56,7 +56,9 @@ def imported_modules(path: Path) -> set[str]:
 
 def _is_module(name: str) -> bool:
     relative = Path(*name.split("."))
-    return (ENGINE.parent / relative).with_suffix(".py").exists() or (ENGINE.parent / relative / "__init__.py").exists()
+    return (ENGINE.parent / relative).with_suffix(".py").exists() or (
+        ENGINE.parent / relative / "__init__.py"
+    ).exists()
 
 
 def layer_of(module: str) -> int | None:
@@ -83,8 +85,10 @@ def test_every_engine_module_has_a_layer():
 def test_imports_point_down_the_layers():
     upward = sorted(
         f"{module} ({LAYERS[layer_of(module)][0]}) imports {target} ({LAYERS[layer_of(target)][0]})"
-        for module, targets in GRAPH.items() if module != "engine"
-        for target in targets if target != "engine" and layer_of(target) > layer_of(module)
+        for module, targets in GRAPH.items()
+        if module != "engine"
+        for target in targets
+        if target != "engine" and layer_of(target) > layer_of(module)
     )
     assert upward == []
 
@@ -98,7 +102,7 @@ def test_no_import_cycles():
         state[module] = 1
         for target in sorted(modules[module]):
             if state.get(target) == 1:
-                cycles.append(" -> ".join(path[path.index(target):] + [target]))
+                cycles.append(" -> ".join(path[path.index(target) :] + [target]))
             elif target not in state:
                 visit(target, path + [target])
         state[module] = 2

@@ -61,7 +61,10 @@ def test_cli_eval_loss_only_and_generate(trained_run, tmp_path, capsys):
     assert "eval_loss" in metrics and "bleu-4" not in metrics and metrics["complete"]
     out = tmp_path / "base-eval"
     config = "examples/sft_lora_demo.yaml"  # a plain config: its base model is evaluated
-    assert main(["eval", config, "--max-samples", "3", "--generate", "--max-new-tokens", "4", "--output-dir", str(out)]) == 0
+    assert (
+        main(["eval", config, "--max-samples", "3", "--generate", "--max-new-tokens", "4", "--output-dir", str(out)])
+        == 0
+    )
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["model"] == "builtin:tiny-demo" and "rouge-l" in metrics and metrics["done"] == 3
     assert len((out / "generated_predictions.jsonl").read_text().splitlines()) == 3

@@ -213,7 +213,10 @@ def test_unknown_name_is_rejected_with_choices():
         load_template("vicuna")
 
 
-@pytest.mark.parametrize("name", ["../x", "a/b", "../templates/chatml", "chatml.jinja", "..", "", "/etc/passwd", "a\\b"])
+ESCAPING_NAMES = ["../x", "a/b", "../templates/chatml", "chatml.jinja", "..", "", "/etc/passwd", "a\\b"]
+
+
+@pytest.mark.parametrize("name", ESCAPING_NAMES)
 def test_path_like_names_are_rejected(name):
     with pytest.raises(ValueError, match="pick one of"):
         load_template(name)

@@ -29,10 +29,16 @@ def make_tokenizer():
     core.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     core.decoder = decoders.ByteLevel()
     specials = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
-    trainer = trainers.BpeTrainer(vocab_size=400, special_tokens=specials, initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    trainer = trainers.BpeTrainer(
+        vocab_size=400, special_tokens=specials, initial_alphabet=pre_tokenizers.ByteLevel.alphabet()
+    )
     core.train_from_iterator(["Hello there, how are you? Be brief. 你好 世界"] * 20, trainer=trainer)
-    tokenizer = PreTrainedTokenizerFast(tokenizer_object=core, eos_token="<|im_end|>", pad_token="<|endoftext|>",
-                                        additional_special_tokens=["<|im_start|>"])
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=core,
+        eos_token="<|im_end|>",
+        pad_token="<|endoftext|>",
+        additional_special_tokens=["<|im_start|>"],
+    )
     tokenizer.chat_template = load_template("chatml").source
     return tokenizer
 
@@ -64,10 +70,17 @@ def registry(tmp_path, monkeypatch):
     shutil.copytree(GOOD, data)
     entries = {
         "alpaca": {"file_name": "alpaca.json"},
-        "sharegpt": {"file_name": "sharegpt.json", "formatting": "sharegpt", "columns": {"messages": "conversations", "system": "system"}},
+        "sharegpt": {
+            "file_name": "sharegpt.json",
+            "formatting": "sharegpt",
+            "columns": {"messages": "conversations", "system": "system"},
+        },
         "text": {"file_name": "text.txt", "columns": {"prompt": "text"}},
-        "preference": {"file_name": "preference.json", "ranking": True,
-                       "columns": {"prompt": "instruction", "query": "input", "chosen": "chosen", "rejected": "rejected"}},
+        "preference": {
+            "file_name": "preference.json",
+            "ranking": True,
+            "columns": {"prompt": "instruction", "query": "input", "chosen": "chosen", "rejected": "rejected"},
+        },
     }
     (tmp_path / "dataset_info.json").write_text(json.dumps(entries), encoding="utf-8")
     monkeypatch.setenv("STUDIO_DATA_DIR", str(data))
@@ -100,6 +113,9 @@ def test_dataset_stats(registry):
     assert dataset_stats("preference")["rows"] == 2
 
 
-@pytest.mark.parametrize("text, language", [("Hello world", "en"), ("你好，世界", "zh"), ("Finetune Studio 是一个工作台", "zh"), ("1234 !?", "other")])
+@pytest.mark.parametrize(
+    "text, language",
+    [("Hello world", "en"), ("你好，世界", "zh"), ("Finetune Studio 是一个工作台", "zh"), ("1234 !?", "other")],
+)
 def test_detect_language_by_script(text, language):
     assert detect_language(text) == language

@@ -40,7 +40,10 @@ BAD_FILES = {
     "openai_empty_content.jsonl": ([], "turn 2 has an empty or non-text 'content'"),
     "preference_identical.json": ([], "field 'rejected': is identical to 'chosen'"),
     "preference_sharegpt_identical.json": ([], "field 'rejected': is identical to 'chosen'"),
-    "preference_missing_rejected.json": (["--format", "preference"], "every preference row needs a chosen and a rejected"),
+    "preference_missing_rejected.json": (
+        ["--format", "preference"],
+        "every preference row needs a chosen and a rejected",
+    ),
     "kto_label_not_bool.jsonl": ([], "field 'label': must be true or false"),
     "history_not_pairs.json": ([], "field 'history': must be a list of [question, answer] pairs"),
     "csv_broken_quoting.csv": ([], "broken CSV quoting near line 3"),
@@ -72,7 +75,10 @@ GOOD_FILES = {
 def _check_args(arguments: list[str]) -> dict:
     """The check_file keyword arguments matching the CLI arguments."""
     pairs = dict(zip(arguments[::2], arguments[1::2]))
-    return {"formatting": pairs.get("--format", "auto"), "cutoff_len": int(pairs["--cutoff-len"]) if "--cutoff-len" in pairs else None}
+    return {
+        "formatting": pairs.get("--format", "auto"),
+        "cutoff_len": int(pairs["--cutoff-len"]) if "--cutoff-len" in pairs else None,
+    }
 
 
 def test_the_corpus_has_every_file_and_at_least_30():
@@ -133,7 +139,9 @@ def test_row_far_over_cutoff_is_counted_with_a_tokenizer(tmp_path):
 
 def test_render_shows_first_20_and_a_count(tmp_path):
     path = tmp_path / "many.jsonl"
-    path.write_text("".join(json.dumps({"instruction": f"q{n}", "output": ""}) + "\n" for n in range(45)), encoding="utf-8")
+    path.write_text(
+        "".join(json.dumps({"instruction": f"q{n}", "output": ""}) + "\n" for n in range(45)), encoding="utf-8"
+    )
     text = check_file(path).render()
     assert text.count("is empty") == SHOWN
     assert f"... and {45 - SHOWN} more" in text
@@ -149,7 +157,9 @@ def test_forced_format_overrides_detection():
 def test_200_mb_jsonl_is_streamed(tmp_path):
     """A 200 MB file is checked line by line: peak memory grows far less than the file."""
     path = tmp_path / "big.jsonl"
-    line = (json.dumps({"instruction": "Summarise the text.", "input": "x" * 2000, "output": "A summary."}) + "\n").encode()
+    line = (
+        json.dumps({"instruction": "Summarise the text.", "input": "x" * 2000, "output": "A summary."}) + "\n"
+    ).encode()
     with path.open("wb") as handle:
         block = line * 1000
         while handle.tell() < 200 * 1024**2:
@@ -210,7 +220,11 @@ def test_registered_file_name_must_stay_inside_data_dir(escape_registry, name, e
 def _run_cli(*arguments: str, env: dict | None = None) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "engine", "data", "check", *arguments],
-        cwd=PROJECT, capture_output=True, text=True, env={**os.environ, **(env or {})}, timeout=60,
+        cwd=PROJECT,
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        timeout=60,
     )
 
 

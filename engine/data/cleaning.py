@@ -87,7 +87,9 @@ def clean_dataset(name: str, options: CleanOptions | None = None) -> CleanResult
     entry = get_entry(name)
     label = registry_label(read_registry()[name])
     if label not in CLEANABLE:
-        raise DataError(f"dataset {name!r} is {label} data; cleaning works on instruction data ({', '.join(CLEANABLE)})")
+        raise DataError(
+            f"dataset {name!r} is {label} data; cleaning works on instruction data ({', '.join(CLEANABLE)})"
+        )
     rows = read_rows(dataset_file(entry))
     removed = dict.fromkeys(REASONS, 0)
     kept, seen_exact, seen_near = [], set(), set()

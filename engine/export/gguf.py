@@ -156,7 +156,8 @@ def _add_tokenizer(writer, folder: Path, vocab_size: int) -> None:
         else:
             tokens.append(text)
             special = text in added and added[text].get("special")
-            types.append(TokenType.CONTROL if special else TokenType.USER_DEFINED if text in added else TokenType.NORMAL)
+            kind = TokenType.USER_DEFINED if text in added else TokenType.NORMAL
+            types.append(TokenType.CONTROL if special else kind)
     merges = [" ".join(pair) if isinstance(pair, list) else pair for pair in tokenizer_json["model"]["merges"]]
     writer.add_tokenizer_model("gpt2")
     # llama.cpp picks its split regex by this name; "gpt-2" is the pattern of a ByteLevel(use_regex) pre-tokenizer.
@@ -164,7 +165,11 @@ def _add_tokenizer(writer, folder: Path, vocab_size: int) -> None:
     writer.add_token_list(tokens)
     writer.add_token_types(types)
     writer.add_token_merges(merges)
-    for role, add in (("bos", writer.add_bos_token_id), ("eos", writer.add_eos_token_id), ("pad", writer.add_pad_token_id)):
+    for role, add in (
+        ("bos", writer.add_bos_token_id),
+        ("eos", writer.add_eos_token_id),
+        ("pad", writer.add_pad_token_id),
+    ):
         text = settings.get(f"{role}_token")
         if isinstance(text, str) and text in vocab:
             add(vocab[text])
@@ -278,22 +283,34 @@ def verify_gguf(path: Path, prompts: list, reference_model_folder: Path, first_t
 
     path, reference_model_folder = Path(path), Path(reference_model_folder)
     tokenizer = AutoTokenizer.from_pretrained(reference_model_folder)
-    texts = [p if isinstance(p, str) else tokenizer.apply_chat_template(p, tokenize=False, add_generation_prompt=True)
-             for p in prompts]
+    texts = [
+        p if isinstance(p, str) else tokenizer.apply_chat_template(p, tokenize=False, add_generation_prompt=True)
+        for p in prompts
+    ]
     prompt_ids = [tokenizer(text, add_special_tokens=False)["input_ids"] for text in texts]
     expected = _transformers_first_tokens(reference_model_folder, tokenizer, prompt_ids, first_tokens)
     llm = llama_cpp.Llama(model_path=str(path), n_ctx=512, n_threads=2, verbose=False, seed=0)
     try:
-        same_tokens = [llm.tokenize(text.encode(), add_bos=False, special=True) == ids for text, ids in zip(texts, prompt_ids)]
+        same_tokens = [
+            llm.tokenize(text.encode(), add_bos=False, special=True) == ids for text, ids in zip(texts, prompt_ids)
+        ]
         got = [_llama_first_tokens(llm, ids, first_tokens) for ids in prompt_ids]
     finally:
         llm.close()
     eos = tokenizer.eos_token_id
     agreed = [_common_start(until_eos(a, eos), until_eos(b, eos)) for a, b in zip(got, expected)]
     matching = sum(until_eos(a, eos) == until_eos(b, eos) for a, b in zip(got, expected))
-    return {"file": path.name, "runtime": f"llama.cpp (llama-cpp-python {llama_cpp.__version__})", "tokens": first_tokens,
-            "same_tokens": same_tokens, "llama": got, "transformers": expected, "agreed": agreed,
-            "matching": matching, "prompts": len(texts)}
+    return {
+        "file": path.name,
+        "runtime": f"llama.cpp (llama-cpp-python {llama_cpp.__version__})",
+        "tokens": first_tokens,
+        "same_tokens": same_tokens,
+        "llama": got,
+        "transformers": expected,
+        "agreed": agreed,
+        "matching": matching,
+        "prompts": len(texts),
+    }
 
 
 def until_eos(tokens: list[int], eos: int | None) -> list[int]:
@@ -313,9 +330,14 @@ def _transformers_first_tokens(folder: Path, tokenizer, prompt_ids: list[list[in
     outputs = []
     with torch.inference_mode():
         for ids in prompt_ids:  # one at a time: no padding, so nothing differs from llama.cpp's single sequence
-            output = model.generate(torch.tensor([ids]), max_new_tokens=count, do_sample=False,
-                                    eos_token_id=None, pad_token_id=tokenizer.pad_token_id)
-            outputs.append(output[0, len(ids):].tolist())
+            output = model.generate(
+                torch.tensor([ids]),
+                max_new_tokens=count,
+                do_sample=False,
+                eos_token_id=None,
+                pad_token_id=tokenizer.pad_token_id,
+            )
+            outputs.append(output[0, len(ids) :].tolist())
     return outputs
 
 

@@ -16,7 +16,14 @@ from engine.use.chat import ChatModel, active, load_base_for_chat, load_run_for_
 from engine.config.schema import ModelConfig, RunConfig
 from engine.data.conversion import load_conversations
 from engine.data.encoding import IGNORE, encode_conversations
-from engine.use.predict import PredictionProgress, default_output_dir, prediction_tasks, stream_predictions, summarize, write_metrics
+from engine.use.predict import (
+    PredictionProgress,
+    default_output_dir,
+    prediction_tasks,
+    stream_predictions,
+    summarize,
+    write_metrics,
+)
 from engine.paths import CONFIG_FILE
 
 
@@ -70,7 +77,12 @@ def measure_loss(
             if progress:
                 progress(min(start + batch_size, len(examples)), len(examples))
     loss = total_loss / max(total_tokens, 1)
-    return {"eval_loss": loss, "perplexity": math.exp(min(loss, 50.0)), "examples": len(examples), "tokens": total_tokens}
+    return {
+        "eval_loss": loss,
+        "perplexity": math.exp(min(loss, 50.0)),
+        "examples": len(examples),
+        "tokens": total_tokens,
+    }
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -34,7 +34,9 @@ SPLITS = ("all", "validation")
 # Tasks: prompt messages and the reference reply
 
 
-def prediction_tasks(datasets: list[str], max_samples: int = 0, split: str = "all", seed: int = 42, val_size: float = 0.0) -> list[dict]:
+def prediction_tasks(
+    datasets: list[str], max_samples: int = 0, split: str = "all", seed: int = 42, val_size: float = 0.0
+) -> list[dict]:
     """[{"messages": prompt messages, "prompt": the last user text, "label": the reply}] for every conversation.
 
     split="validation" keeps the part a run with this `seed` and `val_size` held out (the same shuffle as
@@ -65,7 +67,9 @@ def generate_replies(chat: ChatModel, prompts: list[list[dict]], max_new_tokens:
     """Greedy replies to a batch of prompt message lists, rendered with the chat's template."""
     import torch
 
-    texts = [render_messages(chat.template, chat.tokenizer, messages, add_generation_prompt=True) for messages in prompts]
+    texts = [
+        render_messages(chat.template, chat.tokenizer, messages, add_generation_prompt=True) for messages in prompts
+    ]
     side = chat.tokenizer.padding_side
     chat.tokenizer.padding_side = "left"  # a decoder continues from the right edge: pad on the left
     try:
@@ -122,11 +126,18 @@ def stream_predictions(
         batch = tasks[start : start + batch_size]
         replies = generate_replies(chat, [task["messages"] for task in batch], max_new_tokens)
         new_rows = [
-            {"prompt": task["prompt"], "label": task["label"], "prediction": reply, "scores": score_texts(reply, task["label"])}
+            {
+                "prompt": task["prompt"],
+                "label": task["label"],
+                "prediction": reply,
+                "scores": score_texts(reply, task["label"]),
+            }
             for task, reply in zip(batch, replies)
         ]
         rows.extend(new_rows)
-        progress = PredictionProgress(len(rows), len(tasks), rows, summarize(rows, len(tasks), chat.label, extra_metrics))
+        progress = PredictionProgress(
+            len(rows), len(tasks), rows, summarize(rows, len(tasks), chat.label, extra_metrics)
+        )
         if output_dir is not None:
             _append_rows(output_dir / PREDICTIONS_FILE, new_rows)
             write_metrics(output_dir, progress.metrics)
@@ -208,8 +219,16 @@ class Comparison:
     def table(self) -> list[list]:
         """Rows for a UI table: prompt, label, reply a, reply b, then ROUGE-L and BLEU-4 of each."""
         return [
-            [row["prompt"], row["label"], row["prediction_a"], row["prediction_b"],
-             row["scores_a"]["rouge-l"], row["scores_b"]["rouge-l"], row["scores_a"]["bleu-4"], row["scores_b"]["bleu-4"]]
+            [
+                row["prompt"],
+                row["label"],
+                row["prediction_a"],
+                row["prediction_b"],
+                row["scores_a"]["rouge-l"],
+                row["scores_b"]["rouge-l"],
+                row["scores_a"]["bleu-4"],
+                row["scores_b"]["bleu-4"],
+            ]
             for row in self.rows
         ]
 
@@ -218,19 +237,35 @@ class Comparison:
         return ["prompt", "label", a, b, f"ROUGE-L {a}", f"ROUGE-L {b}", f"BLEU-4 {a}", f"BLEU-4 {b}"]
 
 
-def compare_predictions(rows_a: list[dict], rows_b: list[dict], label_a: str = "a", label_b: str = "b", total: int = 0) -> Comparison:
+def compare_predictions(
+    rows_a: list[dict], rows_b: list[dict], label_a: str = "a", label_b: str = "b", total: int = 0
+) -> Comparison:
     """Pair two prediction lists made from the same tasks (same order) into a Comparison."""
     if [row["prompt"] for row in rows_a[: len(rows_b)]] != [row["prompt"] for row in rows_b[: len(rows_a)]]:
         raise ValueError("the two prediction lists were not made from the same prompts in the same order")
     paired = [
-        {"prompt": a["prompt"], "label": a["label"], "prediction_a": a["prediction"], "prediction_b": b["prediction"],
-         "scores_a": a["scores"], "scores_b": b["scores"]}
+        {
+            "prompt": a["prompt"],
+            "label": a["label"],
+            "prediction_a": a["prediction"],
+            "prediction_b": b["prediction"],
+            "scores_a": a["scores"],
+            "scores_b": b["scores"],
+        }
         for a, b in zip(rows_a, rows_b)
     ]
     metrics_a = mean_scores([row["scores_a"] for row in paired])
     metrics_b = mean_scores([row["scores_b"] for row in paired])
-    return Comparison(label_a, label_b, paired, metrics_a, metrics_b, score_deltas(metrics_b, metrics_a),
-                      len(paired), total or len(paired))
+    return Comparison(
+        label_a,
+        label_b,
+        paired,
+        metrics_a,
+        metrics_b,
+        score_deltas(metrics_b, metrics_a),
+        len(paired),
+        total or len(paired),
+    )
 
 
 def stream_comparison(
@@ -252,7 +287,12 @@ def stream_comparison(
         for chat, rows in ((chat_a, rows_a), (chat_b, rows_b)):
             replies = generate_replies(chat, [task["messages"] for task in batch], max_new_tokens)
             rows.extend(
-                {"prompt": task["prompt"], "label": task["label"], "prediction": reply, "scores": score_texts(reply, task["label"])}
+                {
+                    "prompt": task["prompt"],
+                    "label": task["label"],
+                    "prediction": reply,
+                    "scores": score_texts(reply, task["label"]),
+                }
                 for task, reply in zip(batch, replies)
             )
         yield compare_predictions(rows_a, rows_b, chat_a.label, chat_b.label, len(tasks))

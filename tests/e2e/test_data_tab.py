@@ -70,7 +70,9 @@ def test_token_view_shows_trained_and_masked_tokens(page):
 
 def test_histogram_states_the_truncated_rows(page):
     summary = page.locator("#length-summary")
-    wait_until(lambda: "would be truncated at the cutoff length of 48" in summary.inner_text(), 30, "the histogram", page=page)
+    wait_until(
+        lambda: "would be truncated at the cutoff length of 48" in summary.inner_text(), 30, "the histogram", page=page
+    )
     assert re.search(r"\d+ of 135 rows would be truncated", summary.inner_text())
     wait_until(lambda: page.locator("#length-histogram img").count() > 0, 20, "the drawn histogram", page=page)
     # The stats panel updates on its own event: under load it can lag the histogram by a few seconds.
@@ -100,8 +102,12 @@ def test_the_section_in_chinese(page):
     page.get_by_text("简体中文", exact=True).click()
     page.get_by_text("像模型一样查看数据").wait_for()
     page.locator("#inspect-show").click()
-    wait_until(lambda: "行会被截断" in page.locator("#length-summary").inner_text(), 30, "the Chinese sentence", page=page)
-    wait_until(lambda: "第 1 行" in page.locator("#token-counts").inner_text(), 30, "the Chinese token view", page=page)
+    wait_until(
+        lambda: "行会被截断" in page.locator("#length-summary").inner_text(), 30, "the Chinese sentence", page=page
+    )
+    wait_until(
+        lambda: "第 1 行" in page.locator("#token-counts").inner_text(), 30, "the Chinese token view", page=page
+    )
     legend = [item.strip() for item in page.locator("#token-view .legend-item").all_inner_texts()]
     assert legend == ["训练", "屏蔽（不计损失）"]
     page.wait_for_timeout(500)  # the plot's image swaps in after its sentence

@@ -34,9 +34,14 @@ def clean(dataset: str, trim: bool, min_prompt, min_response, max_tokens, exact:
     try:
         limit = int(max_tokens or 0)  # tokens of prompt + response; 0 = no limit
         options = CleanOptions(
-            trim_whitespace=bool(trim), min_prompt_chars=int(min_prompt or 0), min_response_chars=int(min_response or 0),
-            max_tokens=limit, tokenizer=tokenizer_for(model, trust) if limit else None,  # exact counts, not estimates
-            exact_dedup=bool(exact), near_dedup=bool(near), validation_ratio=float(validation_ratio or 0),
+            trim_whitespace=bool(trim),
+            min_prompt_chars=int(min_prompt or 0),
+            min_response_chars=int(min_response or 0),
+            max_tokens=limit,
+            tokenizer=tokenizer_for(model, trust) if limit else None,  # exact counts, not estimates
+            exact_dedup=bool(exact),
+            near_dedup=bool(near),
+            validation_ratio=float(validation_ratio or 0),
             seed=int(seed or 0),
         )
         result = clean_dataset(dataset, options)
@@ -48,8 +53,17 @@ def clean(dataset: str, trim: bool, min_prompt, min_response, max_tokens, exact:
 def describe(result, lang: str) -> str:
     """What cleaning did, in words: the totals, then one line per reason with the rows it removed."""
     removed = sum(result.removed.values())
-    lines = [text("data.cleaned", lang, source=result.source, total=result.total, removed=removed,
-                  train=len(result.train), validation=len(result.validation))]
+    lines = [
+        text(
+            "data.cleaned",
+            lang,
+            source=result.source,
+            total=result.total,
+            removed=removed,
+            train=len(result.train),
+            validation=len(result.validation),
+        )
+    ]
     lines += [f"- {text('reason.' + reason, lang)}: **{count}**" for reason, count in result.removed.items()]
     return "\n".join(lines)
 
@@ -90,7 +104,9 @@ def build_cleaning_section(labels: Labels) -> dict:
         parts["min_prompt"] = labels.labelled(gr.Number, "data.min_prompt", value=1, minimum=0, precision=0)
         parts["min_response"] = labels.labelled(gr.Number, "data.min_response", value=1, minimum=0, precision=0)
         parts["max_tokens"] = labels.labelled(gr.Number, "data.max_tokens", value=0, minimum=0, precision=0)
-        parts["validation"] = labels.labelled(gr.Slider, "data.validation_ratio", minimum=0.0, maximum=0.5, step=0.05, value=0.0)
+        parts["validation"] = labels.labelled(
+            gr.Slider, "data.validation_ratio", minimum=0.0, maximum=0.5, step=0.05, value=0.0
+        )
         parts["seed"] = labels.labelled(gr.Number, "data.clean_seed", value=42, precision=0)
     parts["clean"] = labels.button("data.clean", variant="primary", elem_id="clean-button")
     parts["report"] = gr.Markdown(elem_id="clean-report")
@@ -102,9 +118,18 @@ def build_cleaning_section(labels: Labels) -> dict:
     return parts
 
 
-def wire_cleaning_section(parts: dict, dataset: gr.Dropdown, datasets: gr.Dropdown, controls: dict, lang: gr.Radio) -> None:
+def wire_cleaning_section(
+    parts: dict, dataset: gr.Dropdown, datasets: gr.Dropdown, controls: dict, lang: gr.Radio
+) -> None:
     """`dataset`: the one to clean (the inspect picker); `datasets`: the training picker, offered the result."""
-    options = [parts[key] for key in ("trim", "min_prompt", "min_response", "max_tokens", "exact", "near", "validation", "seed")]
+    options = [
+        parts[key]
+        for key in ("trim", "min_prompt", "min_response", "max_tokens", "exact", "near", "validation", "seed")
+    ]
     model = [controls["model.name_or_path"], controls["model.trust_remote_code"]]
     parts["clean"].click(clean, [dataset, *options, *model, lang], [parts["report"], parts["result"], parts["name"]])
-    parts["save"].click(save_cleaned, [parts["result"], parts["name"], datasets, lang], [parts["message"], datasets, dataset, parts["result"]])
+    parts["save"].click(
+        save_cleaned,
+        [parts["result"], parts["name"], datasets, lang],
+        [parts["message"], datasets, dataset, parts["result"]],
+    )

@@ -43,7 +43,9 @@ def tokenizer_for(model: str, trust_remote_code: bool = False):
 
             if len(_tokenizers) >= MAX_TOKENIZERS:
                 _tokenizers.pop(next(iter(_tokenizers)))
-            _tokenizers[key] = load_tokenizer(ModelConfig(name_or_path=model, trust_remote_code=bool(trust_remote_code)))
+            _tokenizers[key] = load_tokenizer(
+                ModelConfig(name_or_path=model, trust_remote_code=bool(trust_remote_code))
+            )
         return _tokenizers[key]
 
 
@@ -90,8 +92,17 @@ def show_tokens(dataset: str, row, model: str, template: str, trust: bool, train
     trained_name, masked_name = token_categories(lang)
     spans = [(piece, trained_name if trained else masked_name) for piece, trained in tokens]
     trained = sum(trained for _, trained in tokens)
-    counts = text("data.token_counts", lang, row=number, rows=len(conversations), tokens=len(tokens),
-                  trained=trained, masked=len(tokens) - trained, template=template, model=model)
+    counts = text(
+        "data.token_counts",
+        lang,
+        row=number,
+        rows=len(conversations),
+        tokens=len(tokens),
+        trained=trained,
+        masked=len(tokens) - trained,
+        template=template,
+        model=model,
+    )
     colors = dict(zip((trained_name, masked_name), TOKEN_COLORS))
     return gr.update(value=spans, color_map=colors), counts
 
@@ -117,7 +128,9 @@ def _label_in_chinese(figure, dataset: str, stats: dict) -> None:
     font = {"fontfamily": HAN_FONTS}
     axes.set_xlabel("每行 token 数", **font)
     axes.set_ylabel("行数", **font)
-    axes.set_title(f"{dataset}：{stats['rows']} 行中有 {stats['truncated']} 行将在 {stats['cutoff_len']} 处截断", **font)
+    axes.set_title(
+        f"{dataset}：{stats['rows']} 行中有 {stats['truncated']} 行将在 {stats['cutoff_len']} 处截断", **font
+    )
     axes.legend([f"截断长度 {stats['cutoff_len']}"], prop={"family": HAN_FONTS})
 
 
@@ -134,8 +147,15 @@ def show_stats(dataset: str, lang: str) -> str:
     languages = ", ".join(f"{language} {count}" for language, count in stats["languages"].items())
     lines = [text("data.stats_rows", lang, rows=stats["rows"], languages=languages, chars=stats["average_chars"])]
     if "turns" in stats:
-        lines.append(text("data.stats_turns", lang, **stats["turns"], prompt=stats["average_prompt_chars"],
-                          response=stats["average_response_chars"]))
+        lines.append(
+            text(
+                "data.stats_turns",
+                lang,
+                **stats["turns"],
+                prompt=stats["average_prompt_chars"],
+                response=stats["average_response_chars"],
+            )
+        )
     return "\n\n".join(lines)
 
 
@@ -149,20 +169,30 @@ def build_inspect_section(labels: Labels, datasets: list[str], chosen: list[str]
     first = next((name for name in chosen if name in datasets), datasets[0] if datasets else None)
     with gr.Row():
         parts = {
-            "dataset": labels.labelled(gr.Dropdown, "data.inspect_dataset", choices=datasets, value=first, scale=3,
-                                       elem_id="inspect-dataset"),
-            "row": labels.labelled(gr.Number, "data.row", value=1, minimum=1, precision=0, scale=1, elem_id="inspect-row"),
+            "dataset": labels.labelled(
+                gr.Dropdown, "data.inspect_dataset", choices=datasets, value=first, scale=3, elem_id="inspect-dataset"
+            ),
+            "row": labels.labelled(
+                gr.Number, "data.row", value=1, minimum=1, precision=0, scale=1, elem_id="inspect-row"
+            ),
         }
         parts["show"] = labels.button("data.inspect", variant="primary", scale=1, elem_id="inspect-show")
     trained_name, masked_name = token_categories(labels.lang)
-    parts["tokens"] = labels.labelled(gr.HighlightedText, "data.tokens", show_legend=True, combine_adjacent=False,
-                                      color_map=dict(zip((trained_name, masked_name), TOKEN_COLORS)),
-                                      elem_id="token-view")
+    parts["tokens"] = labels.labelled(
+        gr.HighlightedText,
+        "data.tokens",
+        show_legend=True,
+        combine_adjacent=False,
+        color_map=dict(zip((trained_name, masked_name), TOKEN_COLORS)),
+        elem_id="token-view",
+    )
     parts["token_counts"] = gr.Markdown(elem_id="token-counts")
     with gr.Row():
         with gr.Column(scale=3):
             # No label box: it would cover the figure's own title, which already says what is drawn.
-            parts["histogram"] = labels.labelled(gr.Plot, "data.histogram", show_label=False, elem_id="length-histogram")
+            parts["histogram"] = labels.labelled(
+                gr.Plot, "data.histogram", show_label=False, elem_id="length-histogram"
+            )
             parts["lengths"] = gr.Markdown(elem_id="length-summary")
         with gr.Column(scale=2):
             labels.markdown("data.stats_heading")
