@@ -21,9 +21,9 @@ from pathlib import Path
 from engine.config.schema import ConfigError, RunConfig
 from engine.messages import say
 from engine.paths import CONFIG_FILE
-from engine.runs.events import EventLog
+from engine.runs.events import RESUMED, EventLog
 from engine.runs.failures import Failure, classify_failure
-from engine.runs.status import Reason
+from engine.runs.status import Reason, State
 from engine.train import distributed
 from engine.train.rules import validate
 
@@ -151,7 +151,7 @@ def _train_rank(run_dir: Path, resume_from: str | None, record_status: bool) -> 
         signal.signal(signum, lambda *_: interrupted.append(True))
     log = EventLog(run_dir) if rank == 0 else SilentLog()
     if record_status and rank == 0:
-        log.write("status", status="resumed" if resume_from else "running", world_size=int(os.environ["WORLD_SIZE"]))
+        _announce(log, resume_from)
     config = RunConfig.load(run_dir / CONFIG_FILE)
     stop = lambda: distributed.agreed(bool(interrupted) or stop_requested(run_dir))  # noqa: E731
     try:
@@ -163,6 +163,17 @@ def _train_rank(run_dir: Path, resume_from: str | None, record_status: bool) -> 
     if record_status and rank == 0:
         log.write("status", status=outcome)
     return outcome
+
+
+def _announce(log: EventLog, resume_from: str | None) -> None:
+    """The attempt's first status, as the worker writes it, for ranks that torchrun started without one."""
+    from engine.runs.store import checkpoint_step
+
+    if resume_from is None:
+        log.write("status", status=State.RUNNING)
+        return
+    log.write("status", status=RESUMED, from_step=checkpoint_step(Path(resume_from)) or 0,
+              checkpoint=Path(resume_from).name)
 
 
 def _peak_memory() -> dict:

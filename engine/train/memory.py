@@ -140,7 +140,8 @@ STRATEGY_LADDER = (
 )
 
 
-def strategy_that_fits(config: RunConfig, available: float, headroom: float = HEADROOM) -> tuple[str, bool, bool] | None:
+def strategy_that_fits(config: RunConfig, available: float,
+                       headroom: float = HEADROOM) -> tuple[str, bool, bool] | None:
     """(strategy, offload_optimizer, offload_parameters): the fastest way to spread `config` over its
     processes that fits `available` bytes per device, or None when none does."""
     for chosen, offload_optimizer, offload_parameters in STRATEGY_LADDER:
