@@ -157,3 +157,29 @@ def test_an_error_in_the_ranks_fails_the_run_with_that_error(started):
     assert status["error"].startswith("rank 0 of 2 failed, so the run was stopped on every rank: DataError: ")
     assert "dataset 'no_such_dataset' is not in dataset_info.json" in status["error"]
     assert "train.log" in status["advice"]
+
+
+def test_the_printed_node_command_trains_as_printed(studio_dirs, tiny_model):
+    """What a cluster node runs (`torchrun ... -m engine rank RUN`), here as a cluster of one node with two
+    processes: global rank 0 writes the statuses itself, as there is no worker."""
+    import socket
+    import subprocess
+
+    from engine.runs.cluster import node_commands
+
+    config = two_process_config(3)
+    with socket.socket() as probe:  # a free port for the rendezvous
+        probe.bind(("127.0.0.1", 0))
+        config.distributed.master_port = probe.getsockname()[1]
+    run_dir = create_run(config)
+    (command,) = node_commands(config, run_dir)
+    node = subprocess.Popen(["bash", "-c", command], start_new_session=True)
+    try:
+        assert node.wait(timeout=900) == 0
+    finally:
+        if node.poll() is None:
+            os.killpg(node.pid, signal.SIGKILL)
+    statuses = [e["status"] for e in read_events(run_dir) if e["event"] == "status"]
+    assert statuses == ["running", "completed"]
+    assert [e["step"] for e in logs(run_dir)] == [1, 2, 3]
+    assert (run_dir / "final" / "adapter_model.safetensors").exists()
