@@ -68,10 +68,12 @@ def main(argv: list[str] | None = None) -> int:
     export.add_argument("--adapter-only", action="store_true", help="export the LoRA adapter alone, unmerged")
     evaluate = commands.add_parser("eval", help="evaluate a run's result or a config's base model on a dataset")
     evaluate.add_argument("source", help="a run directory, or a run config YAML (its base model is evaluated)")
-    evaluate.add_argument("--dataset", action="append", default=[], help="registered dataset (repeatable); default: the config's")
+    evaluate.add_argument("--dataset", action="append", default=[],
+                          help="registered dataset (repeatable); default: the config's")
     evaluate.add_argument("--max-samples", type=int, default=0)
     evaluate.add_argument("--split", default="all", choices=("all", "validation"))
-    evaluate.add_argument("--generate", action="store_true", help="also generate replies and score them (BLEU-4, ROUGE)")
+    evaluate.add_argument("--generate", action="store_true",
+                          help="also generate replies and score them (BLEU-4, ROUGE)")
     evaluate.add_argument("--max-new-tokens", type=int, default=128)
     evaluate.add_argument("--batch-size", type=int, default=8)
     evaluate.add_argument("--output-dir", default="", help="where generated_predictions.jsonl and metrics.json go")
@@ -79,7 +81,8 @@ def main(argv: list[str] | None = None) -> int:
     check = data.add_parser("check", help="check a dataset file; exit 0 when usable, 1 when not")
     check.add_argument("path", help="a dataset file, or the name of a registered dataset")
     check.add_argument("--format", default="auto", choices=("auto", *FORMATS), help="skip detection: use this format")
-    check.add_argument("--cutoff-len", type=int, default=None, help="report rows far longer than this many tokens (estimated)")
+    check.add_argument("--cutoff-len", type=int, default=None,
+                       help="report rows far longer than this many tokens (estimated)")
     args = parser.parse_args(argv)
     return COMMANDS[args.command](args)
 
@@ -296,8 +299,10 @@ def command_eval(args) -> int:
     progress = None
     for progress in stream_evaluation(plan):
         metrics = progress.metrics
-        scores = "  ".join(f"{k} {metrics[k]:.2f}" for k in ("bleu-4", "rouge-1", "rouge-2", "rouge-l") if k in metrics)
-        print(f"[{progress.done}/{progress.total}] loss {metrics['eval_loss']:.4f}  ppl {metrics['perplexity']:.2f}  {scores}", flush=True)
+        scores = "  ".join(f"{k} {metrics[k]:.2f}" for k in ("bleu-4", "rouge-1", "rouge-2", "rouge-l")
+                           if k in metrics)
+        print(f"[{progress.done}/{progress.total}] loss {metrics['eval_loss']:.4f}  "
+              f"ppl {metrics['perplexity']:.2f}  {scores}", flush=True)
     print(json.dumps(progress.metrics, ensure_ascii=False, indent=2))
     return 0
 
@@ -308,7 +313,10 @@ def command_data(args) -> int:
 
     path = Path(args.path)
     registered = not path.exists() and args.path in read_registry()
-    report = check_registered(args.path, args.cutoff_len) if registered else check_file(path, args.format, args.cutoff_len)
+    if registered:
+        report = check_registered(args.path, args.cutoff_len)
+    else:
+        report = check_file(path, args.format, args.cutoff_len)
     print(report.render())
     return 0 if report.ok else 1
 

@@ -88,7 +88,8 @@ def test_truncation_is_counted_and_empty_examples_dropped(tiny_tokenizer):
     conversations = [_messages("alpaca"), _messages("sharegpt")]
     prompt_tokens = len(tiny_tokenizer(GOLDEN[("chatml", "alpaca")][0][0], add_special_tokens=False)["input_ids"])
     # Cut inside the first prompt: the alpaca row keeps no reply token and is dropped; the sharegpt row is cut.
-    examples, stats = encode_conversations(conversations, load_template("chatml"), tiny_tokenizer, cutoff_len=prompt_tokens - 2)
+    examples, stats = encode_conversations(conversations, load_template("chatml"), tiny_tokenizer,
+                                           cutoff_len=prompt_tokens - 2)
     assert stats.truncated == 2 and stats.dropped_empty == 1 and stats.examples == 1
     assert len(examples[0]["input_ids"]) == prompt_tokens - 2
 

@@ -114,7 +114,8 @@ def stage_metrics(events: list[dict]) -> pd.DataFrame:
     """(step, value, metric) points of what a stage logs beyond the loss: DPO rewards and margins, a reward
     model's accuracy, GRPO's rewards, eval accuracy..."""
     rows = [(e["step"], value, key) for e in events if e["event"] == "log"
-            for key, value in e.items() if key not in PROGRESS_KEYS and _plotted(key) and isinstance(value, (int, float))]
+            for key, value in e.items()
+            if key not in PROGRESS_KEYS and _plotted(key) and isinstance(value, (int, float))]
     rows += [(e["step"], value, key) for e in events if e["event"] == "eval"
              for key, value in e.items() if key.startswith("eval_") and key != "eval_loss"
              and _plotted(key.removeprefix("eval_")) and isinstance(value, (int, float))]

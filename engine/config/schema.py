@@ -93,7 +93,9 @@ class MethodConfig:
         "(QLoRA with 4-bit quantisation); adalora, ia3, prefix, prompt, ptuning = other PEFT methods.",
         choices=("full", "freeze", "bitfit", "lora", "adalora", "ia3", "prefix", "prompt", "ptuning"),
     )
-    lora_rank: int = option(8, "LoRA rank r: adapter size; 8–64 is typical. AdaLoRA: the average rank it ends at.", minimum=1)
+    lora_rank: int = option(
+        8, "LoRA rank r: adapter size; 8–64 is typical. AdaLoRA: the average rank it ends at.", minimum=1
+    )
     lora_alpha: int = option(16, "LoRA alpha: scales the adapter; usually 2 × rank.", minimum=1)
     lora_dropout: float = option(0.0, "Dropout on the LoRA input.", minimum=0.0, maximum=0.9)
     lora_target: str = option(
@@ -116,7 +118,8 @@ class MethodConfig:
         2, "Freeze: number of last decoder layers left trainable.", minimum=1
     )
     pref_beta: float = option(
-        0.1, "DPO / ORPO / KTO β: how far the model may move from the reference (ORPO: weight of the odds-ratio term).",
+        0.1,
+        "DPO / ORPO / KTO β: how far the model may move from the reference (ORPO: weight of the odds-ratio term).",
         above=0.0,
     )
     pref_loss: str = option(
@@ -162,7 +165,9 @@ class TrainConfig:
         "How the learning rate changes over the run.",
         choices=("linear", "cosine", "constant", "constant_with_warmup"),
     )
-    warmup_ratio: float = option(0.0, "Fraction of steps spent warming up the learning rate.", minimum=0.0, maximum=0.5)
+    warmup_ratio: float = option(
+        0.0, "Fraction of steps spent warming up the learning rate.", minimum=0.0, maximum=0.5
+    )
     weight_decay: float = option(0.0, "AdamW weight decay.", minimum=0.0)
     max_grad_norm: float = option(1.0, "Clip gradients to this norm (0 = no clipping).", minimum=0.0)
     logging_steps: int = option(5, "Write a loss point every N steps.", minimum=1)

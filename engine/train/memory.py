@@ -178,7 +178,8 @@ def device_memory() -> tuple[str, float]:
     return "CPU", float(psutil.virtual_memory().available)
 
 
-def auto_configure(config: RunConfig, available: float, headroom: float = HEADROOM) -> tuple[RunConfig, MemoryEstimate]:
+def auto_configure(config: RunConfig, available: float,
+                   headroom: float = HEADROOM) -> tuple[RunConfig, MemoryEstimate]:
     """The cheapest change that fits `available` bytes: keep the effective batch size (batch × accumulation)
     and try, in order, smaller batches, gradient checkpointing, 4-bit (for LoRA), then shorter cutoffs."""
     effective = config.train.per_device_train_batch_size * config.train.gradient_accumulation_steps

@@ -36,5 +36,7 @@ def method_problems(config: RunConfig) -> list[str]:
         problems.append("method.pissa_init works on unquantised weights only; turn it off or set quantization to none")
     if stage.reward_head and not spec.trains_head:
         heads = ", ".join(name for name, other in METHODS.items() if other.trains_head)
-        problems.append(f"method.stage {method.stage} needs a method that trains the scoring head: pick one of {heads}")
+        problems.append(
+            f"method.stage {method.stage} needs a method that trains the scoring head: pick one of {heads}"
+        )
     return problems
