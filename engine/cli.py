@@ -1,10 +1,13 @@
 """Command line: the same runs as the web UI, without it.
 
   python -m engine train CONFIG.yaml [--detach]   queue a run (it starts when the machine is free) and follow it
+  python -m engine train CONFIG.yaml --plan       several machines: create the run folder, print each node's
+                                                  torchrun command and write a Slurm script; start nothing
   python -m engine resume RUN_DIR [--detach]      continue a stopped or failed run from its last checkpoint
   python -m engine stop RUN_DIR [--grace S]       stop a run (cancel it if queued) and wait until it has ended
   python -m engine runs                           list runs
   python -m engine worker RUN_DIR                 the training process itself (the queue starts it)
+  python -m engine rank RUN_DIR [--resume-from C] one rank of a multi-process run (torchrun starts it on each node)
   python -m engine chat RUN_DIR|MODEL             chat in the terminal
   python -m engine export RUN_DIR [--name NAME] [--gguf f16,q8_0] [--adapter-only]
                                                   merge and save a standalone model (or the adapter)
@@ -39,6 +42,8 @@ def main(argv: list[str] | None = None) -> int:
     train = commands.add_parser("train", help="train a run config (YAML)")
     train.add_argument("config")
     train.add_argument("--detach", action="store_true", help="start in the background and return at once")
+    train.add_argument("--plan", action="store_true",
+                       help="create the run folder, print each node's command and write a Slurm script; start nothing")
     resume = commands.add_parser("resume", help="continue a stopped or failed run from its last checkpoint")
     resume.add_argument("run_dir")
     resume.add_argument("--detach", action="store_true", help="start in the background and return at once")
@@ -48,6 +53,9 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("runs", help="list runs")
     worker = commands.add_parser("worker", help="train a run folder in this process (the queue starts this)")
     worker.add_argument("run_dir")
+    rank = commands.add_parser("rank", help="one rank of a run started by torchrun (each node of a cluster)")
+    rank.add_argument("run_dir")
+    rank.add_argument("--resume-from", default=None, help="a checkpoint folder of the run to continue from")
     chat = commands.add_parser("chat", help="chat with a run's result or a base model")
     chat.add_argument("source", help="a run directory, or a model (builtin:tiny-demo, Hub id, folder)")
     chat.add_argument("--max-new-tokens", type=int, default=128)
@@ -60,10 +68,12 @@ def main(argv: list[str] | None = None) -> int:
     export.add_argument("--adapter-only", action="store_true", help="export the LoRA adapter alone, unmerged")
     evaluate = commands.add_parser("eval", help="evaluate a run's result or a config's base model on a dataset")
     evaluate.add_argument("source", help="a run directory, or a run config YAML (its base model is evaluated)")
-    evaluate.add_argument("--dataset", action="append", default=[], help="registered dataset (repeatable); default: the config's")
+    evaluate.add_argument("--dataset", action="append", default=[],
+                          help="registered dataset (repeatable); default: the config's")
     evaluate.add_argument("--max-samples", type=int, default=0)
     evaluate.add_argument("--split", default="all", choices=("all", "validation"))
-    evaluate.add_argument("--generate", action="store_true", help="also generate replies and score them (BLEU-4, ROUGE)")
+    evaluate.add_argument("--generate", action="store_true",
+                          help="also generate replies and score them (BLEU-4, ROUGE)")
     evaluate.add_argument("--max-new-tokens", type=int, default=128)
     evaluate.add_argument("--batch-size", type=int, default=8)
     evaluate.add_argument("--output-dir", default="", help="where generated_predictions.jsonl and metrics.json go")
@@ -71,7 +81,8 @@ def main(argv: list[str] | None = None) -> int:
     check = data.add_parser("check", help="check a dataset file; exit 0 when usable, 1 when not")
     check.add_argument("path", help="a dataset file, or the name of a registered dataset")
     check.add_argument("--format", default="auto", choices=("auto", *FORMATS), help="skip detection: use this format")
-    check.add_argument("--cutoff-len", type=int, default=None, help="report rows far longer than this many tokens (estimated)")
+    check.add_argument("--cutoff-len", type=int, default=None,
+                       help="report rows far longer than this many tokens (estimated)")
     args = parser.parse_args(argv)
     return COMMANDS[args.command](args)
 
@@ -86,12 +97,40 @@ def command_train(args) -> int:
     except (OSError, ConfigError) as err:
         print(f"error: cannot read {path}:\n{err}", file=sys.stderr)
         return 2
+    if args.plan:
+        return _print_plan(config)
     try:
         handle = submit(config)
     except StartRefused as err:
         print("error: the run cannot start:\n" + "\n".join(f"- {p}" for p in err.problems), file=sys.stderr)
         return 2
+    if config.distributed.nodes > 1:
+        _print_node_commands(config, handle.run_dir)
     return _report_and_follow(handle, args.detach)
+
+
+def _print_plan(config: RunConfig) -> int:
+    from engine.train.rules import validate
+    from engine.runs.store import create_run
+
+    problems = validate(config)
+    if problems:
+        print("error: the config has problems:\n" + "\n".join(f"- {p}" for p in problems), file=sys.stderr)
+        return 2
+    run_dir = create_run(config)
+    print(f"run folder: {run_dir}")
+    _print_node_commands(config, run_dir)
+    return 0
+
+
+def _print_node_commands(config: RunConfig, run_dir: Path) -> None:
+    """What to run on each machine: torchrun per node, and a Slurm script written into the run folder."""
+    from engine.runs.cluster import node_commands, write_slurm_script
+
+    print(f"on {config.distributed.nodes} machines, each with the run folder at this path, run:")
+    for node, command in enumerate(node_commands(config, run_dir)):
+        print(f"  node {node}: {command}")
+    print(f"or with Slurm: sbatch {write_slurm_script(config, run_dir)}")
 
 
 def command_resume(args) -> int:
@@ -117,6 +156,13 @@ def command_worker(args) -> int:
     from engine.runs.worker import train_in_this_process
 
     return train_in_this_process(Path(args.run_dir))
+
+
+def command_rank(args) -> int:
+    from engine.runs.launch import train_rank
+
+    train_rank(args.run_dir, args.resume_from, True)
+    return 0
 
 
 def _report_and_follow(handle: RunHandle, detach: bool) -> int:
@@ -179,6 +225,7 @@ def describe(event: dict) -> str:
             f"training {event['train_examples']} examples ({event['val_examples']} held out) for "
             f"{event['total_steps']} steps; "
             f"{event['trainable_params']:,} of {event['total_params']:,} parameters train",
+            *([f"on {event['world_size']} processes ({event['strategy']})"] if event.get("world_size", 1) > 1 else []),
             *notes,
         ])
     if kind == "status":
@@ -252,8 +299,10 @@ def command_eval(args) -> int:
     progress = None
     for progress in stream_evaluation(plan):
         metrics = progress.metrics
-        scores = "  ".join(f"{k} {metrics[k]:.2f}" for k in ("bleu-4", "rouge-1", "rouge-2", "rouge-l") if k in metrics)
-        print(f"[{progress.done}/{progress.total}] loss {metrics['eval_loss']:.4f}  ppl {metrics['perplexity']:.2f}  {scores}", flush=True)
+        scores = "  ".join(f"{k} {metrics[k]:.2f}" for k in ("bleu-4", "rouge-1", "rouge-2", "rouge-l")
+                           if k in metrics)
+        print(f"[{progress.done}/{progress.total}] loss {metrics['eval_loss']:.4f}  "
+              f"ppl {metrics['perplexity']:.2f}  {scores}", flush=True)
     print(json.dumps(progress.metrics, ensure_ascii=False, indent=2))
     return 0
 
@@ -264,7 +313,10 @@ def command_data(args) -> int:
 
     path = Path(args.path)
     registered = not path.exists() and args.path in read_registry()
-    report = check_registered(args.path, args.cutoff_len) if registered else check_file(path, args.format, args.cutoff_len)
+    if registered:
+        report = check_registered(args.path, args.cutoff_len)
+    else:
+        report = check_file(path, args.format, args.cutoff_len)
     print(report.render())
     return 0 if report.ok else 1
 
@@ -274,6 +326,7 @@ COMMANDS = {
     "resume": command_resume,
     "stop": command_stop,
     "worker": command_worker,
+    "rank": command_rank,
     "runs": command_runs,
     "chat": command_chat,
     "export": command_export,

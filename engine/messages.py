@@ -79,4 +79,43 @@ ENGLISH: dict[str, str] = {
     "data.kind.text": "plain text",
     "data.kinds_either": "{first} or {rest}",
     "data.stage_needs": "stage {stage} needs {needs}; {dataset} is {holds}",
+    # -- distributed: several processes and machines (engine/config/schema.py, engine/runs/launch.py) --
+    "distributed.node_rank_out_of_range":
+        "distributed.node_rank ({node_rank}) must be below distributed.nodes ({nodes}): nodes count from 0",
+    "distributed.no_master_address":
+        "distributed.master_address is empty; training on several machines needs the address of node 0",
+    "distributed.offload_parameters_needs_sharding":
+        "distributed.offload_parameters needs weights that are sharded: pick strategy zero3 or fsdp "
+        "(got {strategy})",
+    "distributed.offload_optimizer_needs_zero":
+        "distributed.offload_optimizer is DeepSpeed's: pick strategy zero2 or zero3 (got {strategy}); FSDP "
+        "offloads the optimizer together with the parameters (offload_parameters)",
+    "distributed.quantized_sharding":
+        "model.quantization {quantization} cannot be combined with distributed.strategy {strategy} here: the "
+        "quantised weights cannot be sharded. Use ddp or zero2 with QLoRA, or set quantization to none",
+    "distributed.too_many_for_gpus":
+        "{processes} processes per node asked, {gpus} GPUs visible: set distributed.processes_per_node to "
+        "{gpus} or fewer (0 = one per GPU)",
+    "distributed.too_many_for_cpus":
+        "{processes} processes asked on a machine without a GPU and with {cores} CPU cores: with gloo each "
+        "process needs a core of its own; set distributed.processes_per_node to {cores} or fewer",
+    "distributed.deepspeed_missing":
+        "distributed.strategy {strategy} uses DeepSpeed, which is not installed: pip install deepspeed "
+        "(on a machine with CUDA), or pick ddp or fsdp",
+    "distributed.deepspeed_needs_gpu":
+        "distributed.strategy {strategy} uses DeepSpeed, which trains on GPUs only and this machine has none: "
+        "pick ddp to train in several processes on the CPU",
+    "distributed.fsdp_needs_gpu":
+        "distributed.strategy fsdp needs a GPU: the Trainer's accelerate turns FSDP on only for GPUs and other "
+        "accelerators, so on this machine without one the run would quietly be plain DDP; pick ddp",
+    "distributed.rank_failed":
+        "rank {rank} of {world_size} failed, so the run was stopped on every rank: {error}",
+    "distributed.rank_failed_advice":
+        "One training process failed and the others were ended with it. Its error is above and its output in "
+        "train.log (lines from that rank). Fix the cause, then Resume continues from the last checkpoint.",
+    "distributed.rank_killed":
+        "it was killed by {signal} (by a person, a crash, or the system when memory ran out)",
+    "distributed.rank_killed_advice":
+        "One training process was killed and the others were ended with it. If memory ran out, lower the batch "
+        "size or cutoff, or shard the model (zero3 or fsdp). Resume continues from the last checkpoint.",
 }

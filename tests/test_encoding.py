@@ -88,6 +88,23 @@ def test_truncation_is_counted_and_empty_examples_dropped(tiny_tokenizer):
     conversations = [_messages("alpaca"), _messages("sharegpt")]
     prompt_tokens = len(tiny_tokenizer(GOLDEN[("chatml", "alpaca")][0][0], add_special_tokens=False)["input_ids"])
     # Cut inside the first prompt: the alpaca row keeps no reply token and is dropped; the sharegpt row is cut.
-    examples, stats = encode_conversations(conversations, load_template("chatml"), tiny_tokenizer, cutoff_len=prompt_tokens - 2)
+    examples, stats = encode_conversations(conversations, load_template("chatml"), tiny_tokenizer,
+                                           cutoff_len=prompt_tokens - 2)
     assert stats.truncated == 2 and stats.dropped_empty == 1 and stats.examples == 1
     assert len(examples[0]["input_ids"]) == prompt_tokens - 2
+
+
+def test_the_encoding_cache_entry_appears_whole(tiny_tokenizer, tmp_path, monkeypatch):
+    """Written aside and renamed into place: the ranks of a multi-process run encode at the same time, and
+    none may read another's half-written entry."""
+    from engine.data.encoding import encode_dataset
+
+    monkeypatch.setenv("STUDIO_CACHE_DIR", str(tmp_path))
+    template = load_template("auto", tiny_tokenizer)
+    first, summary = encode_dataset("demo_alpaca_en", template, tiny_tokenizer, 64, False, 8)
+    (entry,) = (tmp_path / "encoded").iterdir()  # no staging folder left beside it
+    assert (entry / "summary.json").exists() and not entry.name.startswith(".")
+    (entry / "summary.json").unlink()  # as a process killed mid-write before entries were renamed left it
+    again, summary_again = encode_dataset("demo_alpaca_en", template, tiny_tokenizer, 64, False, 8)
+    assert again["input_ids"] == first["input_ids"] and summary_again == summary
+    assert [p.name for p in (tmp_path / "encoded").iterdir()] == [entry.name]

@@ -91,6 +91,25 @@ FIELDS: dict[str, tuple[str, str, str]] = {
     "eval.per_device_eval_batch_size": ("Eval batch size", "评估批大小", "每个评估步的样本数。"),
     "export.export_dir": ("Export folder", "导出文件夹", "exports/ 下合并模型的文件夹；留空 = 以运行名命名。"),
     "export.max_shard_size": ("Max shard size", "最大分片大小", "单个 safetensors 分片的上限，如 500MB 或 2GB。"),
+    "distributed.processes_per_node": (
+        "Processes per machine", "每台机器的进程数",
+        "本机上的训练进程数，每块 GPU 一个：0 = 自动（所有可见 GPU；没有 GPU 的机器上为 1）。"
+        "在 CPU 上，2 个以上进程通过 gloo 共用 CPU 核：用于试用多 GPU 流程，而不是为了提速。",
+    ),
+    "distributed.strategy": (
+        "Strategy", "并行策略",
+        "进程如何分担工作：ddp = 每个进程持有完整模型并平均梯度；zero2 = DeepSpeed ZeRO-2（分片优化器状态和梯度）；"
+        "zero3 = DeepSpeed ZeRO-3（权重也分片）；fsdp = PyTorch FSDP（权重、梯度和优化器都分片，类似 ZeRO-3）；"
+        "auto = 多进程时用 ddp，单进程时普通训练。",
+    ),
+    "distributed.offload_optimizer": (
+        "Offload optimizer", "卸载优化器", "ZeRO-2/3：把优化器状态放在 CPU 内存中（大幅节省显存，但每步更慢）。"),
+    "distributed.offload_parameters": (
+        "Offload parameters", "卸载参数", "ZeRO-3 / FSDP：权重在不用时放在 CPU 内存中（FSDP 会连同优化器一起卸载）。"),
+    "distributed.nodes": ("Machines", "机器数", "参与训练的机器数；大于 1 时会给出每台机器要运行的命令。"),
+    "distributed.node_rank": ("This machine's rank", "本机编号", "本机在各节点中的编号，0 = 负责协调的那台。"),
+    "distributed.master_address": ("Node 0 address", "0 号节点地址", "多机训练：0 号节点的地址，所有节点都必须能访问到。"),
+    "distributed.master_port": ("Node 0 port", "0 号节点端口", "多机训练：0 号节点上用于汇合的空闲 TCP 端口。"),
 }
 
 # key -> {"en": ..., "zh": ...}
@@ -349,6 +368,29 @@ TEXT: dict[str, dict[str, str]] = {
         "zh": "GGUF 文件已写入但未检查：未安装 llama-cpp-python（pip install llama-cpp-python）。",
     },
     "export.verify_failed": {"en": "**Not verified:** llama.cpp could not run `{file}`: {error}", "zh": "**未通过检查：** llama.cpp 无法运行 `{file}`：{error}"},
+    # -- devices: several processes and machines --
+    "devices.title": {"en": "Devices", "zh": "设备"},
+    "devices.gpus": {"en": "This machine: {gpus} GPU(s), {cores} CPU cores.", "zh": "本机：{gpus} 块 GPU，{cores} 个 CPU 核。"},
+    "devices.cpu_only": {
+        "en": "This machine: no GPU, {cores} CPU cores. Several processes train over gloo with DDP; FSDP and DeepSpeed need GPUs.",
+        "zh": "本机：没有 GPU，{cores} 个 CPU 核。多个进程可通过 gloo 以 DDP 训练；FSDP 和 DeepSpeed 需要 GPU。",
+    },
+    "devices.plan": {
+        "en": "{processes} process(es) × {nodes} machine(s) = world size {world}; strategy **{strategy}**.",
+        "zh": "{processes} 个进程 × {nodes} 台机器 = 共 {world} 个进程；策略 **{strategy}**。",
+    },
+    "devices.nodes_note": {
+        "en": "On several machines, Start runs this machine's part; the run view then shows the command for every node, and `python -m engine train CONFIG --plan` writes a Slurm script.",
+        "zh": "多机训练时，“开始”只运行本机的部分；随后运行视图会给出每个节点要运行的命令，`python -m engine train CONFIG --plan` 会生成 Slurm 脚本。",
+    },
+    "devices.ranks": {"en": "world size {world}", "zh": "共 {world} 个进程"},
+    "devices.rank": {"en": "rank {rank}: {status}", "zh": "第 {rank} 号：{status}"},
+    "memory.offloaded": {"en": "Offloaded to CPU memory", "zh": "卸载到 CPU 内存"},
+    "memory.strategy_fits": {
+        "en": "Spread over {world} processes it fits with strategy **{strategy}**{offload}.",
+        "zh": "分布到 {world} 个进程时，使用 **{strategy}** 策略{offload}即可放下。",
+    },
+    "memory.with_offload": {"en": " and offload ({parts})", "zh": "并卸载（{parts}）"},
 }
 
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 import gradio as gr
 
 from engine.config.schema import ConfigError
-from engine.train.memory import GIB, HEADROOM, auto_configure, device_memory, estimate_memory
+from engine.train import distributed
+from engine.train.memory import GIB, HEADROOM, auto_configure, device_memory, estimate_memory, strategy_that_fits
+
 from webui.form import config_from_values, values_from_config
 from webui.i18n import Labels, text
 
@@ -24,15 +26,29 @@ def build_memory_panel(labels: Labels) -> dict:
 def estimate_markdown(values: dict, lang: str) -> str:
     """A table of the estimate in GiB and one sentence on whether it fits the detected device."""
     try:
-        estimate = estimate_memory(config_from_values(values))
+        config = config_from_values(values)
+        estimate = estimate_memory(config)
     except (ConfigError, OSError, KeyError, ValueError) as err:
         return text("memory.unknown", lang, reason=str(err).splitlines()[0])
     device, available = device_memory()
     unit, scale = ("GiB", 1) if estimate.total >= GIB else ("MiB", 1024)  # the demo model is a few MiB
     rows = "\n".join(f"| {text('memory.' + part, lang)} | {gib * scale:.2f} |" for part, gib in estimate.table())
-    verdict = "memory.fits" if estimate.total <= available * HEADROOM else "memory.too_big"
-    return (f"| {text('memory.part', lang)} | {unit} |\n|---|---:|\n{rows}\n\n"
-            + text(verdict, lang, device=device, available=available / GIB))
+    fits = estimate.total <= available * HEADROOM
+    verdict = text("memory.fits" if fits else "memory.too_big", lang, device=device, available=available / GIB)
+    return (f"| {text('memory.part', lang)} | {unit} |\n|---|---:|\n{rows}\n\n" + verdict
+            + ("" if fits else _strategy_advice(config, available, lang)))
+
+
+def _strategy_advice(config, available: float, lang: str) -> str:
+    """With several processes, the fastest strategy (and offload) that would make the run fit, if any."""
+    world = distributed.world_size(config)
+    found = strategy_that_fits(config, available) if world > 1 else None
+    if found is None:
+        return ""
+    strategy, offload_optimizer, offload_parameters = found
+    parts = [name for name, on in (("optimizer", offload_optimizer), ("parameters", offload_parameters)) if on]
+    offload = text("memory.with_offload", lang, parts=", ".join(parts)) if parts else ""
+    return " " + text("memory.strategy_fits", lang, world=world, strategy=strategy, offload=offload)
 
 
 def auto_configured_values(values: dict, fields: list[str], lang: str) -> tuple[list, str]:

@@ -17,4 +17,39 @@ MESSAGES_ZH: dict[str, str] = {
     "data.kind.text": "纯文本",
     "data.kinds_either": "{first}或{rest}",
     "data.stage_needs": "阶段 {stage} 需要{needs}；{dataset} 是{holds}",
+    # -- distributed --
+    "distributed.node_rank_out_of_range":
+        "distributed.node_rank（{node_rank}）必须小于 distributed.nodes（{nodes}）：节点编号从 0 开始",
+    "distributed.no_master_address": "distributed.master_address 为空；多机训练需要 0 号节点的地址",
+    "distributed.offload_parameters_needs_sharding":
+        "distributed.offload_parameters 需要分片的权重：请选择 zero3 或 fsdp 策略（当前为 {strategy}）",
+    "distributed.offload_optimizer_needs_zero":
+        "distributed.offload_optimizer 属于 DeepSpeed：请选择 zero2 或 zero3 策略（当前为 {strategy}）；"
+        "FSDP 会把优化器与参数一起卸载（offload_parameters）",
+    "distributed.quantized_sharding":
+        "model.quantization {quantization} 不能与 distributed.strategy {strategy} 同时使用：量化后的权重无法分片。"
+        "QLoRA 请用 ddp 或 zero2，或把量化设为 none",
+    "distributed.too_many_for_gpus":
+        "每个节点要求 {processes} 个进程，但只有 {gpus} 块可见 GPU：请把 distributed.processes_per_node 设为 "
+        "{gpus} 或更少（0 = 每块 GPU 一个）",
+    "distributed.too_many_for_cpus":
+        "在没有 GPU、只有 {cores} 个 CPU 核的机器上要求 {processes} 个进程：使用 gloo 时每个进程需要独占一个核；"
+        "请把 distributed.processes_per_node 设为 {cores} 或更少",
+    "distributed.deepspeed_missing":
+        "distributed.strategy {strategy} 需要 DeepSpeed，但它没有安装：pip install deepspeed（在有 CUDA 的机器上），"
+        "或改用 ddp 或 fsdp",
+    "distributed.deepspeed_needs_gpu":
+        "distributed.strategy {strategy} 使用 DeepSpeed，它只能在 GPU 上训练，而这台机器没有 GPU："
+        "要在 CPU 上多进程训练请选 ddp",
+    "distributed.fsdp_needs_gpu":
+        "distributed.strategy fsdp 需要 GPU：Trainer 使用的 accelerate 只在 GPU 等加速器上启用 FSDP，"
+        "在这台没有 GPU 的机器上训练会悄悄变成普通的 DDP；请选择 ddp",
+    "distributed.rank_failed": "{world_size} 个进程中的第 {rank} 号进程失败，因此所有进程都已停止：{error}",
+    "distributed.rank_failed_advice":
+        "一个训练进程失败，其余进程随之结束。错误见上方，其输出在 train.log 中（该进程的行）。"
+        "排除原因后，“继续”会从最后一个检查点接着训练。",
+    "distributed.rank_killed": "它被 {signal} 终止（可能是有人结束了它、程序崩溃，或系统内存耗尽）",
+    "distributed.rank_killed_advice":
+        "一个训练进程被终止，其余进程随之结束。如果是内存不足，请减小批大小或截断长度，或对模型分片（zero3 或 fsdp）。"
+        "“继续”会从最后一个检查点接着训练。",
 }

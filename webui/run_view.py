@@ -11,12 +11,16 @@ from pathlib import Path
 
 import pandas as pd
 
+from engine.config.schema import ConfigError, RunConfig
 from engine.paths import saves_dir
+from engine.runs.cluster import node_commands
 from engine.runs.events import current_events, read_events
 from engine.runs.files import CONFIG_FILE, EVENTS_FILE, FINAL_DIR, LOG_FILE
 from engine.runs.scheduler import queued_runs
 from engine.runs.status import RunStatus, State
 from engine.runs.store import RunSummary, list_runs, newest_checkpoint, run_status, summarize_run
+
+from webui.devices_panel import ranks_html
 from webui.i18n import TEXT, text
 
 CURVE_COLUMNS = ["step", "loss", "series"]
@@ -62,7 +66,14 @@ def finished_runs() -> list[RunSummary]:
 def command_for(run_dir: str) -> str:
     if not run_dir:
         return "python -m engine train run.yaml"
-    return f"python -m engine train {Path(run_dir) / CONFIG_FILE}"
+    command = f"python -m engine train {Path(run_dir) / CONFIG_FILE}"
+    try:
+        config = RunConfig.load(Path(run_dir) / CONFIG_FILE)
+    except (OSError, ConfigError):
+        return command
+    if config.distributed.nodes == 1:
+        return command
+    return "\n".join(f"# node {node}\n{line}" for node, line in enumerate(node_commands(config, Path(run_dir))))
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -103,7 +114,8 @@ def stage_metrics(events: list[dict]) -> pd.DataFrame:
     """(step, value, metric) points of what a stage logs beyond the loss: DPO rewards and margins, a reward
     model's accuracy, GRPO's rewards, eval accuracy..."""
     rows = [(e["step"], value, key) for e in events if e["event"] == "log"
-            for key, value in e.items() if key not in PROGRESS_KEYS and _plotted(key) and isinstance(value, (int, float))]
+            for key, value in e.items()
+            if key not in PROGRESS_KEYS and _plotted(key) and isinstance(value, (int, float))]
     rows += [(e["step"], value, key) for e in events if e["event"] == "eval"
              for key, value in e.items() if key.startswith("eval_") and key != "eval_loss"
              and _plotted(key.removeprefix("eval_")) and isinstance(value, (int, float))]
@@ -145,7 +157,7 @@ def progress_html(run_dir: str, lang: str, events: list[dict] | None = None, sta
     if status.waiting and not logs:
         parts = parts[:2]  # nothing has run yet: a step count and a clock would only say "?"
     error = failure_text(run_dir, status)
-    detail = f"<pre class='run-error'>{html.escape(error)}</pre>" if error else ""
+    detail = ranks_html(run_dir, lang) + (f"<pre class='run-error'>{html.escape(error)}</pre>" if error else "")
     return (
         f"<div class='run-progress' data-status='{html.escape(status)}' data-step='{step}' data-total='{total}'>"
         f"<div class='run-bar'><div style='width:{fraction * 100:.1f}%'></div></div>"

@@ -93,7 +93,9 @@ class MethodConfig:
         "(QLoRA with 4-bit quantisation); adalora, ia3, prefix, prompt, ptuning = other PEFT methods.",
         choices=("full", "freeze", "bitfit", "lora", "adalora", "ia3", "prefix", "prompt", "ptuning"),
     )
-    lora_rank: int = option(8, "LoRA rank r: adapter size; 8–64 is typical. AdaLoRA: the average rank it ends at.", minimum=1)
+    lora_rank: int = option(
+        8, "LoRA rank r: adapter size; 8–64 is typical. AdaLoRA: the average rank it ends at.", minimum=1
+    )
     lora_alpha: int = option(16, "LoRA alpha: scales the adapter; usually 2 × rank.", minimum=1)
     lora_dropout: float = option(0.0, "Dropout on the LoRA input.", minimum=0.0, maximum=0.9)
     lora_target: str = option(
@@ -116,7 +118,8 @@ class MethodConfig:
         2, "Freeze: number of last decoder layers left trainable.", minimum=1
     )
     pref_beta: float = option(
-        0.1, "DPO / ORPO / KTO β: how far the model may move from the reference (ORPO: weight of the odds-ratio term).",
+        0.1,
+        "DPO / ORPO / KTO β: how far the model may move from the reference (ORPO: weight of the odds-ratio term).",
         above=0.0,
     )
     pref_loss: str = option(
@@ -162,7 +165,9 @@ class TrainConfig:
         "How the learning rate changes over the run.",
         choices=("linear", "cosine", "constant", "constant_with_warmup"),
     )
-    warmup_ratio: float = option(0.0, "Fraction of steps spent warming up the learning rate.", minimum=0.0, maximum=0.5)
+    warmup_ratio: float = option(
+        0.0, "Fraction of steps spent warming up the learning rate.", minimum=0.0, maximum=0.5
+    )
     weight_decay: float = option(0.0, "AdamW weight decay.", minimum=0.0)
     max_grad_norm: float = option(1.0, "Clip gradients to this norm (0 = no clipping).", minimum=0.0)
     logging_steps: int = option(5, "Write a loss point every N steps.", minimum=1)
@@ -184,6 +189,43 @@ class ExportConfig:
     max_shard_size: str = option("2GB", "Largest safetensors shard, e.g. 500MB or 2GB.")
 
 
+STRATEGIES = ("auto", "ddp", "fsdp", "zero2", "zero3")
+
+
+@dataclass
+class DistributedConfig:
+    processes_per_node: int = option(
+        0,
+        "Training processes on this machine, one per GPU: 0 = auto (every visible GPU; 1 on a CPU-only machine). "
+        "On a CPU, 2 or more processes share the cores over gloo: for trying the multi-GPU path, not for speed.",
+        minimum=0, maximum=64,
+    )
+    strategy: str = option(
+        "auto",
+        "How the processes share the work: ddp = each holds the whole model and they average gradients; "
+        "zero2 = DeepSpeed ZeRO-2 (optimizer states and gradients sharded); zero3 = DeepSpeed ZeRO-3 (weights "
+        "sharded too); fsdp = PyTorch FSDP (weights, gradients and optimizer sharded, like ZeRO-3); "
+        "auto = ddp with several processes, plain training with one.",
+        choices=STRATEGIES,
+    )
+    offload_optimizer: bool = option(
+        False, "ZeRO-2/3: keep the optimizer states in CPU memory (much less GPU memory, slower steps)."
+    )
+    offload_parameters: bool = option(
+        False, "ZeRO-3 / FSDP: keep the weights in CPU memory between uses (FSDP offloads the optimizer with them)."
+    )
+    nodes: int = option(
+        1, "Machines taking part; more than 1 prints the command to run on each.", minimum=1, maximum=1024
+    )
+    node_rank: int = option(0, "This machine's number among the nodes, 0 = the one that coordinates.", minimum=0)
+    master_address: str = option(
+        "127.0.0.1", "Several machines: address of node 0, which every node must reach."
+    )
+    master_port: int = option(
+        29500, "Several machines: a free TCP port on node 0 for the rendezvous.", minimum=1024, maximum=65535
+    )
+
+
 @dataclass
 class RunConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
@@ -192,6 +234,7 @@ class RunConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
     export: ExportConfig = field(default_factory=ExportConfig)
+    distributed: DistributedConfig = field(default_factory=DistributedConfig)
 
     # -- YAML ---------------------------------------------------------------------------------------------
     def to_dict(self) -> dict:
@@ -218,7 +261,8 @@ class RunConfig:
         except yaml.YAMLError as err:
             raise ConfigError([f"the config is not valid YAML: {err}"]) from None
         if raw is not None and not isinstance(raw, dict):
-            raise ConfigError(["the config must be a mapping of sections (model, data, method, train, eval, export)"])
+            raise ConfigError(
+                ["the config must be a mapping of sections (model, data, method, train, eval, export, distributed)"])
         return cls.from_dict(raw)
 
     @classmethod

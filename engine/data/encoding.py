@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 from dataclasses import dataclass, field
 
 from engine.data.templates import ChatTemplate, assistant_spans
@@ -128,8 +129,16 @@ def encode_dataset(name: str, template: ChatTemplate, tokenizer, cutoff_len: int
         {"input_ids": [e["input_ids"] for e in examples], "labels": [e["labels"] for e in examples]}
     )
     disable_progress_bars()  # tqdm bars would flood train.log; progress is reported through events instead
-    dataset.save_to_disk(str(folder))
-    (folder / "summary.json").write_text(json.dumps(stats.summary()))  # written last: marks the entry complete
+    # Written aside, then renamed into place whole: the ranks of a multi-process run all encode at once.
+    staging = folder.with_name(f".{folder.name}.{os.getpid()}")
+    dataset.save_to_disk(str(staging))
+    (staging / "summary.json").write_text(json.dumps(stats.summary()))
+    if folder.exists() and not (folder / "summary.json").exists():
+        shutil.rmtree(folder, ignore_errors=True)  # half-written by a process killed before this renaming
+    try:
+        staging.rename(folder)
+    except OSError:  # another process put the same encoding there first
+        shutil.rmtree(staging, ignore_errors=True)
     return load_from_disk(str(folder)), stats.summary()
 
 

@@ -8,6 +8,7 @@ submit and resume) and the worker both ask; the worker asks before it loads a mo
 from __future__ import annotations
 
 import importlib.util
+import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -15,10 +16,12 @@ from pathlib import Path
 from engine.config.schema import ConfigError, RunConfig
 from engine.data.conversion import stage_data_problem
 from engine.data.registry import DataError
+from engine.messages import say
 from engine.models.methods import METHODS
 from engine.paths import CONFIG_FILE, FINAL_DIR, PathEscapeError, inside, saves_dir
 from engine.runs.failures import ADVICE
 from engine.runs.status import Reason
+from engine.train import distributed
 from engine.train.stages import STAGES
 
 # What one checkpoint holds besides the weights: Adam keeps two fp32 moments per trained weight.
@@ -129,6 +132,27 @@ def environment_problems(config: RunConfig) -> list[str]:
             "method.stage grpo trains on answers the model itself generates, and on a CPU a bitsandbytes-quantised "
             "model that has generated gives wrong gradients: set model.quantization to none here, or train on a GPU"
         )
+    return problems + distributed_problems(config)
+
+
+def distributed_problems(config: RunConfig) -> list[str]:
+    """What the `distributed` section asks that this machine lacks: GPUs, CPU cores, DeepSpeed."""
+    spread, gpus, problems = config.distributed, distributed.visible_gpus(), []
+    asked = spread.processes_per_node
+    if gpus and asked > gpus:
+        problems.append(say("distributed.too_many_for_gpus", processes=asked, gpus=gpus))
+    cores = os.cpu_count() or 1
+    if not gpus and asked > cores:
+        problems.append(say("distributed.too_many_for_cpus", processes=asked, cores=cores))
+    if spread.strategy in distributed.DEEPSPEED_STAGES:
+        if not gpus:
+            problems.append(say("distributed.deepspeed_needs_gpu", strategy=spread.strategy))
+        elif importlib.util.find_spec("deepspeed") is None:
+            problems.append(say("distributed.deepspeed_missing", strategy=spread.strategy))
+    if spread.strategy == "fsdp" and not gpus:
+        # accelerate 1.15 switches FSDP on only for accelerator process groups (MULTI_GPU, NPU, XPU, ...), not
+        # for MULTI_CPU: on a CPU, TrainingArguments(fsdp=True) would quietly train as DDP.
+        problems.append(say("distributed.fsdp_needs_gpu"))
     return problems
 
 

@@ -17,6 +17,7 @@ from engine.config.schema import ConfigError, RunConfig
 from engine.runs.events import RESUMED, EventLog, read_last_status
 from engine.runs.failures import classify_failure
 from engine.runs.files import CONFIG_FILE, LOG_FILE
+from engine.runs.launch import RanksFailed, launch_ranks
 from engine.runs.preflight import data_problems, environment_problems
 from engine.runs.process import RunBusy, claim_run, record_launch, stop_requested
 from engine.runs.status import State
@@ -91,6 +92,7 @@ def _train_claimed(run_dir: Path) -> int:
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: interrupted.append(True))
     try:
+        from engine.train.distributed import needs_launcher
         from engine.train.trainer import RunContext, run_training
 
         resume_from = _announce_attempt(run_dir, log)
@@ -99,8 +101,12 @@ def _train_claimed(run_dir: Path) -> int:
         problems = environment_problems(config) + data_problems(config)
         if problems:
             raise ConfigError(problems)
-        context = RunContext(config, run_dir, log, lambda: bool(interrupted) or stop_requested(run_dir), resume_from)
-        outcome = run_training(context)
+        if needs_launcher(config):  # several processes: they train, this process follows them
+            outcome = launch_ranks(run_dir, config, resume_from)
+        else:
+            context = RunContext(config, run_dir, log, lambda: bool(interrupted) or stop_requested(run_dir),
+                                 resume_from)
+            outcome = run_training(context)
     except Exception as err:  # any failure must still end in a readable status
         traceback.print_exc()
         _write_failure(log, err, run_dir)
@@ -128,6 +134,9 @@ def _announce_attempt(run_dir: Path, log: EventLog) -> str | None:
 def _write_failure(log: EventLog, err: Exception, run_dir: Path) -> None:
     if isinstance(err, ConfigError):
         fields = {"error": "the config has problems:\n" + "\n".join(f"- {p}" for p in err.problems)}
+    elif isinstance(err, RanksFailed):
+        fields = err.fields
+        print(f"\n{fields['error']}\n{fields['advice']}", flush=True)
     else:
         failure = classify_failure(err, run_dir)
         fields = {"error": failure.message}

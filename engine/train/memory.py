@@ -12,6 +12,11 @@ The estimate adds four parts, in bytes:
                cache of the answers it generates
 Stages that compare against a reference model (DPO, KTO, GRPO with a KL weight) hold a second copy of the
 weights unless PEFT can switch the adapter off instead.
+Across N processes (`shard_memory`) each device holds: DDP everything; ZeRO-2 the weights and 1/N of the
+gradients and optimizer states; ZeRO-3 and FSDP 1/N of all three (plus the one layer being gathered, left
+out: about 1/layers of the weights). Offloading moves the optimizer (ZeRO), or the weights (ZeRO-3), or all
+three (FSDP) into the machine's RAM: counted as `offloaded`, not in the device's total. Activations are per
+device and do not shrink.
 The model's shape comes from engine/models/shape.py; what trains from the method's table entry, and what a
 stage adds from the stage's. It is a model of the memory, not a measurement: KNOWN LIMITS are in the README.
 """
@@ -23,6 +28,7 @@ from engine.config.schema import RunConfig
 from engine.models.methods import METHODS
 from engine.models.shape import Shape, model_shape
 from engine.train.stages import stage_of
+from engine.train import distributed
 
 GIB = 1024**3
 DTYPE_BYTES = {"float32": 4, "bfloat16": 2, "float16": 2}
@@ -40,6 +46,7 @@ class MemoryEstimate:
     activations: float
     trainable_params: int
     total_params: int
+    offloaded: float = 0.0  # bytes kept in the machine's RAM instead of the device's (ZeRO / FSDP offload)
 
     @property
     def total(self) -> float:
@@ -49,7 +56,8 @@ class MemoryEstimate:
         """(part, GiB) rows, for display."""
         parts = asdict(self)
         rows = [(name, parts[name] / GIB) for name in ("weights", "gradients", "optimizer", "activations")]
-        return rows + [("total", self.total / GIB)]
+        offloaded = [("offloaded", self.offloaded / GIB)] if self.offloaded else []
+        return rows + [("total", self.total / GIB)] + offloaded
 
 
 def trainable_params(config: RunConfig, shape: Shape) -> int:
@@ -82,7 +90,7 @@ def estimate_memory(config: RunConfig) -> MemoryEstimate:
         activations += generation_cache(config, shape, compute)
     if reference_copy(config):
         weights *= 2
-    return MemoryEstimate(
+    one_device = MemoryEstimate(
         weights=weights,
         gradients=trainable * trainable_bytes,
         optimizer=2 * trainable * trainable_bytes,  # AdamW's moments are kept at the parameters' dtype
@@ -90,6 +98,58 @@ def estimate_memory(config: RunConfig) -> MemoryEstimate:
         trainable_params=trainable,
         total_params=shape.total_params,
     )
+    return shard_memory(one_device, distributed.strategy(config), distributed.world_size(config),
+                        config.distributed.offload_optimizer, config.distributed.offload_parameters)
+
+
+# What each strategy divides by the number of processes.
+SHARDED_PARTS = {
+    "single": (),
+    "ddp": (),
+    "zero2": ("gradients", "optimizer"),
+    "zero3": ("weights", "gradients", "optimizer"),
+    "fsdp": ("weights", "gradients", "optimizer"),
+}
+
+
+def shard_memory(estimate: MemoryEstimate, strategy: str, processes: int, offload_optimizer: bool = False,
+                 offload_parameters: bool = False) -> MemoryEstimate:
+    """Per-device memory of `estimate` (one process holding everything) under `strategy` on `processes`."""
+    parts = {name: getattr(estimate, name) / processes if name in SHARDED_PARTS[strategy] else getattr(estimate, name)
+             for name in ("weights", "gradients", "optimizer")}
+    offloaded_parts = []
+    if offload_optimizer and strategy in ("zero2", "zero3"):
+        offloaded_parts.append("optimizer")
+    if offload_parameters and strategy == "zero3":
+        offloaded_parts.append("weights")
+    if offload_parameters and strategy == "fsdp":  # FSDP's CPU offload moves parameters, gradients and the step
+        offloaded_parts += ["weights", "gradients", "optimizer"]
+    offloaded = sum(parts[name] for name in offloaded_parts)
+    parts.update({name: 0.0 for name in offloaded_parts})
+    return replace(estimate, **parts, offloaded=estimate.offloaded + offloaded)
+
+
+# Strategies in the order they cost speed: each later one shards or offloads more.
+STRATEGY_LADDER = (
+    ("ddp", False, False),
+    ("zero2", False, False),
+    ("zero3", False, False),
+    ("zero2", True, False),
+    ("zero3", True, False),
+    ("zero3", True, True),
+)
+
+
+def strategy_that_fits(config: RunConfig, available: float,
+                       headroom: float = HEADROOM) -> tuple[str, bool, bool] | None:
+    """(strategy, offload_optimizer, offload_parameters): the fastest way to spread `config` over its
+    processes that fits `available` bytes per device, or None when none does."""
+    for chosen, offload_optimizer, offload_parameters in STRATEGY_LADDER:
+        spread = replace(config.distributed, strategy=chosen, offload_optimizer=offload_optimizer,
+                         offload_parameters=offload_parameters)
+        if estimate_memory(replace(config, distributed=spread)).total <= available * headroom:
+            return chosen, offload_optimizer, offload_parameters
+    return None
 
 
 def generation_cache(config: RunConfig, shape: Shape, compute: int) -> float:
@@ -118,7 +178,8 @@ def device_memory() -> tuple[str, float]:
     return "CPU", float(psutil.virtual_memory().available)
 
 
-def auto_configure(config: RunConfig, available: float, headroom: float = HEADROOM) -> tuple[RunConfig, MemoryEstimate]:
+def auto_configure(config: RunConfig, available: float,
+                   headroom: float = HEADROOM) -> tuple[RunConfig, MemoryEstimate]:
     """The cheapest change that fits `available` bytes: keep the effective batch size (batch × accumulation)
     and try, in order, smaller batches, gradient checkpointing, 4-bit (for LoRA), then shorter cutoffs."""
     effective = config.train.per_device_train_batch_size * config.train.gradient_accumulation_steps

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from engine.config.schema import RunConfig, field_problems
 from engine.models.methods import METHODS
+from engine.train import distributed
 from engine.train.stages import STAGES
 
 
@@ -17,7 +18,8 @@ def validate(config: RunConfig) -> list[str]:
     problems = field_problems(config)
     if config.method.stage not in STAGES or config.method.finetuning_type not in METHODS:
         return problems  # the field rules named the unknown choice; the tables have nothing to say about it
-    return problems + method_problems(config) + STAGES[config.method.stage].rules(config)
+    return (problems + method_problems(config) + STAGES[config.method.stage].rules(config)
+            + distributed.config_problems(config))
 
 
 def method_problems(config: RunConfig) -> list[str]:
@@ -34,5 +36,7 @@ def method_problems(config: RunConfig) -> list[str]:
         problems.append("method.pissa_init works on unquantised weights only; turn it off or set quantization to none")
     if stage.reward_head and not spec.trains_head:
         heads = ", ".join(name for name, other in METHODS.items() if other.trains_head)
-        problems.append(f"method.stage {method.stage} needs a method that trains the scoring head: pick one of {heads}")
+        problems.append(
+            f"method.stage {method.stage} needs a method that trains the scoring head: pick one of {heads}"
+        )
     return problems

@@ -15,9 +15,10 @@ from typing import Callable, Protocol
 
 from engine.config.schema import ConfigError, RunConfig
 from engine.train.rules import validate
-from engine.models.loading import load_model, torch_dtype
+from engine.models.loading import load_model
 from engine.models.methods import MethodContext, apply_method, count_parameters, loraplus_optimizer
 from engine.data.templates import load_template
+from engine.train import distributed
 from engine.paths import FINAL_DIR
 from engine.train.stages import StageSpec, stage_of
 
@@ -70,7 +71,7 @@ def _trainer_callback():
 
         def on_train_begin(self, args, state, control, **kwargs):
             self.started = time.time()
-            self.log.write("start", total_steps=state.max_steps, **self.start_fields)
+            self.log.write("start", total_steps=state.max_steps, world_size=args.world_size, **self.start_fields)
 
         def on_step_end(self, args, state, control, **kwargs):
             if self.stop_requested():
@@ -120,7 +121,7 @@ def training_arguments(config: RunConfig, run_dir: Path, has_validation: bool, a
     from transformers import TrainingArguments
 
     train, evaluation = config.train, config.eval
-    dtype = torch_dtype(config.model.dtype)
+    precision = distributed.mixed_precision(config)
     on_gpu = torch.cuda.is_available()
     eval_strategy = "no"
     if has_validation:
@@ -145,14 +146,15 @@ def training_arguments(config: RunConfig, run_dir: Path, has_validation: bool, a
         eval_strategy=eval_strategy,
         eval_steps=evaluation.eval_steps or None,
         per_device_eval_batch_size=evaluation.per_device_eval_batch_size,
-        bf16=on_gpu and dtype == torch.bfloat16,
-        fp16=on_gpu and dtype == torch.float16,
+        bf16=precision == "bf16",
+        fp16=precision == "fp16",
         use_cpu=not on_gpu,
         include_num_input_tokens_seen="non_padding",
         remove_unused_columns=False,
         dataloader_pin_memory=on_gpu,
         report_to="none",
         disable_tqdm=True,
+        **distributed.training_options(config, run_dir),
     )
     return (args_class or TrainingArguments)(**{**options, **extra})
 
@@ -194,7 +196,8 @@ def optimizers(model, config: RunConfig) -> tuple:
 
 def event_callback(context: RunContext, model, **start_fields):
     trainable, total = count_parameters(model)
-    fields = {"trainable_params": trainable, "total_params": total, **start_fields}
+    fields = {"trainable_params": trainable, "total_params": total, "strategy": distributed.strategy(context.config),
+              **start_fields}
     return _trainer_callback()(context.log, context.stop_requested, fields)
 
 
@@ -237,7 +240,8 @@ def save_final(trainer, config: RunConfig, run_dir: Path) -> None:
     """The adapter (LoRA) or whole model, plus the tokenizer carrying the chat template that was trained."""
     tokenizer = trainer.processing_class
     tokenizer.chat_template = load_template(config.model.template, tokenizer).source
-    trainer.save_model(str(run_dir / FINAL_DIR))
-    tokenizer.save_pretrained(str(run_dir / FINAL_DIR))
+    trainer.save_model(str(run_dir / FINAL_DIR))  # every rank: FSDP and ZeRO-3 gather the shards to save
+    if trainer.args.should_save:  # rank 0 only: two ranks writing one file could interleave
+        tokenizer.save_pretrained(str(run_dir / FINAL_DIR))
 
 

@@ -17,7 +17,7 @@ from engine.runs import scheduler as queue
 from engine.runs.preflight import StartRefused
 from engine.runs.scheduler import RunHandle
 from engine.runs.store import checkpoint_step, newest_checkpoint
-from webui import memory_panel, run_view
+from webui import devices_panel, memory_panel, run_view
 from webui.form import Form, config_from_values, values_from_config
 from webui.i18n import Labels, text
 
@@ -52,9 +52,12 @@ def build_train_tab(form: Form, labels: Labels) -> dict:
             form.control("train.max_grad_norm")
             form.control("train.gradient_checkpointing")
             form.control("train.run_name")
+    devices = devices_panel.build_devices_panel(form, labels)
     memory = memory_panel.build_memory_panel(labels)
     with gr.Row():
         parts = {
+            "devices": devices["info"],
+            "devices_group": devices["group"],
             "memory": memory["estimate"],
             "auto": memory["auto"],
             "start": labels.button("train.start", variant="primary", elem_id="start-button"),
@@ -241,6 +244,12 @@ def wire_train_tab(parts: dict, form: Form, lang: gr.Radio, run_dir: gr.State, s
         control.change(lambda *raw: preview_config(values(*raw)), controls, [parts["preview"], parts["save"]])
         control.change(lambda *raw: memory_panel.estimate_markdown(values(*raw[:-1]), raw[-1]), [*controls, lang],
                        parts["memory"])
+    def devices(*raw):
+        return devices_panel.devices_markdown(values(*raw[:-1]), raw[-1])
+
+    parts["devices_group"].expand(devices, [*controls, lang], parts["devices"])
+    for control in (form.controls[dotted] for row in devices_panel.FIELDS for dotted in row):
+        control.change(devices, [*controls, lang], parts["devices"])
 
     def auto(*raw):
         new_values, message = memory_panel.auto_configured_values(values(*raw[:-1]), fields, raw[-1])
