@@ -79,4 +79,15 @@ ENGLISH: dict[str, str] = {
     "data.kind.text": "plain text",
     "data.kinds_either": "{first} or {rest}",
     "data.stage_needs": "stage {stage} needs {needs}; {dataset} is {holds}",
+    # images in datasets (engine/data/images.py)
+    "images.not_a_path": "an image entry must be a file path relative to the data folder; got {value}",
+    "images.outside": "image {name!r} points outside the data folder; keep images inside it",
+    "images.not_a_list": "field {column!r} must be a list of image paths",
+    "images.count_mismatch": "{placeholders} <image> placeholder(s) in the text but {images} image(s) listed; "
+                             "there must be one image per placeholder, in order",
+    "images.missing": "image {name} was not found in the data folder; upload it with the dataset",
+    "images.not_an_image": "{name} is not an image file (PNG, JPEG, WebP, BMP or GIF)",
+    "images.unreadable": "image {name} could not be read ({error}); it may be truncated or damaged",
+    "images.too_large": "image {name} is {width}×{height} pixels; the largest side may be at most {limit} pixels, "
+                        "so shrink it first",
 }

@@ -17,4 +17,13 @@ MESSAGES_ZH: dict[str, str] = {
     "data.kind.text": "纯文本",
     "data.kinds_either": "{first}或{rest}",
     "data.stage_needs": "阶段 {stage} 需要{needs}；{dataset} 是{holds}",
+    # images in datasets (engine/data/images.py)
+    "images.not_a_path": "图片条目必须是相对于数据文件夹的文件路径；实际为 {value}",
+    "images.outside": "图片 {name!r} 指向数据文件夹之外；请把图片放在数据文件夹内",
+    "images.not_a_list": "字段 {column!r} 必须是图片路径的列表",
+    "images.count_mismatch": "文本中有 {placeholders} 个 <image> 占位符，但列出了 {images} 张图片；每个占位符须按顺序对应一张图片",
+    "images.missing": "在数据文件夹中找不到图片 {name}；请随数据集一起上传",
+    "images.not_an_image": "{name} 不是图片文件（PNG、JPEG、WebP、BMP 或 GIF）",
+    "images.unreadable": "无法读取图片 {name}（{error}）；文件可能被截断或已损坏",
+    "images.too_large": "图片 {name} 为 {width}×{height} 像素；最长边最多 {limit} 像素，请先缩小",
 }

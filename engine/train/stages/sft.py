@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from engine.config.schema import RunConfig
 from engine.data.encoding import IGNORE, encode_dataset
-from engine.models.loading import load_tokenizer
 from engine.data.split import split_dataset
+from engine.models.loading import is_vision_model, load_tokenizer, resolve_model
 from engine.data.templates import load_template
 from engine.train.trainer import RunContext, build_trainer, finish
 
@@ -35,4 +35,8 @@ def build_sft_trainer(context: RunContext):
 
 
 def run_sft(context: RunContext) -> str:
-    return finish(build_sft_trainer(context), context)
+    """Text SFT, or its vision path when the model reads images."""
+    from engine.train.stages.sft_vision import build_vision_sft_trainer
+
+    vision = is_vision_model(resolve_model(context.config.model.name_or_path))
+    return finish((build_vision_sft_trainer if vision else build_sft_trainer)(context), context)

@@ -1,0 +1,248 @@
+"""Vision-language fine-tuning: the built-in VLM, image data (checks, masking), and real training on CPU."""
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from engine.data.images import MAX_IMAGE_SIDE, ImageError, image_problems, resolve_image
+from engine.data.vision_encoding import (IGNORE, encode_vision_samples, expand_images, load_vision_samples,
+                                         render_sample)
+from engine.data.templates import load_template
+
+PROJECT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def tiny_vlm() -> Path:
+    from engine.models.builtin import builtin_path
+
+    return builtin_path("builtin:tiny-vlm")
+
+
+@pytest.fixture(scope="session")
+def processor(tiny_vlm):
+    from transformers import AutoProcessor
+
+    return AutoProcessor.from_pretrained(tiny_vlm)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The built-in model
+
+
+def test_builtin_vlm_loads_like_a_hub_vlm(tiny_vlm, processor):
+    from PIL import Image
+    from transformers import AutoModelForImageTextToText
+
+    model = AutoModelForImageTextToText.from_pretrained(tiny_vlm)
+    assert type(model).__name__ == "LlavaForConditionalGeneration"
+    assert type(processor.image_processor).__name__.endswith("Pil")  # works without torchvision
+    messages = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": "What colour?"}]}]
+    text = processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+    assert text == "<|im_start|>user\n<image>What colour?<|im_end|>\n<|im_start|>assistant\n"
+    batch = processor(text=[text], images=[Image.new("RGB", (50, 40), "red")], return_tensors="pt")
+    assert (batch["input_ids"] == model.config.image_token_id).sum() == 16  # (32 / 8)² patches
+    assert batch["pixel_values"].shape == (1, 3, 32, 32)
+    generated = model.generate(**batch, max_new_tokens=4, do_sample=False)
+    assert generated.shape[1] > batch["input_ids"].shape[1]
+
+
+def test_builtin_vlm_builds_the_same_weights_every_time(tiny_vlm, tmp_path):
+    from safetensors.torch import load_file
+
+    from engine.models.builtin import BUILTIN_MODELS, builtin_path
+    from engine.models.builtin_vlm import build_vlm
+
+    (tmp_path / "again").mkdir()
+    build_vlm(BUILTIN_MODELS["tiny-vlm"], builtin_path("builtin:tiny-demo"), tmp_path / "again")
+    first, second = load_file(tiny_vlm / "model.safetensors"), load_file(tmp_path / "again" / "model.safetensors")
+    assert first.keys() == second.keys()
+    assert all(torch.equal(first[name], second[name]) for name in first)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Demo data
+
+
+def test_shipped_demo_images_are_what_the_generator_draws(tmp_path):
+    from PIL import Image
+
+    from engine.data.demo_vision import IMAGE_FOLDER, SPLITS, write_demo
+
+    write_demo(tmp_path)
+    for file_name in SPLITS:
+        assert json.loads((tmp_path / file_name).read_text()) == json.loads((PROJECT / "data" / file_name).read_text())
+    shipped = sorted((PROJECT / "data" / IMAGE_FOLDER).iterdir())
+    assert [p.name for p in shipped] == sorted(p.name for p in (tmp_path / IMAGE_FOLDER).iterdir())
+    for path in shipped:
+        with Image.open(path) as ours, Image.open(tmp_path / IMAGE_FOLDER / path.name) as drawn:
+            assert ours.convert("RGB").tobytes() == drawn.convert("RGB").tobytes(), path.name
+    total = sum(p.stat().st_size for p in shipped) + sum((PROJECT / "data" / f).stat().st_size for f in SPLITS)
+    assert total < 200_000
+
+
+def test_demo_dataset_loads_in_llamafactory_mllm_shape():
+    samples = load_vision_samples("demo_vision")
+    assert len(samples) == 96
+    assert all(len(s.images) == 1 and s.messages[0]["content"].startswith("<image>") for s in samples)
+    assert all(p.is_file() for s in samples for p in s.images)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Checking image references
+
+
+def _row(images, text="<image>What is it?"):
+    return {"messages": [{"role": "user", "content": text}, {"role": "assistant", "content": "A cat."}],
+            "images": images}
+
+
+def _problems(row, root):
+    return image_problems(row, "images", [m["content"] for m in row["messages"]], root)
+
+
+@pytest.fixture
+def image_folder(tmp_path):
+    from PIL import Image
+
+    Image.new("RGB", (8, 8), "blue").save(tmp_path / "good.png")
+    Image.new("RGB", (MAX_IMAGE_SIDE + 1, 2), "blue").save(tmp_path / "wide.png")
+    (tmp_path / "notes.png").write_text("this is not a picture")
+    (tmp_path / "cut.png").write_bytes((tmp_path / "good.png").read_bytes()[:60])
+    return tmp_path
+
+
+def test_a_good_row_has_no_image_problems(image_folder):
+    assert _problems(_row(["good.png"]), image_folder) == []
+
+
+@pytest.mark.parametrize("images, expected", [
+    (["absent.png"], "absent.png was not found"),
+    (["notes.png"], "notes.png is not an image file"),
+    (["cut.png"], "image cut.png could not be read"),
+    (["wide.png"], f"wide.png is {MAX_IMAGE_SIDE + 1}×2 pixels"),
+    (["good.png", "good.png"], "1 <image> placeholder(s) in the text but 2 image(s) listed"),
+    ([], "1 <image> placeholder(s) in the text but 0 image(s) listed"),
+    (["../outside.png"], "points outside the data folder"),
+    (["/etc/passwd"], "points outside the data folder"),
+])
+def test_each_bad_image_reference_is_a_row_problem(image_folder, images, expected):
+    problems = _problems(_row(images), image_folder)
+    assert any(expected in problem for problem in problems), problems
+
+
+def test_image_paths_never_leave_the_data_folder(tmp_path):
+    (tmp_path / "data").mkdir()
+    (tmp_path / "secret.png").write_bytes(b"x")
+    (tmp_path / "data" / "link.png").symlink_to(tmp_path / "secret.png")
+    for name in ("../secret.png", "link.png", str(tmp_path / "secret.png")):
+        with pytest.raises(ImageError):
+            resolve_image(name, tmp_path / "data")
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Encoding: images expanded to their vision tokens, masked; only replies trained
+
+
+def test_masking_golden_with_an_image_row(processor):
+    from engine.data.images import VisionSample
+
+    image = PROJECT / "data" / "demo_vision" / "demo_vision-circle-red-0.png"
+    messages = [
+        {"role": "user", "content": "<image>What colour is the shape?"},
+        {"role": "assistant", "content": "The shape is red."},
+        {"role": "user", "content": "What shape is in the picture?"},
+        {"role": "assistant", "content": "It is a circle."},
+    ]
+    sample = VisionSample(messages, [image])
+    template = load_template("auto", processor.tokenizer)
+    text, _ = render_sample(sample, template, processor)
+    assert text == ("<|im_start|>user\n<image>What colour is the shape?<|im_end|>\n<|im_start|>assistant\n"
+                    "The shape is red.<|im_end|>\n<|im_start|>user\nWhat shape is in the picture?<|im_end|>\n"
+                    "<|im_start|>assistant\nIt is a circle.<|im_end|>\n")
+    [example], stats = encode_vision_samples([sample], template, processor, cutoff_len=512)
+    ids, labels = example["input_ids"], example["labels"]
+    image_id = processor.tokenizer.convert_tokens_to_ids("<image>")
+    image_positions = [i for i, token in enumerate(ids) if token == image_id]
+    assert len(image_positions) == 16 and image_positions == list(range(image_positions[0], image_positions[0] + 16))
+    assert all(labels[i] == IGNORE for i in image_positions)
+    trained = processor.tokenizer.decode([t for t, label in zip(ids, labels) if label != IGNORE])
+    assert trained == "The shape is red.<|im_end|>It is a circle.<|im_end|>"
+    assert all(label in (IGNORE, token) for token, label in zip(ids, labels))
+    assert example["images"] == [str(image)]
+    assert stats.examples == 1 and stats.trained_tokens == sum(label != IGNORE for label in labels)
+
+
+def test_truncation_never_cuts_an_image():
+    ids, labels = [1, 9, 2, 3, 9, 4], [IGNORE, IGNORE, IGNORE, 3, IGNORE, 4]
+    full = expand_images(ids, labels, [4, 4], 9, 100)
+    assert full[0] == [1, 9, 9, 9, 9, 2, 3, 9, 9, 9, 9, 4] and full[2:] == (2, 0)
+    cut_ids, cut_labels, kept, cut = expand_images(ids, labels, [4, 4], 9, 10)
+    assert cut_ids == [1, 9, 9, 9, 9, 2, 3] and kept == 1 and cut == 1  # the second image left out whole
+    assert cut_labels == [IGNORE] * 6 + [3]
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Training
+
+
+def vlm_config(**method):
+    from engine.config.schema import RunConfig
+
+    config = RunConfig.load(PROJECT / "examples" / "sft_vlm_demo.yaml")
+    config.data.val_size = 0.0
+    config.data.max_samples = 48
+    config.train.max_steps = 24
+    config.train.logging_steps = 1
+    config.train.save_steps = 1000
+    for name, value in method.items():
+        setattr(config.method, name, value)
+    return config
+
+
+def test_vlm_sft_from_the_cli_config_learns_and_keeps_the_vision_parts(tmp_path, tiny_vlm):
+    from engine.runs.events import EventLog, read_events
+    from engine.train.stages import run_training
+    from engine.train.stages.sft_vision import build_vision_sft_trainer
+    from engine.train.trainer import RunContext, finish
+
+    config = vlm_config()
+    context = RunContext(config, tmp_path / "run", EventLog(tmp_path / "run"), lambda: False)
+    (tmp_path / "run").mkdir()
+    assert run_training.__module__ == "engine.train.stages"  # the CLI's worker calls exactly this table
+    trainer = build_vision_sft_trainer(context)
+    before = {n: p.detach().clone() for n, p in trainer.model.named_parameters()}
+    assert finish(trainer, context) == "completed"
+    after = dict(trainer.model.named_parameters())
+    losses = [e["loss"] for e in read_events(tmp_path / "run") if e["event"] == "log"]
+    start, end = sum(losses[:3]) / 3, sum(losses[-3:]) / 3
+    assert end < start - 2.0, f"loss went {start:.3f} → {end:.3f}"
+    vision = [n for n in before if "vision_tower" in n or "multi_modal_projector" in n]
+    assert vision and not any("lora_" in n for n in vision)  # no adapter in the frozen parts
+    assert not any(after[n].requires_grad or not torch.equal(before[n], after[n].detach()) for n in vision)
+    assert all(not torch.equal(before[n], after[n].detach()) for n in before if "lora_B" in n)
+    final = tmp_path / "run" / "final"
+    assert (final / "adapter_config.json").exists() and (final / "processor_config.json").exists()
+
+
+@pytest.mark.parametrize("finetuning_type, freeze_tower, freeze_projector", [
+    ("lora", True, False),
+    ("full", True, True),
+    ("full", False, False),
+    ("freeze", True, False),
+])
+def test_vision_switches_decide_what_trains(tiny_vlm, finetuning_type, freeze_tower, freeze_projector):
+    from engine.config.schema import ModelConfig
+    from engine.models.loading import load_model
+    from engine.models.methods import apply_method
+
+    config = vlm_config(finetuning_type=finetuning_type, freeze_vision_tower=freeze_tower,
+                        freeze_projector=freeze_projector)
+    model = apply_method(load_model(ModelConfig(name_or_path="builtin:tiny-vlm")), config.method)
+    trainable = {n for n, p in model.named_parameters() if p.requires_grad}
+    tower = [n for n, _ in model.named_parameters() if "vision_tower" in n]
+    projector = [n for n, _ in model.named_parameters() if "multi_modal_projector" in n and "original_module" not in n]
+    assert all((n in trainable) != freeze_tower for n in tower)
+    assert all((n in trainable) != freeze_projector for n in projector)
+    assert any("language_model" in n or "lm_head" in n for n in trainable)
