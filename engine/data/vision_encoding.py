@@ -195,7 +195,8 @@ def encode_vision_dataset(name: str, template: ChatTemplate, processor, cutoff_l
     if (folder / "summary.json").exists():
         return load_from_disk(str(folder)), json.loads((folder / "summary.json").read_text())
     examples, stats = encode_vision_samples(samples, template, processor, cutoff_len, train_on_prompt)
-    dataset = Dataset.from_dict({column: [e[column] for e in examples] for column in ("input_ids", "labels", "images")})
+    columns = ("input_ids", "labels", "images")
+    dataset = Dataset.from_dict({column: [example[column] for example in examples] for column in columns})
     disable_progress_bars()
     dataset.save_to_disk(str(folder))
     (folder / "summary.json").write_text(json.dumps(stats.summary()))  # written last: marks the entry complete
@@ -226,7 +227,8 @@ class VisionCollator:
             ids.append(list(feature["input_ids"]) + [self.pad_id] * padding)
             labels.append(list(feature["labels"]) + [IGNORE] * padding)
             attention.append([1] * len(feature["input_ids"]) + [0] * padding)
-        batch = {"input_ids": torch.tensor(ids), "labels": torch.tensor(labels), "attention_mask": torch.tensor(attention)}
+        batch = {"input_ids": torch.tensor(ids), "labels": torch.tensor(labels),
+                 "attention_mask": torch.tensor(attention)}
         images = [load_image(Path(path)) for feature in features for path in feature.get("images") or []]
         if images:
             batch.update(self.processor.image_processor(images=images, return_tensors="pt"))

@@ -71,12 +71,17 @@ def load_processor(config: ModelConfig, location: str | None = None):
 
 
 def load_model(config: ModelConfig, location: str | None = None, quantize: bool = False, reward_head: bool = False):
-    """The causal LM, or the image-text-to-text model of a vision model (or, with `reward_head`, the same body with a one-score head for reward modelling).
+    """The causal LM, or a vision model's image-text-to-text model (or, with `reward_head`, the same body with a
+    one-score head for reward modelling).
 
     `quantize` applies config.quantization; only training asks for it: chat and export load full-precision
     weights, as a 4-bit model that has generated gives wrong gradients, and merging needs real weights.
     """
-    from transformers import AutoModelForCausalLM, AutoModelForImageTextToText, AutoModelForSequenceClassification
+    from transformers import (
+        AutoModelForCausalLM,
+        AutoModelForImageTextToText,
+        AutoModelForSequenceClassification,
+    )
 
     location = location or resolve_model(config.name_or_path)
     if not config.allow_pickle_weights:
