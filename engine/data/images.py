@@ -47,8 +47,8 @@ def flatten_parts(row: dict, turns_column: str, content_tag: str) -> dict:
     """The row with OpenAI-style content parts replaced by text with placeholders, their paths appended
     to row["images"] (a copy; a row without parts comes back unchanged)."""
     turns = row.get(turns_column)
-    has_parts = isinstance(turns, list) and any(isinstance(t, dict) and isinstance(t.get(content_tag), list) for t in turns)
-    if not has_parts:
+    if not isinstance(turns, list) or not any(isinstance(turn, dict) and isinstance(turn.get(content_tag), list)
+                                              for turn in turns):
         return row
     images, flat = list(row.get("images") or []), []
     for turn in turns:
