@@ -18,7 +18,7 @@ COLOURS = {"red": (220, 40, 40), "green": (40, 170, 60), "blue": (40, 80, 220), 
 SHAPES = ("circle", "square", "triangle")
 SIDE = 32  # pixels
 IMAGE_FOLDER = "demo_vision"
-SPLITS = {"demo_vision.json": (8, 1), "demo_vision_heldout.json": (2, 2)}  # file: (pictures per kind, seed)
+SPLITS = {"demo_vision.json": (24, 1), "demo_vision_heldout.json": (3, 2)}  # file: (pictures per kind, seed)
 
 QUESTIONS = {
     "colour": ("<image>What colour is the shape?", "The shape is {colour}."),
@@ -79,7 +79,8 @@ def write_demo(data: Path) -> None:
     image_dir.mkdir(parents=True, exist_ok=True)
     for file_name, (per_kind, seed) in SPLITS.items():
         rows = demo_rows(Path(file_name).stem, per_kind, seed, image_dir)
-        (data / file_name).write_text(json.dumps(rows, indent=1) + "\n", encoding="utf-8")
+        lines = ",\n".join(json.dumps(row, ensure_ascii=False) for row in rows)  # one row a line: small diffs
+        (data / file_name).write_text(f"[\n{lines}\n]\n", encoding="utf-8")
 
 
 if __name__ == "__main__":
