@@ -90,4 +90,9 @@ ENGLISH: dict[str, str] = {
     "images.unreadable": "image {name} could not be read ({error}); it may be truncated or damaged",
     "images.too_large": "image {name} is {width}×{height} pixels; the largest side may be at most {limit} pixels, "
                         "so shrink it first",
+    # chat with images (engine/use/chat.py)
+    "chat.images_need_vision_model": "{model} reads text only; pick a vision model (e.g. builtin:tiny-vlm) or a "
+                                     "run trained on one to chat about images",
+    "export.gguf_vision": "GGUF export writes the language model only; a vision model's image encoder would be "
+                          "lost, so export it without GGUF",
 }

@@ -26,4 +26,7 @@ MESSAGES_ZH: dict[str, str] = {
     "images.not_an_image": "{name} 不是图片文件（PNG、JPEG、WebP、BMP 或 GIF）",
     "images.unreadable": "无法读取图片 {name}（{error}）；文件可能被截断或已损坏",
     "images.too_large": "图片 {name} 为 {width}×{height} 像素；最长边最多 {limit} 像素，请先缩小",
+    # chat with images (engine/use/chat.py)
+    "chat.images_need_vision_model": "{model} 只能读文本；要就图片对话，请选择视觉模型（例如 builtin:tiny-vlm）或在其上训练的运行",
+    "export.gguf_vision": "GGUF 导出只写语言模型部分，视觉模型的图像编码器会丢失；请不带 GGUF 导出",
 }

@@ -99,6 +99,16 @@ def render_sample(sample: VisionSample, template: ChatTemplate, processor) -> tu
     return text, spans
 
 
+def render_vision_prompt(template: ChatTemplate, processor, messages: list[dict]) -> str:
+    """The prompt for generation: the conversation so far plus the assistant header, one image token an image."""
+    from engine.data.templates import render_messages
+
+    if template.name == AUTO:
+        return render_messages(template, processor.tokenizer, render_parts(messages), add_generation_prompt=True)
+    text = render_messages(template, processor.tokenizer, messages, add_generation_prompt=True)
+    return text.replace(PLACEHOLDER, processor.image_token)
+
+
 def _replace_keeping_spans(text: str, spans, old: str, new: str):
     """`text` with every `old` replaced by `new`, and the spans moved by the growth of the replacements
     before them (placeholders sit in user turns, never inside a span)."""

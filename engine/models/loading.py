@@ -70,6 +70,14 @@ def load_processor(config: ModelConfig, location: str | None = None):
     return processor
 
 
+def load_text_processing(config: ModelConfig, location: str | None = None):
+    """What turns a conversation into model inputs: the processor of a vision model, else the tokenizer.
+    Saved next to a trained or merged model, it makes the folder load like the base did."""
+    if is_vision_model(resolve_model(config.name_or_path)):
+        return load_processor(config, location)
+    return load_tokenizer(config, location)
+
+
 def load_model(config: ModelConfig, location: str | None = None, quantize: bool = False, reward_head: bool = False):
     """The causal LM, or a vision model's image-text-to-text model (or, with `reward_head`, the same body with a
     one-score head for reward modelling).
