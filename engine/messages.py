@@ -79,6 +79,10 @@ ENGLISH: dict[str, str] = {
     "data.kind.text": "plain text",
     "data.kinds_either": "{first} or {rest}",
     "data.stage_needs": "stage {stage} needs {needs}; {dataset} is {holds}",
+    "data.holds.mllm": "conversations with images",
+    "data.kind.vision": "conversations with images",
+    "data.vision_needs_vision_model": "{dataset} holds images, which {model} cannot read; pick a vision model "
+                                      "such as builtin:tiny-vlm",
     # images in datasets (engine/data/images.py)
     "images.not_a_path": "an image entry must be a file path relative to the data folder; got {value}",
     "images.outside": "image {name!r} points outside the data folder; keep images inside it",

@@ -132,6 +132,26 @@ def test_each_bad_image_reference_is_a_row_problem(image_folder, images, expecte
     assert any(expected in problem for problem in problems), problems
 
 
+def test_the_checker_reports_image_problems_per_row(image_folder, monkeypatch):
+    from engine.data.checker import check_file
+
+    monkeypatch.setenv("STUDIO_DATA_DIR", str(image_folder))
+    rows = [_row(["good.png"]), _row(["absent.png"]), _row(["good.png"], text="No picture here."),
+            {"messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "notes.png"}},
+                                                       {"type": "text", "text": "What is it?"}]},
+                          {"role": "assistant", "content": "A cat."}], "images": []}]
+    path = image_folder / "pictures.jsonl"
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+    report = check_file(path)
+    assert report.detection.formatting == "mllm"
+    found = sorted((p.row, p.field, p.message.split(";")[0]) for p in report.problems)
+    assert found == [
+        (2, "images", "image absent.png was not found in the data folder"),
+        (3, "images", "0 <image> placeholder(s) in the text but 1 image(s) listed"),
+        (4, "images", "notes.png is not an image file (PNG, JPEG, WebP, BMP or GIF)"),
+    ]
+
+
 def test_image_paths_never_leave_the_data_folder(tmp_path):
     (tmp_path / "data").mkdir()
     (tmp_path / "secret.png").write_bytes(b"x")

@@ -17,6 +17,9 @@ MESSAGES_ZH: dict[str, str] = {
     "data.kind.text": "纯文本",
     "data.kinds_either": "{first}或{rest}",
     "data.stage_needs": "阶段 {stage} 需要{needs}；{dataset} 是{holds}",
+    "data.holds.mllm": "带图片的对话",
+    "data.kind.vision": "带图片的对话",
+    "data.vision_needs_vision_model": "{dataset} 含有图片，而 {model} 无法读取图片；请选择视觉模型，例如 builtin:tiny-vlm",
     # images in datasets (engine/data/images.py)
     "images.not_a_path": "图片条目必须是相对于数据文件夹的文件路径；实际为 {value}",
     "images.outside": "图片 {name!r} 指向数据文件夹之外；请把图片放在数据文件夹内",

@@ -43,20 +43,20 @@ def image_column(columns: dict) -> str | None:
     return columns.get("images")
 
 
-def flatten_parts(row: dict, turns_column: str, content_tag: str) -> dict:
+def flatten_parts(row: dict, turns_column: str, content_tag: str, images_column: str = "images") -> dict:
     """The row with OpenAI-style content parts replaced by text with placeholders, their paths appended
-    to row["images"] (a copy; a row without parts comes back unchanged)."""
+    to row[images_column] (a copy; a row without parts comes back unchanged)."""
     turns = row.get(turns_column)
     if not isinstance(turns, list) or not any(isinstance(turn, dict) and isinstance(turn.get(content_tag), list)
                                               for turn in turns):
         return row
-    images, flat = list(row.get("images") or []), []
+    images, flat = list(row_image_names(row, images_column)), []
     for turn in turns:
         content = turn.get(content_tag) if isinstance(turn, dict) else None
         if isinstance(content, list):
             turn = {**turn, content_tag: "".join(_part_text(part, images) for part in content)}
         flat.append(turn)
-    return {**row, turns_column: flat, "images": images}
+    return {**row, turns_column: flat, images_column: images}
 
 
 def _part_text(part, images: list) -> str:

@@ -16,54 +16,9 @@ import re
 from pathlib import Path
 
 from engine.data.encoding import IGNORE, EncodeStats, _mask, _tokenizer_fingerprint
-from engine.data.images import (
-    PLACEHOLDER,
-    VisionSample,
-    image_column,
-    load_image,
-    row_image_names,
-    vision_sample,
-)
+from engine.data.conversion import load_vision_samples
+from engine.data.images import PLACEHOLDER, VisionSample, load_image
 from engine.data.templates import AUTO, ChatTemplate, assistant_spans
-
-# ---------------------------------------------------------------------------------------------------------
-# Loading a registered dataset
-
-
-def load_vision_samples(name: str, max_samples: int = 0) -> list[VisionSample]:
-    """Every row of registered dataset `name` as a VisionSample (at most `max_samples`, 0 = all)."""
-    from engine.data.images import flatten_parts
-    from engine.data.registry import (
-        DataError,
-        dataset_file,
-        get_entry,
-        read_rows,
-        to_messages,
-    )
-
-    entry = get_entry(name)
-    rows = read_rows(dataset_file(entry))[: max_samples or None]
-    column = image_column(entry.columns) or "images"
-    turns_column = entry.column("messages", "messages" if entry.formatting == "openai" else "conversations")
-    content_tag = entry.tag("content_tag", "content" if entry.formatting == "openai" else "value")
-    samples = []
-    for number, row in enumerate(rows, 1):
-        row = flatten_parts(row, turns_column, content_tag)
-        if "images" in row and column != "images":  # parts were flattened into "images"
-            row = {**row, column: [*row_image_names(row, column), *row["images"]]}
-        where = f"dataset {name!r} row {number}"
-        try:
-            samples.append(vision_sample(to_messages(entry, row, number), row_image_names(row, column), where))
-        except ValueError as err:
-            raise DataError(str(err)) from None
-    return samples
-
-
-def is_vision_dataset(name: str) -> bool:
-    from engine.data.registry import get_entry
-
-    return image_column(get_entry(name).columns) is not None
-
 
 # ---------------------------------------------------------------------------------------------------------
 # Encoding

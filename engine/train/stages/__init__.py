@@ -86,7 +86,7 @@ GRPO_FIELDS = ("grpo_rewards", "grpo_num_generations", "grpo_max_new_tokens", "g
                "grpo_format_regex", "grpo_reward_run")
 
 STAGES: dict[str, StageSpec] = {
-    "sft": StageSpec("sft.run_sft", data_kinds=("conversation",), fields=VISION_FIELDS),
+    "sft": StageSpec("sft.run_sft", data_kinds=("conversation", "vision"), fields=VISION_FIELDS),
     "pt": StageSpec("pretrain.run_pretrain", data_kinds=("text",)),
     "rm": StageSpec("preference.run_reward", data_kinds=("preference",), reward_head=True),
     "dpo": StageSpec(
