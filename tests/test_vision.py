@@ -194,6 +194,20 @@ def test_masking_golden_with_an_image_row(processor):
     assert stats.examples == 1 and stats.trained_tokens == sum(label != IGNORE for label in labels)
 
 
+def test_token_view_shows_each_image_as_its_masked_vision_tokens(processor):
+    from engine.data.images import VisionSample
+    from engine.data.token_view import vision_token_view
+
+    image = PROJECT / "data" / "demo_vision" / "demo_vision-square-green-0.png"
+    messages = [{"role": "user", "content": "<image>What shape is in the picture?"},
+                {"role": "assistant", "content": "It is a square."}]
+    view = vision_token_view(VisionSample(messages, [image]), "auto", processor)
+    assert [piece for piece, _ in view].count("<image>") == 16
+    assert not any(trained for piece, trained in view if piece == "<image>")
+    assert "".join(piece for piece, trained in view if trained) == "It is a square.<|im_end|>"
+    assert "".join(piece for piece, _ in view).startswith("<|im_start|>user\n" + "<image>" * 16 + "What shape")
+
+
 def test_truncation_never_cuts_an_image():
     ids, labels = [1, 9, 2, 3, 9, 4], [IGNORE, IGNORE, IGNORE, 3, IGNORE, 4]
     full = expand_images(ids, labels, [4, 4], 9, 100)

@@ -94,7 +94,7 @@ def encode_vision_samples(samples: list[VisionSample], template: ChatTemplate, p
         encoded = processor.tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
         ids = encoded["input_ids"]
         labels = list(ids) if train_on_prompt else _mask(ids, encoded["offset_mapping"], spans)
-        sizes = [_token_count(processor, path, counts) for path in sample.images]
+        sizes = image_token_counts(sample, processor, counts)
         ids, labels, kept, cut = expand_images(ids, labels, sizes, image_id, cutoff_len)
         stats.truncated += cut
         if all(label == IGNORE for label in labels):
@@ -106,6 +106,12 @@ def encode_vision_samples(samples: list[VisionSample], template: ChatTemplate, p
         stats.trained_tokens += sum(label != IGNORE for label in labels)
         stats.lengths.append(len(ids))
     return examples, stats
+
+
+def image_token_counts(sample: VisionSample, processor, cache: dict | None = None) -> list[int]:
+    """Vision tokens of each of the sample's images, in order."""
+    cache = {} if cache is None else cache
+    return [_token_count(processor, path, cache) for path in sample.images]
 
 
 def _token_count(processor, path: Path, cache: dict) -> int:
