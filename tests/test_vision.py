@@ -343,3 +343,30 @@ def test_vision_switches_decide_what_trains(tiny_vlm, finetuning_type, freeze_to
     assert all((n in trainable) != freeze_tower for n in tower)
     assert all((n in trainable) != freeze_projector for n in projector)
     assert any("language_model" in n or "lm_head" in n for n in trainable)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Memory estimate
+
+
+def test_memory_estimate_counts_the_vision_tower_and_what_trains(tiny_vlm):
+    from transformers import AutoModelForImageTextToText
+
+    from engine.models.shape import model_shape
+    from engine.train.memory import estimate_memory
+
+    model = AutoModelForImageTextToText.from_pretrained(tiny_vlm)
+    shape = model_shape("builtin:tiny-vlm")
+    assert shape.vision.tokens_per_image == 16
+    real = {part: sum(p.numel() for n, p in model.named_parameters() if part in n)
+            for part in ("vision_tower", "multi_modal_projector")}
+    assert shape.vision.tower_params == pytest.approx(real["vision_tower"], rel=0.05)
+    assert shape.vision.projector_params == pytest.approx(real["multi_modal_projector"], rel=0.05)
+    assert shape.total_params == pytest.approx(sum(p.numel() for p in model.parameters()), rel=0.05)
+    frozen = estimate_memory(vlm_config(finetuning_type="full"))
+    trained = estimate_memory(vlm_config(finetuning_type="full", freeze_vision_tower=False, freeze_projector=False))
+    vision = shape.vision.tower_params + shape.vision.projector_params
+    assert trained.trainable_params - frozen.trainable_params == vision
+    assert trained.activations > frozen.activations  # a training tower keeps its activations for backward
+    lora = estimate_memory(vlm_config(freeze_projector=False))
+    assert lora.trainable_params - estimate_memory(vlm_config()).trainable_params == shape.vision.projector_params
