@@ -39,8 +39,8 @@ def main() -> None:
     from engine.use.chat import load_base_for_chat, load_run_for_chat
 
     result = {
-        "model": config.model.name_or_path, "datasets": config.data.datasets, "steps": len(losses),
-        "loss_first": losses[0], "loss_last": losses[-1],
+        "model": config.model.name_or_path, "datasets": config.data.datasets, "steps": losses[-1][0],
+        "loss_first": losses[0][1], "loss_last": losses[-1][1],
         "base": _accuracy(load_base_for_chat(config.model)),
         "trained": _accuracy(load_run_for_chat(run_dir)),
     }
@@ -67,7 +67,7 @@ def _train(config):
 
     run_dir = create_run(config)
     assert run_training(RunContext(config, run_dir, EventLog(run_dir), lambda: False)) == "completed"
-    return run_dir, [event["loss"] for event in read_events(run_dir) if event["event"] == "log"]
+    return run_dir, [(event["step"], event["loss"]) for event in read_events(run_dir) if event["event"] == "log"]
 
 
 def _accuracy(chat) -> dict:
