@@ -148,7 +148,8 @@ class MethodConfig:
         "", "GRPO reward_model reward: a finished reward-model (rm) run, as its folder under saves/."
     )
     freeze_vision_tower: bool = option(
-        True, "Vision models: keep the image encoder fixed (the usual choice: it already sees; the language part learns)."
+        True,
+        "Vision models: keep the image encoder fixed (the usual choice: it already sees; the language part learns).",
     )
     freeze_projector: bool = option(
         True,
