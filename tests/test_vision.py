@@ -299,6 +299,24 @@ def test_chat_about_an_image_with_the_trained_run(vlm_run):
         list(stream_reply(chat, messages, max_new_tokens=2, temperature=0, images=[]))
 
 
+def test_chat_tab_sends_uploaded_pictures_with_the_message(tiny_vlm):
+    from engine.config.schema import ModelConfig
+    from webui import run_view
+    from webui.tabs.chat import load_chat, reply_with_images
+
+    values = {f"model.{name}": value for name, value in vars(ModelConfig(name_or_path="builtin:tiny-vlm")).items()}
+    _, sources, _ = load_chat(run_view.BASE, "", values, "en")
+    image = str(PROJECT / "data" / "demo_vision" / "demo_vision_heldout-circle-red-0.png")
+    steps = list(reply_with_images([image], [], "What colour is the shape?", [], [], sources, "", 6, 0.0, 1.0, "en"))
+    history, _, box, files, pictures = steps[-1]
+    assert history[0]["content"] == "<image>What colour is the shape?" and history[-1]["role"] == "assistant"
+    assert box == "" and files is None and pictures == [image]
+    # A follow-up without a new picture still carries the first one (its placeholder is in the history).
+    history, *_, pictures = list(reply_with_images(None, pictures, "Describe the picture.", history, [], sources,
+                                                   "", 6, 0.0, 1.0, "en"))[-1]
+    assert len(history) == 4 and pictures == [image]
+
+
 def test_merged_export_reloads_and_generates_like_adapter_on_base(vlm_run):
     from transformers import AutoModelForImageTextToText, AutoProcessor
 

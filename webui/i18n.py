@@ -351,6 +351,7 @@ TEXT: dict[str, dict[str, str]] = {
         "zh": "GGUF 文件已写入但未检查：未安装 llama-cpp-python（pip install llama-cpp-python）。",
     },
     "export.verify_failed": {"en": "**Not verified:** llama.cpp could not run `{file}`: {error}", "zh": "**未通过检查：** llama.cpp 无法运行 `{file}`：{error}"},
+    "chat.images": {"en": "Images for this message (vision models)", "zh": "本条消息的图片（视觉模型）"},
 }
 
 
