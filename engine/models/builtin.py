@@ -4,7 +4,8 @@ There is no Hugging Face Hub here, so `builtin:tiny-demo` is made on first use f
 text: a byte-level BPE tokenizer trained with `tokenizers`, a 4-layer Llama, and a short pre-training pass
 so that fine-tuning and chat look like the real thing. The result is a normal Hugging Face model folder
 (AutoModelForCausalLM / AutoTokenizer load it), cached under cache_dir() and rebuilt when the recipe or
-the bundled text changes.
+the bundled text changes. `builtin:tiny-vlm` (engine/models/builtin_vlm.py) is a vision-language model built
+on top of it the same way.
 """
 from __future__ import annotations
 
