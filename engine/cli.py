@@ -60,6 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     chat.add_argument("source", help="a run directory, or a model (builtin:tiny-demo, Hub id, folder)")
     chat.add_argument("--max-new-tokens", type=int, default=128)
     chat.add_argument("--temperature", type=float, default=0.0)
+    chat.add_argument("--image", action="append", default=[], help="a picture to ask about (vision; repeatable)")
     export = commands.add_parser("export", help="merge a run's adapter into its base and save it")
     export.add_argument("run_dir")
     export.add_argument("--name", default="")
@@ -252,7 +253,7 @@ def command_runs(args) -> int:
 
 
 def command_chat(args) -> int:
-    from engine.use.chat import load_base_for_chat, load_run_for_chat, stream_reply
+    from engine.use.chat import build_messages, load_base_for_chat, load_run_for_chat, stream_reply
 
     source = Path(args.source)
     is_run = (source / CONFIG_FILE).exists()
@@ -260,9 +261,10 @@ def command_chat(args) -> int:
     print(f"chatting with {chat.label}; an empty line ends")
     history: list[dict] = []
     while (message := input("you> ").strip()):
-        history.append({"role": "user", "content": message})
+        # The pictures belong to the first question: its placeholders stand for them for the whole chat.
+        history = build_messages("", history, message, images=0 if history else len(args.image))
         shown = ""
-        for reply in stream_reply(chat, history, args.max_new_tokens, args.temperature):
+        for reply in stream_reply(chat, history, args.max_new_tokens, args.temperature, images=args.image):
             print(reply[len(shown):], end="", flush=True)
             shown = reply
         print()

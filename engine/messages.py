@@ -118,4 +118,24 @@ ENGLISH: dict[str, str] = {
     "distributed.rank_killed_advice":
         "One training process was killed and the others were ended with it. If memory ran out, lower the batch "
         "size or cutoff, or shard the model (zero3 or fsdp). Resume continues from the last checkpoint.",
+    "data.holds.mllm": "conversations with images",
+    "data.kind.vision": "conversations with images",
+    "data.vision_needs_vision_model": "{dataset} holds images, which {model} cannot read; pick a vision model "
+                                      "such as builtin:tiny-vlm",
+    # images in datasets (engine/data/images.py)
+    "images.not_a_path": "an image entry must be a file path relative to the data folder; got {value}",
+    "images.outside": "image {name!r} points outside the data folder; keep images inside it",
+    "images.not_a_list": "field {column!r} must be a list of image paths",
+    "images.count_mismatch": "{placeholders} <image> placeholder(s) in the text but {images} image(s) listed; "
+                             "there must be one image per placeholder, in order",
+    "images.missing": "image {name} was not found in the data folder; upload it with the dataset",
+    "images.not_an_image": "{name} is not an image file (PNG, JPEG, WebP, BMP or GIF)",
+    "images.unreadable": "image {name} could not be read ({error}); it may be truncated or damaged",
+    "images.too_large": "image {name} is {width}×{height} pixels; the largest side may be at most {limit} pixels, "
+                        "so shrink it first",
+    # chat with images (engine/use/chat.py)
+    "chat.images_need_vision_model": "{model} reads text only; pick a vision model (e.g. builtin:tiny-vlm) or a "
+                                     "run trained on one to chat about images",
+    "export.gguf_vision": "GGUF export writes the language model only; a vision model's image encoder would be "
+                          "lost, so export it without GGUF",
 }

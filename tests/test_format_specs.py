@@ -1,6 +1,8 @@
 """engine/data/formats.py FORMATS: every format is complete (detected, registered, checked and converted the
 same way), and the sentence that says a dataset does not fit a stage."""
 import json
+import shutil
+from pathlib import Path
 
 import pytest
 
@@ -10,6 +12,8 @@ from engine.data.formats import FORMATS, KINDS, describe_kind, detect_format, re
 from engine.data.rules import misplaced_turn
 from webui.i18n import localize
 
+PROJECT = Path(__file__).resolve().parent.parent
+
 
 @pytest.mark.parametrize("label", list(FORMATS))
 def test_every_format_round_trips_from_detection_to_training_data(label, tmp_path, monkeypatch):
@@ -17,6 +21,9 @@ def test_every_format_round_trips_from_detection_to_training_data(label, tmp_pat
     spec = FORMATS[label]
     monkeypatch.setenv("STUDIO_DATA_DIR", str(tmp_path))
     monkeypatch.setenv("STUDIO_REGISTRY", str(tmp_path / "dataset_info.json"))
+    for image in spec.example.get("images", []):  # a dataset with images brings them into its data folder
+        (tmp_path / image).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(PROJECT / "data" / image, tmp_path / image)
     detection = detect_format([spec.example])
     assert detection.formatting == label and detection.confidence == 1.0
     assert spec.row_problems(spec.example, detection) == []
@@ -36,7 +43,7 @@ def test_every_kind_has_a_loader_and_a_description():
     assert set(KIND_LOADERS) == set(KINDS) == {spec.kind for spec in FORMATS.values()}
     assert [str(describe_kind(kind)) for kind in KINDS] == [
         "conversations", "preference pairs (chosen/rejected)", "unpaired answers marked good or bad (KTO)",
-        "plain text",
+        "plain text", "conversations with images",
     ]
 
 

@@ -10,7 +10,7 @@ from engine.models.shape import model_shape
 from engine.train.rewards import REWARDS
 from engine.train.stages import STAGES
 
-DATA_KINDS = {"conversation", "preference", "kto", "text"}
+DATA_KINDS = {"conversation", "preference", "kto", "text", "vision"}
 
 
 def test_every_stage_and_type_the_config_offers_has_a_table_entry():

@@ -72,6 +72,8 @@ FIELDS: dict[str, tuple[str, str, str]] = {
     "method.grpo_format_regex": ("Format regex", "格式正则", "GRPO 格式奖励：好答案整体匹配的正则表达式，例如 <think>.*</think>.*"),
     "method.grpo_reward_run": ("Reward-model run", "奖励模型运行", "GRPO reward_model 奖励：一个已完成的奖励模型（rm）运行，即它在 saves/ 下的文件夹。"),
     "method.freeze_trainable_layers": ("Trainable layers", "可训练层数", "冻结微调：保持可训练的最后几层解码器层数。"),
+    "method.freeze_vision_tower": ("Freeze vision tower", "冻结视觉编码器", "视觉模型：保持图像编码器不变（常用做法：它已经能看，语言部分来学习）。"),
+    "method.freeze_projector": ("Freeze projector", "冻结投影层", "视觉模型：保持投影层（图像特征 → 语言嵌入）不变。取消勾选即训练它：LoRA 时整体训练并随适配器保存。"),
     "train.run_name": ("Run name", "运行名称", "运行文件夹的名称；留空 = 日期、时间和阶段。"),
     "train.num_train_epochs": ("Epochs", "训练轮数", "遍历训练数据的次数。"),
     "train.max_steps": ("Max steps", "最大步数", "训练到这么多优化步后停止（0 = 按轮数）。"),
@@ -391,6 +393,7 @@ TEXT: dict[str, dict[str, str]] = {
         "zh": "分布到 {world} 个进程时，使用 **{strategy}** 策略{offload}即可放下。",
     },
     "memory.with_offload": {"en": " and offload ({parts})", "zh": "并卸载（{parts}）"},
+    "chat.images": {"en": "Images for this message (vision models)", "zh": "本条消息的图片（视觉模型）"},
 }
 
 

@@ -150,6 +150,15 @@ class MethodConfig:
     grpo_reward_run: str = option(
         "", "GRPO reward_model reward: a finished reward-model (rm) run, as its folder under saves/."
     )
+    freeze_vision_tower: bool = option(
+        True,
+        "Vision models: keep the image encoder fixed (the usual choice: it already sees; the language part learns).",
+    )
+    freeze_projector: bool = option(
+        True,
+        "Vision models: keep the projector (image features → language embeddings) fixed. Untick to train it: in "
+        "full with LoRA and saved with the adapter.",
+    )
 
 
 @dataclass

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 
 from engine.data.formats import FORMATS, describe_kind, registry_label
+from engine.data.images import ImageError, VisionSample, flatten_parts, row_image_names, vision_sample
 from engine.data.reader import read_rows
 from engine.data.registry import DataError, DatasetEntry, dataset_file, get_entry, read_registry
 from engine.data.rules import misplaced_turn, without_system
@@ -150,6 +151,25 @@ def load_kto_examples(name: str, max_samples: int = 0) -> list[dict]:
     return examples
 
 
+def load_vision_samples(name: str, max_samples: int = 0) -> list[VisionSample]:
+    """Conversations with images (LLaMA-Factory's mllm shape): each row's messages, `<image>` placeholders in
+    the text, and the checked image files they stand for, inside the data folder."""
+    entry, rows = _rows_of(name, max_samples)
+    column = entry.column("images", FORMATS["mllm"].columns["images"])
+    # The turns as conversion reads them (the registry's formatting: sharegpt or openai defaults).
+    spec = FORMATS[entry.formatting]
+    turns, content_tag = entry.column("messages", spec.columns["messages"]), {**spec.tags, **entry.tags}["content_tag"]
+    samples = []
+    for number, row in enumerate(rows, 1):
+        row = flatten_parts(row, turns, content_tag, column)
+        try:
+            samples.append(vision_sample(to_messages(entry, row, number), row_image_names(row, column),
+                                         f"dataset {entry.name!r} row {number}"))
+        except ImageError as err:
+            raise DataError(str(err)) from None
+    return samples
+
+
 # ---------------------------------------------------------------------------------------------------------
 # By kind
 
@@ -158,6 +178,7 @@ KIND_LOADERS = {
     "preference": load_preference_pairs,
     "kto": load_kto_examples,
     "text": load_texts,
+    "vision": load_vision_samples,
 }  # kind (engine/data/formats.py KINDS) -> loader(name, max_samples=0)
 
 

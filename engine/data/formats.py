@@ -37,7 +37,7 @@ KTO_NAMES = ("label", "kto_tag")
 # ---------------------------------------------------------------------------------------------------------
 # The formats
 
-KINDS = ("conversation", "preference", "kto", "text")  # kinds of training data; a stage needs one or more
+KINDS = ("conversation", "preference", "kto", "text", "vision")  # kinds of training data; a stage needs one or more
 
 
 @dataclass(frozen=True)
@@ -93,6 +93,14 @@ FORMATS: dict[str, FormatSpec] = {
         signature="only text", row_problems=rules.text_problems,
         example={"text": "A plain document to continue."},
     ),
+    # LLaMA-Factory's multimodal shape: turns with <image> placeholders, an images column of paths.
+    "mllm": FormatSpec(
+        "mllm", kind="vision", formatting="sharegpt", columns=rules.MLLM_COLUMNS, tags=rules.OPENAI_TAGS,
+        signature="conversations with images", row_problems=rules.mllm_problems,
+        example={"messages": [{"role": "user", "content": "<image>What colour is the shape?"},
+                              {"role": "assistant", "content": "The shape is red."}],
+                 "images": ["demo_vision/demo_vision-circle-red-0.png"]},
+    ),
 }
 
 
@@ -113,6 +121,8 @@ def registry_label(raw: dict) -> str:
         return "preference"
     if "kto_tag" in columns:
         return "kto"
+    if "images" in columns:
+        return "mllm"
     if raw.get("formatting") in ("sharegpt", "openai"):
         return "openai" if raw.get("formatting") == "openai" or tags.get("role_tag") == "role" else "sharegpt"
     if "response" not in columns and columns.get("prompt") == "text":
@@ -180,6 +190,8 @@ def row_shape(row: dict) -> str:
     conversation = _first(row, CONVERSATION_NAMES)
     if _first(row, KTO_NAMES) and (conversation or _first(row, PROMPT_NAMES)):
         return "kto"
+    if conversation and "images" in row:
+        return "mllm"
     if conversation:
         return "openai" if _conversation_tags(row[conversation])["role_tag"] == "role" else "sharegpt"
     if _first(row, PROMPT_NAMES) or _first(row, RESPONSE_NAMES):  # one missing is the checker's message
@@ -193,6 +205,9 @@ def columns_for(shape: str, row: dict) -> tuple[dict, dict]:
     """Registry `columns` and `tags` for a row of `shape`; defaults where the row lacks a column."""
     if shape == "text":
         return dict(rules.TEXT_COLUMNS), {}
+    if shape == "mllm":
+        conversation = _first(row, CONVERSATION_NAMES) or rules.MLLM_COLUMNS["messages"]
+        return {"messages": conversation, "images": "images"}, _conversation_tags(row.get(conversation))
     conversation = _first(row, CONVERSATION_NAMES)
     if shape in ("sharegpt", "openai") or (shape in ("preference", "kto") and conversation):
         default = FORMATS["openai" if shape == "openai" else "sharegpt"].columns["messages"]

@@ -17,6 +17,7 @@ OPENAI_COLUMNS = {"messages": "messages"}
 PAIR_COLUMNS = {"chosen": "chosen", "rejected": "rejected"}
 KTO_COLUMNS = {"kto_tag": "label"}
 TEXT_COLUMNS = {"prompt": "text"}
+MLLM_COLUMNS = {"messages": "messages", "images": "images"}  # LLaMA-Factory's mllm_demo
 
 # Default tags of conversation turns: {"from": "human", "value": ...} and {"role": "user", "content": ...}.
 SHAREGPT_TAGS = {
@@ -137,6 +138,22 @@ def conversation_problems(row: dict, detection, ends_with: str = "assistant") ->
     if wrong:
         return [(column, f"the last turn must be from {name_of[wrong[1]]!r}")]
     return []
+
+
+def mllm_problems(row: dict, detection) -> list[tuple[str | None, str]]:
+    """A conversation (OpenAI-style image parts allowed) whose `<image>` placeholders each have a usable
+    image file inside the data folder, listed in the images column."""
+    from engine.data.images import flatten_parts, image_problems
+
+    column = detection.columns.get("messages", MLLM_COLUMNS["messages"])
+    content_tag = {**SHAREGPT_TAGS, **detection.tags}["content_tag"]
+    images = detection.columns.get("images", MLLM_COLUMNS["images"])
+    row = flatten_parts(row, column, content_tag, images)
+    found = conversation_problems(row, detection)
+    if found:
+        return found
+    texts = [turn.get(content_tag) for turn in row[column]]
+    return [(images, problem) for problem in image_problems(row, images, texts)]
 
 
 def preference_problems(row: dict, detection) -> list[tuple[str | None, str]]:

@@ -38,6 +38,25 @@ def token_view(messages: list[dict], template: ChatTemplate | str, tokenizer, tr
     return list(zip(_pieces(text, encoded["offset_mapping"]), (label != IGNORE for label in labels)))
 
 
+def vision_token_view(sample, template: ChatTemplate | str, processor,
+                      train_on_prompt: bool = False) -> list[tuple[str, bool]]:
+    """token_view for a conversation with images (a VisionSample): each image is shown as the vision tokens the
+    model reads in its place (the processor's image token, as many times as the picture gives), all masked."""
+    from engine.data.vision_encoding import encode_vision_samples, image_token_counts, render_sample
+
+    tokenizer = processor.tokenizer
+    template = _template(template, tokenizer)
+    text, _ = render_sample(sample, template, processor)
+    encoded = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
+    examples, _ = encode_vision_samples([sample], template, processor, NO_CUTOFF, train_on_prompt)
+    image_id, sizes = tokenizer.convert_tokens_to_ids(processor.image_token), image_token_counts(sample, processor)
+    pieces, remaining = [], iter(sizes)
+    for token, piece in zip(encoded["input_ids"], _pieces(text, encoded["offset_mapping"])):
+        pieces += [piece] * next(remaining) if token == image_id else [piece]
+    labels = examples[0]["labels"] if examples else [IGNORE] * len(pieces)
+    return list(zip(pieces, (label != IGNORE for label in labels)))
+
+
 def _pieces(text: str, offsets: list[tuple[int, int]]) -> list[str]:
     """Each token's slice of `text`, so that the slices join back to `text` exactly.
 

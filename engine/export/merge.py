@@ -15,7 +15,8 @@ from typing import Callable
 from engine.config.schema import RunConfig
 from engine.export.gguf import GGUF_TYPES, ollama_modelfile, write_gguf
 from engine.export.model_card import write_model_card
-from engine.models.loading import load_tokenizer, merged_model
+from engine.messages import say
+from engine.models.loading import is_vision_model, load_text_processing, load_tokenizer, merged_model, resolve_model
 from engine.paths import CONFIG_FILE, FINAL_DIR, exports_dir, inside
 from engine.data.templates import load_template
 
@@ -42,12 +43,13 @@ def _copy_adapter(run_dir: Path, config: RunConfig, staging: Path, max_shard_siz
     for file_name in ADAPTER_FILES:
         if (final / file_name).exists():
             shutil.copy2(final / file_name, staging / file_name)
-    load_tokenizer(config.model, location=str(final)).save_pretrained(str(staging))
+    load_text_processing(config.model, location=str(final)).save_pretrained(str(staging))
 
 
 def _save_merged(run_dir: Path, config: RunConfig, staging: Path, max_shard_size: str) -> None:
     merged_model(run_dir).save_pretrained(str(staging), max_shard_size=max_shard_size)
-    load_tokenizer(config.model, location=str(run_dir / FINAL_DIR)).save_pretrained(str(staging))
+    # A vision model's processor (tokenizer, image processor, chat template) makes the folder load like a Hub VLM.
+    load_text_processing(config.model, location=str(run_dir / FINAL_DIR)).save_pretrained(str(staging))
 
 
 def _any_run(run_dir: Path) -> str | None:
@@ -120,6 +122,8 @@ def _check_kinds(run_dir: Path, config: RunConfig, target: ExportTarget, gguf_ty
         raise ValueError(f"unknown GGUF type {', '.join(unknown)}; choose from {', '.join(GGUF_TYPES)}")
     if gguf_types and config.method.stage == "rm":
         raise ValueError("a reward model scores text and cannot chat: GGUF is for chat models; export it without GGUF")
+    if gguf_types and is_vision_model(resolve_model(config.model.name_or_path)):
+        raise ValueError(say("export.gguf_vision"))
     if gguf_types and not target.gguf:
         raise ValueError("GGUF files are made from the merged model; untick 'adapter only' to export GGUF")
     refusal = target.refuses(run_dir)

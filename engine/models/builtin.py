@@ -4,7 +4,8 @@ There is no Hugging Face Hub here, so `builtin:tiny-demo` is made on first use f
 text: a byte-level BPE tokenizer trained with `tokenizers`, a 4-layer Llama, and a short pre-training pass
 so that fine-tuning and chat look like the real thing. The result is a normal Hugging Face model folder
 (AutoModelForCausalLM / AutoTokenizer load it), cached under cache_dir() and rebuilt when the recipe or
-the bundled text changes.
+the bundled text changes. `builtin:tiny-vlm` (engine/models/builtin_vlm.py) is a vision-language model built
+on top of it the same way.
 """
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from engine.models.builtin_vlm import TinyVlmSpec, build_vlm
 from engine.paths import PROJECT_DIR, cache_dir
 
 PREFIX = "builtin:"
@@ -45,7 +47,7 @@ class TinySpec:
     recipe_version: int = 1
 
 
-BUILTIN_MODELS = {"tiny-demo": TinySpec()}
+BUILTIN_MODELS = {"tiny-demo": TinySpec(), "tiny-vlm": TinyVlmSpec()}
 
 
 def is_builtin(name: str) -> bool:
@@ -58,7 +60,10 @@ def builtin_path(name: str) -> Path:
     if key not in BUILTIN_MODELS:
         raise ValueError(f"unknown built-in model {name!r}; built-in models: {', '.join(PREFIX + k for k in BUILTIN_MODELS)}")
     spec = BUILTIN_MODELS[key]
-    folder = cache_dir() / "builtin" / f"{key}-{_fingerprint(spec)}"
+    # The vision model is built on the text model: that one is built (or found) first.
+    language_folder = builtin_path(spec.language_model) if isinstance(spec, TinyVlmSpec) else None
+    fingerprint = spec.fingerprint(language_folder) if language_folder else _fingerprint(spec)
+    folder = cache_dir() / "builtin" / f"{key}-{fingerprint}"
     if (folder / "config.json").exists():
         return folder
     folder.parent.mkdir(parents=True, exist_ok=True)
@@ -66,7 +71,7 @@ def builtin_path(name: str) -> Path:
     with open(folder.parent / f"{key}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not (folder / "config.json").exists():
-            _build(spec, folder)
+            _build(spec, folder, language_folder)
     return folder
 
 
@@ -81,21 +86,28 @@ def _fingerprint(spec: TinySpec) -> str:
 # Building
 
 
-def _build(spec: TinySpec, folder: Path) -> None:
+def _build(spec: TinySpec | TinyVlmSpec, folder: Path, language_folder: Path | None) -> None:
     started = time.time()
-    documents = _bundled_documents()
     staging = Path(tempfile.mkdtemp(prefix=folder.name + ".", dir=folder.parent))
     try:
-        tokenizer = _train_tokenizer(spec, documents)
-        model = _pretrain(spec, tokenizer, documents)
-        model.save_pretrained(staging)
-        tokenizer.save_pretrained(staging)
+        if language_folder:
+            build_vlm(spec, language_folder, staging)
+        else:
+            _build_text_model(spec, staging)
         (staging / "builtin.json").write_text(
             json.dumps({"spec": asdict(spec), "build_seconds": round(time.time() - started, 1)}, indent=2)
         )
         staging.rename(folder)  # atomic: readers never see a half-written model
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def _build_text_model(spec: TinySpec, staging: Path) -> None:
+    documents = _bundled_documents()
+    tokenizer = _train_tokenizer(spec, documents)
+    model = _pretrain(spec, tokenizer, documents)
+    model.save_pretrained(staging)
+    tokenizer.save_pretrained(staging)
 
 
 def _bundled_documents() -> list[str]:

@@ -47,13 +47,49 @@ def load_tokenizer(config: ModelConfig, location: str | None = None):
     return tokenizer
 
 
+def is_vision_model(location: str) -> bool:
+    """Whether the model at `location` (a folder, or a Hub id in the local cache) reads images: its config
+    has a vision part (LLaVA, Qwen2-VL, Gemma 3, ... all name it vision_config)."""
+    from transformers import AutoConfig
+
+    try:
+        config = AutoConfig.from_pretrained(location)
+    except (OSError, ValueError):
+        return False
+    return getattr(config, "vision_config", None) is not None
+
+
+def load_processor(config: ModelConfig, location: str | None = None):
+    """A vision model's processor (tokenizer + image processor + chat template); without torchvision
+    transformers picks the PIL/numpy image processor."""
+    from transformers import AutoProcessor
+
+    processor = _from_pretrained(AutoProcessor, config, location)
+    if processor.tokenizer.pad_token is None:
+        processor.tokenizer.pad_token = processor.tokenizer.eos_token
+    return processor
+
+
+def load_text_processing(config: ModelConfig, location: str | None = None):
+    """What turns a conversation into model inputs: the processor of a vision model, else the tokenizer.
+    Saved next to a trained or merged model, it makes the folder load like the base did."""
+    if is_vision_model(resolve_model(config.name_or_path)):
+        return load_processor(config, location)
+    return load_tokenizer(config, location)
+
+
 def load_model(config: ModelConfig, location: str | None = None, quantize: bool = False, reward_head: bool = False):
-    """The causal LM (or, with `reward_head`, the same body with a one-score head for reward modelling).
+    """The causal LM, or a vision model's image-text-to-text model (or, with `reward_head`, the same body with a
+    one-score head for reward modelling).
 
     `quantize` applies config.quantization; only training asks for it: chat and export load full-precision
     weights, as a 4-bit model that has generated gives wrong gradients, and merging needs real weights.
     """
-    from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification
+    from transformers import (
+        AutoModelForCausalLM,
+        AutoModelForImageTextToText,
+        AutoModelForSequenceClassification,
+    )
 
     location = location or resolve_model(config.name_or_path)
     if not config.allow_pickle_weights:
@@ -67,7 +103,8 @@ def load_model(config: ModelConfig, location: str | None = None, quantize: bool 
         if model.config.pad_token_id is None:
             model.config.pad_token_id = model.config.eos_token_id  # the head reads the last non-pad token
         return model
-    return _from_pretrained(AutoModelForCausalLM, config, location, **kwargs)
+    factory = AutoModelForImageTextToText if is_vision_model(location) else AutoModelForCausalLM
+    return _from_pretrained(factory, config, location, **kwargs)
 
 
 def merged_model(run_dir: Path):

@@ -19,6 +19,9 @@ class MethodContext:
     total_steps: int = 0  # AdaLoRA schedules its rank pruning over the run
     quantized: bool = False
     task_type: str = "CAUSAL_LM"  # SEQ_CLS for reward models
+    # A vision model's frozen vision modules: PEFT puts no adapter in them (see `vision_context`).
+    excluded_modules: tuple[str, ...] = ()
+    projector: str | None = None  # a trainable projector under a PEFT method: trained in full, saved with it
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -79,6 +82,8 @@ def _modules_to_save(method: MethodConfig, context: MethodContext) -> list[str] 
     names = [name.strip() for name in method.modules_to_save.split(",") if name.strip()]
     if context.task_type == "SEQ_CLS":
         names.append("score")  # the reward head is new: train and save it in full
+    if context.projector:
+        names.append(context.projector)
     return names or None
 
 
@@ -95,6 +100,7 @@ def apply_lora(model, method: MethodConfig, context: MethodContext):
         use_dora=method.use_dora,
         init_lora_weights=init,
         modules_to_save=_modules_to_save(method, context),
+        exclude_modules=list(context.excluded_modules) or None,
         task_type=context.task_type,
     )
     return _wrap(model, config, context)
@@ -115,6 +121,7 @@ def apply_adalora(model, method: MethodConfig, context: MethodContext):
         tfinal=total // 5,
         total_step=total,
         modules_to_save=_modules_to_save(method, context),
+        exclude_modules=list(context.excluded_modules) or None,
         task_type=context.task_type,
     )
     return _wrap(model, config, context)
@@ -210,7 +217,76 @@ METHODS: dict[str, MethodSpec] = {
 
 
 def apply_method(model, method: MethodConfig, context: MethodContext | None = None):
-    return METHODS[method.finetuning_type].apply(model, method, context or MethodContext())
+    context = context or MethodContext()
+    parts = vision_parts(model)
+    if parts:
+        context = vision_context(model, method, context, parts)
+    model = METHODS[method.finetuning_type].apply(model, method, context)
+    if parts:
+        set_vision_trainable(model, method, parts)
+    return model
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Vision models: the vision tower and the projector train only when asked
+
+# Module names of (vision tower, projector) by config.model_type; LLaVA's names are the common default.
+VISION_PARTS = {
+    "llava": ("vision_tower", "multi_modal_projector"),
+    "llava_next": ("vision_tower", "multi_modal_projector"),
+    "gemma3": ("vision_tower", "multi_modal_projector"),
+    "mistral3": ("vision_tower", "multi_modal_projector"),
+    "qwen2_vl": ("visual", "visual.merger"),
+    "qwen2_5_vl": ("visual", "visual.merger"),
+}
+
+
+def vision_parts(model) -> tuple[str, str] | None:
+    """(vision tower, projector) module names of a vision model, None for a text model."""
+    config = model.config
+    if getattr(config, "vision_config", None) is None:
+        return None
+    return VISION_PARTS.get(config.model_type, VISION_PARTS["llava"])
+
+
+def part_of(name: str, parts: tuple[str, str]) -> str | None:
+    """"projector", "tower" or None for a parameter or module name (the projector may sit inside the tower)."""
+    tower, projector = parts
+    wrapped = f".{name}."
+    if f".{projector}." in wrapped:
+        return "projector"
+    if f".{tower}." in wrapped:
+        return "tower"
+    return None
+
+
+def _frozen(part: str | None, method: MethodConfig) -> bool:
+    return (part == "tower" and method.freeze_vision_tower) or (part == "projector" and method.freeze_projector)
+
+
+def vision_context(model, method: MethodConfig, context: MethodContext, parts: tuple[str, str]) -> MethodContext:
+    """The context with PEFT kept out of the frozen vision modules, and a trainable projector trained whole."""
+    from dataclasses import replace
+
+    excluded = tuple(name for name, _ in model.named_modules() if name and _frozen(part_of(name, parts), method))
+    projector = parts[1] if not method.freeze_projector else None
+    if projector:  # trained whole, so no adapter inside it
+        excluded += tuple(name for name, _ in model.named_modules() if part_of(name, parts) == "projector")
+    return replace(context, excluded_modules=excluded, projector=projector)
+
+
+def set_vision_trainable(model, method: MethodConfig, parts: tuple[str, str]) -> None:
+    """Frozen parts stop training under every type; whole-model types (full, freeze, bitfit) also train the
+    parts that are not frozen. PEFT types already train adapters (tower) or a saved copy (projector)."""
+    whole_model = not METHODS[method.finetuning_type].peft
+    for name, parameter in model.named_parameters():
+        part = part_of(name, parts)
+        if part is None or "lora_" in name or "modules_to_save" in name:
+            continue
+        if _frozen(part, method):
+            parameter.requires_grad = False
+        elif whole_model:
+            parameter.requires_grad = True
 
 
 def loraplus_optimizer(model, method: MethodConfig, learning_rate: float, weight_decay: float):
@@ -232,11 +308,15 @@ def loraplus_optimizer(model, method: MethodConfig, learning_rate: float, weight
 
 
 def decoder_layers(model):
-    """The stack of transformer blocks: the ModuleList as long as config.num_hidden_layers."""
+    """The stack of transformer blocks: the ModuleList as long as config.num_hidden_layers (of the language
+    model, for a vision model: its vision tower has blocks too)."""
     import torch
 
-    count = model.config.num_hidden_layers
-    for module in model.modules():
+    count = model.config.get_text_config().num_hidden_layers
+    parts = vision_parts(model)
+    for name, module in model.named_modules():
+        if parts and part_of(name, parts):
+            continue
         if isinstance(module, torch.nn.ModuleList) and len(module) == count:
             return module
     raise ValueError(f"could not find the {count} decoder layers of {type(model).__name__} to freeze")

@@ -28,6 +28,41 @@ KNOWN_SHAPES = {
 
 
 @dataclass
+class VisionShape:
+    """A vision model's image side (a ViT: CLIP, SigLIP, Qwen2-VL's encoder) and its projector."""
+
+    hidden: int
+    intermediate: int
+    layers: int
+    patch: int
+    image_size: int
+    text_hidden: int  # the projector's output: the language model's width
+
+    @property
+    def tokens_per_image(self) -> int:
+        """Patches of one image, which the projector turns into as many vision tokens (LLaVA: one each)."""
+        return (self.image_size // self.patch) ** 2
+
+    @property
+    def tower_params(self) -> int:
+        """Blocks (attention 4·h², MLP 2·h·i), the patch embedding (3·patch²·h) and one position per patch."""
+        h = self.hidden
+        blocks = self.layers * (4 * h * h + 2 * h * self.intermediate)
+        return blocks + 3 * self.patch**2 * h + self.tokens_per_image * h
+
+    @property
+    def projector_params(self) -> int:
+        """LLaVA's two-layer MLP: vision width → text width → text width."""
+        return self.hidden * self.text_hidden + self.text_hidden**2
+
+    @property
+    def saved_values_per_image(self) -> int:
+        """Values the tower keeps for its backward pass, when it trains: per block and patch its norms' inputs
+        and outputs (4·h), q, k, v and the attention output (4·h), the MLP's hidden and activation (2·i)."""
+        return self.layers * self.tokens_per_image * (8 * self.hidden + 2 * self.intermediate)
+
+
+@dataclass
 class Shape:
     vocab: int
     hidden: int
@@ -37,6 +72,7 @@ class Shape:
     kv_heads: int
     tied: bool
     head_dim: int | None = None  # when not hidden / heads (Qwen3, Gemma 2)
+    vision: VisionShape | None = None  # a vision-language model's image side
 
     @property
     def layer_linears(self) -> dict[str, tuple[int, int]]:
@@ -65,16 +101,30 @@ class Shape:
 
     @property
     def total_params(self) -> int:
-        return self.embedding_params + self.layers * self.layer_params + self.hidden
+        vision = self.vision.tower_params + self.vision.projector_params if self.vision else 0
+        return self.embedding_params + self.layers * self.layer_params + self.hidden + vision
 
 
 def model_shape(name_or_path: str) -> Shape:
     if name_or_path in KNOWN_SHAPES:
         return Shape(**KNOWN_SHAPES[name_or_path])
     config = json.loads((Path(resolve_model(name_or_path)) / "config.json").read_text())
+    vision = config.get("vision_config")
+    config = config.get("text_config") or config  # a vision model: the language model's sizes
     return Shape(
+        vision=_vision_shape(vision, config["hidden_size"]) if vision else None,
         vocab=config["vocab_size"], hidden=config["hidden_size"], intermediate=config["intermediate_size"],
         layers=config["num_hidden_layers"], heads=config["num_attention_heads"],
         kv_heads=config.get("num_key_value_heads") or config["num_attention_heads"],
         tied=bool(config.get("tie_word_embeddings", False)), head_dim=config.get("head_dim"),
+    )
+
+
+def _vision_shape(vision: dict, text_hidden: int) -> VisionShape:
+    """The image side from a vision_config; Qwen2-VL names its sizes embed_dim / depth / mlp_ratio."""
+    hidden = vision.get("hidden_size") or vision.get("embed_dim")
+    intermediate = vision.get("intermediate_size") or int(hidden * vision.get("mlp_ratio", 4))
+    return VisionShape(
+        hidden=hidden, intermediate=intermediate, layers=vision.get("num_hidden_layers") or vision.get("depth"),
+        patch=vision.get("patch_size", 14), image_size=vision.get("image_size", 224), text_hidden=text_hidden,
     )

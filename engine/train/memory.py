@@ -9,7 +9,9 @@ The estimate adds four parts, in bytes:
                (see `Shape.saved_values`; attention by SDPA, so no sequence² term); with gradient checkpointing
                only each layer's input plus one layer recomputed at a time; and the loss's fp32 logits,
                log-probabilities and their gradient (3 × vocab values per token); GRPO adds the key/value
-               cache of the answers it generates
+               cache of the answers it generates. A vision model's image tokens are part of the sequence
+               (cutoff_len counts them); its tower adds its own activations, one image per example, only when
+               it trains (frozen, it saves nothing for the backward pass)
 Stages that compare against a reference model (DPO, KTO, GRPO with a KL weight) hold a second copy of the
 weights unless PEFT can switch the adapter off instead.
 Across N processes (`shard_memory`) each device holds: DDP everything; ZeRO-2 the weights and 1/N of the
@@ -61,7 +63,21 @@ class MemoryEstimate:
 
 
 def trainable_params(config: RunConfig, shape: Shape) -> int:
-    return METHODS[config.method.finetuning_type].trainable(config.method, shape)
+    return METHODS[config.method.finetuning_type].trainable(config.method, shape) + vision_trainable(config, shape)
+
+
+def vision_trainable(config: RunConfig, shape: Shape) -> int:
+    """What the vision switches change in the method's count: `full` counts every weight, so frozen vision parts
+    come off; the other whole-model types count language layers, so trained vision parts come on; PEFT types
+    train a trainable projector whole (adapters in a trainable tower are small and not counted)."""
+    vision, method = shape.vision, config.method
+    if vision is None:
+        return 0
+    tower = 0 if method.freeze_vision_tower else vision.tower_params
+    projector = 0 if method.freeze_projector else vision.projector_params
+    if method.finetuning_type == "full":
+        return tower + projector - vision.tower_params - vision.projector_params
+    return projector + (0 if METHODS[method.finetuning_type].peft else tower)
 
 
 def estimate_memory(config: RunConfig) -> MemoryEstimate:
@@ -86,6 +102,8 @@ def estimate_memory(config: RunConfig) -> MemoryEstimate:
     else:
         activations = shape.layers * one_layer
     activations += tokens * shape.vocab * 4 * 3  # fp32 logits, log-probabilities, their gradient
+    if shape.vision and not config.method.freeze_vision_tower:  # a frozen tower saves nothing for backward
+        activations += config.train.per_device_train_batch_size * shape.vision.saved_values_per_image * compute
     if stage_of(config).generates:
         activations += generation_cache(config, shape, compute)
     if reference_copy(config):

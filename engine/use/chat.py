@@ -15,7 +15,10 @@ from pathlib import Path
 from typing import Iterator
 
 from engine.config.schema import ModelConfig, RunConfig
-from engine.models.loading import load_model, load_tokenizer
+from engine.models.loading import is_vision_model, load_model, load_processor, load_tokenizer, resolve_model
+from engine.data.images import PLACEHOLDER, load_image
+from engine.data.vision_encoding import render_vision_prompt
+from engine.messages import say
 from engine.paths import CONFIG_FILE, FINAL_DIR
 from engine.data.templates import ChatTemplate, load_template, render_messages
 
@@ -27,6 +30,7 @@ class ChatModel:
     template: ChatTemplate
     label: str
     adapter: str | None = None  # on a shared multi-adapter model: the adapter to use, BASE for none
+    processor: object | None = None  # a vision model's processor: the chat can carry images
 
     @property
     def stop_token_ids(self) -> list[int]:
@@ -66,7 +70,15 @@ def active(chat: ChatModel):
 def load_base_for_chat(model_config: ModelConfig) -> ChatModel:
     tokenizer = load_tokenizer(model_config)
     model = load_model(model_config).eval()
-    return ChatModel(model, tokenizer, load_template(model_config.template, tokenizer), model_config.name_or_path)
+    template = load_template(model_config.template, tokenizer)
+    return ChatModel(model, tokenizer, template, model_config.name_or_path, processor=_processor(model_config))
+
+
+def _processor(model_config: ModelConfig, location: str | None = None):
+    """The processor when the model reads images, else None."""
+    if not is_vision_model(resolve_model(model_config.name_or_path)):
+        return None
+    return load_processor(model_config, location)
 
 
 def load_run_for_chat(run_dir: Path) -> ChatModel:
@@ -84,7 +96,7 @@ def load_run_for_chat(run_dir: Path) -> ChatModel:
     else:
         model = load_model(config.model, location=str(final))
     template = load_template(config.model.template, tokenizer)
-    return ChatModel(model.eval(), tokenizer, template, run_dir.name)
+    return ChatModel(model.eval(), tokenizer, template, run_dir.name, processor=_processor(config.model, str(final)))
 
 
 def load_adapters_for_chat(run_dirs: list[Path]) -> dict[str, ChatModel]:
@@ -135,11 +147,13 @@ def _adapter_chat(model, tokenizer, run_dir: Path, config: RunConfig) -> ChatMod
     return ChatModel(model, tokenizer, load_template(config.model.template, tokenizer), run_dir.name, run_dir.name)
 
 
-def build_messages(system: str, history: list[dict], message: str) -> list[dict]:
-    """The conversation to render: an optional system prompt, the turns so far, the new user message."""
+def build_messages(system: str, history: list[dict], message: str, images: int = 0) -> list[dict]:
+    """The conversation to render: an optional system prompt, the turns so far, the new user message (with
+    an `<image>` placeholder in front for each of its `images` that the text does not already place)."""
     head = [{"role": "system", "content": system}] if system.strip() else []
     turns = [{"role": turn["role"], "content": turn["content"]} for turn in history if turn["role"] in ("user", "assistant")]
-    return head + turns + [{"role": "user", "content": message}]
+    missing = max(0, images - message.count(PLACEHOLDER))
+    return head + turns + [{"role": "user", "content": PLACEHOLDER * missing + message}]
 
 
 def stream_reply(
@@ -149,13 +163,14 @@ def stream_reply(
     temperature: float = 0.7,
     top_p: float = 0.9,
     stop: threading.Event | None = None,
+    images: list | None = None,
 ) -> Iterator[str]:
-    """Yield the reply as it grows (each item is the whole reply so far); temperature 0 = greedy."""
+    """Yield the reply as it grows (each item is the whole reply so far); temperature 0 = greedy.
+    `images`: the pictures (paths or PIL images) of the conversation's `<image>` placeholders, in order."""
     import torch
     from transformers import StoppingCriteria, StoppingCriteriaList, TextIteratorStreamer
 
-    prompt = render_messages(chat.template, chat.tokenizer, messages, add_generation_prompt=True)
-    inputs = chat.tokenizer(prompt, return_tensors="pt", add_special_tokens=False).to(chat.model.device)
+    inputs = prompt_inputs(chat, messages, images or []).to(chat.model.device)
     streamer = TextIteratorStreamer(chat.tokenizer, skip_prompt=True, skip_special_tokens=True)
     stop = stop or threading.Event()
 
@@ -193,6 +208,21 @@ def stream_reply(
     worker.join()
     if failure:
         raise failure[0]
+
+
+def prompt_inputs(chat: ChatModel, messages: list[dict], images: list):
+    """The model inputs of the prompt: token ids, and for a vision model the pixels of `images`."""
+    placeholders = sum(m["content"].count(PLACEHOLDER) for m in messages if isinstance(m["content"], str))
+    if chat.processor is None:
+        if images:
+            raise ValueError(say("chat.images_need_vision_model", model=chat.label))
+        prompt = render_messages(chat.template, chat.tokenizer, messages, add_generation_prompt=True)
+        return chat.tokenizer(prompt, return_tensors="pt", add_special_tokens=False)
+    if placeholders != len(images):
+        raise ValueError(say("images.count_mismatch", placeholders=placeholders, images=len(images)))
+    prompt = render_vision_prompt(chat.template, chat.processor, messages)
+    pictures = [image if hasattr(image, "convert") else load_image(Path(image)) for image in images]
+    return chat.processor(text=[prompt], images=pictures or None, return_tensors="pt", add_special_tokens=False)
 
 
 def stream_side_by_side(

@@ -6,6 +6,7 @@ import threading
 
 import gradio as gr
 
+from engine.data.images import PLACEHOLDER
 from engine.use.chat import build_messages, stream_reply, stream_side_by_side
 
 from webui import run_view
@@ -48,11 +49,12 @@ def plain_messages(history: list[dict], system: str) -> list[dict]:
     return messages
 
 
-def reply(message, history, history_b, sources, system, max_new_tokens, temperature, top_p, lang, stop=None):
+def reply(message, history, history_b, sources, system, max_new_tokens, temperature, top_p, lang, stop=None,
+          images=()):
     """Stream (history, second history, textbox value); the textbox empties as soon as the message is sent.
 
     Each side keeps its own history, so in a multi-turn side-by-side chat each model sees its own replies,
-    rendered with its own training template.
+    rendered with its own training template. `images`: the conversation's pictures, one per `<image>` in it.
     """
     if not sources:
         gr.Warning(text("chat.not_loaded", lang))
@@ -62,7 +64,8 @@ def reply(message, history, history_b, sources, system, max_new_tokens, temperat
         yield history, history_b, ""
         return
     stop = stop or threading.Event()
-    sampling = {"max_new_tokens": int(max_new_tokens), "temperature": float(temperature), "top_p": float(top_p)}
+    sampling = {"max_new_tokens": int(max_new_tokens), "temperature": float(temperature), "top_p": float(top_p),
+                "images": list(images)}
     asked = {"role": "user", "content": message}
     history, history_b = [*history, asked], [*history_b, asked]
     try:
@@ -75,11 +78,23 @@ def reply(message, history, history_b, sources, system, max_new_tokens, temperat
         stop.set()  # the page went away or Clear was pressed: let generation end early
 
 
+def reply_with_images(files, pictures, message, *rest):
+    """reply() with the pictures attached to this message: an `<image>` in front of the text for each, and
+    the conversation's pictures (a gr.State) grown by them once the message is sent. Streams reply's three
+    outputs, then the emptied file box and the pictures."""
+    files = [getattr(file, "name", file) for file in files or []]
+    message = PLACEHOLDER * len(files) + message if files and (message or "").strip() else message
+    every = [*(pictures or []), *files]
+    history = rest[0]
+    for step in reply(message, *rest, images=every):
+        yield (*step, None, every if len(step[0]) > len(history) else pictures)
+
+
 def clear(stop: threading.Event | None):
-    """Empty both conversations and the textbox; a reply still streaming stops first."""
+    """Empty both conversations, the textbox, the attached files and the pictures; a streaming reply stops first."""
     if stop is not None:
         stop.set()
-    return [], [], ""
+    return [], [], "", None, []
 
 
 def replies(sources, message, history, history_b, system, sampling, stop):
@@ -120,6 +135,8 @@ def build_chat_tab(labels: Labels) -> dict:
                 with gr.Column(visible=False) as parts["column_b"]:
                     parts["chatbot_b"] = labels.labelled(gr.Chatbot, "chat.chatbot_b", height=380, elem_id="chatbot-b")
             parts["message"] = labels.labelled(gr.Textbox, "chat.message", elem_id="chat-message")
+            parts["images"] = labels.labelled(gr.File, "chat.images", file_count="multiple", file_types=["image"],
+                                              height=90, elem_id="chat-images")
             with gr.Row():
                 parts["send"] = labels.button("chat.send", variant="primary", elem_id="chat-send")
                 parts["stop"] = labels.button("chat.stop", variant="stop", elem_id="chat-stop")
@@ -130,6 +147,7 @@ def build_chat_tab(labels: Labels) -> dict:
             parts["temperature"] = labels.labelled(gr.Slider, "chat.temperature", minimum=0.0, maximum=1.5, value=0.7, step=0.05)
             parts["top_p"] = labels.labelled(gr.Slider, "chat.top_p", minimum=0.05, maximum=1.0, value=0.9, step=0.05)
     parts["sources"] = gr.State([])
+    parts["pictures"] = gr.State([])  # the conversation's pictures, in the order of its <image> placeholders
     parts["stop_event"] = gr.State(None)
     return parts
 
@@ -152,9 +170,10 @@ def wire_chat_tab(parts: dict, form: Form, lang: gr.Radio, tab: gr.Tab) -> None:
 
     parts["load"].click(load, [parts["picked"], parts["picked_b"], lang, *model_controls],
                         [parts["status"], parts["sources"], parts["column_b"]])
-    inputs = [parts[k] for k in ("message", "chatbot", "chatbot_b", "sources", "system", "max_new_tokens", "temperature", "top_p")]
-    outputs = [parts["chatbot"], parts["chatbot_b"], parts["message"]]
-    sending = [stoppable(trigger, reply, [*inputs, lang], outputs, parts["stop_event"])
+    inputs = [parts[k] for k in ("images", "pictures", "message", "chatbot", "chatbot_b", "sources", "system",
+                                 "max_new_tokens", "temperature", "top_p")]
+    outputs = [parts[k] for k in ("chatbot", "chatbot_b", "message", "images", "pictures")]
+    sending = [stoppable(trigger, reply_with_images, [*inputs, lang], outputs, parts["stop_event"])
                for trigger in (parts["send"].click, parts["message"].submit)]
     wire_stop(parts["stop"], parts["stop_event"])
     parts["clear"].click(clear, parts["stop_event"], outputs, cancels=sending)

@@ -80,12 +80,13 @@ def _regex_problems(pattern: str) -> list[str]:
 # ---------------------------------------------------------------------------------------------------------
 # The table
 
+VISION_FIELDS = ("freeze_vision_tower", "freeze_projector")  # read only when the model reads images
 PREFERENCE_FIELDS = ("pref_beta",)
 GRPO_FIELDS = ("grpo_rewards", "grpo_num_generations", "grpo_max_new_tokens", "grpo_temperature", "grpo_kl_beta",
                "grpo_format_regex", "grpo_reward_run")
 
 STAGES: dict[str, StageSpec] = {
-    "sft": StageSpec("sft.run_sft", data_kinds=("conversation",)),
+    "sft": StageSpec("sft.run_sft", data_kinds=("conversation", "vision"), fields=VISION_FIELDS),
     "pt": StageSpec("pretrain.run_pretrain", data_kinds=("text",)),
     "rm": StageSpec("preference.run_reward", data_kinds=("preference",), reward_head=True),
     "dpo": StageSpec(

@@ -2,9 +2,12 @@
 from __future__ import annotations
 
 from engine.config.schema import RunConfig
+from engine.data.conversion import dataset_kind
 from engine.data.encoding import IGNORE, encode_dataset
-from engine.models.loading import load_tokenizer
+from engine.data.registry import DataError
+from engine.messages import say
 from engine.data.split import split_dataset
+from engine.models.loading import is_vision_model, load_tokenizer, resolve_model
 from engine.data.templates import load_template
 from engine.train.trainer import RunContext, build_trainer, finish
 
@@ -35,4 +38,13 @@ def build_sft_trainer(context: RunContext):
 
 
 def run_sft(context: RunContext) -> str:
+    """Text SFT, or its vision path when the model reads images."""
+    from engine.train.stages.sft_vision import build_vision_sft_trainer
+
+    model = context.config.model.name_or_path
+    if is_vision_model(resolve_model(model)):
+        return finish(build_vision_sft_trainer(context), context)
+    for name in context.config.data.datasets:
+        if dataset_kind(name) == "vision":  # its <image> placeholders would be trained as text
+            raise DataError(say("data.vision_needs_vision_model", dataset=name, model=model))
     return finish(build_sft_trainer(context), context)
