@@ -79,7 +79,9 @@ def test_save_as_registers_new_datasets_and_keeps_the_original(studio):
 
 
 def test_sharegpt_is_cleaned_in_its_own_format(tmp_path, monkeypatch):
-    turns = lambda q, a: {"conversations": [{"from": "human", "value": q}, {"from": "gpt", "value": a}]}
+    def turns(question, answer):
+        return {"conversations": [{"from": "human", "value": question}, {"from": "gpt", "value": answer}]}
+
     (tmp_path / "chats.json").write_text(
         json.dumps([turns("Hi!", "Hello"), turns("hi", "Hey"), turns("Bye", "See you")]), encoding="utf-8"
     )
