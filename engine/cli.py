@@ -6,6 +6,8 @@
   python -m engine resume RUN_DIR [--detach]      continue a stopped or failed run from its last checkpoint
   python -m engine stop RUN_DIR [--grace S]       stop a run (cancel it if queued) and wait until it has ended
   python -m engine runs                           list runs
+  python -m engine compare RUN RUN [RUN...] [--x tokens] [--json]
+                                                  curves, differing config fields and final metrics of 2–6 runs
   python -m engine worker RUN_DIR                 the training process itself (the queue starts it)
   python -m engine rank RUN_DIR [--resume-from C] one rank of a multi-process run (torchrun starts it on each node)
   python -m engine chat RUN_DIR|MODEL             chat in the terminal
@@ -22,18 +24,20 @@ import argparse
 import json
 import sys
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 from engine.config.schema import ConfigError, ModelConfig, RunConfig
 from engine.data.formats import FORMATS
 from engine.paths import CONFIG_FILE, PathEscapeError
+from engine.runs.compare import MAX_RUNS, X_AXES, compare_runs, render_text
 from engine.runs.events import RESUMED
 from engine.runs.files import LOG_FILE
 from engine.runs.preflight import StartRefused
 from engine.runs.process import STOP_GRACE_S
 from engine.runs.scheduler import RunHandle, advance, resume_run, stop_and_wait, stop_run, submit
 from engine.runs.status import status_of_event
-from engine.runs.store import list_runs
+from engine.runs.store import list_runs, run_directory
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -51,6 +55,10 @@ def main(argv: list[str] | None = None) -> int:
     stop.add_argument("run_dir")
     stop.add_argument("--grace", type=float, default=STOP_GRACE_S, help="seconds to stop cleanly before it is killed")
     commands.add_parser("runs", help="list runs")
+    compare = commands.add_parser("compare", help="compare 2–6 runs: curves, config differences, final metrics")
+    compare.add_argument("run_dirs", nargs="+")
+    compare.add_argument("--x", default="step", choices=X_AXES, help="curve x axis: optimizer step or tokens seen")
+    compare.add_argument("--json", action="store_true", help="print the whole comparison as JSON")
     worker = commands.add_parser("worker", help="train a run folder in this process (the queue starts this)")
     worker.add_argument("run_dir")
     rank = commands.add_parser("rank", help="one rank of a run started by torchrun (each node of a cluster)")
@@ -252,6 +260,19 @@ def command_runs(args) -> int:
     return 0
 
 
+def command_compare(args) -> int:
+    if not 2 <= len(args.run_dirs) <= MAX_RUNS:
+        print(f"error: compare takes 2 to {MAX_RUNS} runs; got {len(args.run_dirs)}", file=sys.stderr)
+        return 2
+    try:
+        comparison = compare_runs([run_directory(path) for path in args.run_dirs], args.x)
+    except (PathEscapeError, FileNotFoundError, ConfigError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(json.dumps(asdict(comparison), ensure_ascii=False, indent=2) if args.json else render_text(comparison))
+    return 0
+
+
 def command_chat(args) -> int:
     from engine.use.chat import build_messages, load_base_for_chat, load_run_for_chat, stream_reply
 
@@ -330,6 +351,7 @@ COMMANDS = {
     "worker": command_worker,
     "rank": command_rank,
     "runs": command_runs,
+    "compare": command_compare,
     "chat": command_chat,
     "export": command_export,
     "eval": command_eval,

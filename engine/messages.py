@@ -138,4 +138,12 @@ ENGLISH: dict[str, str] = {
                                      "run trained on one to chat about images",
     "export.gguf_vision": "GGUF export writes the language model only; a vision model's image encoder would be "
                           "lost, so export it without GGUF",
+
+    # engine/config, engine/train: experiments (early stopping, trackers)
+    "config.best_needs_validation": (
+        "eval.early_stopping_patience and eval.load_best_model_at_end judge checkpoints by the validation loss; "
+        "set data.val_size above 0 to hold out examples for it"
+    ),
+    "train.early_stop": "early stop at step {step}, best step {best}",
+    "train.best_loaded": "loaded the best checkpoint (step {best}) at the end",
 }

@@ -13,6 +13,7 @@ PROJECT_DIR = Path(__file__).resolve().parent.parent
 # (adapter or model, with its tokenizer and chat template) once it finished.
 CONFIG_FILE = "config.yaml"
 FINAL_DIR = "final"
+TENSORBOARD_DIR = "tensorboard"  # TensorBoard event files of a run (`tensorboard --logdir saves/`)
 
 
 def data_dir() -> Path:

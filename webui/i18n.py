@@ -91,6 +91,8 @@ FIELDS: dict[str, tuple[str, str, str]] = {
     "train.gradient_checkpointing": ("Gradient checkpointing", "梯度检查点", "重新计算激活值以节省显存（更慢）。"),
     "eval.eval_steps": ("Eval steps", "评估间隔", "每 N 步在验证集上评估一次（0 = 每轮一次）。"),
     "eval.per_device_eval_batch_size": ("Eval batch size", "评估批大小", "每个评估步的样本数。"),
+    "eval.early_stopping_patience": ("Early stopping patience", "早停耐心值", "验证损失连续 N 次评估未改善就停止（0 = 不早停）；保留最佳检查点并在结束时载入。"),
+    "eval.load_best_model_at_end": ("Load best at end", "结束时载入最佳", "每次评估都保存检查点，结束时使用验证损失最低的那个（开启早停时总是开启）。"),
     "export.export_dir": ("Export folder", "导出文件夹", "exports/ 下合并模型的文件夹；留空 = 以运行名命名。"),
     "export.max_shard_size": ("Max shard size", "最大分片大小", "单个 safetensors 分片的上限，如 500MB 或 2GB。"),
     "distributed.processes_per_node": (

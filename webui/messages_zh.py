@@ -67,4 +67,9 @@ MESSAGES_ZH: dict[str, str] = {
     # chat with images (engine/use/chat.py)
     "chat.images_need_vision_model": "{model} 只能读文本；要就图片对话，请选择视觉模型（例如 builtin:tiny-vlm）或在其上训练的运行",
     "export.gguf_vision": "GGUF 导出只写语言模型部分，视觉模型的图像编码器会丢失；请不带 GGUF 导出",
+
+    # engine/config, engine/train: experiments (early stopping, trackers)
+    "config.best_needs_validation": "eval.early_stopping_patience 和 eval.load_best_model_at_end 依据验证损失挑选检查点；请把 data.val_size 设为大于 0，留出验证样本",
+    "train.early_stop": "在第 {step} 步提前停止，最佳为第 {best} 步",
+    "train.best_loaded": "训练结束时已载入最佳检查点（第 {best} 步）",
 }

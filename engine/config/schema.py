@@ -190,6 +190,14 @@ class TrainConfig:
 class EvalConfig:
     eval_steps: int = option(0, "Evaluate on the validation split every N steps (0 = once per epoch).", minimum=0)
     per_device_eval_batch_size: int = option(8, "Examples per evaluation step.", minimum=1)
+    early_stopping_patience: int = option(
+        0, "Stop when the validation loss has not improved for N evaluations in a row (0 = never); the best "
+        "checkpoint is kept and loaded at the end.", minimum=0,
+    )
+    load_best_model_at_end: bool = option(
+        False, "Save checkpoints at every evaluation and finish with the one of lowest validation loss "
+        "(always on with early stopping).",
+    )
 
 
 @dataclass

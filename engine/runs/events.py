@@ -4,6 +4,8 @@ Kinds (the "event" key):
   start   total_steps, trainable_params, total_params, data (encoding statistics)
   log     step, total_steps, epoch, loss, learning_rate, grad_norm, tokens_per_s, elapsed_s, eta_s
   eval    step, epoch, eval_loss, perplexity, ...
+  resources  step, cpu_rss_mb, cpu_peak_rss_mb, cpu_percent (of one core; 200 = two cores busy),
+          gpus: [{device, allocated_mb, reserved_mb, peak_mb, utilization (percent, when known)}]
   status  status = running | resumed | completed | stopped | cancelled | failed
           a "resumed" status carries from_step (the checkpoint's step, 0 when none) and checkpoint;
           a failed one carries error, and reason (killed | out of memory | disk full | not writable) with advice
@@ -77,6 +79,15 @@ def final_status(events: list[dict]) -> dict | None:
     """The status event that ended the newest attempt, or None while it has not ended (or died silently)."""
     last = last_status(events)
     return last if last is not None and last["status"] in FINAL_STATUSES else None
+
+
+def peak_memory_mb(events: list[dict]) -> float | None:
+    """The run's peak memory from its resources events: the largest per-device GPU peak when it trained on
+    GPUs (what limits a run there), else the process's peak resident memory; None when nothing was recorded."""
+    samples = [e for e in events if e["event"] == "resources"]
+    gpu_peaks = [gpu["peak_mb"] for e in samples for gpu in e.get("gpus", [])]
+    cpu_peaks = [max(e.get("cpu_peak_rss_mb") or 0, e.get("cpu_rss_mb") or 0) for e in samples]
+    return max(gpu_peaks or cpu_peaks, default=None)
 
 
 def current_events(events: list[dict]) -> list[dict]:

@@ -6,10 +6,11 @@ A run lives in saves/<model>/<method>/<run-name>/:
   worker.lock    locked by the live worker   QUEUED         present while the run waits in the queue
   checkpoint-N/  Trainer checkpoints          final/         the trained adapter or model
   STOP           present once a stop was asked for (its mtime is when)
+  tensorboard/   TensorBoard event files
 """
 from __future__ import annotations
 
-from engine.paths import CONFIG_FILE, FINAL_DIR
+from engine.paths import CONFIG_FILE, FINAL_DIR, TENSORBOARD_DIR
 
 EVENTS_FILE = "events.jsonl"
 LOG_FILE = "train.log"
@@ -20,4 +21,4 @@ STOP_FILE = "STOP"
 CHECKPOINT_PREFIX = "checkpoint-"
 
 __all__ = ["CHECKPOINT_PREFIX", "CONFIG_FILE", "EVENTS_FILE", "FINAL_DIR", "LOCK_FILE", "LOG_FILE", "QUEUED_FILE",
-           "STOP_FILE", "WORKER_FILE"]
+           "STOP_FILE", "TENSORBOARD_DIR", "WORKER_FILE"]

@@ -14,7 +14,7 @@ from pathlib import Path
 from engine.config.schema import RunConfig
 from engine.models.loading import short_name
 from engine.paths import PathEscapeError, inside, saves_dir
-from engine.runs.events import current_events, final_status, read_events
+from engine.runs.events import current_events, final_status, peak_memory_mb, read_events
 from engine.runs.files import CHECKPOINT_PREFIX, CONFIG_FILE
 from engine.runs.status import RunStatus, run_status
 
@@ -103,6 +103,8 @@ class RunSummary:
     final_loss: float | None
     started: str
     error: str = ""  # why the newest attempt failed, with advice, when it did
+    peak_memory_mb: float | None = None  # GPU peak per device when on GPUs, else the peak resident memory
+    note: str = ""  # what the final status adds, e.g. "early stop at step S, best step B"
 
 
 def summarize_run(run_dir: Path) -> RunSummary:
@@ -111,7 +113,8 @@ def summarize_run(run_dir: Path) -> RunSummary:
     logs = [e for e in events if e["event"] == "log"]
     start = next((e for e in reversed(events) if e["event"] == "start"), None)
     status = run_status(run_dir)
-    final = final_status(events) if status.failed else None
+    ended = final_status(events)
+    final = ended if status.failed else None
     return RunSummary(
         run_dir=run_dir,
         name=run_dir.name,
@@ -124,6 +127,8 @@ def summarize_run(run_dir: Path) -> RunSummary:
         final_loss=logs[-1]["loss"] if logs else None,
         started=datetime.fromtimestamp((run_dir / CONFIG_FILE).stat().st_mtime).strftime("%Y-%m-%d %H:%M:%S"),
         error="\n".join(filter(None, [final.get("error"), final.get("advice")])) if final else "",
+        peak_memory_mb=peak_memory_mb(events),
+        note=(ended or {}).get("note", ""),
     )
 
 

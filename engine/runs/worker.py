@@ -111,7 +111,7 @@ def _train_claimed(run_dir: Path) -> int:
         traceback.print_exc()
         _write_failure(log, err, run_dir)
         return EXIT_FAILED
-    log.write("status", status=outcome)
+    log.write("status", status=outcome, **context.outcome_fields)
     print(f"run {outcome}: {run_dir}", flush=True)
     return 0
 

@@ -8,6 +8,7 @@ MethodSpec), and the chosen stage's rules (its StageSpec).
 from __future__ import annotations
 
 from engine.config.schema import RunConfig, field_problems
+from engine.messages import say
 from engine.models.methods import METHODS
 from engine.train import distributed
 from engine.train.stages import STAGES
@@ -18,7 +19,7 @@ def validate(config: RunConfig) -> list[str]:
     problems = field_problems(config)
     if config.method.stage not in STAGES or config.method.finetuning_type not in METHODS:
         return problems  # the field rules named the unknown choice; the tables have nothing to say about it
-    return (problems + method_problems(config) + STAGES[config.method.stage].rules(config)
+    return (problems + method_problems(config) + eval_problems(config) + STAGES[config.method.stage].rules(config)
             + distributed.config_problems(config))
 
 
@@ -40,3 +41,11 @@ def method_problems(config: RunConfig) -> list[str]:
             f"method.stage {method.stage} needs a method that trains the scoring head: pick one of {heads}"
         )
     return problems
+
+
+def eval_problems(config: RunConfig) -> list[str]:
+    """Keeping the best checkpoint (and early stopping) needs evaluations to judge checkpoints by."""
+    evaluation = config.eval
+    if (evaluation.early_stopping_patience or evaluation.load_best_model_at_end) and not config.data.val_size:
+        return [say("config.best_needs_validation")]
+    return []

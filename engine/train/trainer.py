@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from importlib import import_module
 from typing import Callable, Protocol
@@ -19,7 +19,9 @@ from engine.models.loading import load_model
 from engine.models.methods import MethodContext, apply_method, count_parameters, loraplus_optimizer
 from engine.data.templates import load_template
 from engine.train import distributed
-from engine.paths import FINAL_DIR
+from engine.paths import FINAL_DIR, TENSORBOARD_DIR
+from engine.messages import say
+from engine.train.resources import ResourceSampler
 from engine.train.stages import StageSpec, stage_of
 
 STANDARD_LOG_KEYS = {"loss", "learning_rate", "grad_norm", "epoch", "num_input_tokens_seen", "train_tokens_per_second"}
@@ -40,6 +42,8 @@ class RunContext:
     log: EventWriter
     stop_requested: Callable[[], bool]
     resume_from: str | None = None  # a checkpoint folder to continue from
+    # What the final status event says besides the outcome: an early stop's note and steps (set by finish).
+    outcome_fields: dict = field(default_factory=dict)
 
     @property
     def stage(self) -> StageSpec:
@@ -68,6 +72,7 @@ def _trainer_callback():
         def __init__(self, log: EventWriter, stop_requested: Callable[[], bool], start_fields: dict):
             self.log, self.stop_requested, self.start_fields = log, stop_requested, start_fields
             self.started = time.time()
+            self.resources = ResourceSampler()
 
         def on_train_begin(self, args, state, control, **kwargs):
             self.started = time.time()
@@ -106,6 +111,11 @@ def _trainer_callback():
                     perplexity=math.exp(min(logs["eval_loss"], 50.0)),
                     **{k: v for k, v in logs.items() if k.startswith("eval_")},
                 )
+            if "loss" in logs:
+                self.log.write("resources", step=state.global_step, **self.resources.sample())
+
+        def on_train_end(self, args, state, control, **kwargs):
+            self.log.write("resources", step=state.global_step, **self.resources.sample())
 
     return EventCallback
 
@@ -152,11 +162,19 @@ def training_arguments(config: RunConfig, run_dir: Path, has_validation: bool, a
         include_num_input_tokens_seen="non_padding",
         remove_unused_columns=False,
         dataloader_pin_memory=on_gpu,
-        report_to="none",
+        report_to="none",  # TensorBoard gets its own callback (tensorboard_callback); others: build_trainer
         disable_tqdm=True,
         **distributed.training_options(config, run_dir),
     )
+    if keeps_best(config) and has_validation:
+        # Checkpoints at every evaluation, so that the best one exists to be kept and loaded at the end.
+        options.update(load_best_model_at_end=True, metric_for_best_model="eval_loss", greater_is_better=False,
+                       save_strategy=eval_strategy, save_steps=evaluation.eval_steps or train.save_steps)
     return (args_class or TrainingArguments)(**{**options, **extra})
+
+
+def keeps_best(config: RunConfig) -> bool:
+    return bool(config.eval.early_stopping_patience or config.eval.load_best_model_at_end)
 
 
 def planned_steps(config: RunConfig, train_examples: int) -> int:
@@ -220,20 +238,52 @@ def build_trainer(context: RunContext, train, validation, tokenizer, trainer_cla
         train_dataset=train,
         eval_dataset=validation,
         processing_class=tokenizer,
-        callbacks=[callback],
+        callbacks=[callback, *tracker_callbacks(config, context.run_dir, validation is not None)],
         optimizers=optimizers(model, config),
         **options,
         **(trainer_options or {}),
     )
 
 
+def tracker_callbacks(config: RunConfig, run_dir: Path, has_validation: bool) -> list:
+    """Early stopping when asked (it needs evaluations), and TensorBoard event files in the run folder."""
+    from transformers import EarlyStoppingCallback
+    from transformers.integrations import TensorBoardCallback, is_tensorboard_available
+
+    callbacks = []
+    if config.eval.early_stopping_patience and has_validation:
+        callbacks.append(EarlyStoppingCallback(early_stopping_patience=config.eval.early_stopping_patience))
+    if is_tensorboard_available():  # a dependency; an environment without it still trains
+        tensorboard = TensorBoardCallback()
+        tensorboard.logging_dir = str(run_dir / TENSORBOARD_DIR)  # not runs/<time>_<host>: one folder per run
+        callbacks.append(tensorboard)
+    return callbacks
+
+
 def finish(trainer, context: RunContext) -> str:
-    """Train (resuming if asked), save the result, and say whether the run completed or was stopped."""
+    """Train (resuming if asked), save the result, and say whether the run completed or was stopped. A run
+    that early stopping ended has completed: its note says where it stopped and which step was best."""
     if context.stop_requested():
         return "stopped"
     trainer.train(resume_from_checkpoint=context.resume_from)
     save_final(trainer, context.config, context.run_dir)
-    return "stopped" if trainer.state.global_step < trainer.state.max_steps else "completed"
+    state = trainer.state
+    if state.global_step >= state.max_steps:
+        return "completed"
+    if stopped_early(trainer) and not context.stop_requested():
+        best = state.best_global_step
+        context.outcome_fields.update(early_stop_step=state.global_step, best_step=best,
+                                      note=say("train.early_stop", step=state.global_step, best=best))
+        return "completed"
+    return "stopped"
+
+
+def stopped_early(trainer) -> bool:
+    from transformers import EarlyStoppingCallback
+
+    return any(isinstance(callback, EarlyStoppingCallback)
+               and callback.early_stopping_patience_counter >= callback.early_stopping_patience
+               for callback in trainer.callback_handler.callbacks)
 
 
 def save_final(trainer, config: RunConfig, run_dir: Path) -> None:

@@ -1,0 +1,118 @@
+"""Experiments: comparing real runs of the built-in model, early stopping, resource events, TensorBoard files.
+
+The runs train in this process through the worker's own entry (train_in_this_process): the same files a
+queued run leaves, without a process to clean up.
+"""
+import json
+
+import pytest
+from safetensors.torch import load_file
+
+from engine.cli import main
+from engine.train.rules import validate
+from engine.runs.compare import compare_runs, smooth
+from engine.runs.events import peak_memory_mb, read_events
+from engine.runs.files import TENSORBOARD_DIR
+from engine.runs.store import create_run, summarize_run
+from engine.runs.worker import train_in_this_process
+from tests.conftest import short_run_config
+
+LEARNING_RATES = (2e-3, 2e-4)
+
+
+def experiment_config(learning_rate: float, max_steps: int, **evaluation):
+    config = short_run_config(max_steps)
+    config.data.cutoff_len = 64
+    config.data.val_size = 0.25
+    config.train.learning_rate = learning_rate
+    config.eval.eval_steps = 2
+    config.eval.per_device_eval_batch_size = 8
+    for name, value in evaluation.items():
+        setattr(config.eval, name, value)
+    return config
+
+
+def trained_run(config):
+    run_dir = create_run(config)
+    assert train_in_this_process(run_dir) == 0, (run_dir / "train.log").read_text() if (run_dir / "train.log").exists() else ""
+    return run_dir
+
+
+@pytest.fixture(scope="module")
+def two_runs(tmp_path_factory):
+    """Two real runs that differ in their learning rate only."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("STUDIO_SAVES_DIR", str(tmp_path_factory.mktemp("saves")))
+        yield [trained_run(experiment_config(rate, max_steps=6)) for rate in LEARNING_RATES]
+
+
+def test_compare_holds_both_curves_and_exactly_the_differing_fields(two_runs, capsys):
+    comparison = compare_runs(two_runs)
+    assert comparison.diff == {"train.learning_rate": list(LEARNING_RATES)}
+    for run in comparison.runs:
+        train = [p for p in comparison.curves if p.run == run and p.series == "train"]
+        evals = [p for p in comparison.curves if p.run == run and p.series == "eval"]
+        assert [p.x for p in train] == list(range(1, 7)) and [p.x for p in evals] == [2, 4, 6]
+    metrics = comparison.metrics
+    assert all(value is not None for key in ("train_loss", "eval_loss", "perplexity", "tokens_per_s",
+                                             "peak_memory_mb", "wall_time_s", "trainable_params")
+               for value in metrics[key])
+    assert metrics["eval_loss"][0] < metrics["eval_loss"][1]  # the higher rate learned more in 6 steps
+    by_tokens = compare_runs(two_runs, x="tokens").curves
+    assert by_tokens and all(p.x > 0 for p in by_tokens)
+
+    assert main(["compare", *map(str, two_runs), "--json"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["diff"] == {"train.learning_rate": list(LEARNING_RATES)}
+    assert {(p["run"], p["series"]) for p in printed["curves"]} == {
+        (run.name, series) for run in two_runs for series in ("train", "eval")}
+    assert main(["compare", *map(str, two_runs)]) == 0
+    assert "train.learning_rate" in capsys.readouterr().out
+
+
+def test_resource_events_are_written_on_cpu(two_runs):
+    events = read_events(two_runs[0])
+    samples = [e for e in events if e["event"] == "resources"]
+    assert len(samples) >= 6 and all(e["cpu_rss_mb"] > 0 and e["gpus"] == [] for e in samples)
+    assert peak_memory_mb(events) >= max(e["cpu_rss_mb"] for e in samples)
+    assert summarize_run(two_runs[0]).peak_memory_mb == peak_memory_mb(events)
+
+
+def test_tensorboard_files_are_readable(two_runs):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    accumulator = EventAccumulator(str(two_runs[0] / TENSORBOARD_DIR))
+    accumulator.Reload()
+    tags = accumulator.Tags()["scalars"]
+    assert "train/loss" in tags and "eval/loss" in tags
+    assert [event.step for event in accumulator.Scalars("train/loss")] == list(range(1, 7))
+
+
+def test_smoothing_is_an_unbiased_moving_average():
+    assert smooth([4.0, 4.0, 4.0], 0.9) == pytest.approx([4.0, 4.0, 4.0])
+    assert smooth([1.0, 3.0], 0.0) == [1.0, 3.0]
+    assert smooth([0.0, 10.0], 0.5) == pytest.approx([0.0, 10 * 0.5 / 0.75])
+
+
+def test_keeping_the_best_needs_a_validation_split():
+    config = experiment_config(2e-3, max_steps=4, early_stopping_patience=2)
+    config.data.val_size = 0.0
+    assert any("data.val_size" in problem for problem in validate(config))
+
+
+def test_early_stopping_stops_a_diverging_run_and_keeps_the_best(studio_dirs):
+    config = experiment_config(0.5, max_steps=40, early_stopping_patience=2)
+    config.train.lr_scheduler_type = "constant"
+    config.train.warmup_ratio = 0.0
+    run_dir = trained_run(config)
+    events = read_events(run_dir)
+    final = events[-1]
+    assert final["status"] == "completed" and final["early_stop_step"] < 40
+    best = final["best_step"]
+    evals = {e["step"]: e["eval_loss"] for e in events if e["event"] == "eval"}
+    assert min(evals, key=evals.get) == best
+    assert final["note"] == f"early stop at step {final['early_stop_step']}, best step {best}"
+    kept = load_file(run_dir / f"checkpoint-{best}" / "adapter_model.safetensors")
+    final_weights = load_file(run_dir / "final" / "adapter_model.safetensors")
+    assert kept.keys() == final_weights.keys()
+    assert all((kept[name] == final_weights[name]).all() for name in kept)
