@@ -237,6 +237,10 @@ def describe(event: dict) -> str:
             *([f"on {event['world_size']} processes ({event['strategy']})"] if event.get("world_size", 1) > 1 else []),
             *notes,
         ])
+    if kind == "resources":
+        gpus = "".join(f"; GPU{gpu['device']} {gpu['allocated_mb']:.0f}/{gpu['reserved_mb']:.0f} MB "
+                       f"(peak {gpu['peak_mb']:.0f})" for gpu in event.get("gpus", []))
+        return f"  memory: RSS {event['cpu_rss_mb']:.0f} MB, CPU {event['cpu_percent']:.0f}%{gpus}"
     if kind == "status":
         resumed = event["status"] == RESUMED
         label = f"{RESUMED} from step {event.get('from_step', 0)}" if resumed else status_of_event(event)

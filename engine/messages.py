@@ -145,5 +145,7 @@ ENGLISH: dict[str, str] = {
         "set data.val_size above 0 to hold out examples for it"
     ),
     "train.early_stop": "early stop at step {step}, best step {best}",
-    "train.best_loaded": "loaded the best checkpoint (step {best}) at the end",
+    "train.tracker_missing": (
+        "train.report_to names {tracker}, which is not installed: pip install {tracker}, or take it off the list"
+    ),
 }

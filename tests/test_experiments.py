@@ -116,3 +116,39 @@ def test_early_stopping_stops_a_diverging_run_and_keeps_the_best(studio_dirs):
     final_weights = load_file(run_dir / "final" / "adapter_model.safetensors")
     assert kept.keys() == final_weights.keys()
     assert all((kept[name] == final_weights[name]).all() for name in kept)
+
+
+def test_compare_panel_draws_named_curves_and_the_diff(two_runs):
+    from webui.compare_panel import compare_view
+
+    message, figure, diff, metrics = compare_view([str(run) for run in two_runs], "step", 0.6, True, "zh")
+    assert message == ""
+    axes = figure.axes[0]
+    assert axes.get_yscale() == "log"
+    legend = [entry.get_text() for entry in axes.get_legend().get_texts()]
+    assert legend == [f"{run.name} · {series}" for run in two_runs for series in ("训练", "验证")]
+    assert diff.values.tolist() == [["train.learning_rate", "0.002", "0.0002"]]
+    assert list(metrics.columns) == ["指标", *(run.name for run in two_runs)]
+    assert compare_view([str(two_runs[0])], "step", 0.6, False, "en")[1:] == (None, None, None)
+
+
+def test_a_tracker_that_is_not_installed_is_refused_plainly():
+    import importlib.util
+
+    from engine.runs.preflight import environment_problems
+
+    config = experiment_config(2e-3, max_steps=4)
+    missing = [name for name in ("wandb", "mlflow", "swanlab") if importlib.util.find_spec(name) is None]
+    if not missing:
+        pytest.skip("every tracker is installed here")
+    config.train.report_to = missing[:1]
+    problems = environment_problems(config)
+    assert [problem.code for problem in problems] == ["train.tracker_missing"]
+    assert f"pip install {missing[0]}" in problems[0]
+
+
+def test_the_model_card_quotes_the_peak_memory(two_runs):
+    from engine.export.model_card import render_model_card
+
+    card = render_model_card(two_runs[0], "LoRA adapter", ["adapter_model.safetensors"])
+    assert f"| peak memory (MB) | {peak_memory_mb(read_events(two_runs[0])):.4f} |" in card

@@ -71,5 +71,5 @@ MESSAGES_ZH: dict[str, str] = {
     # engine/config, engine/train: experiments (early stopping, trackers)
     "config.best_needs_validation": "eval.early_stopping_patience 和 eval.load_best_model_at_end 依据验证损失挑选检查点；请把 data.val_size 设为大于 0，留出验证样本",
     "train.early_stop": "在第 {step} 步提前停止，最佳为第 {best} 步",
-    "train.best_loaded": "训练结束时已载入最佳检查点（第 {best} 步）",
+    "train.tracker_missing": "train.report_to 中的 {tracker} 未安装：请 pip install {tracker}，或将其从列表中移除",
 }

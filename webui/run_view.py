@@ -13,15 +13,16 @@ import pandas as pd
 
 from engine.config.schema import ConfigError, RunConfig
 from engine.paths import saves_dir
+from engine.messages import say
 from engine.runs.cluster import node_commands
-from engine.runs.events import current_events, read_events
+from engine.runs.events import current_events, final_status, read_events
 from engine.runs.files import CONFIG_FILE, EVENTS_FILE, FINAL_DIR, LOG_FILE
 from engine.runs.scheduler import queued_runs
 from engine.runs.status import RunStatus, State
 from engine.runs.store import RunSummary, list_runs, newest_checkpoint, run_status, summarize_run
 
 from webui.devices_panel import ranks_html
-from webui.i18n import TEXT, text
+from webui.i18n import TEXT, localize, text
 
 CURVE_COLUMNS = ["step", "loss", "series"]
 CURVE_SERIES = ("train", "eval")
@@ -158,6 +159,8 @@ def progress_html(run_dir: str, lang: str, events: list[dict] | None = None, sta
         parts = parts[:2]  # nothing has run yet: a step count and a clock would only say "?"
     error = failure_text(run_dir, status)
     detail = ranks_html(run_dir, lang) + (f"<pre class='run-error'>{html.escape(error)}</pre>" if error else "")
+    note = outcome_note(events, lang) if status.final else ""
+    detail += f"<div class='run-note' id='run-note'>{html.escape(note)}</div>" if note else ""
     return (
         f"<div class='run-progress' data-status='{html.escape(status)}' data-step='{step}' data-total='{total}'>"
         f"<div class='run-bar'><div style='width:{fraction * 100:.1f}%'></div></div>"
@@ -170,6 +173,15 @@ def status_text(status: RunStatus, lang: str, run_dir: str | Path | None = None)
     label = text(f"status.{status}", lang) if f"status.{status}" in TEXT else status
     position = queue_position(run_dir) if run_dir and status.waiting else None
     return text("status.queued_position", lang, position=position) if position else label
+
+
+def outcome_note(events: list[dict], lang: str) -> str:
+    """What the final status adds in the page's language: where early stopping ended the run, which step
+    was best (and is the result); "" otherwise."""
+    final = final_status(events)
+    if not final or final.get("early_stop_step") is None:
+        return ""
+    return localize(say("train.early_stop", step=final["early_stop_step"], best=final["best_step"]), lang)
 
 
 def failure_text(run_dir: str, status: RunStatus) -> str:

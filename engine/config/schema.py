@@ -184,6 +184,10 @@ class TrainConfig:
     save_total_limit: int = option(2, "Keep only the newest N checkpoints (0 = keep all).", minimum=0)
     seed: int = option(42, "Random seed for shuffling and initialisation.", minimum=0)
     gradient_checkpointing: bool = option(False, "Recompute activations to save memory (slower).")
+    report_to: list[str] = option(
+        [], "Also log to these experiment trackers when their package is installed (TensorBoard files are always "
+        "written into the run folder).", choices=("wandb", "mlflow", "swanlab"),
+    )
 
 
 @dataclass

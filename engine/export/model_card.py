@@ -1,7 +1,7 @@
 """The README.md written into every export: what the model is, how it was made, how well it did, how to run it.
 
 Everything comes from the run directory: config.yaml (base model, method, data, hyperparameters),
-events.jsonl (final training loss, last validation loss) and metrics.json (the latest evaluation), if any.
+events.jsonl (final training loss, last validation loss, peak memory) and metrics.json (the latest evaluation), if any.
 """
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 
 from engine.config.schema import RunConfig
 from engine.models.methods import METHODS
-from engine.runs.events import read_events
+from engine.runs.events import peak_memory_mb, read_events
 from engine.use.predict import read_metrics
 from engine.paths import CONFIG_FILE
 
@@ -26,6 +26,9 @@ def final_metrics(run_dir: Path) -> dict:
     if evals:
         found["eval_loss"] = evals[-1]["eval_loss"]
         found["eval_perplexity"] = evals[-1].get("perplexity")
+    peak = peak_memory_mb(events)
+    if peak is not None:
+        found["peak memory (MB)"] = peak
     evaluation = read_metrics(run_dir)
     for key in ("bleu-4", "rouge-1", "rouge-2", "rouge-l"):
         if key in evaluation:

@@ -45,6 +45,7 @@ class CurvePoint:
 @dataclass
 class Comparison:
     runs: list[str]
+    x: str  # what the curves' x is: step or tokens
     curves: list[CurvePoint]
     diff: dict[str, list]  # dotted field -> its value in each run, only for fields that differ
     metrics: dict[str, list]  # metric -> its value in each run (None where a run has none)
@@ -54,6 +55,7 @@ def compare_runs(run_dirs: list[str | Path], x: str = "step") -> Comparison:
     records = read_runs(run_dirs)
     return Comparison(
         runs=[record.label for record in records],
+        x=x,
         curves=curve_points(records, x),
         diff=config_diff(records),
         metrics=metrics_table(records),

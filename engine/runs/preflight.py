@@ -18,6 +18,7 @@ from engine.data.conversion import stage_data_problem
 from engine.data.registry import DataError
 from engine.messages import say
 from engine.models.methods import METHODS
+from engine.messages import say
 from engine.paths import CONFIG_FILE, FINAL_DIR, PathEscapeError, inside, saves_dir
 from engine.runs.failures import ADVICE
 from engine.runs.status import Reason
@@ -127,6 +128,8 @@ def environment_problems(config: RunConfig) -> list[str]:
         )
     if method.stage == "grpo" and "reward_model" in method.grpo_rewards:
         problems += _reward_run_problems(method.grpo_reward_run)
+    problems += [say("train.tracker_missing", tracker=tracker) for tracker in config.train.report_to
+                 if importlib.util.find_spec(tracker) is None]
     if method.stage == "grpo" and config.model.quantization != "none" and not _cuda_available():
         problems.append(
             "method.stage grpo trains on answers the model itself generates, and on a CPU a bitsandbytes-quantised "

@@ -162,7 +162,9 @@ def training_arguments(config: RunConfig, run_dir: Path, has_validation: bool, a
         include_num_input_tokens_seen="non_padding",
         remove_unused_columns=False,
         dataloader_pin_memory=on_gpu,
-        report_to="none",  # TensorBoard gets its own callback (tensorboard_callback); others: build_trainer
+        # TensorBoard gets its own callback writing into the run folder (tracker_callbacks); these others log
+        # where their own settings say (WANDB_PROJECT, MLFLOW_TRACKING_URI, ...).
+        report_to=list(train.report_to) or "none",
         disable_tqdm=True,
         **distributed.training_options(config, run_dir),
     )

@@ -17,7 +17,7 @@ from engine.runs import scheduler as queue
 from engine.runs.preflight import StartRefused
 from engine.runs.scheduler import RunHandle
 from engine.runs.store import checkpoint_step, newest_checkpoint
-from webui import devices_panel, memory_panel, run_view
+from webui import compare_panel, devices_panel, memory_panel, run_view
 from webui.form import Form, config_from_values, values_from_config
 from webui.i18n import Labels, text
 
@@ -52,6 +52,10 @@ def build_train_tab(form: Form, labels: Labels) -> dict:
             form.control("train.max_grad_norm")
             form.control("train.gradient_checkpointing")
             form.control("train.run_name")
+        with gr.Row():
+            form.control("eval.early_stopping_patience")
+            form.control("eval.load_best_model_at_end")
+            form.control("train.report_to")
     devices = devices_panel.build_devices_panel(form, labels)
     memory = memory_panel.build_memory_panel(labels)
     with gr.Row():
@@ -87,6 +91,7 @@ def build_train_tab(form: Form, labels: Labels) -> dict:
         parts["history"] = gr.Dataframe(interactive=False, elem_id="run-history", max_height=260)
         parts["run_config"] = gr.Code(language="yaml", interactive=False, show_label=False, visible=False,
                                       elem_id="run-config")
+    parts["compare"] = compare_panel.build_compare_panel(labels)
     return parts
 
 
@@ -281,3 +286,4 @@ def wire_train_tab(parts: dict, form: Form, lang: gr.Radio, run_dir: gr.State, s
         return chosen, None, gr.update(value=run_view.run_config_text(chosen), visible=True)
 
     parts["history"].select(select_run, lang, [run_dir, shown, parts["run_config"]])
+    compare_panel.wire_compare_panel(parts["compare"], lang, parts["history"], parts["refresh"])

@@ -1,0 +1,124 @@
+"""The comparison panel under the run history: 2–6 runs' loss curves on one plot, the config fields that
+differ, and their final metrics. It draws what engine/runs/compare.py reads; nothing is computed here.
+
+The plot is matplotlib (a figure per redraw, no pyplot state), as each curve needs its own look: the raw line
+faint, its smoothed line solid in the same colour, eval points marked.
+"""
+from __future__ import annotations
+
+import pandas as pd
+from matplotlib.figure import Figure
+
+import gradio as gr
+
+from engine.runs.compare import MAX_RUNS, SERIES, X_AXES, Comparison, compare_runs, format_value, smooth
+from engine.runs.store import list_runs
+from webui.i18n import TEXT, Labels, text
+
+COLORS = ("#6366f1", "#f59e0b", "#10b981", "#ef4444", "#8b5cf6", "#0ea5e9")
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Layout
+
+
+def build_compare_panel(labels: Labels) -> dict:
+    with labels.add(gr.Accordion(text("compare.title", labels.lang), open=False, elem_id="compare-panel"),
+                    "compare.title"):
+        with gr.Row():
+            parts = {"runs": labels.labelled(gr.Dropdown, "compare.runs", choices=run_choices(), multiselect=True,
+                                             max_choices=MAX_RUNS, elem_id="compare-runs", scale=3)}
+            parts["x"] = labels.labelled(gr.Radio, "compare.x", choices=x_choices(labels.lang), value="step")
+            parts["smoothing"] = labels.labelled(gr.Slider, "compare.smoothing", minimum=0.0, maximum=0.95,
+                                                 step=0.05, value=0.6)
+            parts["log"] = labels.labelled(gr.Checkbox, "compare.log_scale", value=False)
+        parts["button"] = labels.button("compare.button", variant="primary", elem_id="compare-button")
+        parts["message"] = gr.Markdown(elem_id="compare-message")
+        parts["plot"] = labels.labelled(gr.Plot, "compare.curve", elem_id="compare-curve")
+        parts["diff"] = labels.labelled(gr.Dataframe, "compare.diff", interactive=False, elem_id="compare-diff")
+        parts["metrics"] = labels.labelled(gr.Dataframe, "compare.metrics", interactive=False,
+                                           elem_id="compare-metrics")
+    return parts
+
+
+def run_choices() -> list[tuple[str, str]]:
+    """(label, run folder) of every run with something to compare, newest first."""
+    return [(f"{run.name} · {run.method} · {run.status}", str(run.run_dir)) for run in list_runs() if run.step]
+
+
+def x_choices(lang: str) -> list[tuple[str, str]]:
+    return [(text(f"compare.x.{x}", lang), x) for x in X_AXES]
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Handlers
+
+
+def compare_view(run_dirs: list[str] | None, x: str, smoothing: float, log_scale: bool, lang: str) -> tuple:
+    """(message, figure, config diff, final metrics) for the chosen runs; a hint and nothing drawn when
+    fewer than two (or more than six) are chosen."""
+    run_dirs = run_dirs or []
+    if not 2 <= len(run_dirs) <= MAX_RUNS:
+        return text("compare.pick", lang), None, None, None
+    comparison = compare_runs(run_dirs, x)
+    message = "" if comparison.diff else text("compare.same_config", lang)
+    return (message, loss_figure(comparison, smoothing, log_scale, lang), diff_frame(comparison, lang),
+            metrics_frame(comparison, lang))
+
+
+def loss_figure(comparison: Comparison, smoothing: float, log_scale: bool, lang: str) -> Figure:
+    """Train loss per run: the raw line faint, the EMA-smoothed line solid; eval loss as marked points joined
+    by a dashed line. One colour per run; the legend names run and series."""
+    figure = Figure(figsize=(9, 4.2), layout="constrained")
+    axes = figure.add_subplot()
+    for index, run in enumerate(comparison.runs):
+        color = COLORS[index % len(COLORS)]
+        for series in SERIES:
+            points = [p for p in comparison.curves if p.run == run and p.series == series]
+            if not points:
+                continue
+            xs, losses = [p.x for p in points], [p.loss for p in points]
+            name = f"{run} · {text(f'compare.series.{series}', lang)}"
+            if series == "train":
+                axes.plot(xs, losses, color=color, alpha=0.25, linewidth=1)
+                axes.plot(xs, smooth(losses, smoothing), color=color, linewidth=2, label=name)
+            else:
+                axes.plot(xs, losses, color=color, linestyle="--", marker="o", markersize=5, label=name)
+    axes.set_xlabel(text(f"compare.x.{comparison.x}", lang))
+    axes.set_ylabel(text("compare.loss", lang))
+    if log_scale:
+        axes.set_yscale("log")
+    axes.grid(alpha=0.3)
+    axes.legend(fontsize="small")
+    return figure
+
+
+def diff_frame(comparison: Comparison, lang: str) -> pd.DataFrame:
+    rows = [[field, *(format_value(value) for value in values)] for field, values in comparison.diff.items()]
+    return pd.DataFrame(rows, columns=[text("compare.column.field", lang), *comparison.runs])
+
+
+def metrics_frame(comparison: Comparison, lang: str) -> pd.DataFrame:
+    rows = [[metric_label(key, lang), *(format_value(value) for value in values)]
+            for key, values in comparison.metrics.items()]
+    return pd.DataFrame(rows, columns=[text("compare.column.metric", lang), *comparison.runs])
+
+
+def metric_label(key: str, lang: str) -> str:
+    return text(f"metric.{key}", lang) if f"metric.{key}" in TEXT else key  # BLEU / ROUGE read the same
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Wiring
+
+
+def wire_compare_panel(parts: dict, lang: gr.Radio, history: gr.Dataframe, refresh: gr.Button):
+    inputs = [parts["runs"], parts["x"], parts["smoothing"], parts["log"], lang]
+    outputs = [parts["message"], parts["plot"], parts["diff"], parts["metrics"]]
+    parts["button"].click(compare_view, inputs, outputs)
+    for control in (parts["x"], parts["smoothing"], parts["log"]):
+        control.change(compare_view, inputs, outputs, show_progress="hidden")
+    # The history redraws when a run's status changes: a run that just finished becomes comparable.
+    for event in (history.change, refresh.click):
+        event(lambda: gr.update(choices=run_choices()), None, parts["runs"], show_progress="hidden")
+    lang.change(lambda current: gr.update(choices=x_choices(current)), lang, parts["x"])
