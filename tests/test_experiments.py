@@ -34,7 +34,7 @@ def experiment_config(learning_rate: float, max_steps: int, **evaluation):
 
 def trained_run(config):
     run_dir = create_run(config)
-    assert train_in_this_process(run_dir) == 0, (run_dir / "train.log").read_text() if (run_dir / "train.log").exists() else ""
+    assert train_in_this_process(run_dir) == 0, f"the run failed: {read_events(run_dir)[-1]}"
     return run_dir
 
 

@@ -1,5 +1,6 @@
 """The web UI's handlers, without a browser: control values -> run config -> YAML and back, messages, locale."""
 import json
+import math
 import re
 import time
 from pathlib import Path
@@ -163,11 +164,15 @@ def test_run_view_reads_the_run_directory(data_dirs):
     run_dir = fake_run(data_dirs / "saves", "done", events)
     curve = run_view.loss_curve(events)
     assert curve.dropna().to_dict("records") == [
-        {"step": 2, "loss": 3.0, "series": "train"},
-        {"step": 4, "loss": 2.5, "series": "train"},
-        {"step": 2, "loss": 3.5, "series": "eval"},
+        {"step": 2, "loss": 3.0, "series": "train loss"},
+        {"step": 4, "loss": 2.5, "series": "train loss"},
+        {"step": 2, "loss": 3.5, "series": "eval loss"},
     ]
-    assert set(run_view.loss_curve(events[:3]).series) == {"train", "eval"}  # eval present from the start
+    assert set(run_view.loss_curve(events[:3]).series) == {"train loss", "eval loss"}  # eval present from the start
+    smoothed = run_view.loss_curve(events, smoothing=0.5, log_scale=True, lang="zh").dropna()
+    assert set(smoothed.series) == {"训练损失", "训练损失（EMA 平滑）", "验证损失"}
+    assert smoothed[smoothed.series == "训练损失"].loss.tolist() == pytest.approx([math.log10(3.0), math.log10(2.5)])
+    assert set(smoothed.series) <= set(run_view.curve_colors())
     assert run_view.attach_run() == str(run_dir)
     html = run_view.progress_html(str(run_dir), "en")
     assert "step 4/10" in html and "completed" in html and "data-status='completed'" in html

@@ -424,6 +424,13 @@ TEXT: dict[str, dict[str, str]] = {
     "metric.wall_time_s": {"en": "wall time (s)", "zh": "耗时（秒）"},
     "metric.trainable_params": {"en": "trainable parameters", "zh": "可训练参数"},
     "metric.steps": {"en": "steps", "zh": "步数"},
+    # The run view's loss curve (webui/run_view.py loss_curve)
+    "curve.train": {"en": "train loss", "zh": "训练损失"},
+    "curve.smoothed": {"en": "train loss (EMA)", "zh": "训练损失（EMA 平滑）"},
+    "curve.eval": {"en": "eval loss", "zh": "验证损失"},
+    "curve.legend": {"en": "curve", "zh": "曲线"},
+    "curve.loss": {"en": "loss", "zh": "损失"},
+    "curve.log_loss": {"en": "log₁₀ loss", "zh": "log₁₀ 损失"},
 }
 
 

@@ -9,10 +9,12 @@ import html
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from engine.config.schema import ConfigError, RunConfig
 from engine.paths import saves_dir
+from engine.runs.compare import smooth
 from engine.messages import say
 from engine.runs.cluster import node_commands
 from engine.runs.events import current_events, final_status, read_events
@@ -25,7 +27,7 @@ from webui.devices_panel import ranks_html
 from webui.i18n import TEXT, localize, text
 
 CURVE_COLUMNS = ["step", "loss", "series"]
-CURVE_SERIES = ("train", "eval")
+CURVE_SERIES = ("train", "eval", "smoothed")
 HISTORY_COLUMNS = ["run", "model", "method", "status", "step", "loss", "started", "folder"]
 
 
@@ -81,18 +83,37 @@ def command_for(run_dir: str) -> str:
 # What a run looks like now
 
 
-def loss_curve(events: list[dict]) -> pd.DataFrame:
-    """Long-format points for the plot: train loss at each logged step, eval loss at each evaluation.
+def loss_curve(events: list[dict], smoothing: float | None = None, log_scale: bool = False,
+               lang: str = "en") -> pd.DataFrame:
+    """Long-format points for the plot: train loss at each logged step, eval loss at each evaluation, and with
+    `smoothing` (an EMA weight) the smoothed train loss, drawn solid over the faint raw line. `log_scale`
+    plots log10 of the loss. Series are named in the page's language (CURVE_SERIES keys of TEXT).
 
-    Both series always appear, with an empty (NaN, not drawn) point when they have none yet: the browser's
+    Every series always appears, with an empty (NaN, not drawn) point when it has none yet: the browser's
     plot fixes its legend and colours from the first data it receives and would never show a series that
     was missing then.
     """
-    rows = [(e["step"], e["loss"], "train") for e in events if e["event"] == "log" and e.get("loss") is not None]
-    rows += [(e["step"], e["eval_loss"], "eval") for e in events if e["event"] == "eval" and "eval_loss" in e]
+    train = [(e["step"], e["loss"]) for e in events if e["event"] == "log" and e.get("loss") is not None]
+    evals = [(e["step"], e["eval_loss"]) for e in events if e["event"] == "eval" and "eval_loss" in e]
+    named = {series: text(f"curve.{series}", lang) for series in CURVE_SERIES}
+    rows = [(step, loss, named["train"]) for step, loss in train]
+    rows += [(step, loss, named["eval"]) for step, loss in evals]
+    if smoothing is not None:
+        smoothed = smooth([loss for _, loss in train], smoothing)
+        rows += [(step, loss, named["smoothed"]) for (step, _), loss in zip(train, smoothed)]
+    wanted = [named[series] for series in CURVE_SERIES if smoothing is not None or series != "smoothed"]
     first_step = min((step for step, _, _ in rows), default=0)
-    rows += [(first_step, float("nan"), series) for series in CURVE_SERIES if series not in {r[2] for r in rows}]
-    return pd.DataFrame(rows, columns=CURVE_COLUMNS).astype({"step": "int64", "loss": "float64", "series": "str"})
+    rows += [(first_step, float("nan"), series) for series in wanted if series not in {r[2] for r in rows}]
+    curve = pd.DataFrame(rows, columns=CURVE_COLUMNS).astype({"step": "int64", "loss": "float64", "series": "str"})
+    if log_scale:
+        curve["loss"] = np.log10(curve["loss"].where(curve["loss"] > 0))
+    return curve
+
+
+def curve_colors() -> dict[str, str]:
+    """Colours by series name in every language: the raw train line faint, its EMA solid, eval amber."""
+    colors = {"train": "#c7d2fe", "smoothed": "#6366f1", "eval": "#f59e0b"}
+    return {TEXT[f"curve.{series}"][lang]: color for series, color in colors.items() for lang in ("en", "zh")}
 
 
 # train_runtime is the Trainer's clock, which a resume restarts: progress, not a metric to plot.

@@ -21,7 +21,6 @@ from webui import compare_panel, devices_panel, memory_panel, run_view
 from webui.form import Form, config_from_values, values_from_config
 from webui.i18n import Labels, text
 
-CURVE_COLORS = {"train": "#6366f1", "eval": "#f59e0b"}  # a fixed legend, even before the first eval point
 # Every open page ticks each second, but the queue is one per machine: moving it on every few seconds is
 # enough (a worker also moves it on as it exits), so ticks of all sessions share one clock.
 ADVANCE_EVERY_S = 2.0
@@ -77,10 +76,18 @@ def build_train_tab(form: Form, labels: Labels) -> dict:
         parts["preview"] = gr.Code(language="yaml", interactive=False, show_label=False)
     parts["progress"] = gr.HTML(elem_id="run-progress")
     with gr.Row():
-        parts["curve"] = labels.labelled(
-            gr.LinePlot, "train.curve", x="step", y="loss", color="series", color_map=CURVE_COLORS,
-            height=340, elem_id="loss-curve", scale=3
-        )
+        with gr.Column(scale=3):
+            # A fixed colour per series name, even before the first eval point.
+            parts["curve"] = labels.labelled(
+                gr.LinePlot, "train.curve", x="step", y="loss", color="series", color_map=run_view.curve_colors(),
+                color_title=text("curve.legend", labels.lang), y_title=text("curve.loss", labels.lang),
+                height=340, elem_id="loss-curve",
+            )
+            with gr.Row():
+                parts["smoothing"] = labels.labelled(gr.Slider, "compare.smoothing", minimum=0.0, maximum=0.95,
+                                                     step=0.05, value=0.6, elem_id="curve-smoothing")
+                parts["log_scale"] = labels.labelled(gr.Checkbox, "compare.log_scale", value=False,
+                                                     elem_id="curve-log-scale")
         parts["log"] = labels.labelled(gr.Textbox, "train.log", lines=12, max_lines=12, autoscroll=True, scale=2)
     parts["metrics"] = labels.labelled(
         gr.LinePlot, "train.metrics", x="step", y="value", color="metric", height=280, elem_id="stage-metrics",
@@ -209,8 +216,10 @@ class RunView(NamedTuple):
     shown: Any
 
 
-def refresh_view(run_dir: str, lang: str, shown: tuple | None) -> RunView:
-    """Timer tick: the run's view; gr.skip() for every part when nothing changed."""
+def refresh_view(run_dir: str, lang: str, shown: tuple | None, smoothing: float | None = None,
+                 log_scale: bool = False) -> RunView:
+    """Timer tick: the run's view; gr.skip() for every part when nothing changed. `smoothing` and `log_scale`
+    are how the loss curve is drawn (the controls under it)."""
     advance_queue()
     now = run_view.snapshot(run_dir)
     if now == tuple(shown or ()):
@@ -220,7 +229,7 @@ def refresh_view(run_dir: str, lang: str, shown: tuple | None) -> RunView:
     status_changed = not shown or len(shown) < 4 or shown[0] != now[0] or shown[-1] != status
     return RunView(
         progress=run_view.progress_html(run_dir, lang, events, status),
-        curve=run_view.loss_curve(events),
+        curve=curve_update(events, smoothing, log_scale, lang),
         log=run_view.log_tail(run_dir),
         command=run_view.command_for(run_dir),
         history=run_view.history_table(lang) if status_changed else gr.skip(),
@@ -228,6 +237,12 @@ def refresh_view(run_dir: str, lang: str, shown: tuple | None) -> RunView:
         resume=gr.update(interactive=run_view.can_resume(run_dir, status)) if status_changed else gr.skip(),
         shown=now,
     )
+
+
+def curve_update(events: list[dict], smoothing: float | None, log_scale: bool, lang: str):
+    y_title = text("curve.log_loss" if log_scale else "curve.loss", lang)
+    return gr.update(value=run_view.loss_curve(events, smoothing, log_scale, lang), y_title=y_title,
+                     color_title=text("curve.legend", lang))
 
 
 def _metrics_update(events: list[dict]):
@@ -278,7 +293,10 @@ def wire_train_tab(parts: dict, form: Form, lang: gr.Radio, run_dir: gr.State, s
 
     parts["load"].upload(load, [parts["load"], lang], [parts["message"], *controls])
     outputs = [shown if name == "shown" else parts[name] for name in RunView._fields]
-    timer.tick(refresh_view, [run_dir, lang, shown], outputs, show_progress="hidden")
+    timer.tick(refresh_view, [run_dir, lang, shown, parts["smoothing"], parts["log_scale"]], outputs,
+               show_progress="hidden")
+    for control in (parts["smoothing"], parts["log_scale"]):  # forgetting what was drawn redraws at the next tick
+        control.change(lambda: None, None, shown, show_progress="hidden")
     parts["refresh"].click(lambda current_lang: run_view.history_table(current_lang), lang, parts["history"])
 
     def select_run(current_lang, event: gr.SelectData):
