@@ -152,3 +152,28 @@ def test_the_model_card_quotes_the_peak_memory(two_runs):
 
     card = render_model_card(two_runs[0], "LoRA adapter", ["adapter_model.safetensors"])
     assert f"| peak memory (MB) | {peak_memory_mb(read_events(two_runs[0])):.4f} |" in card
+
+
+def test_win_rate_and_its_interval_on_a_hand_made_file(tmp_path):
+    from engine.use.judging import JUDGEMENTS_FILE, blind_pairs, read_judgements, record_judgement, win_rate
+
+    verdicts = ["a"] * 6 + ["b"] * 2 + ["tie"] * 2
+    lines = [json.dumps({"prompt": f"p{i}", "verdict": v}) for i, v in enumerate(verdicts)]
+    (tmp_path / JUDGEMENTS_FILE).write_text("\n".join([*lines, '{"prompt": "cut'] ) + "\n", encoding="utf-8")
+    result = win_rate(read_judgements(tmp_path))
+    assert (result.wins, result.losses, result.ties, result.rate) == (6, 2, 2, 0.7)
+    # Wilson 95% for 7 of 10: 0.3968 .. 0.8922
+    assert (result.low, result.high) == (pytest.approx(0.3968, abs=1e-4), pytest.approx(0.8922, abs=1e-4))
+    assert str(result) == "70% [40%–89%] (6 wins, 2 losses, 2 ties)"
+    assert win_rate([]) is None
+
+    rows = [{"prompt": f"q{i}", "prediction_a": f"A{i}", "prediction_b": f"B{i}"} for i in range(20)]
+    pairs = blind_pairs(rows, seed=1)
+    assert {pair.shown_first for pair in pairs} == {"a", "b"}  # the order really varies
+    folder = tmp_path / "judged"
+    folder.mkdir()
+    for pair in pairs:  # the judge always picks the reply shown first
+        record_judgement(folder, pair, "first", "tuned", "base")
+    saved = read_judgements(folder)
+    assert all(record["verdict"] == record["shown_first"] for record in saved)
+    assert all(record["reply_a"].startswith("A") for record in saved)

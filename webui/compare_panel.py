@@ -23,20 +23,20 @@ COLORS = ("#6366f1", "#f59e0b", "#10b981", "#ef4444", "#8b5cf6", "#0ea5e9")
 
 
 def build_compare_panel(labels: Labels) -> dict:
-    with labels.add(gr.Accordion(text("compare.title", labels.lang), open=False, elem_id="compare-panel"),
-                    "compare.title"):
+    with labels.add(gr.Accordion(text("experiments.title", labels.lang), open=False, elem_id="compare-panel"),
+                    "experiments.title"):
         with gr.Row():
-            parts = {"runs": labels.labelled(gr.Dropdown, "compare.runs", choices=run_choices(), multiselect=True,
+            parts = {"runs": labels.labelled(gr.Dropdown, "experiments.runs", choices=run_choices(), multiselect=True,
                                              max_choices=MAX_RUNS, elem_id="compare-runs", scale=3)}
-            parts["x"] = labels.labelled(gr.Radio, "compare.x", choices=x_choices(labels.lang), value="step")
-            parts["smoothing"] = labels.labelled(gr.Slider, "compare.smoothing", minimum=0.0, maximum=0.95,
+            parts["x"] = labels.labelled(gr.Radio, "experiments.x", choices=x_choices(labels.lang), value="step")
+            parts["smoothing"] = labels.labelled(gr.Slider, "experiments.smoothing", minimum=0.0, maximum=0.95,
                                                  step=0.05, value=0.6)
-            parts["log"] = labels.labelled(gr.Checkbox, "compare.log_scale", value=False)
-        parts["button"] = labels.button("compare.button", variant="primary", elem_id="compare-button")
+            parts["log"] = labels.labelled(gr.Checkbox, "experiments.log_scale", value=False)
+        parts["button"] = labels.button("experiments.button", variant="primary", elem_id="compare-button")
         parts["message"] = gr.Markdown(elem_id="compare-message")
-        parts["plot"] = labels.labelled(gr.Plot, "compare.curve", elem_id="compare-curve")
-        parts["diff"] = labels.labelled(gr.Dataframe, "compare.diff", interactive=False, elem_id="compare-diff")
-        parts["metrics"] = labels.labelled(gr.Dataframe, "compare.metrics", interactive=False,
+        parts["plot"] = labels.labelled(gr.Plot, "experiments.curve", elem_id="compare-curve")
+        parts["diff"] = labels.labelled(gr.Dataframe, "experiments.diff", interactive=False, elem_id="compare-diff")
+        parts["metrics"] = labels.labelled(gr.Dataframe, "experiments.metrics", interactive=False,
                                            elem_id="compare-metrics")
     return parts
 
@@ -47,7 +47,7 @@ def run_choices() -> list[tuple[str, str]]:
 
 
 def x_choices(lang: str) -> list[tuple[str, str]]:
-    return [(text(f"compare.x.{x}", lang), x) for x in X_AXES]
+    return [(text(f"experiments.x.{x}", lang), x) for x in X_AXES]
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -59,9 +59,9 @@ def compare_view(run_dirs: list[str] | None, x: str, smoothing: float, log_scale
     fewer than two (or more than six) are chosen."""
     run_dirs = run_dirs or []
     if not 2 <= len(run_dirs) <= MAX_RUNS:
-        return text("compare.pick", lang), None, None, None
+        return text("experiments.pick", lang), None, None, None
     comparison = compare_runs(run_dirs, x)
-    message = "" if comparison.diff else text("compare.same_config", lang)
+    message = "" if comparison.diff else text("experiments.same_config", lang)
     return (message, loss_figure(comparison, smoothing, log_scale, lang), diff_frame(comparison, lang),
             metrics_frame(comparison, lang))
 
@@ -78,14 +78,14 @@ def loss_figure(comparison: Comparison, smoothing: float, log_scale: bool, lang:
             if not points:
                 continue
             xs, losses = [p.x for p in points], [p.loss for p in points]
-            name = f"{run} · {text(f'compare.series.{series}', lang)}"
+            name = f"{run} · {text(f'experiments.series.{series}', lang)}"
             if series == "train":
                 axes.plot(xs, losses, color=color, alpha=0.25, linewidth=1)
                 axes.plot(xs, smooth(losses, smoothing), color=color, linewidth=2, label=name)
             else:
                 axes.plot(xs, losses, color=color, linestyle="--", marker="o", markersize=5, label=name)
-    axes.set_xlabel(text(f"compare.x.{comparison.x}", lang))
-    axes.set_ylabel(text("compare.loss", lang))
+    axes.set_xlabel(text(f"experiments.x.{comparison.x}", lang))
+    axes.set_ylabel(text("experiments.loss", lang))
     if log_scale:
         axes.set_yscale("log")
     axes.grid(alpha=0.3)
@@ -95,13 +95,13 @@ def loss_figure(comparison: Comparison, smoothing: float, log_scale: bool, lang:
 
 def diff_frame(comparison: Comparison, lang: str) -> pd.DataFrame:
     rows = [[field, *(format_value(value) for value in values)] for field, values in comparison.diff.items()]
-    return pd.DataFrame(rows, columns=[text("compare.column.field", lang), *comparison.runs])
+    return pd.DataFrame(rows, columns=[text("experiments.column.field", lang), *comparison.runs])
 
 
 def metrics_frame(comparison: Comparison, lang: str) -> pd.DataFrame:
     rows = [[metric_label(key, lang), *(format_value(value) for value in values)]
             for key, values in comparison.metrics.items()]
-    return pd.DataFrame(rows, columns=[text("compare.column.metric", lang), *comparison.runs])
+    return pd.DataFrame(rows, columns=[text("experiments.column.metric", lang), *comparison.runs])
 
 
 def metric_label(key: str, lang: str) -> str:

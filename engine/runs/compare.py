@@ -13,6 +13,7 @@ from pathlib import Path
 from engine.config.schema import RunConfig
 from engine.runs.events import current_events, final_status, peak_memory_mb, read_events
 from engine.runs.files import CONFIG_FILE
+from engine.use.judging import read_judgements, win_rate
 from engine.use.predict import read_metrics
 
 MAX_RUNS = 6
@@ -21,7 +22,7 @@ SERIES = ("train", "eval")
 SCORE_KEYS = ("bleu-4", "rouge-1", "rouge-2", "rouge-l")  # from metrics.json, where the run was evaluated
 # The final-metrics table, in this order; a row every compared run lacks is left out.
 METRIC_KEYS = ("train_loss", "eval_loss", "perplexity", *SCORE_KEYS, "tokens_per_s", "peak_memory_mb",
-               "wall_time_s", "trainable_params", "steps")
+               "wall_time_s", "trainable_params", "steps", "blind_win_rate")
 
 
 @dataclass
@@ -165,7 +166,8 @@ def metrics_table(records: list[RunRecord]) -> dict[str, list]:
 
 def final_metrics(record: RunRecord) -> dict:
     """A run's final numbers: last train loss, last eval loss and its perplexity, the scores of its latest
-    evaluation (metrics.json), throughput, peak memory, wall time and trainable parameters."""
+    evaluation (metrics.json), throughput, peak memory, wall time, trainable parameters, and the win rate of
+    its blind judgements (judgements.jsonl) against whatever it was judged against."""
     events = record.events
     logs = [e for e in events if e["event"] == "log" and e.get("loss") is not None]
     evals = [e for e in events if e["event"] == "eval" and e.get("eval_loss") is not None]
@@ -181,6 +183,8 @@ def final_metrics(record: RunRecord) -> dict:
         "steps": logs[-1]["step"] if logs else None,
     }
     scores = read_metrics(record.run_dir)
+    judged = win_rate(read_judgements(record.run_dir))
+    found["blind_win_rate"] = str(judged) if judged else None
     return found | {key: scores[key] for key in SCORE_KEYS if key in scores}
 
 

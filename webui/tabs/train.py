@@ -84,9 +84,9 @@ def build_train_tab(form: Form, labels: Labels) -> dict:
                 height=340, elem_id="loss-curve",
             )
             with gr.Row():
-                parts["smoothing"] = labels.labelled(gr.Slider, "compare.smoothing", minimum=0.0, maximum=0.95,
+                parts["smoothing"] = labels.labelled(gr.Slider, "experiments.smoothing", minimum=0.0, maximum=0.95,
                                                      step=0.05, value=0.6, elem_id="curve-smoothing")
-                parts["log_scale"] = labels.labelled(gr.Checkbox, "compare.log_scale", value=False,
+                parts["log_scale"] = labels.labelled(gr.Checkbox, "experiments.log_scale", value=False,
                                                      elem_id="curve-log-scale")
         parts["log"] = labels.labelled(gr.Textbox, "train.log", lines=12, max_lines=12, autoscroll=True, scale=2)
     parts["metrics"] = labels.labelled(
