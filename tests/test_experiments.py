@@ -177,3 +177,23 @@ def test_win_rate_and_its_interval_on_a_hand_made_file(tmp_path):
     saved = read_judgements(folder)
     assert all(record["verdict"] == record["shown_first"] for record in saved)
     assert all(record["reply_a"].startswith("A") for record in saved)
+
+
+def test_blind_judging_in_the_page_hides_the_order_and_ends_with_the_win_rate(two_runs):
+    import pandas as pd
+
+    from engine.use.judging import read_judgements
+    from webui.judging_panel import judge, start_judging
+
+    run = str(two_runs[0])
+    table = pd.DataFrame([[f"prompt {i}", "label", f"base {i}", f"tuned {i}"] for i in range(3)],
+                         columns=["prompt", "label", "a", "b"])
+    state, *view = start_judging(table, "base", run, "en")  # the run is side B here: it is still the judged one
+    for _ in range(3):
+        shown_first = state["pairs"][state["index"]]["first"]
+        state, *view = judge(state, "first" if shown_first.startswith("tuned") else "second", "en")
+    assert view[0].startswith(f"**{two_runs[0].name}** against **base**: win rate 100%")
+    saved = read_judgements(two_runs[0])
+    assert [record["verdict"] for record in saved] == ["a", "a", "a"]
+    assert all(record["reply_a"].startswith("tuned") for record in saved)
+    assert compare_runs(two_runs).metrics["blind_win_rate"][0].startswith("100%")

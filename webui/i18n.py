@@ -425,6 +425,17 @@ TEXT: dict[str, dict[str, str]] = {
     "metric.trainable_params": {"en": "trainable parameters", "zh": "可训练参数"},
     "metric.steps": {"en": "steps", "zh": "步数"},
     "metric.blind_win_rate": {"en": "blind win rate [95% CI]", "zh": "盲评胜率 [95% 置信区间]"},
+    # Blind A/B judging (webui/judging_panel.py)
+    "judge.start": {"en": "Judge these replies blind", "zh": "盲评这些回答"},
+    "judge.reply_first": {"en": "Reply 1", "zh": "回答 1"},
+    "judge.reply_second": {"en": "Reply 2", "zh": "回答 2"},
+    "judge.first": {"en": "1 is better (key 1)", "zh": "1 更好（按键 1）"},
+    "judge.second": {"en": "2 is better (key 2)", "zh": "2 更好（按键 2）"},
+    "judge.tie": {"en": "Tie (key T)", "zh": "平手（按键 T）"},
+    "judge.nothing": {"en": "Compare two models above first; their replies are what you judge.", "zh": "请先在上方对比两个模型；评判的就是它们的回答。"},
+    "judge.needs_run": {"en": "Blind judging needs a run on at least one side: the judgements are saved in its folder.", "zh": "盲评需要至少一侧是训练运行：评判结果保存在该运行的文件夹中。"},
+    "judge.progress": {"en": "Prompt {done} of {total} judged. Which reply is better? The order is random and hidden.", "zh": "已评 {done}/{total} 条。哪个回答更好？顺序随机且隐藏。"},
+    "judge.result": {"en": "**{run}** against **{other}**: win rate {result}", "zh": "**{run}** 对比 **{other}**：胜率 {result}"},
     # The run view's loss curve (webui/run_view.py loss_curve)
     "curve.train": {"en": "train loss", "zh": "训练损失"},
     "curve.smoothed": {"en": "train loss (EMA)", "zh": "训练损失（EMA 平滑）"},

@@ -11,7 +11,7 @@ import pandas as pd
 from engine.data.registry import read_registry
 from engine.use.metrics import METRICS
 
-from webui import run_view
+from webui import judging_panel, run_view
 from webui.form import Form
 from webui.i18n import Labels, text
 from webui.loaded_models import BASE_PREFIX, load_pair, source_of
@@ -196,6 +196,7 @@ def build_evaluate_tab(labels: Labels, form: Form) -> dict:
     parts["deltas"] = gr.Markdown(elem_id="compare-deltas")
     parts["compared"] = labels.labelled(gr.Dataframe, "compare.rows", interactive=False, wrap=True, max_height=420,
                                         elem_id="compare-rows")
+    parts["judging"] = judging_panel.build_judging_panel(labels)
     parts["stop_event"], parts["compare_stop_event"] = gr.State(None), gr.State(None)
     return parts
 
@@ -230,3 +231,4 @@ def wire_evaluate_tab(parts: dict, form: Form, lang: gr.Radio, tab: gr.Tab) -> N
     stoppable(parts["compare"].click, compare, [parts["picked_a"], parts["picked_b"], *model_controls, *settings, lang],
               [parts["compare_progress"], parts["deltas"], parts["compared"]], parts["compare_stop_event"])
     wire_stop(parts["compare_stop"], parts["compare_stop_event"])
+    judging_panel.wire_judging_panel(parts["judging"], parts["compared"], parts["picked_a"], parts["picked_b"], lang)
