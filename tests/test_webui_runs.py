@@ -117,7 +117,8 @@ def test_resume_continues_a_stopped_run_to_its_step_count(saves):
     drawn = refresh_view(run_dir, "zh", None)
     assert "data-step='12' data-total='12'" in drawn[0] and "已完成" in drawn[0]
     assert drawn[6] == {"__type__": "update", "interactive": False}
-    steps = list(drawn[1].query("series == 'train'")["step"])
+    curve = drawn.curve["value"]  # in the page's language: 训练损失 = train loss
+    steps = list(curve[curve.series == "训练损失"]["step"])
     assert steps == list(range(1, 13))  # the steps a resume went back over are drawn once
     assert resume_training(run_dir, "en").startswith(text("train.problems", "en"))  # completed: refused
 
