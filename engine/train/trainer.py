@@ -162,7 +162,7 @@ def training_arguments(config: RunConfig, run_dir: Path, has_validation: bool, a
         include_num_input_tokens_seen="non_padding",
         remove_unused_columns=False,
         dataloader_pin_memory=on_gpu,
-        # TensorBoard gets its own callback writing into the run folder (tracker_callbacks); these others log
+        # TensorBoard gets its own callback writing into the run folder (extra_callbacks); these others log
         # where their own settings say (WANDB_PROJECT, MLFLOW_TRACKING_URI, ...).
         report_to=list(train.report_to) or "none",
         disable_tqdm=True,
@@ -240,14 +240,14 @@ def build_trainer(context: RunContext, train, validation, tokenizer, trainer_cla
         train_dataset=train,
         eval_dataset=validation,
         processing_class=tokenizer,
-        callbacks=[callback, *tracker_callbacks(config, context.run_dir, validation is not None)],
+        callbacks=[callback, *extra_callbacks(config, context.run_dir, validation is not None)],
         optimizers=optimizers(model, config),
         **options,
         **(trainer_options or {}),
     )
 
 
-def tracker_callbacks(config: RunConfig, run_dir: Path, has_validation: bool) -> list:
+def extra_callbacks(config: RunConfig, run_dir: Path, has_validation: bool) -> list:
     """Early stopping when asked (it needs evaluations), and TensorBoard event files in the run folder."""
     from transformers import EarlyStoppingCallback
     from transformers.integrations import TensorBoardCallback, is_tensorboard_available
