@@ -60,7 +60,8 @@ def render_model_card(run_dir: Path, kind: str, files: list[str]) -> str:
         f"| stage / method | {method.stage} / {method.finetuning_type} |",
         *(f"| {name} | {getattr(method, name)} |" for name in METHODS[method.finetuning_type].fields),
         f"| chat template | {config.model.template} |",
-        f"| data | {', '.join(config.data.datasets)} (cutoff_len {config.data.cutoff_len}, val_size {config.data.val_size}) |",
+        f"| data | {', '.join(config.data.datasets)} "
+        f"(cutoff_len {config.data.cutoff_len}, val_size {config.data.val_size}) |",
         "",
         "## Hyperparameters",
         "",
