@@ -4,6 +4,10 @@ Kinds (the "event" key):
   start   total_steps, trainable_params, total_params, data (encoding statistics)
   log     step, total_steps, epoch, loss, learning_rate, grad_norm, tokens_per_s, elapsed_s, eta_s
   eval    step, epoch, eval_loss, perplexity, ...
+  phase   phase = build_model | encode (dataset, done, total examples) | load_model: what the worker does
+          before training starts (the `start` event then means the first step is under way)
+  end     step, total_steps, elapsed_s: where the trainer stopped (its real final step; the last `log` can be
+          earlier when logging every N steps)
   status  status = running | resumed | completed | stopped | cancelled | failed
           a "resumed" status carries from_step (the checkpoint's step, 0 when none) and checkpoint;
           a failed one carries error, and reason (killed | out of memory | disk full | not writable) with advice
@@ -77,6 +81,11 @@ def final_status(events: list[dict]) -> dict | None:
     """The status event that ended the newest attempt, or None while it has not ended (or died silently)."""
     last = last_status(events)
     return last if last is not None and last["status"] in FINAL_STATUSES else None
+
+
+def latest_progress(events: list[dict]) -> dict | None:
+    """The newest `log` or `end` event: the step the trainer is at (or ended at), of total_steps."""
+    return next((event for event in reversed(events) if event["event"] in ("log", "end")), None)
 
 
 def current_events(events: list[dict]) -> list[dict]:
