@@ -138,4 +138,12 @@ ENGLISH: dict[str, str] = {
                                      "run trained on one to chat about images",
     "export.gguf_vision": "GGUF export writes the language model only; a vision model's image encoder would be "
                           "lost, so export it without GGUF",
+    # names a user gives (engine/paths.py is_plain_name)
+    "names.run_name_unusable": "train.run_name {name!r} is not usable as a run name: use letters (any language), "
+                               "digits, '-', '_' and '.', starting with a letter or digit, at most 100 characters",
+    "names.dataset_name_unusable": "the dataset name {name!r} is not usable (the file is fine): use letters (any "
+                                   "language), digits, '_', '-' or '.', starting with a letter or digit, at most "
+                                   "100 characters",
+    "names.dataset_name_taken": "the dataset name {name!r} is already registered (the file is fine); pick another "
+                                "name",
 }

@@ -40,6 +40,36 @@ def cache_dir() -> Path:
     return Path(os.environ.get("STUDIO_CACHE_DIR", default)).resolve()
 
 
+# ---------------------------------------------------------------------------------------------------------
+# Names a user gives (datasets, runs, stored files): any language's letters and digits, never a path
+
+MAX_NAME_LENGTH = 100
+# Device names Windows reserves with any extension: a folder holding one could not be copied there.
+RESERVED_NAMES = {"con", "prn", "aux", "nul", *(f"com{n}" for n in range(1, 10)), *(f"lpt{n}" for n in range(1, 10))}
+
+
+def is_plain_name(name: str) -> bool:
+    """One safe file or folder name: Unicode letters and digits (星湾岛问答 is one), '_', '-' and '.', starting
+    with a letter or digit; so no separator, no `..`, no control character, no reserved device name."""
+    return (
+        isinstance(name, str)
+        and 0 < len(name) <= MAX_NAME_LENGTH
+        and name[0].isalnum()
+        and all(ch.isalnum() or ch in "-_." for ch in name)
+        and name.split(".")[0].lower() not in RESERVED_NAMES
+    )
+
+
+def nearest_plain_name(text: str, fallback: str) -> str:
+    """`text` (a file's stem, say) made plain: other characters become '_', '._-' trimmed from the ends;
+    `fallback` when nothing usable is left. NFC first, so that a macOS name's accents stay letters."""
+    import unicodedata
+
+    text = unicodedata.normalize("NFC", text)
+    name = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in text)[:MAX_NAME_LENGTH].strip("._-")
+    return name if is_plain_name(name) else fallback
+
+
 class PathEscapeError(ValueError):
     pass
 

@@ -67,4 +67,10 @@ MESSAGES_ZH: dict[str, str] = {
     # chat with images (engine/use/chat.py)
     "chat.images_need_vision_model": "{model} 只能读文本；要就图片对话，请选择视觉模型（例如 builtin:tiny-vlm）或在其上训练的运行",
     "export.gguf_vision": "GGUF 导出只写语言模型部分，视觉模型的图像编码器会丢失；请不带 GGUF 导出",
+    # names a user gives
+    "names.run_name_unusable": "运行名称 {name!r} 不可用：请使用任意语言的字母、数字以及 '-'、'_'、'.'，以字母或数字开头，"
+                               "最多 100 个字符",
+    "names.dataset_name_unusable": "数据集名称 {name!r} 不可用（文件本身没有问题）：请使用任意语言的字母、数字以及 '_'、'-'、'.'，"
+                                   "以字母或数字开头，最多 100 个字符",
+    "names.dataset_name_taken": "数据集名称 {name!r} 已被使用（文件本身没有问题），请换一个名称",
 }

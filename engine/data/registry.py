@@ -8,6 +8,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from engine.messages import say
 from engine.paths import data_dir, inside, registry_path
 
 
@@ -82,7 +83,7 @@ def add_registry_entry(name: str, entry: dict) -> None:
         fcntl.flock(lock, fcntl.LOCK_EX)
         registry = read_registry()
         if name in registry:
-            raise DataError(f"a dataset named {name!r} is already registered; pick another name")
+            raise DataError(say("names.dataset_name_taken", name=name))
         registry[name] = entry
         handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
         try:
