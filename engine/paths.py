@@ -1,7 +1,11 @@
 """Where things live, and the one check that keeps a user-typed path inside the root it belongs to.
 
-Roots default to folders of the project and can be moved with environment variables (the launcher's
-options set them), so tests and users each get their own.
+The project ships demo datasets (data/) and their registry (dataset_info.json): read, never written. What a
+user makes lives in the workspace: uploaded datasets and their registry, runs, exports. Its default is the
+git-ignored folder workspace/ of the project: a newcomer finds their runs next to the program they started,
+deleting the project leaves nothing behind, and using the studio never changes a tracked file.
+`python launch.py --workspace DIR` or STUDIO_WORKSPACE=DIR (for the CLI) moves it; each root can also be moved
+on its own with an environment variable, so tests and users each get their own.
 """
 from __future__ import annotations
 
@@ -15,23 +19,32 @@ CONFIG_FILE = "config.yaml"
 FINAL_DIR = "final"
 
 
+DEMO_DATA_DIR = PROJECT_DIR / "data"  # shipped, read-only
+DEMO_REGISTRY = PROJECT_DIR / "dataset_info.json"  # shipped, read-only; merged under the user's registry
+
+
+def workspace_dir() -> Path:
+    return Path(os.environ.get("STUDIO_WORKSPACE", PROJECT_DIR / "workspace")).resolve()
+
+
 def data_dir() -> Path:
-    """Datasets and the registry `dataset_info.json` that points at them."""
-    return Path(os.environ.get("STUDIO_DATA_DIR", PROJECT_DIR / "data")).resolve()
+    """The user's datasets (uploads, cleaned copies); the user's registry points at them."""
+    return Path(os.environ.get("STUDIO_DATA_DIR", workspace_dir() / "data")).resolve()
 
 
 def registry_path() -> Path:
-    """The registry (LLaMA-Factory's dataset_info.json schema); its `file_name`s are relative to data_dir()."""
-    return Path(os.environ.get("STUDIO_REGISTRY", PROJECT_DIR / "dataset_info.json")).resolve()
+    """The user's registry (LLaMA-Factory's dataset_info.json schema); its `file_name`s are relative to
+    data_dir(). The shipped DEMO_REGISTRY is read alongside it."""
+    return Path(os.environ.get("STUDIO_REGISTRY", workspace_dir() / "dataset_info.json")).resolve()
 
 
 def saves_dir() -> Path:
     """Run directories: saves/<model>/<method>/<run-name>/."""
-    return Path(os.environ.get("STUDIO_SAVES_DIR", PROJECT_DIR / "saves")).resolve()
+    return Path(os.environ.get("STUDIO_SAVES_DIR", workspace_dir() / "saves")).resolve()
 
 
 def exports_dir() -> Path:
-    return Path(os.environ.get("STUDIO_EXPORTS_DIR", PROJECT_DIR / "exports")).resolve()
+    return Path(os.environ.get("STUDIO_EXPORTS_DIR", workspace_dir() / "exports")).resolve()
 
 
 def cache_dir() -> Path:
