@@ -206,6 +206,14 @@ DATA_NOTES = {
 }
 
 
+# What the worker does before the first step (the run view says the same in the page's language).
+PHASES = {
+    "build_model": "building the built-in model (first use only) …",
+    "encode": "encoding {dataset}: {done}/{total} examples",
+    "load_model": "loading the model …",
+}
+
+
 def describe(event: dict) -> str:
     kind = event["event"]
     if kind == "log":
@@ -229,6 +237,10 @@ def describe(event: dict) -> str:
             *([f"on {event['world_size']} processes ({event['strategy']})"] if event.get("world_size", 1) > 1 else []),
             *notes,
         ])
+    if kind == "phase":
+        return PHASES[event["phase"]].format(**event)
+    if kind == "end":
+        return f"training ended at step {event['step']}/{event['total_steps']} after {event['elapsed_s']:.0f}s"
     if kind == "status":
         resumed = event["status"] == RESUMED
         label = f"{RESUMED} from step {event.get('from_step', 0)}" if resumed else status_of_event(event)
