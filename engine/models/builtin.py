@@ -44,7 +44,7 @@ class TinySpec:
     pretrain_steps: int = 100
     pretrain_block: int = 128  # tokens per pre-training sequence
     pretrain_batch: int = 8
-    recipe_version: int = 1
+    recipe_version: int = 2
 
 
 BUILTIN_MODELS = {"tiny-demo": TinySpec(), "tiny-vlm": TinyVlmSpec()}
