@@ -115,5 +115,6 @@ def test_stream_reply_in_chinese_has_no_replacement_character(studio_dirs, tiny_
     from engine.use.chat import load_base_for_chat, stream_reply
 
     chat = load_base_for_chat(ModelConfig(name_or_path="builtin:tiny-demo"))
-    replies = list(stream_reply(chat, [{"role": "user", "content": "星湾岛在哪里？"}], max_new_tokens=48, temperature=0))
+    question = [{"role": "user", "content": "星湾岛在哪里？"}]
+    replies = list(stream_reply(chat, question, max_new_tokens=48, temperature=0))
     assert replies and all("\ufffd" not in reply for reply in replies)
