@@ -69,8 +69,7 @@ def main() -> None:
     from engine.models.builtin import builtin_path
     from engine.runs.events import EventLog, read_events
     from engine.runs.store import create_run
-    from engine.train.stages import run_training
-    from engine.train.trainer import RunContext
+    from engine.train.trainer import RunContext, run_training
     from engine.use.chat import load_base_for_chat, load_run_for_chat
 
     config = RunConfig.load(args.preset)

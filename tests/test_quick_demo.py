@@ -19,8 +19,7 @@ def test_the_quick_demo_answers_its_questions_with_the_trained_answers(studio_di
     from engine.config.schema import RunConfig
     from engine.runs.events import EventLog, read_events
     from engine.runs.store import create_run
-    from engine.train.stages import run_training
-    from engine.train.trainer import RunContext
+    from engine.train.trainer import RunContext, run_training
     from engine.use.chat import load_base_for_chat, load_run_for_chat
     from engine.use.predict import prediction_tasks
 

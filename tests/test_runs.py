@@ -101,6 +101,7 @@ def test_before_step_one_the_run_view_names_each_phase(studio_dirs, tiny_model):
 
     from conftest import train_demo_run
     from engine.paths import cache_dir
+    from engine.runs.status import RunStatus
     from webui.run_view import progress_html
 
     shutil.rmtree(cache_dir() / "encoded", ignore_errors=True)  # encode for real, not from an earlier test's cache
@@ -111,13 +112,14 @@ def test_before_step_one_the_run_view_names_each_phase(studio_dirs, tiny_model):
     assert [e["phase"] for e in phases if e["phase"] != "encode"] == ["load_model"]
     assert encoding and encoding[-1]["done"] == encoding[-1]["total"] == 135  # demo_alpaca_en
     first_log = next(i for i, e in enumerate(events) if e["event"] == "log")
-    shown = [progress_html(str(run_dir), "zh", events[:i], status="running") for i in range(1, first_log + 1)]
+    running = RunStatus("running")
+    shown = [progress_html(str(run_dir), "zh", events[:i], status=running) for i in range(1, first_log + 1)]
     assert "正在启动训练进程" in shown[0]
     assert "正在编码 demo_alpaca_en：135/135 条" in "".join(shown)
     assert "正在加载模型" in "".join(shown)
     assert "正在训练第一步" in shown[-1]
     assert not any("第 0/" in html for html in shown)
-    assert "第 1/2 步" in progress_html(str(run_dir), "zh", events[: first_log + 1], status="running")
+    assert "第 1/2 步" in progress_html(str(run_dir), "zh", events[: first_log + 1], status=running)
     from engine.cli import describe  # the CLI follows the same events: readable lines, no raw dicts
 
     assert "encoding demo_alpaca_en: 135/135 examples" in [describe(e) for e in events]

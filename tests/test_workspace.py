@@ -36,8 +36,7 @@ def test_importing_training_and_exporting_never_write_into_the_project(workspace
     from engine.export.merge import export_run
     from engine.runs.events import EventLog
     from engine.runs.store import create_run
-    from engine.train.stages import run_training
-    from engine.train.trainer import RunContext
+    from engine.train.trainer import RunContext, run_training
 
     before = project_files()
     import_dataset(PROJECT / "tests" / "data" / "星湾岛问答.json", "星湾岛问答")
