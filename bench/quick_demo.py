@@ -86,6 +86,7 @@ def main() -> None:
         config.data.datasets = [import_dataset(Path(args.data), Path(args.data).stem).name]
     result["datasets"] = config.data.datasets
     result["before"] = exact_answers(load_base_for_chat(config.model), config.data.datasets)[:2]
+    print(json.dumps(result, ensure_ascii=False), flush=True)  # so far, in case training fails
     timer.lap()
     run_dir = create_run(config)
     assert run_training(RunContext(config, run_dir, EventLog(run_dir), lambda: False)) == "completed"

@@ -124,7 +124,8 @@ def encode_dataset(name: str, template: ChatTemplate, tokenizer, cutoff_len: int
     key = hashlib.sha256()
     for file in folder_files(source) if source.is_dir() else [source]:
         key.update(file.name.encode() + file.read_bytes())
-    key.update(json.dumps([vars(entry), template.source, cutoff_len, train_on_prompt, max_samples]).encode())
+    settings = [vars(entry), template.source, cutoff_len, train_on_prompt, max_samples]
+    key.update(json.dumps(settings, default=str).encode())  # default: the entry's folder is a Path
     key.update(_tokenizer_fingerprint(tokenizer).encode())
     folder = cache_dir() / "encoded" / f"{name}-{key.hexdigest()[:16]}"
     if (folder / "summary.json").exists():
