@@ -41,7 +41,8 @@ def option(default, help: str, choices: tuple | None = None, minimum=None, maxim
 class ModelConfig:
     name_or_path: str = option(
         "builtin:tiny-demo",
-        "Base model: builtin:tiny-demo (built offline in seconds), a Hugging Face Hub id, or a local folder.",
+        "Base model: builtin:tiny-demo (a tiny offline demo that memorises but does not generalise; built on first "
+        "use, which takes minutes on a CPU), a Hugging Face Hub id, or a local folder.",
     )
     template: str = option(
         "auto", "Chat template used for training and chat: auto = the tokenizer's own, or a file in templates/."
