@@ -98,7 +98,7 @@ def test_the_name_refusal_speaks_the_pages_language(studio):
 
 
 def test_run_names_accept_chinese_letters():
-    from engine.config.schema import RunConfig, validate
+    from engine.config.schema import RunConfig, field_problems as validate
 
     config = RunConfig()
     for name, usable in [("星湾岛-第1次", True), ("run.v2", True), ("../x", False), ("a b", False), ("-x", False)]:
