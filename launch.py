@@ -4,6 +4,7 @@
   --port 7860                           default: the first free port from 7860
   --lang zh                             start in Simplified Chinese (switchable on the page)
   --share                               a public gradio.live link (off unless asked for)
+  --workspace DIR                       where your datasets, runs and exports go (default: workspace/ here)
 """
 from __future__ import annotations
 
@@ -30,6 +31,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--auth", default=None, metavar="USER:PASSWORD", help="require this login")
     parser.add_argument("--lang", choices=("en", "zh"), default="en", help="starting language")
     parser.add_argument("--share", action="store_true", help="also create a public gradio.live link")
+    parser.add_argument("--workspace", default=None, metavar="DIR",
+                        help="folder for your datasets, runs and exports (default: workspace/ in the project; "
+                             "the CLI reads STUDIO_WORKSPACE)")
     return parser.parse_args(argv)
 
 
@@ -52,6 +56,8 @@ def check_access(host: str, auth: str | None, share: bool) -> tuple[str, str] | 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     auth = check_access(args.host, args.auth, args.share)
+    if args.workspace:  # the environment carries it to the training workers too
+        os.environ["STUDIO_WORKSPACE"] = os.path.abspath(os.path.expanduser(args.workspace))
     from webui.app import build_app, launch_options  # gradio loads here; torch only when a model is
 
     app = build_app(args.lang)

@@ -214,6 +214,14 @@ DATA_NOTES = {
 }
 
 
+# What the worker does before the first step (the run view says the same in the page's language).
+PHASES = {
+    "build_model": "building the built-in model (first use only) …",
+    "encode": "encoding {dataset}: {done}/{total} examples",
+    "load_model": "loading the model …",
+}
+
+
 def describe(event: dict) -> str:
     kind = event["event"]
     if kind == "log":
@@ -241,6 +249,10 @@ def describe(event: dict) -> str:
         gpus = "".join(f"; GPU{gpu['device']} {gpu['allocated_mb']:.0f}/{gpu['reserved_mb']:.0f} MB "
                        f"(peak {gpu['peak_mb']:.0f})" for gpu in event.get("gpus", []))
         return f"  memory: RSS {event['cpu_rss_mb']:.0f} MB, CPU {event['cpu_percent']:.0f}%{gpus}"
+    if kind == "phase":
+        return PHASES[event["phase"]].format(**event)
+    if kind == "end":
+        return f"training ended at step {event['step']}/{event['total_steps']} after {event['elapsed_s']:.0f}s"
     if kind == "status":
         resumed = event["status"] == RESUMED
         label = f"{RESUMED} from step {event.get('from_step', 0)}" if resumed else status_of_event(event)

@@ -148,4 +148,27 @@ ENGLISH: dict[str, str] = {
     "train.tracker_missing": (
         "train.report_to names {tracker}, which is not installed: pip install {tracker}, or take it off the list"
     ),
+    # names a user gives (engine/paths.py is_plain_name)
+    "names.run_name_unusable": "train.run_name {name!r} is not usable as a run name: use letters (any language), "
+                               "digits, '-', '_' and '.', starting with a letter or digit, at most 100 characters",
+    "names.dataset_name_unusable": "the dataset name {name!r} is not usable (the file is fine): use letters (any "
+                                   "language), digits, '_', '-' or '.', starting with a letter or digit, at most "
+                                   "100 characters",
+    # JSON that does not parse (engine/data/json_problems.py): the likely mistake and where the fix goes
+    "json.invalid_file": "invalid JSON: {problem}",
+    "json.invalid_line": "line {line} is not valid JSON: {problem}",
+    "json.array_in_jsonl": "line 1 is not valid JSON: the file looks like a JSON array; name it .json",
+    "json.trailing_comma": "a comma before `{closer}` on line {line} (JSON allows no comma after the last item): "
+                           "remove the comma at line {line}, column {column}",
+    "json.missing_comma": "a comma `,` is probably missing after the value that ends on line {line} (the next one "
+                          "starts on line {next_line})",
+    "json.single_quotes": "line {line} uses single quotes ('); JSON needs double quotes (\") around names and text",
+    "json.unclosed_text": "the text that starts at line {line}, column {column} has no closing double quote (\")",
+    "json.control_character": "line {line} has a line break or tab inside quoted text; write it as \\n or \\t",
+    "json.unexpected_end": "the file ends too early: a closing bracket `]` or brace is probably missing at the end",
+    "json.several_values": "a second value starts on line {line}; the file looks like JSON Lines (one object per "
+                           "line): name it .jsonl",
+    "json.error_at": "{detail} at line {line}, column {column}",
+    "names.dataset_name_taken": "the dataset name {name!r} is already registered (the file is fine); pick another "
+                                "name",
 }

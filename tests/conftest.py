@@ -11,6 +11,8 @@ for variable in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "HF_HUB_DISABLE_TELEME
 os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
 # The built-in model takes ~30 s to build; CI points this at a cache that lives for the whole run.
 os.environ.setdefault("STUDIO_CACHE_DIR", tempfile.mkdtemp(prefix="studio-cache-"))
+# Whatever a test registers, trains or exports without its own folders lands here, never in the project.
+os.environ.setdefault("STUDIO_WORKSPACE", tempfile.mkdtemp(prefix="studio-workspace-"))
 
 PROJECT = Path(__file__).resolve().parent.parent
 

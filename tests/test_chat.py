@@ -87,3 +87,34 @@ def test_only_lora_runs_share_a_base(studio_dirs, tiny_model, tmp_path):
     (tmp_path / "not-a-run" / "final").mkdir(parents=True)
     with pytest.raises(ValueError, match="no LoRA adapter"):
         load_adapters_for_chat([tmp_path / "not-a-run"])
+
+
+CHINESE = "星湾岛在东海上，坐船大约两个小时。灯塔每天九点开放，门票十元。\n回城的最后一班船是下午六点。"
+
+
+def test_streamed_chinese_never_shows_a_replacement_character(tiny_tokenizer):
+    """Token by token through the built-in byte-level tokenizer, with a stray half character in the middle."""
+    from engine.use.chat import character_streamer
+
+    ids = tiny_tokenizer(CHINESE, add_special_tokens=False)["input_ids"]
+    assert any("\ufffd" in tiny_tokenizer.decode([i]) for i in ids), "the text must split some character"
+    stray = tiny_tokenizer("龘", add_special_tokens=False)["input_ids"][:1]  # a character's first byte piece alone
+    cut = ids.index(tiny_tokenizer("。", add_special_tokens=False)["input_ids"][0]) + 1
+    streamer = character_streamer(tiny_tokenizer)
+    streamer.put(torch.tensor([0]))  # the prompt, skipped
+    for token in ids[:cut] + stray + ids[cut:] + stray:  # the reply ends mid-character too
+        streamer.put(torch.tensor([token]))
+    streamer.end()
+    pieces = list(streamer)
+    assert not [piece for piece in pieces if "\ufffd" in piece]
+    assert "".join(pieces) == CHINESE
+
+
+def test_stream_reply_in_chinese_has_no_replacement_character(studio_dirs, tiny_model):
+    from engine.config.schema import ModelConfig
+    from engine.use.chat import load_base_for_chat, stream_reply
+
+    chat = load_base_for_chat(ModelConfig(name_or_path="builtin:tiny-demo"))
+    question = [{"role": "user", "content": "星湾岛在哪里？"}]
+    replies = list(stream_reply(chat, question, max_new_tokens=48, temperature=0))
+    assert replies and all("\ufffd" not in reply for reply in replies)

@@ -76,3 +76,51 @@ def test_cli_refuses_an_invalid_config_before_starting(studio_dirs, tmp_path, ba
     assert result.returncode == 2
     assert "train.learning_rate must be > 0.0; got -1" in result.stderr
     assert not (studio_dirs / "saves").exists()
+
+
+def test_a_finished_run_shows_the_trainers_final_step_everywhere(studio_dirs, tiny_model):
+    """Logging every 2 steps, a 5-step run logs last at step 4; it still reads 5/5 in every view."""
+    from conftest import train_demo_run
+    from engine.export.model_card import final_metrics
+    from engine.runs.store import summarize_run
+    from webui.run_view import progress_html
+
+    run_dir = train_demo_run(max_steps=5, logging_steps=2)
+    events = read_events(run_dir)
+    assert [e["step"] for e in events if e["event"] == "log"][-1] == 4
+    summary = summarize_run(run_dir)
+    assert (summary.step, summary.total_steps) == (5, 5)
+    assert "data-step='5' data-total='5'" in progress_html(str(run_dir), "zh")
+    assert "width:100.0%" in progress_html(str(run_dir), "en")
+    assert final_metrics(run_dir)["steps"] == 5
+
+
+def test_before_step_one_the_run_view_names_each_phase(studio_dirs, tiny_model):
+    """A real run's events, replayed line by line into the run view while it is 'running'."""
+    import shutil
+
+    from conftest import train_demo_run
+    from engine.paths import cache_dir
+    from engine.runs.status import RunStatus
+    from webui.run_view import progress_html
+
+    shutil.rmtree(cache_dir() / "encoded", ignore_errors=True)  # encode for real, not from an earlier test's cache
+    run_dir = train_demo_run(max_steps=2, logging_steps=1, run_name="phases")
+    events = [{"event": "status", "status": "running", "time": 0.0}] + read_events(run_dir)
+    phases = [e for e in events if e["event"] == "phase"]
+    encoding = [e for e in phases if e["phase"] == "encode"]
+    assert [e["phase"] for e in phases if e["phase"] != "encode"] == ["load_model"]
+    assert encoding and encoding[-1]["done"] == encoding[-1]["total"] == 135  # demo_alpaca_en
+    first_log = next(i for i, e in enumerate(events) if e["event"] == "log")
+    running = RunStatus("running")
+    shown = [progress_html(str(run_dir), "zh", events[:i], status=running) for i in range(1, first_log + 1)]
+    assert "正在启动训练进程" in shown[0]
+    assert "正在编码 demo_alpaca_en：135/135 条" in "".join(shown)
+    assert "正在加载模型" in "".join(shown)
+    assert "正在训练第一步" in shown[-1]
+    assert not any("第 0/" in html for html in shown)
+    assert "第 1/2 步" in progress_html(str(run_dir), "zh", events[: first_log + 1], status=running)
+    from engine.cli import describe  # the CLI follows the same events: readable lines, no raw dicts
+
+    assert "encoding demo_alpaca_en: 135/135 examples" in [describe(e) for e in events]
+    assert not any(describe(e).startswith("{") for e in events)

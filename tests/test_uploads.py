@@ -65,10 +65,45 @@ def test_bad_file_registers_nothing_and_says_why(studio, bad):
     assert registry.read_bytes() == before and not list(data.iterdir())
 
 
-@pytest.mark.parametrize("name", ["", "../evil", "a/b", ".hidden", "x" * 101])
+@pytest.mark.parametrize("name", ["", "../evil", "a/b", "a\\b", ".hidden", "..", "x" * 101, "tab\there", "星湾/岛",
+                                  "CON", "nul.json", "问答\x00"])
 def test_unsafe_names_are_refused(studio, name):
-    with pytest.raises(DataError, match="is not usable"):
+    with pytest.raises(DataError, match="dataset name .* is not usable \\(the file is fine\\)"):
         import_dataset(GOOD / "alpaca.json", name)
+
+
+def test_a_chinese_file_and_dataset_name_round_trip(studio, tmp_path):
+    """星湾岛问答.json registers as 星湾岛问答, is stored under its own name, and trains from there."""
+    from engine.paths import nearest_plain_name
+    from webui.tabs.data import suggest_name
+
+    data, _ = studio
+    source = DATA / "星湾岛问答.json"
+    assert suggest_name(str(source)) == "星湾岛问答"
+    result = import_dataset(source, "星湾岛问答")
+    assert result.file_name == "星湾岛问答.json" and (data / "星湾岛问答.json").read_bytes() == source.read_bytes()
+    assert read_registry()["星湾岛问答"]["file_name"] == "星湾岛问答.json"
+    assert load_conversations("星湾岛问答")[0][0]["content"] == "星湾岛在哪里？"
+    assert import_dataset(source, "星湾岛问答_2").file_name == "星湾岛问答-2.json"
+    assert nearest_plain_name("我的 数据/集", "dataset") == "我的_数据_集"
+    assert nearest_plain_name("..///", "dataset") == "dataset"
+
+
+def test_the_name_refusal_speaks_the_pages_language(studio):
+    from webui.i18n import localize
+
+    with pytest.raises(DataError) as raised:
+        import_dataset(GOOD / "alpaca.json", "a/b")
+    assert "数据集名称 'a/b' 不可用（文件本身没有问题）" in localize(raised.value.args[0], "zh")
+
+
+def test_run_names_accept_chinese_letters():
+    from engine.config.schema import RunConfig, field_problems as validate
+
+    config = RunConfig()
+    for name, usable in [("星湾岛-第1次", True), ("run.v2", True), ("../x", False), ("a b", False), ("-x", False)]:
+        config.train.run_name = name
+        assert (not any("run_name" in p for p in validate(config))) == usable, name
 
 
 def test_size_limit_is_checked_before_reading(studio, monkeypatch):

@@ -16,11 +16,11 @@ from engine.paths import PROJECT_DIR
 
 from webui.i18n import Labels, field_help, field_label
 
-DEMO_PRESET = PROJECT_DIR / "examples" / "sft_lora_demo.yaml"
+DEMO_PRESET = PROJECT_DIR / "examples" / "quick_demo.yaml"
 
 
 def default_config() -> RunConfig:
-    """The UI's starting point: the CPU demo preset (built-in tiny model, demo dataset, LoRA)."""
+    """The UI's starting point: the quick demo preset (built-in tiny model, demo_quick, LoRA: learns it in minutes)."""
     try:
         return RunConfig.load(DEMO_PRESET)
     except (OSError, ConfigError):

@@ -20,7 +20,7 @@ LANGUAGES = [("English", "en"), ("简体中文", "zh")]
 
 # dotted field -> (English label, Chinese label, Chinese help); English help comes from field_info().
 FIELDS: dict[str, tuple[str, str, str]] = {
-    "model.name_or_path": ("Base model", "基础模型", "基础模型：builtin:tiny-demo（离线几秒即可构建）、Hugging Face Hub 模型名或本地文件夹。"),
+    "model.name_or_path": ("Base model", "基础模型", "基础模型：builtin:tiny-demo（离线的微型演示模型，只会背下训练过的问答、不会举一反三；首次使用时构建，在 CPU 上需要几分钟）、Hugging Face Hub 模型名或本地文件夹。"),
     "model.template": ("Chat template", "对话模板", "训练与对话使用的模板：auto = 分词器自带的模板，或 templates/ 中的文件。"),
     "model.dtype": ("Compute dtype", "计算精度", "auto = 支持的 GPU 上用 bfloat16，否则 float32。"),
     "model.trust_remote_code": ("Trust remote code", "信任远程代码", "运行模型仓库中附带的 Python 代码。只对你信任的仓库勾选。"),
@@ -219,6 +219,16 @@ TEXT: dict[str, dict[str, str]] = {
         "en": "⚠️ **Remote code runs with your permissions.** Only tick this for model repositories you trust.",
         "zh": "⚠️ **远程代码会以你的权限运行。** 只对你信任的模型仓库勾选。",
     },
+    "model.builtin_note": {
+        "en": "ℹ️ **builtin:tiny-demo is a tiny offline demo model** (1.3 M parameters, built on this computer the "
+              "first time it is used). It learns the questions it is trained on by heart and then answers them "
+              "with their trained answers, but it does not generalise: anything else gets a garbled reply. The "
+              "quick demo preset trains it on demo_quick in a few minutes on a CPU. For real use pick a Hub "
+              "model or a local folder.",
+        "zh": "ℹ️ **builtin:tiny-demo 是一个离线的微型演示模型**（130 万参数，首次使用时在本机构建）。它会把训练过的问题"
+              "背下来，之后用训练时的答案原样回答；但它不会举一反三：问别的问题只会得到乱码般的回答。"
+              "快速演示预设在 CPU 上几分钟就能让它学会 demo_quick。实际使用请选择 Hub 模型或本地文件夹。",
+    },
     # train tab
     "train.start": {"en": "Start", "zh": "开始"},
     "train.stop": {"en": "Stop", "zh": "停止"},
@@ -268,6 +278,12 @@ TEXT: dict[str, dict[str, str]] = {
     "train.step": {"en": "step {step}/{total}", "zh": "第 {step}/{total} 步"},
     "train.elapsed": {"en": "elapsed {time}", "zh": "已用 {time}"},
     "train.eta": {"en": "ETA {time}", "zh": "剩余 {time}"},
+    "phase.starting": {"en": "starting the worker", "zh": "正在启动训练进程"},
+    "phase.build_model": {"en": "building the built-in model (first use only)",
+                          "zh": "正在构建内置模型（仅首次使用）"},
+    "phase.encode": {"en": "encoding {dataset}: {done}/{total} examples", "zh": "正在编码 {dataset}：{done}/{total} 条"},
+    "phase.load_model": {"en": "loading the model", "zh": "正在加载模型"},
+    "phase.first_step": {"en": "training the first step", "zh": "正在训练第一步"},
     "status.created": {"en": "created", "zh": "已创建"},
     "status.starting": {"en": "starting", "zh": "启动中"},
     "status.running": {"en": "running", "zh": "训练中"},

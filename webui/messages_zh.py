@@ -72,4 +72,22 @@ MESSAGES_ZH: dict[str, str] = {
     "config.best_needs_validation": "eval.early_stopping_patience 和 eval.load_best_model_at_end 依据验证损失挑选检查点；请把 data.val_size 设为大于 0，留出验证样本",
     "train.early_stop": "在第 {step} 步提前停止，最佳为第 {best} 步",
     "train.tracker_missing": "train.report_to 中的 {tracker} 未安装：请 pip install {tracker}，或将其从列表中移除",
+    # names a user gives
+    "names.run_name_unusable": "运行名称 {name!r} 不可用：请使用任意语言的字母、数字以及 '-'、'_'、'.'，以字母或数字开头，"
+                               "最多 100 个字符",
+    "names.dataset_name_unusable": "数据集名称 {name!r} 不可用（文件本身没有问题）：请使用任意语言的字母、数字以及 '_'、'-'、'.'，"
+                                   "以字母或数字开头，最多 100 个字符",
+    # JSON that does not parse
+    "json.invalid_file": "JSON 格式错误：{problem}",
+    "json.invalid_line": "第 {line} 行不是合法的 JSON：{problem}",
+    "json.array_in_jsonl": "第 1 行不是合法的 JSON：这个文件看起来是 JSON 数组，请把扩展名改为 .json",
+    "json.trailing_comma": "第 {line} 行在 `{closer}` 前多了一个逗号（JSON 不允许最后一项后面有逗号）：请删除第 {line} 行第 {column} 列的逗号",
+    "json.missing_comma": "第 {line} 行结束的值后面可能缺少逗号 `,`（下一个值从第 {next_line} 行开始）",
+    "json.single_quotes": "第 {line} 行用了单引号（'），JSON 的名称和文本必须用双引号（\"）",
+    "json.unclosed_text": "从第 {line} 行第 {column} 列开始的文本缺少结尾的双引号（\"）",
+    "json.control_character": "第 {line} 行的引号内有换行或制表符，请写成 \\n 或 \\t",
+    "json.unexpected_end": "文件提前结束：末尾可能缺少右方括号 `]` 或右花括号",
+    "json.several_values": "第 {line} 行开始了第二个值；这个文件看起来是 JSON Lines（每行一个对象），请把扩展名改为 .jsonl",
+    "json.error_at": "第 {line} 行第 {column} 列：{detail}",
+    "names.dataset_name_taken": "数据集名称 {name!r} 已被使用（文件本身没有问题），请换一个名称",
 }

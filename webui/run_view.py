@@ -17,7 +17,7 @@ from engine.paths import saves_dir
 from engine.runs.compare import smooth
 from engine.messages import say
 from engine.runs.cluster import node_commands
-from engine.runs.events import current_events, final_status, read_events
+from engine.runs.events import current_events, final_status, latest_progress, read_events
 from engine.runs.files import CONFIG_FILE, EVENTS_FILE, FINAL_DIR, LOG_FILE
 from engine.runs.scheduler import queued_runs
 from engine.runs.status import RunStatus, State
@@ -161,12 +161,13 @@ def progress_html(run_dir: str, lang: str, events: list[dict] | None = None, sta
     status = status or run_status(Path(run_dir))
     logs = [e for e in events if e["event"] == "log"]
     start = next((e for e in reversed(events) if e["event"] == "start"), None)  # a resume starts again
-    total = logs[-1]["total_steps"] if logs else (start or {}).get("total_steps", 0)
-    step = logs[-1]["step"] if logs else 0
+    progress = latest_progress(events)
+    total = progress["total_steps"] if progress else (start or {}).get("total_steps", 0)
+    step = progress["step"] if progress else 0
     if status.training and start:
         elapsed, eta = time.time() - start["time"], (logs[-1].get("eta_s") if logs else None)
     else:
-        elapsed, eta = (logs[-1]["elapsed_s"] if logs else None), 0
+        elapsed, eta = (progress["elapsed_s"] if progress else None), 0
     fraction = step / total if total else 0.0
     parts = [
         f"<b>{html.escape(Path(run_dir).name)}</b>",
@@ -178,6 +179,11 @@ def progress_html(run_dir: str, lang: str, events: list[dict] | None = None, sta
         parts.append(text("train.eta", lang, time=clock(eta)))
     if status.waiting and not logs:
         parts = parts[:2]  # nothing has run yet: a step count and a clock would only say "?"
+    if status.training and progress is None:  # before step 1: what the worker is doing, not "step 0/?"
+        attempt = attempt_events(events)
+        parts = parts[:2] + [phase_text(events, lang)]
+        if attempt:
+            parts.append(text("train.elapsed", lang, time=clock(time.time() - attempt[0]["time"])))
     error = failure_text(run_dir, status)
     detail = ranks_html(run_dir, lang) + (f"<pre class='run-error'>{html.escape(error)}</pre>" if error else "")
     note = outcome_note(events, lang) if status.final else ""
@@ -187,6 +193,26 @@ def progress_html(run_dir: str, lang: str, events: list[dict] | None = None, sta
         f"<div class='run-bar'><div style='width:{fraction * 100:.1f}%'></div></div>"
         f"<span>{' · '.join(parts)}</span>{detail}</div>"
     )
+
+
+def attempt_events(events: list[dict]) -> list[dict]:
+    """The events of the newest attempt, from its running/resumed status on."""
+    begins = [i for i, e in enumerate(events) if e["event"] == "status" and e["status"] in ("running", "resumed")]
+    return events[begins[-1]:] if begins else []
+
+
+def phase_text(events: list[dict], lang: str) -> str:
+    """What a started run does before its first logged step: its newest phase, or the first step once the
+    trainer has started."""
+    attempt = attempt_events(events)
+    if any(e["event"] == "start" for e in attempt):
+        return text("phase.first_step", lang)
+    phase = next((e for e in reversed(attempt) if e["event"] == "phase"), None)
+    if phase is None:
+        return text("phase.starting", lang)
+    if phase["phase"] == "encode":
+        return text("phase.encode", lang, dataset=phase["dataset"], done=phase["done"], total=phase["total"])
+    return text(f"phase.{phase['phase']}", lang)
 
 
 def status_text(status: RunStatus, lang: str, run_dir: str | Path | None = None) -> str:

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import yaml
 
+from engine.messages import say
+from engine.paths import is_plain_name
 
 
 class ConfigError(ValueError):
@@ -39,7 +41,8 @@ def option(default, help: str, choices: tuple | None = None, minimum=None, maxim
 class ModelConfig:
     name_or_path: str = option(
         "builtin:tiny-demo",
-        "Base model: builtin:tiny-demo (built offline in seconds), a Hugging Face Hub id, or a local folder.",
+        "Base model: builtin:tiny-demo (a tiny offline demo that memorises but does not generalise; built on first "
+        "use, which takes minutes on a CPU), a Hugging Face Hub id, or a local folder.",
     )
     template: str = option(
         "auto", "Chat template used for training and chat: auto = the tokenizer's own, or a file in templates/."
@@ -415,14 +418,8 @@ def field_problems(config: RunConfig) -> list[str]:
         problems.append("data.datasets is empty; pick at least one dataset to train on")
     if not config.model.name_or_path.strip():
         problems.append("model.name_or_path is empty; pick the built-in demo model, a Hub id or a local folder")
-    if config.train.run_name and not _is_plain_name(config.train.run_name):
-        problems.append(
-            f"train.run_name may use letters, digits, '-', '_' and '.' only; got {config.train.run_name!r}"
-        )
-    if config.export.export_dir and not _is_plain_name(config.export.export_dir):
+    if config.train.run_name and not is_plain_name(config.train.run_name):
+        problems.append(say("names.run_name_unusable", name=config.train.run_name))
+    if config.export.export_dir and not is_plain_name(config.export.export_dir):
         problems.append(f"export.export_dir must be a plain folder name; got {config.export.export_dir!r}")
     return problems
-
-
-def _is_plain_name(name: str) -> bool:
-    return name not in (".", "..") and all(ch.isalnum() or ch in "-_." for ch in name)

@@ -12,9 +12,9 @@ from pathlib import Path
 # SHOWN is re-exported: callers read the report's limits from the checker.
 from engine.data.formats import FORMATS, SAMPLE_ROWS, UNKNOWN, Detection, detect_format, registry_label, row_shape
 from engine.data.reader import SHOWN, SUFFIXES, Report, StopReading, file_rows, folder_files, sniff_file  # noqa: F401
-from engine.data.registry import DataError, read_registry
+from engine.data.registry import DataError, read_registry, registry_folder
 from engine.data.rules import kind_of
-from engine.paths import PathEscapeError, data_dir, inside
+from engine.paths import PathEscapeError, inside
 
 LONG_ROW_FACTOR = 2  # a row this many times the cutoff loses most of itself to truncation
 CHARS_PER_TOKEN = 4  # rough, for Latin script when no tokenizer is given; CJK counts one token per character
@@ -175,7 +175,7 @@ NETWORK_SOURCES = ("hf_hub_url", "ms_hub_url", "om_hub_url", "script_url", "clou
 
 
 def check_registered(name: str, cutoff_len: int | None = None, tokenizer=None) -> Report:
-    """Check registered dataset `name`: its file_name must stay inside data_dir(), then its file."""
+    """Check registered dataset `name`: its file_name must stay inside its folder, then its file."""
     raw = read_registry().get(name)
     report = Report(Path(name))
     if raw is None:
@@ -186,7 +186,7 @@ def check_registered(name: str, cutoff_len: int | None = None, tokenizer=None) -
         report.add(None, None, f"dataset {name!r} uses {source}, which needs network access; it cannot be checked here")
         return report
     try:
-        path = inside(data_dir(), raw["file_name"], f"dataset {name!r} file_name")
+        path = inside(registry_folder(name), raw["file_name"], f"dataset {name!r} file_name")
     except PathEscapeError as err:
         report.add(None, "file_name", str(err))
         return report

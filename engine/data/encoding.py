@@ -13,6 +13,7 @@ import json
 import os
 import shutil
 from dataclasses import dataclass, field
+from typing import Callable
 
 from engine.data.templates import ChatTemplate, assistant_spans
 
@@ -46,9 +47,13 @@ def encode_conversations(
     tokenizer,
     cutoff_len: int,
     train_on_prompt: bool = False,
+    progress: Callable[[int, int], None] | None = None,
 ) -> tuple[list[dict], EncodeStats]:
-    """[{"input_ids": [...], "labels": [...]}] for every usable conversation, and what happened to them."""
+    """[{"input_ids": [...], "labels": [...]}] for every usable conversation, and what happened to them;
+    `progress(done, total)` is told after each batch."""
     stats, examples = EncodeStats(), []
+    progress = progress or (lambda done, total: None)
+    progress(0, len(conversations))
     rendered_all = render_all(conversations, template, tokenizer)
     for start in range(0, len(rendered_all), BATCH):
         rendered = rendered_all[start : start + BATCH]
@@ -68,6 +73,7 @@ def encode_conversations(
             stats.tokens += len(ids)
             stats.trained_tokens += sum(label != IGNORE for label in labels)
             stats.lengths.append(len(ids))
+        progress(start + len(rendered), len(rendered_all))
     return examples, stats
 
 
@@ -102,9 +108,10 @@ def _render_part(conversations, template, tokenizer):
 
 
 def encode_dataset(name: str, template: ChatTemplate, tokenizer, cutoff_len: int, train_on_prompt: bool,
-                   max_samples: int = 0):
+                   max_samples: int = 0, progress: Callable[[int, int], None] | None = None):
     """(datasets.Dataset of input_ids/labels, summary dict) for registered dataset `name`, from the cache
-    when the file, registry entry, template, tokenizer and settings are all unchanged."""
+    when the file, registry entry, template, tokenizer and settings are all unchanged; `progress` as in
+    encode_conversations (not called for a cached dataset)."""
     from datasets import Dataset, disable_progress_bars, load_from_disk
 
     from engine.data.conversion import load_conversations
@@ -117,13 +124,14 @@ def encode_dataset(name: str, template: ChatTemplate, tokenizer, cutoff_len: int
     key = hashlib.sha256()
     for file in folder_files(source) if source.is_dir() else [source]:
         key.update(file.name.encode() + file.read_bytes())
-    key.update(json.dumps([vars(entry), template.source, cutoff_len, train_on_prompt, max_samples]).encode())
+    settings = [vars(entry), template.source, cutoff_len, train_on_prompt, max_samples]
+    key.update(json.dumps(settings, default=str).encode())  # default: the entry's folder is a Path
     key.update(_tokenizer_fingerprint(tokenizer).encode())
     folder = cache_dir() / "encoded" / f"{name}-{key.hexdigest()[:16]}"
     if (folder / "summary.json").exists():
         return load_from_disk(str(folder)), json.loads((folder / "summary.json").read_text())
     examples, stats = encode_conversations(
-        load_conversations(name, max_samples), template, tokenizer, cutoff_len, train_on_prompt
+        load_conversations(name, max_samples), template, tokenizer, cutoff_len, train_on_prompt, progress
     )
     dataset = Dataset.from_dict(
         {"input_ids": [e["input_ids"] for e in examples], "labels": [e["labels"] for e in examples]}

@@ -19,6 +19,7 @@ from itertools import chain
 from pathlib import Path
 
 from engine.data.formats import Detection
+from engine.data.json_problems import file_problem, line_problem
 from engine.data.registry import DataError
 from engine.data.rules import kind_of
 
@@ -198,8 +199,7 @@ def _json_rows(path: Path, report: Report, limit: int | None) -> Iterator[tuple[
     try:
         data = json.loads(path.read_text(encoding="utf-8-sig"))
     except json.JSONDecodeError as err:
-        hint = "; it looks like JSON Lines (one object per line): name it .jsonl" if err.msg == "Extra data" else ""
-        report.add(None, None, f"invalid JSON at line {err.lineno}, column {err.colno}: {err.msg}{hint}")
+        report.add(None, None, file_problem(err))
         raise StopReading from None
     if not isinstance(data, list):
         report.add(None, None, _not_a_list(data))
@@ -221,8 +221,7 @@ def _jsonl_rows(path: Path, report: Report) -> Iterator[tuple[int, object]]:
             try:
                 yield number, json.loads(line)
             except json.JSONDecodeError as err:
-                hint = "; the file looks like a JSON array: name it .json" if number == 1 and line.strip() in ("[", "[{") else ""
-                report.add(number, None, f"line {number} is not valid JSON: {err.msg} at column {err.colno}{hint}")
+                report.add(number, None, line_problem(err, number))
 
 
 def _csv_rows(path: Path, report: Report) -> Iterator[tuple[int, object]]:

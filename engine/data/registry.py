@@ -8,7 +8,8 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from engine.paths import data_dir, inside, registry_path
+from engine.messages import say
+from engine.paths import DEMO_DATA_DIR, DEMO_REGISTRY, data_dir, inside, registry_path
 
 
 class DataError(ValueError):
@@ -25,6 +26,7 @@ class DatasetEntry:
     ranking: bool = False
     columns: dict = field(default_factory=dict)
     tags: dict = field(default_factory=dict)
+    folder: Path = DEMO_DATA_DIR  # what file_name is relative to (see registry_folder)
 
     def column(self, key: str, default: str | None = None) -> str | None:
         return self.columns.get(key, default)
@@ -38,7 +40,17 @@ class DatasetEntry:
 
 
 def read_registry() -> dict[str, dict]:
-    path = registry_path()
+    """Every registered dataset: the shipped demos, then the user's own (which win on a shared name)."""
+    return {**_read_registry_file(DEMO_REGISTRY), **_read_registry_file(registry_path())}
+
+
+def registry_folder(name: str) -> Path:
+    """The folder `name`'s file_name is relative to: data_dir() for the user's datasets, the shipped data/
+    for a demo one."""
+    return data_dir() if name in _read_registry_file(registry_path()) else DEMO_DATA_DIR
+
+
+def _read_registry_file(path: Path) -> dict[str, dict]:
     if not path.exists():
         return {}
     try:
@@ -63,6 +75,7 @@ def get_entry(name: str) -> DatasetEntry:
         ranking=bool(raw.get("ranking", False)),
         columns=raw.get("columns", {}),
         tags=raw.get("tags", {}),
+        folder=registry_folder(name),
     )
 
 
@@ -80,9 +93,9 @@ def add_registry_entry(name: str, entry: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path.with_name(path.name + ".lock"), "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        registry = read_registry()
-        if name in registry:
-            raise DataError(f"a dataset named {name!r} is already registered; pick another name")
+        if name in read_registry():
+            raise DataError(say("names.dataset_name_taken", name=name))
+        registry = _read_registry_file(path)  # the user's alone: the shipped registry is never written
         registry[name] = entry
         handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
         try:
@@ -98,7 +111,7 @@ def add_registry_entry(name: str, entry: dict) -> None:
 
 
 def dataset_file(entry: DatasetEntry) -> Path:
-    path = inside(data_dir(), entry.file_name, f"dataset {entry.name!r} file_name")
+    path = inside(entry.folder, entry.file_name, f"dataset {entry.name!r} file_name")
     if not path.exists():
-        raise DataError(f"dataset {entry.name!r}: file {entry.file_name} was not found in {data_dir()}")
+        raise DataError(f"dataset {entry.name!r}: file {entry.file_name} was not found in {entry.folder}")
     return path

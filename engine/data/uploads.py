@@ -7,19 +7,18 @@ fails removes the copy again.
 from __future__ import annotations
 
 import json
-import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 from engine.data.registry import DataError, add_registry_entry, read_registry
 from engine.data.formats import Detection
-from engine.paths import data_dir
+from engine.messages import say
+from engine.paths import data_dir, is_plain_name, nearest_plain_name
 from engine.data.checker import Report, check_file, first_rows
 
 MAX_UPLOAD_BYTES = 512 * 1024**2  # checked before a byte is read
 PREVIEW_ROWS = 5
-_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 
 
 @dataclass
@@ -86,18 +85,17 @@ def import_dataset(source: Path, name: str, formatting: str = "auto", columns: d
 
 def check_dataset_name(name: str) -> None:
     """Refuse a name that is not plain or is already registered, saying which and what to do."""
-    if not isinstance(name, str) or not _NAME_RE.match(name):
-        raise DataError(f"dataset name {name!r} is not usable; use letters, digits, '_', '-' or '.', "
-                        "starting with a letter or digit (at most 100 characters)")
+    if not is_plain_name(name):
+        raise DataError(say("names.dataset_name_unusable", name=name))
     if name in read_registry():
-        raise DataError(f"a dataset named {name!r} is already registered; pick another name")
+        raise DataError(say("names.dataset_name_taken", name=name))
 
 
 def free_file_name(stem: str, suffix: str) -> Path:
     """A path in data_dir() that does not exist yet: stem.suffix, else stem-2.suffix, stem-3.suffix, ..."""
     folder = data_dir()
     folder.mkdir(parents=True, exist_ok=True)
-    stem = re.sub(r"[^A-Za-z0-9_.-]", "_", stem).lstrip(".") or "dataset"
+    stem = nearest_plain_name(stem, "dataset")
     candidates = (folder / f"{stem}{suffix}" if n == 1 else folder / f"{stem}-{n}{suffix}" for n in range(1, 10_000))
     return next(path for path in candidates if not path.exists())
 

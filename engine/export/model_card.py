@@ -9,7 +9,7 @@ from pathlib import Path
 
 from engine.config.schema import RunConfig
 from engine.models.methods import METHODS
-from engine.runs.events import peak_memory_mb, read_events
+from engine.runs.events import latest_progress, peak_memory_mb, read_events
 from engine.use.predict import read_metrics
 from engine.paths import CONFIG_FILE
 
@@ -22,7 +22,7 @@ def final_metrics(run_dir: Path) -> dict:
     found = {}
     if logs:
         found["train_loss"] = logs[-1]["loss"]
-        found["steps"] = logs[-1]["step"]
+        found["steps"] = latest_progress(events)["step"]
     if evals:
         found["eval_loss"] = evals[-1]["eval_loss"]
         found["eval_perplexity"] = evals[-1].get("perplexity")

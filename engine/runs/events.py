@@ -6,6 +6,10 @@ Kinds (the "event" key):
   eval    step, epoch, eval_loss, perplexity, ...
   resources  step, cpu_rss_mb, cpu_peak_rss_mb, cpu_percent (of one core; 200 = two cores busy),
           gpus: [{device, allocated_mb, reserved_mb, peak_mb, utilization (percent, when known)}]
+  phase   phase = build_model | encode (dataset, done, total examples) | load_model: what the worker does
+          before training starts (the `start` event then means the first step is under way)
+  end     step, total_steps, elapsed_s: where the trainer stopped (its real final step; the last `log` can be
+          earlier when logging every N steps)
   status  status = running | resumed | completed | stopped | cancelled | failed
           a "resumed" status carries from_step (the checkpoint's step, 0 when none) and checkpoint;
           a failed one carries error, and reason (killed | out of memory | disk full | not writable) with advice
@@ -88,6 +92,11 @@ def peak_memory_mb(events: list[dict]) -> float | None:
     gpu_peaks = [gpu["peak_mb"] for e in samples for gpu in e.get("gpus", [])]
     cpu_peaks = [max(e.get("cpu_peak_rss_mb") or 0, e.get("cpu_rss_mb") or 0) for e in samples]
     return max(gpu_peaks or cpu_peaks, default=None)
+
+
+def latest_progress(events: list[dict]) -> dict | None:
+    """The newest `log` or `end` event: the step the trainer is at (or ended at), of total_steps."""
+    return next((event for event in reversed(events) if event["event"] in ("log", "end")), None)
 
 
 def current_events(events: list[dict]) -> list[dict]:

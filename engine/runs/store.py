@@ -14,7 +14,7 @@ from pathlib import Path
 from engine.config.schema import RunConfig
 from engine.models.loading import short_name
 from engine.paths import PathEscapeError, inside, saves_dir
-from engine.runs.events import current_events, final_status, peak_memory_mb, read_events
+from engine.runs.events import current_events, final_status, latest_progress, peak_memory_mb, read_events
 from engine.runs.files import CHECKPOINT_PREFIX, CONFIG_FILE
 from engine.runs.status import RunStatus, run_status
 
@@ -112,6 +112,7 @@ def summarize_run(run_dir: Path) -> RunSummary:
     events = current_events(read_events(run_dir))
     logs = [e for e in events if e["event"] == "log"]
     start = next((e for e in reversed(events) if e["event"] == "start"), None)
+    progress = latest_progress(events)
     status = run_status(run_dir)
     ended = final_status(events)
     final = ended if status.failed else None
@@ -122,7 +123,7 @@ def summarize_run(run_dir: Path) -> RunSummary:
         method=config.method.finetuning_type,
         stage=config.method.stage,
         status=status,
-        step=logs[-1]["step"] if logs else 0,
+        step=progress["step"] if progress else 0,
         total_steps=start["total_steps"] if start else 0,
         final_loss=logs[-1]["loss"] if logs else None,
         started=datetime.fromtimestamp((run_dir / CONFIG_FILE).stat().st_mtime).strftime("%Y-%m-%d %H:%M:%S"),

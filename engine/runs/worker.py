@@ -101,6 +101,7 @@ def _train_claimed(run_dir: Path) -> int:
         problems = environment_problems(config) + data_problems(config)
         if problems:
             raise ConfigError(problems)
+        _build_builtin_model(config, log)
         if needs_launcher(config):  # several processes: they train, this process follows them
             outcome = launch_ranks(run_dir, config, resume_from)
         else:
@@ -129,6 +130,16 @@ def _announce_attempt(run_dir: Path, log: EventLog) -> str | None:
     step = checkpoint_step(checkpoint) if checkpoint else 0
     log.write("status", status=RESUMED, from_step=step, checkpoint=checkpoint.name if checkpoint else None)
     return str(checkpoint) if checkpoint else None
+
+
+def _build_builtin_model(config: RunConfig, log: EventLog) -> None:
+    """Build the built-in model up front when it is not cached yet, as a phase the run view can name: it
+    is the longest wait of a first run."""
+    from engine.models.builtin import builtin_path, needs_build
+
+    if needs_build(config.model.name_or_path):
+        log.write("phase", phase="build_model")
+        builtin_path(config.model.name_or_path)
 
 
 def _write_failure(log: EventLog, err: Exception, run_dir: Path) -> None:

@@ -83,6 +83,10 @@ def _trainer_callback():
                 control.should_training_stop = True
                 control.should_save = True  # a resumable checkpoint at the step where we stopped
 
+        def on_train_end(self, args, state, control, **kwargs):
+            elapsed = round(time.time() - self.started, 2)
+            self.log.write("end", step=state.global_step, total_steps=state.max_steps, elapsed_s=elapsed)
+
         def on_log(self, args, state, control, logs=None, **kwargs):
             logs = logs or {}
             elapsed = time.time() - self.started
@@ -194,6 +198,7 @@ def prepare_model(context: RunContext, train_examples: int):
     from transformers import set_seed
 
     config, reward_head = context.config, context.stage.reward_head
+    context.log.write("phase", phase="load_model")
     set_seed(config.train.seed)
     model = load_model(config.model, quantize=True, reward_head=reward_head)
     method_context = MethodContext(

@@ -168,10 +168,10 @@ def stream_reply(
     """Yield the reply as it grows (each item is the whole reply so far); temperature 0 = greedy.
     `images`: the pictures (paths or PIL images) of the conversation's `<image>` placeholders, in order."""
     import torch
-    from transformers import StoppingCriteria, StoppingCriteriaList, TextIteratorStreamer
+    from transformers import StoppingCriteria, StoppingCriteriaList
 
     inputs = prompt_inputs(chat, messages, images or []).to(chat.model.device)
-    streamer = TextIteratorStreamer(chat.tokenizer, skip_prompt=True, skip_special_tokens=True)
+    streamer = character_streamer(chat.tokenizer)
     stop = stop or threading.Event()
 
     class StopOnEvent(StoppingCriteria):
@@ -223,6 +223,23 @@ def prompt_inputs(chat: ChatModel, messages: list[dict], images: list):
     prompt = render_vision_prompt(chat.template, chat.processor, messages)
     pictures = [image if hasattr(image, "convert") else load_image(Path(image)) for image in images]
     return chat.processor(text=[prompt], images=pictures or None, return_tensors="pt", add_special_tokens=False)
+
+
+def character_streamer(tokenizer):
+    """A TextIteratorStreamer of the reply that never shows U+FFFD.
+
+    Byte-level BPE splits a Chinese character over several tokens. The streamer already holds back text that
+    ends in an incomplete character; what still reaches the reader as "\ufffd" are bytes that can never become
+    a character: a dangling piece at the end (the reply stopped mid-character) or a stray piece a small model
+    generated in the middle. Those are dropped.
+    """
+    from transformers import TextIteratorStreamer
+
+    class CharacterStreamer(TextIteratorStreamer):
+        def on_finalized_text(self, text: str, stream_end: bool = False):
+            super().on_finalized_text(text.replace("\ufffd", ""), stream_end)
+
+    return CharacterStreamer(tokenizer, skip_prompt=True, skip_special_tokens=True)
 
 
 def stream_side_by_side(

@@ -29,7 +29,7 @@ def test_page_opens_with_tabs_and_demo_defaults(page, studio):
     assert "Finetune Studio" in page.title()
     for name in ("Data", "Model", "Method", "Train", "Evaluate", "Chat", "Export"):
         assert page.get_by_role("tab", name=name, exact=True).is_visible()
-    assert "demo_alpaca_en" in page.locator("#datasets").inner_text()
+    assert "demo_quick" in page.locator("#datasets").inner_text()  # the quick demo preset
     shot(page, "01-data-tab")
 
 

@@ -3,7 +3,6 @@ look at a dataset as the model will see it (data_inspect.py) and clean it into a
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 
 import gradio as gr
@@ -11,8 +10,9 @@ import pandas as pd
 
 from engine.data.formats import FORMATS
 from engine.data.registry import DataError, read_registry
+from engine.paths import nearest_plain_name
 from webui.form import Form
-from webui.i18n import Labels, text
+from webui.i18n import Labels, localize, text
 from webui.tabs.data_cleaning import build_cleaning_section, unused_name, wire_cleaning_section
 from webui.tabs.data_inspect import build_inspect_section, wire_inspect_section
 
@@ -26,7 +26,7 @@ UPLOAD_TYPES = [".json", ".jsonl", ".csv", ".parquet"]
 
 def suggest_name(path: str) -> str:
     """A registry name from the file name that is not taken yet: my_data, else my_data-2, ..."""
-    return unused_name(re.sub(r"[^A-Za-z0-9_.-]", "_", Path(path).stem).strip("._-") or "dataset")
+    return unused_name(nearest_plain_name(Path(path).stem, "dataset"))
 
 
 def preview_upload(path: str | None, formatting: str, lang: str) -> tuple[str, str, pd.DataFrame, str]:
@@ -63,7 +63,7 @@ def import_upload(path: str | None, name: str, formatting: str, columns_json: st
     except json.JSONDecodeError as err:
         return text("data.error", lang, error=f"the column mapping is not valid JSON: {err.msg}"), gr.skip()
     except DataError as err:
-        return text("data.error", lang, error="\n\n```\n" + str(err) + "\n```"), gr.skip()
+        return text("data.error", lang, error="\n\n```\n" + localize(err.args[0], lang) + "\n```"), gr.skip()
     message = text("data.imported", lang, name=result.name, rows=result.rows, file=result.file_name)
     return message, gr.update(choices=list(read_registry()), value=[*(chosen or []), result.name])
 

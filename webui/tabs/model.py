@@ -5,6 +5,7 @@ import gradio as gr
 
 from engine.config.schema import all_fields
 from engine.data.templates import list_templates
+from engine.models.builtin import is_builtin
 
 from webui.form import Form
 
@@ -44,9 +45,10 @@ def build_model_tab(form: Form, labels) -> dict:
     with gr.Row():
         others = {dotted: form.control(dotted, visible=four_bit or dotted not in FOUR_BIT_ONLY)
                   for dotted in all_fields() if dotted.startswith("model.") and dotted not in PLACED}
+    builtin_note = labels.markdown("model.builtin_note", visible=is_builtin(form.base.model.name_or_path))
     trust = form.control("model.trust_remote_code")
     warning = labels.markdown("model.remote_code_warning", visible=form.base.model.trust_remote_code)
-    parts = {"name": name, "trust": trust, "warning": warning}
+    parts = {"name": name, "builtin_note": builtin_note, "trust": trust, "warning": warning}
     if all(dotted in others for dotted in ("model.quantization", *FOUR_BIT_ONLY)):
         parts["quantization"] = others["model.quantization"]
         parts["four_bit"] = [others[dotted] for dotted in FOUR_BIT_ONLY]
@@ -54,6 +56,7 @@ def build_model_tab(form: Form, labels) -> dict:
 
 
 def wire_model_tab(parts: dict) -> None:
+    parts["name"].change(builtin_note, parts["name"], parts["builtin_note"])
     parts["trust"].change(remote_code_warning, parts["trust"], parts["warning"])
     if "quantization" in parts:
         parts["quantization"].change(four_bit_visibility, parts["quantization"], parts["four_bit"])
@@ -62,6 +65,11 @@ def wire_model_tab(parts: dict) -> None:
 def four_bit_visibility(quantization: str) -> list[dict]:
     """The 4-bit options (number format, double quantization) show only when 4-bit is chosen."""
     return [gr.update(visible=quantization == "4bit") for _ in FOUR_BIT_ONLY]
+
+
+def builtin_note(name: str | None):
+    """The built-in model's caveat shows while it is the chosen model."""
+    return gr.update(visible=is_builtin(name or ""))
 
 
 def remote_code_warning(trusted: bool):

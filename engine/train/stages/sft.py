@@ -1,6 +1,8 @@
 """Supervised fine-tuning: chat conversations, only the assistant replies trained."""
 from __future__ import annotations
 
+from functools import partial
+
 from engine.config.schema import RunConfig
 from engine.data.conversion import dataset_kind
 from engine.data.encoding import IGNORE, encode_dataset
@@ -12,15 +14,15 @@ from engine.data.templates import load_template
 from engine.train.trainer import RunContext, build_trainer, finish
 
 
-def build_sft_examples(config: RunConfig, tokenizer):
+def build_sft_examples(config: RunConfig, tokenizer, progress=None):
     """(train, validation or None, encoding summary): every chosen dataset encoded (cached), split with the
-    run's seed."""
+    run's seed. `progress(dataset, done, total)` hears how far the encoding of each dataset is."""
     from datasets import concatenate_datasets
 
     template = load_template(config.model.template, tokenizer)
     parts = [
         encode_dataset(name, template, tokenizer, config.data.cutoff_len, config.data.train_on_prompt,
-                       config.data.max_samples)
+                       config.data.max_samples, progress=progress and partial(progress, name))
         for name in config.data.datasets
     ]
     summary = {key: sum(part[1][key] for part in parts) for key in parts[0][1]}
@@ -32,9 +34,13 @@ def build_sft_trainer(context: RunContext):
     from transformers import DataCollatorForSeq2Seq
 
     tokenizer = load_tokenizer(context.config.model)
-    train, validation, summary = build_sft_examples(context.config, tokenizer)
+    train, validation, summary = build_sft_examples(context.config, tokenizer, partial(_log_encoding, context.log))
     collator = DataCollatorForSeq2Seq(tokenizer, padding=True, label_pad_token_id=IGNORE)
     return build_trainer(context, train, validation, tokenizer, collator=collator, data=summary)
+
+
+def _log_encoding(log, dataset: str, done: int, total: int) -> None:
+    log.write("phase", phase="encode", dataset=dataset, done=done, total=total)
 
 
 def run_sft(context: RunContext) -> str:
