@@ -149,8 +149,8 @@ ENGLISH: dict[str, str] = {
         "train.report_to names {tracker}, which is not installed: pip install {tracker}, or take it off the list"
     ),
     # names a user gives (engine/paths.py is_plain_name)
-    "names.run_name_unusable": "train.run_name {name!r} is not usable as a run name: use letters (any language), "
-                               "digits, '-', '_' and '.', starting with a letter or digit, at most 100 characters",
+    "names.run_name_unusable": "train.run_name may use letters (any language), digits, '-', '_' and '.', starting "
+                               "with a letter or digit, at most 100 characters; {name!r} is not usable as a run name",
     "names.dataset_name_unusable": "the dataset name {name!r} is not usable (the file is fine): use letters (any "
                                    "language), digits, '_', '-' or '.', starting with a letter or digit, at most "
                                    "100 characters",
