@@ -5,6 +5,7 @@ from pathlib import Path
 
 from engine.models.builtin import builtin_path, is_builtin
 from engine.config.schema import ModelConfig, RunConfig
+from engine.messages import say
 from engine.paths import CONFIG_FILE, FINAL_DIR
 
 
@@ -131,6 +132,22 @@ def _has_score_head(final: Path) -> bool:
         return json.loads(adapter.read_text()).get("task_type") == "SEQ_CLS"
     architectures = json.loads((final / "config.json").read_text()).get("architectures") or []
     return any(name.endswith("ForSequenceClassification") for name in architectures)
+
+
+def refuse_non_finite_weights(folder: Path) -> None:
+    """Refuse a trained result holding NaN or infinite weights (a run that diverged before this check
+    existed): chatting with it gives garbage and exporting it spreads it. Reads each tensor once, lazily."""
+    from safetensors import safe_open
+
+    broken = 0
+    for weights in sorted(Path(folder).glob("*.safetensors")):
+        with safe_open(str(weights), framework="pt") as tensors:
+            for key in tensors.keys():
+                tensor = tensors.get_tensor(key)
+                if tensor.is_floating_point():
+                    broken += int((~tensor.isfinite()).sum())
+    if broken:
+        raise ModelLoadError(say("use.weights_not_finite", path=Path(folder).parent.name, count=broken))
 
 
 # Weight files that Python's pickle reads: loading one can run any code its author put in it.
