@@ -26,9 +26,14 @@ def resolve_model(name_or_path: str) -> str:
 
 
 def short_name(name_or_path: str) -> str:
-    """A folder-safe model name for saves/<model>/...: builtin:tiny-demo → tiny-demo, org/Model → Model."""
-    base = name_or_path.removeprefix("builtin:").rstrip("/").split("/")[-1]
-    return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in base) or "model"
+    """A folder-safe model name for saves/<model>/...: builtin:tiny-demo → tiny-demo, org/Model → Model. A local
+    path is resolved first, so `data/..` names the folder it means; a name of only dots never names a folder."""
+    name = name_or_path.removeprefix("builtin:")
+    if not is_builtin(name_or_path) and Path(name).expanduser().exists():
+        name = str(Path(name).expanduser().resolve())
+    base = name.rstrip("/").split("/")[-1]
+    safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in base)
+    return safe if safe.strip(".") else "model"
 
 
 def torch_dtype(name: str):

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Self
 
 from engine.runs.events import final_status, read_last_status, tail_damaged
-from engine.runs.files import QUEUED_FILE, WORKER_FILE
+from engine.runs.files import EVENTS_FILE, QUEUED_FILE, WORKER_FILE
 from engine.runs.process import launch_record, launched_process_alive, reap_children, worker_alive
 
 
@@ -109,7 +109,7 @@ def run_status(run_dir: Path) -> RunStatus:
         return RunStatus(State.QUEUED)
     last = read_last_status(run_dir)
     launch = launch_record(run_dir)
-    if tail_damaged(run_dir) or (launch is None and (run_dir / WORKER_FILE).exists()):
+    if damaged_file(run_dir):
         return RunStatus(State.FAILED, Reason.DAMAGED)
     if launch is None:  # never launched (or cancelled while queued), or started by hand without a record
         if last is None:
@@ -125,6 +125,16 @@ def run_status(run_dir: Path) -> RunStatus:
     if this_attempt is None:
         return RunStatus(State.FAILED)
     return RunStatus(State.FAILED, Reason.DISK_FULL if disk_nearly_full(run_dir) else Reason.KILLED)
+
+
+def damaged_file(run_dir: Path) -> str | None:
+    """Which file of the run holds something its worker never wrote, or None: the newest line of
+    events.jsonl, or worker.json (which is written whole, then renamed into place)."""
+    if tail_damaged(run_dir):
+        return f"the last line of {EVENTS_FILE}"
+    if (run_dir / WORKER_FILE).exists() and launch_record(run_dir) is None:
+        return WORKER_FILE
+    return None
 
 
 def disk_nearly_full(folder: Path, below_bytes: int = 16 * 1024**2) -> bool:
