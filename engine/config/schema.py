@@ -284,7 +284,8 @@ class RunConfig:
         """The config of a YAML text. Aliases are refused: a few hundred bytes of nested aliases expand to
         gigabytes, and a config has no need of them."""
         if len(text) > MAX_CONFIG_CHARS:
-            raise ConfigError([f"the config is {len(text):,} characters long; a config is at most {MAX_CONFIG_CHARS:,}"])
+            raise ConfigError([f"the config is {len(text):,} characters long; a config has at most {MAX_CONFIG_CHARS:,}"
+                               ])
         try:
             _refuse_odd_yaml(text)
             raw = yaml.safe_load(text)
@@ -321,7 +322,8 @@ def _refuse_odd_yaml(text: str) -> None:
             raise ConfigError(["the config uses YAML aliases (*name); write each value out instead"])
         depth += isinstance(event, yaml.CollectionStartEvent) - isinstance(event, yaml.CollectionEndEvent)
         if depth > MAX_CONFIG_DEPTH:
-            raise ConfigError([f"the config nests deeper than {MAX_CONFIG_DEPTH} levels; a config has sections of fields"])
+            raise ConfigError([f"the config nests deeper than {MAX_CONFIG_DEPTH} levels; a config holds sections of "
+                               "fields"])
 
 
 def excerpt(value, limit: int = 80) -> str:

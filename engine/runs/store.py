@@ -26,7 +26,8 @@ from engine.runs.status import Reason, RunStatus, damaged_file, run_status
 def create_run(config: RunConfig) -> Path:
     """A new, empty run directory holding config.yaml; never one that already exists."""
     # Confined by resolved path: neither the model's name nor the method may lead out of the saves folder.
-    parent = inside(saves_dir(), f"{short_name(config.model.name_or_path)}/{config.method.finetuning_type}", "run folder")
+    model, method = short_name(config.model.name_or_path), config.method.finetuning_type
+    parent = inside(saves_dir(), f"{model}/{method}", "run folder")
     parent.mkdir(parents=True, exist_ok=True)
     base = config.train.run_name or f"{datetime.now():%Y%m%d-%H%M%S}-{config.method.stage}"
     for attempt in range(1, 1000):
