@@ -169,4 +169,5 @@ ENGLISH: dict[str, str] = {
     ),
     "train.unit.pairs": "pairs",
     "train.unit.prompts": "prompts",
+    "data.preview_cut": "{text}… ({more} more characters)",
 }

@@ -224,3 +224,42 @@ def test_a_config_of_nested_aliases_is_refused_briefly_by_the_cli(studio_dirs, t
     result = cli("train", str(long_value))
     assert result.returncode == 2 and "more characters" in result.stdout + result.stderr
     assert len(result.stdout + result.stderr) < 2000
+
+
+# ---------------------------------------------------------------------------------------------------------
+# 1. Bounded reading: a few kilobytes of Parquet must not take the server's memory
+
+
+PEAK_RSS = """
+import json, resource, sys
+from engine.data.uploads import preview_file
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+detection, preview, report = preview_file(sys.argv[1])
+grown = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before
+print(json.dumps({"grown_kb": grown, "problems": [str(p) for p in report.problems]}))
+"""
+
+
+def test_a_tiny_parquet_of_huge_strings_is_refused_without_memory_growth(tmp_path):
+    """The probe's file: 4 rows of 150 MB zstd-compressed strings took the server to 4.9 GB (4 rows of 10 MB
+    here keep the test quick: each cell is one dictionary reference to a value over the per-value bound)."""
+    bomb = tmp_path / "bomb.parquet"
+    subprocess.run([sys.executable, "-c", "import pyarrow as pa, pyarrow.parquet as pq, sys; "
+                    "pq.write_table(pa.table({'text': ['a' * 10_000_000] * 4}), sys.argv[1], compression='zstd')",
+                    str(bomb)], check=True, timeout=300)
+    assert bomb.stat().st_size < 1024**2
+    result = subprocess.run([sys.executable, "-c", PEAK_RSS, str(bomb)], cwd=PROJECT, capture_output=True,
+                            text=True, timeout=300, check=True)
+    measured = json.loads(result.stdout.strip().splitlines()[-1])
+    assert measured["grown_kb"] < 100 * 1024, measured  # the upload route's preview, under 100 MB of growth
+    assert len(measured["problems"]) == 4 and "a value 4 MB" in measured["problems"][0], measured
+
+
+def test_preview_cells_are_cut_with_the_count_of_what_was_left_out(tmp_path):
+    from engine.data.uploads import PREVIEW_CELL_CHARS, preview_file
+
+    long_line = tmp_path / "long.jsonl"
+    long_line.write_text(json.dumps({"instruction": "x" * 1_000_000, "output": "y"}) + "\n")
+    _, preview, _ = preview_file(long_line)
+    cell = preview.iloc[0]["instruction"]
+    assert len(cell) < PREVIEW_CELL_CHARS + 100 and cell.endswith(f"({1_000_000 - PREVIEW_CELL_CHARS} more characters)")

@@ -81,4 +81,5 @@ MESSAGES_ZH: dict[str, str] = {
     "train.rows_dropped": "{total} 条样本中有 {dropped} 条超过 data.cutoff_len={cutoff_len} 个 token，已略过",
     "train.unit.pairs": "偏好对",
     "train.unit.prompts": "提示词",
+    "data.preview_cut": "{text}…（还有 {more} 个字符）",
 }
