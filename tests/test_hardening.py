@@ -262,4 +262,34 @@ def test_preview_cells_are_cut_with_the_count_of_what_was_left_out(tmp_path):
     long_line.write_text(json.dumps({"instruction": "x" * 1_000_000, "output": "y"}) + "\n")
     _, preview, _ = preview_file(long_line)
     cell = preview.iloc[0]["instruction"]
-    assert len(cell) < PREVIEW_CELL_CHARS + 100 and cell.endswith(f"({1_000_000 - PREVIEW_CELL_CHARS} more characters)")
+    assert len(cell) < PREVIEW_CELL_CHARS + 100
+    assert cell.endswith(f"({1_000_000 - PREVIEW_CELL_CHARS} more characters)")
+
+
+# ---------------------------------------------------------------------------------------------------------
+# 11. The smaller ones
+
+
+@pytest.mark.parametrize("suffix, body", [(".json", "[" * 200_000 + "]" * 200_000),
+                                          (".jsonl", '{"a": ' * 200_000 + "1" + "}" * 200_000 + "\n")])
+def test_json_nested_200000_deep_is_a_clear_problem_in_the_upload_handler(tmp_path, suffix, body):
+    from webui.tabs.data import preview_upload
+
+    upload = tmp_path / f"deep{suffix}"
+    upload.write_text(body)
+    message, _, _, _ = preview_upload(str(upload), "auto", "en")
+    assert "nests too deeply" in message
+
+
+@pytest.mark.parametrize("entry, words", [({"file_name": 123}, "'file_name' must be a string"),
+                                          ({"file_name": "a.json", "columns": "str"}, "'columns' must be an object"),
+                                          ({"file_name": "a.json", "columns": {"prompt": 1}}, "column name"),
+                                          ("text", "must be an object")])
+def test_registry_entries_of_the_wrong_type_are_clear_errors(data_dirs, entry, words):
+    from engine.data.registry import DataError, get_entry
+
+    registry = json.loads((data_dirs / "dataset_info.json").read_text())
+    registry["odd"] = entry
+    (data_dirs / "dataset_info.json").write_text(json.dumps(registry))
+    with pytest.raises(DataError, match=words):
+        get_entry("odd")

@@ -33,6 +33,7 @@ SHOWN = 20  # problems printed by Report.render()
 # strings, and a row is only built when its largest value, the row and the file so far stay within bounds.
 PARQUET_EXPANDED_LIMIT = 512 * 1024**2  # bytes, the same as an upload's size
 PARQUET_ROW_GROUP_LIMIT = 128 * 1024**2  # bytes
+NESTED_TOO_DEEP = "the JSON nests too deeply to read (thousands of levels); a row is an object of fields"
 MAX_VALUE_BYTES = 4 * 1024**2  # one cell: far beyond any training example
 MAX_ROW_BYTES = 16 * 1024**2
 
@@ -209,6 +210,9 @@ def _json_rows(path: Path, report: Report, limit: int | None) -> Iterator[tuple[
         hint = "; it looks like JSON Lines (one object per line): name it .jsonl" if err.msg == "Extra data" else ""
         report.add(None, None, f"invalid JSON at line {err.lineno}, column {err.colno}: {err.msg}{hint}")
         raise StopReading from None
+    except RecursionError:
+        report.add(None, None, NESTED_TOO_DEEP)
+        raise StopReading from None
     if not isinstance(data, list):
         report.add(None, None, _not_a_list(data))
         raise StopReading
@@ -228,6 +232,8 @@ def _jsonl_rows(path: Path, report: Report) -> Iterator[tuple[int, object]]:
                 continue
             try:
                 yield number, json.loads(line)
+            except RecursionError:
+                report.add(number, None, NESTED_TOO_DEEP)
             except json.JSONDecodeError as err:
                 hint = "; the file looks like a JSON array: name it .json" if number == 1 and line.strip() in ("[", "[{") else ""
                 report.add(number, None, f"line {number} is not valid JSON: {err.msg} at column {err.colno}{hint}")
