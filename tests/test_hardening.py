@@ -271,7 +271,8 @@ def test_preview_cells_are_cut_with_the_count_of_what_was_left_out(tmp_path):
 
 
 @pytest.mark.parametrize("suffix, body", [(".json", "[" * 200_000 + "]" * 200_000),
-                                          (".jsonl", '{"a": ' * 200_000 + "1" + "}" * 200_000 + "\n")])
+                                          (".jsonl", '{"a": ' * 200_000 + "1" + "}" * 200_000 + "\n")],
+                         ids=["json", "jsonl"])
 def test_json_nested_200000_deep_is_a_clear_problem_in_the_upload_handler(tmp_path, suffix, body):
     from webui.tabs.data import preview_upload
 
