@@ -15,14 +15,11 @@ from pathlib import Path
 from typing import Iterator
 
 from engine.config.schema import ModelConfig, RunConfig
-<<<<<<< HEAD
-from engine.models.loading import is_vision_model, load_model, load_processor, load_tokenizer, resolve_model
+from engine.models.loading import (is_vision_model, load_model, load_processor, load_tokenizer,
+                                   refuse_non_finite_weights, resolve_model)
 from engine.data.images import PLACEHOLDER, load_image
 from engine.data.vision_encoding import render_vision_prompt
 from engine.messages import say
-=======
-from engine.models.loading import load_model, load_tokenizer, refuse_non_finite_weights
->>>>>>> 3bb7ada (Hardening: runs fail on a non-finite loss, gradient norm or weights (never a NaN final/), chat/export refuse NaN weights; preference stages drop rows that cannot fit cutoff_len (ORPO's 0/0 NaN) and say 'nothing left to train on' with numbers, also in the preflight; malformed events.jsonl lines and worker.json are skipped and mark the run damaged)
 from engine.paths import CONFIG_FILE, FINAL_DIR
 from engine.data.templates import ChatTemplate, load_template, render_messages
 
