@@ -284,8 +284,8 @@ class RunConfig:
         """The config of a YAML text. Aliases are refused: a few hundred bytes of nested aliases expand to
         gigabytes, and a config has no need of them."""
         if len(text) > MAX_CONFIG_CHARS:
-            raise ConfigError([f"the config is {len(text):,} characters long; a config has at most {MAX_CONFIG_CHARS:,}"
-                               ])
+            size = f"{len(text):,} characters long; a config has at most {MAX_CONFIG_CHARS:,}"
+            raise ConfigError([f"the config is {size}"])
         try:
             _refuse_odd_yaml(text)
             raw = yaml.safe_load(text)
