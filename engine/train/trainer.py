@@ -21,7 +21,6 @@ from engine.data.templates import load_template
 from engine.messages import Message, say
 from engine.train import distributed
 from engine.paths import FINAL_DIR, TENSORBOARD_DIR
-from engine.messages import say
 from engine.train.resources import ResourceSampler
 from engine.train.stages import StageSpec, stage_of
 
