@@ -171,4 +171,26 @@ ENGLISH: dict[str, str] = {
     "json.error_at": "{detail} at line {line}, column {column}",
     "names.dataset_name_taken": "the dataset name {name!r} is already registered (the file is fine); pick another "
                                 "name",
+    # hardening: training that diverged, weights that are not finite, damaged run files
+    "train.not_finite": (
+        "{quantity} became {value} at step {step}: training stopped there and no final model was written. Lower the learning rate (train.learning_rate), keep gradient clipping on (train.max_grad_norm), check data.cutoff_len and that the data has no empty answers; Resume continues from the last good checkpoint."
+    ),
+    "train.weights_not_finite": (
+        "{count} of the trained weights are NaN or infinite, so they were not saved as the final model. Lower the learning rate (train.learning_rate) and train again."
+    ),
+    "use.weights_not_finite": (
+        "{path} holds {count} NaN or infinite weights: it was trained into a broken state and cannot be used or exported. Train again with a lower learning rate."
+    ),
+    "runs.damaged": (
+        "the files of run {run} hold something the training process never wrote ({detail}); its state cannot be trusted. Delete the run, or Resume to train it again from its last checkpoint."
+    ),
+    "train.nothing_fits": (
+        "nothing left to train on: all {count} {what} of this {stage} run are longer than data.cutoff_len={cutoff_len} tokens (shortest: {shortest}); raise data.cutoff_len to at least {shortest}, or use shorter examples"
+    ),
+    "train.rows_dropped": (
+        "{dropped} of {total} examples are longer than data.cutoff_len={cutoff_len} tokens and were left out"
+    ),
+    "train.unit.pairs": "pairs",
+    "train.unit.prompts": "prompts",
+    "data.preview_cut": "{text}… ({more} more characters)",
 }

@@ -37,7 +37,20 @@ def data_dirs(tmp_path, monkeypatch):
     monkeypatch.setenv("STUDIO_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("STUDIO_REGISTRY", str(tmp_path / "dataset_info.json"))
     monkeypatch.setenv("STUDIO_SAVES_DIR", str(tmp_path / "saves"))
-    return tmp_path
+    yield tmp_path
+    end_workers(tmp_path / "saves", os.environ["STUDIO_SAVES_DIR"])  # also a saves folder the test moved to
+
+
+def end_workers(*saves_folders) -> None:
+    """Kill the process group of every worker still training under the saves folders: a test that started
+    one ends it, pass or fail, so no worker outlives its test (and its temporary folder)."""
+    import signal
+
+    for process in {p for saves in set(map(str, saves_folders)) for p in worker_processes(saves)}:
+        try:
+            os.killpg(os.getpgid(process.pid), signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
 
 
 def demo_config(values: dict | None = None):
@@ -71,7 +84,8 @@ def studio_dirs(tmp_path, monkeypatch):
     """Saves and exports in tmp_path; the bundled data and registry as they ship."""
     monkeypatch.setenv("STUDIO_SAVES_DIR", str(tmp_path / "saves"))
     monkeypatch.setenv("STUDIO_EXPORTS_DIR", str(tmp_path / "exports"))
-    return tmp_path
+    yield tmp_path
+    end_workers(tmp_path / "saves", os.environ["STUDIO_SAVES_DIR"])  # also a saves folder the test moved to
 
 
 @pytest.fixture(scope="session")

@@ -90,4 +90,14 @@ MESSAGES_ZH: dict[str, str] = {
     "json.several_values": "第 {line} 行开始了第二个值；这个文件看起来是 JSON Lines（每行一个对象），请把扩展名改为 .jsonl",
     "json.error_at": "第 {line} 行第 {column} 列：{detail}",
     "names.dataset_name_taken": "数据集名称 {name!r} 已被使用（文件本身没有问题），请换一个名称",
+    # hardening
+    "train.not_finite": "{quantity} 在第 {step} 步变为 {value}：训练已在此停止，未写入最终模型。请降低学习率（train.learning_rate），保持梯度裁剪（train.max_grad_norm），检查 data.cutoff_len 以及数据中是否有空回答；「继续」会从最后一个正常的检查点接着训练。",
+    "train.weights_not_finite": "训练后的权重中有 {count} 个是 NaN 或无穷大，因此没有保存为最终模型。请降低学习率（train.learning_rate）后重新训练。",
+    "use.weights_not_finite": "{path} 中有 {count} 个 NaN 或无穷大的权重：训练已将其破坏，无法使用或导出。请降低学习率后重新训练。",
+    "runs.damaged": "运行 {run} 的文件中有训练进程从未写入的内容（{detail}），其状态不可信。请删除该运行，或点「继续」从最后一个检查点重新训练。",
+    "train.nothing_fits": "没有可训练的数据：此 {stage} 运行的全部 {count} 条{what}都超过 data.cutoff_len={cutoff_len} 个 token（最短：{shortest}）；请把 data.cutoff_len 提高到至少 {shortest}，或使用更短的样本",
+    "train.rows_dropped": "{total} 条样本中有 {dropped} 条超过 data.cutoff_len={cutoff_len} 个 token，已略过",
+    "train.unit.pairs": "偏好对",
+    "train.unit.prompts": "提示词",
+    "data.preview_cut": "{text}…（还有 {more} 个字符）",
 }

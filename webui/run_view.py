@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from engine.config.schema import ConfigError, RunConfig
-from engine.paths import saves_dir
+from engine.paths import PathEscapeError, saves_dir
 from engine.runs.compare import smooth
 from engine.messages import say
 from engine.runs.cluster import node_commands
@@ -21,7 +21,7 @@ from engine.runs.events import current_events, final_status, latest_progress, re
 from engine.runs.files import CONFIG_FILE, EVENTS_FILE, FINAL_DIR, LOG_FILE
 from engine.runs.scheduler import queued_runs
 from engine.runs.status import RunStatus, State
-from engine.runs.store import RunSummary, list_runs, newest_checkpoint, run_status, summarize_run
+from engine.runs.store import RunSummary, list_runs, newest_checkpoint, run_directory, run_status, summarize_run
 
 from webui.devices_panel import ranks_html
 from webui.i18n import TEXT, localize, text
@@ -277,8 +277,16 @@ def history_table(lang: str) -> pd.DataFrame:
 
 
 def run_dir_of_row(row: list) -> str:
-    """The run directory named by a selected history row (its last column)."""
-    return str(saves_dir() / row[-1]) if row else ""
+    """The run directory named by a selected history row (its last column: the run's id, its folder under the
+    saves dir); "" unless that names a run inside the saves folder. The row comes from the browser, so it is
+    confined like Resume and Stop confine theirs: resolved, then checked to lie inside."""
+    run_id = row[-1] if row else None
+    if not isinstance(run_id, str) or not run_id or Path(run_id).is_absolute():
+        return ""
+    try:
+        return str(run_directory(saves_dir() / run_id))
+    except (PathEscapeError, OSError):
+        return ""
 
 
 def snapshot(run_dir: str) -> tuple:

@@ -16,6 +16,10 @@ import yaml
 from engine.messages import say
 from engine.paths import is_plain_name
 
+# A config is a few hundred lines; anything far longer is not one, and parsing it would only cost memory.
+MAX_CONFIG_CHARS = 1_000_000
+MAX_CONFIG_DEPTH = 16
+
 
 class ConfigError(ValueError):
     """A config that cannot be read; `problems` lists every one as a plain sentence."""
@@ -280,10 +284,16 @@ class RunConfig:
 
     @classmethod
     def from_yaml(cls, text: str) -> "RunConfig":
+        """The config of a YAML text. Aliases are refused: a few hundred bytes of nested aliases expand to
+        gigabytes, and a config has no need of them."""
+        if len(text) > MAX_CONFIG_CHARS:
+            size = f"{len(text):,} characters long; a config has at most {MAX_CONFIG_CHARS:,}"
+            raise ConfigError([f"the config is {size}"])
         try:
+            _refuse_odd_yaml(text)
             raw = yaml.safe_load(text)
-        except yaml.YAMLError as err:
-            raise ConfigError([f"the config is not valid YAML: {err}"]) from None
+        except (yaml.YAMLError, RecursionError) as err:
+            raise ConfigError([f"the config is not valid YAML: {shortened(str(err), 300)}"]) from None
         if raw is not None and not isinstance(raw, dict):
             raise ConfigError(
                 ["the config must be a mapping of sections (model, data, method, train, eval, export, distributed)"])
@@ -305,6 +315,27 @@ class RunConfig:
             section, name = dotted.split(".")
             raw[section][name] = value
         return RunConfig.from_dict(raw)
+
+
+def _refuse_odd_yaml(text: str) -> None:
+    """Aliases and deep nesting, found in the parser's events before anything is built from them."""
+    depth = 0
+    for event in yaml.parse(text, Loader=yaml.SafeLoader):
+        if isinstance(event, yaml.AliasEvent):
+            raise ConfigError(["the config uses YAML aliases (*name); write each value out instead"])
+        depth += isinstance(event, yaml.CollectionStartEvent) - isinstance(event, yaml.CollectionEndEvent)
+        if depth > MAX_CONFIG_DEPTH:
+            raise ConfigError([f"the config nests deeper than {MAX_CONFIG_DEPTH} levels; a config holds sections of "
+                               "fields"])
+
+
+def excerpt(value, limit: int = 80) -> str:
+    """`repr(value)`, cut to `limit` characters: an error names the value without echoing all of it."""
+    return shortened(repr(value), limit)
+
+
+def shortened(text: str, limit: int) -> str:
+    return text if len(text) <= limit else f"{text[:limit]}… ({len(text) - limit} more characters)"
 
 
 def field_info(dotted: str) -> dict:
@@ -335,13 +366,13 @@ def _hints(cls) -> dict:
 
 def _build(cls, raw: dict, prefix: str, problems: list[str]):
     if not isinstance(raw, dict):
-        problems.append(f"{prefix.rstrip('.') or 'config'} must be a mapping; got {raw!r}")
+        problems.append(f"{prefix.rstrip('.') or 'config'} must be a mapping; got {excerpt(raw)}")
         return cls()
     hints = _hints(cls)
     known = {f.name for f in dataclasses.fields(cls)}
     for key in raw:
         if key not in known:
-            problems.append(f"unknown key '{prefix}{key}'; valid keys here: {', '.join(sorted(known))}")
+            problems.append(f"unknown key {excerpt(f'{prefix}{key}')}; valid keys here: {', '.join(sorted(known))}")
     values = {}
     for name in known & raw.keys():
         kind, where = hints[name], f"{prefix}{name}"
@@ -351,7 +382,7 @@ def _build(cls, raw: dict, prefix: str, problems: list[str]):
             try:
                 values[name] = _coerce(raw[name], kind)
             except (TypeError, ValueError):
-                problems.append(f"{where} must be {_type_name(kind)}; got {raw[name]!r}")
+                problems.append(f"{where} must be {_type_name(kind)}; got {excerpt(raw[name])}")
     return cls(**values)
 
 
@@ -407,7 +438,7 @@ def field_problems(config: RunConfig) -> list[str]:
         info, value = field_info(dotted), config.get(dotted)
         chosen = value if isinstance(value, list) else [value]
         if info["choices"] and any(item not in info["choices"] for item in chosen):
-            problems.append(f"{dotted} must be one of {', '.join(info['choices'])}; got {value!r}")
+            problems.append(f"{dotted} must be one of {', '.join(info['choices'])}; got {excerpt(value)}")
         if info["minimum"] is not None and value < info["minimum"]:
             problems.append(f"{dotted} must be ≥ {info['minimum']}; got {value}")
         if info["maximum"] is not None and value > info["maximum"]:
@@ -421,5 +452,5 @@ def field_problems(config: RunConfig) -> list[str]:
     if config.train.run_name and not is_plain_name(config.train.run_name):
         problems.append(say("names.run_name_unusable", name=config.train.run_name))
     if config.export.export_dir and not is_plain_name(config.export.export_dir):
-        problems.append(f"export.export_dir must be a plain folder name; got {config.export.export_dir!r}")
+        problems.append(f"export.export_dir must be a plain folder name; got {excerpt(config.export.export_dir)}")
     return problems

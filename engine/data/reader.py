@@ -28,6 +28,15 @@ JSON_ARRAY_LIMIT = 50 * 1024**2  # bytes; larger arrays would have to be parsed 
 CHUNK = 1024**2  # bytes read at a time when scanning
 MAX_KEPT = 1000  # problems kept in memory; the rest are only counted
 SHOWN = 20  # problems printed by Report.render()
+# Parquet is compressed, and repeats a value by reference: a few kilobytes can hold gigabytes of text. What
+# it expands to is bounded per file and per row group from its metadata before a page is decompressed; text
+# columns stay dictionary-encoded while read, so each row's cells are measured before they become Python
+# strings, and a row is only built when its largest value, the row and the file so far stay within bounds.
+PARQUET_EXPANDED_LIMIT = 512 * 1024**2  # bytes, the same as an upload's size
+PARQUET_ROW_GROUP_LIMIT = 128 * 1024**2  # bytes
+NESTED_TOO_DEEP = "the JSON nests too deeply to read (thousands of levels); a row is an object of fields"
+MAX_VALUE_BYTES = 4 * 1024**2  # one cell: far beyond any training example
+MAX_ROW_BYTES = 16 * 1024**2
 
 BINARY_MAGIC = {
     b"PK\x03\x04": "ZIP archive (an .xlsx or .docx is one too)",
@@ -201,6 +210,9 @@ def _json_rows(path: Path, report: Report, limit: int | None) -> Iterator[tuple[
     except json.JSONDecodeError as err:
         report.add(None, None, file_problem(err))
         raise StopReading from None
+    except RecursionError:
+        report.add(None, None, NESTED_TOO_DEEP)
+        raise StopReading from None
     if not isinstance(data, list):
         report.add(None, None, _not_a_list(data))
         raise StopReading
@@ -220,6 +232,8 @@ def _jsonl_rows(path: Path, report: Report) -> Iterator[tuple[int, object]]:
                 continue
             try:
                 yield number, json.loads(line)
+            except RecursionError:
+                report.add(number, None, NESTED_TOO_DEEP)
             except json.JSONDecodeError as err:
                 report.add(number, None, line_problem(err, number))
 
@@ -249,15 +263,69 @@ def _parquet_rows(path: Path, report: Report) -> Iterator[tuple[int, object]]:
     from pyarrow import parquet
 
     try:
-        table = parquet.ParquetFile(path)
-        number = 0
-        for batch in table.iter_batches(batch_size=1024):
-            for row in batch.to_pylist():
+        text_columns = [f.name for f in parquet.ParquetFile(path).schema_arrow if _is_text(f.type)]
+        table = parquet.ParquetFile(path, read_dictionary=text_columns)
+        problem = _expansion_problem(table.metadata)
+        if problem:
+            report.add(None, None, problem)
+            raise StopReading
+        number, expanded = 0, 0
+        for batch in table.iter_batches(batch_size=16):
+            for index, (largest, size) in enumerate(_row_sizes(batch)):
                 number += 1
-                yield number, row
+                expanded += size
+                if expanded > PARQUET_EXPANDED_LIMIT:
+                    report.add(None, None, f"the rows expand beyond {PARQUET_EXPANDED_LIMIT // 1024**2} MB when "
+                                           "decompressed — split the file into smaller files")
+                    raise StopReading
+                if largest > MAX_VALUE_BYTES or size > MAX_ROW_BYTES:
+                    report.add(number, None, f"holds {size / 1024**2:,.0f} MB of text (largest value "
+                                             f"{largest / 1024**2:,.0f} MB); a row may hold at most "
+                                             f"{MAX_ROW_BYTES // 1024**2} MB, a value {MAX_VALUE_BYTES // 1024**2} MB")
+                    continue
+                yield number, batch.slice(index, 1).to_pylist()[0]
+    except StopReading:
+        raise
     except Exception as err:  # noqa: BLE001  (pyarrow raises several types; its message is what the user needs)
-        report.add(None, None, f"could not be read as Parquet: {err}")
+        report.add(None, None, f"could not be read as Parquet: {str(err)[:300]}")
         raise StopReading from None
+
+
+def _expansion_problem(metadata) -> str | None:
+    """Why a Parquet file expands too far to read, from its metadata (nothing decompressed yet)."""
+    groups = [metadata.row_group(i).total_byte_size for i in range(metadata.num_row_groups)]
+    if sum(groups) > PARQUET_EXPANDED_LIMIT:
+        return (f"the file expands to {sum(groups) / 1024**2:,.0f} MB when decompressed; at most "
+                f"{PARQUET_EXPANDED_LIMIT // 1024**2} MB are read — split it into smaller files")
+    if groups and max(groups) > PARQUET_ROW_GROUP_LIMIT:
+        return (f"a row group expands to {max(groups) / 1024**2:,.0f} MB when decompressed; at most "
+                f"{PARQUET_ROW_GROUP_LIMIT // 1024**2} MB per row group are read — write it with smaller row groups")
+    return None
+
+
+def _is_text(kind) -> bool:
+    import pyarrow as pa
+
+    return pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_binary(kind)
+
+
+def _row_sizes(batch) -> list[tuple[int, int]]:
+    """(largest text value, all text) in bytes of each row, measured in Arrow: no value is built in Python.
+    Nested columns are not measured here; the row-group bound holds them."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    sizes = [(0, 0)] * batch.num_rows
+    for column in batch.columns:
+        if pa.types.is_dictionary(column.type) and _is_text(column.type.value_type):
+            lengths = pc.take(pc.binary_length(column.dictionary), column.indices)
+        elif _is_text(column.type):
+            lengths = pc.binary_length(column)
+        else:
+            continue
+        sizes = [(max(largest, length or 0), total + (length or 0))
+                 for (largest, total), length in zip(sizes, lengths.to_pylist())]
+    return sizes
 
 
 def _txt_rows(path: Path, report: Report) -> Iterator[tuple[int, object]]:

@@ -54,9 +54,33 @@ def _read_registry_file(path: Path) -> dict[str, dict]:
     if not path.exists():
         return {}
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        registry = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as err:
         raise DataError(f"{path} is not valid JSON (line {err.lineno}, column {err.colno}): {err.msg}") from None
+    except RecursionError:
+        raise DataError(f"{path} nests too deeply to read") from None
+    if not isinstance(registry, dict):
+        raise DataError(f"{path} must be a JSON object of dataset names; it is {type(registry).__name__}")
+    return registry
+
+
+# The types of the entry keys this studio reads; a registry edited by hand may hold anything.
+ENTRY_TYPES = {"file_name": str, "formatting": str, "ranking": (bool, int), "columns": dict, "tags": dict}
+TYPE_WORDS = {"file_name": "a string", "formatting": "a string", "ranking": "true or false", "columns": "an object",
+              "tags": "an object"}
+
+
+def entry_type_problem(raw) -> str | None:
+    """Why a registry entry cannot be read (a key of the wrong type), or None."""
+    if not isinstance(raw, dict):
+        return f"the entry must be an object; it is {type(raw).__name__}"
+    for key, kind in ENTRY_TYPES.items():
+        if key in raw and not isinstance(raw[key], kind):
+            return f"{key!r} must be {TYPE_WORDS[key]}; it is {type(raw[key]).__name__}"
+    for key in ("columns", "tags"):
+        if any(not isinstance(value, str) for value in raw.get(key, {}).values()):
+            return f"every value of {key!r} must be a column name (a string)"
+    return None
 
 
 def get_entry(name: str) -> DatasetEntry:
@@ -64,6 +88,9 @@ def get_entry(name: str) -> DatasetEntry:
     if name not in registry:
         raise DataError(f"dataset {name!r} is not in {registry_path().name}; registered: {', '.join(registry) or 'none'}")
     raw = registry[name]
+    problem = entry_type_problem(raw)
+    if problem:
+        raise DataError(f"dataset {name!r} in {registry_path().name}: {problem}")
     if "file_name" not in raw:
         source = next((k for k in ("hf_hub_url", "ms_hub_url", "om_hub_url", "script_url", "cloud_file_name") if k in raw), None)
         hint = f"it uses {source}, which needs network access" if source else "it has no file_name"

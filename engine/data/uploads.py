@@ -19,6 +19,7 @@ from engine.data.checker import Report, check_file, first_rows
 
 MAX_UPLOAD_BYTES = 512 * 1024**2  # checked before a byte is read
 PREVIEW_ROWS = 5
+PREVIEW_CELL_CHARS = 2000  # a preview cell shows this much; the page never receives a whole huge value
 
 
 @dataclass
@@ -60,7 +61,10 @@ def _preview(path: Path, report: Report):
 
 def _cell(value):
     # Tables show scalars; conversations and history are lists, shown as compact JSON.
-    return json.dumps(value, ensure_ascii=False) if isinstance(value, (list, dict)) else value
+    shown = json.dumps(value, ensure_ascii=False) if isinstance(value, (list, dict)) else value
+    if isinstance(shown, str) and len(shown) > PREVIEW_CELL_CHARS:
+        return say("data.preview_cut", text=shown[:PREVIEW_CELL_CHARS], more=len(shown) - PREVIEW_CELL_CHARS)
+    return shown
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -16,7 +16,8 @@ from engine.config.schema import RunConfig
 from engine.export.gguf import GGUF_TYPES, ollama_modelfile, write_gguf
 from engine.export.model_card import write_model_card
 from engine.messages import say
-from engine.models.loading import is_vision_model, load_text_processing, load_tokenizer, merged_model, resolve_model
+from engine.models.loading import (is_vision_model, load_text_processing, load_tokenizer, merged_model,
+                                   refuse_non_finite_weights, resolve_model)
 from engine.paths import CONFIG_FILE, FINAL_DIR, exports_dir, inside
 from engine.data.templates import load_template
 
@@ -96,6 +97,7 @@ def export_run(
     """
     run_dir = Path(run_dir)
     config = RunConfig.load(run_dir / CONFIG_FILE)
+    refuse_non_finite_weights(run_dir / FINAL_DIR)
     kind = "adapter" if adapter_only else "merged"
     target_spec = TARGETS[kind]
     gguf_types = _check_kinds(run_dir, config, target_spec, list(gguf_types))

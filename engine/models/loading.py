@@ -5,6 +5,7 @@ from pathlib import Path
 
 from engine.models.builtin import builtin_path, is_builtin
 from engine.config.schema import ModelConfig, RunConfig
+from engine.messages import say
 from engine.paths import CONFIG_FILE, FINAL_DIR
 
 
@@ -25,9 +26,14 @@ def resolve_model(name_or_path: str) -> str:
 
 
 def short_name(name_or_path: str) -> str:
-    """A folder-safe model name for saves/<model>/...: builtin:tiny-demo → tiny-demo, org/Model → Model."""
-    base = name_or_path.removeprefix("builtin:").rstrip("/").split("/")[-1]
-    return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in base) or "model"
+    """A folder-safe model name for saves/<model>/...: builtin:tiny-demo → tiny-demo, org/Model → Model. A local
+    path is resolved first, so `data/..` names the folder it means; a name of only dots never names a folder."""
+    name = name_or_path.removeprefix("builtin:")
+    if not is_builtin(name_or_path) and Path(name).expanduser().exists():
+        name = str(Path(name).expanduser().resolve())
+    base = name.rstrip("/").split("/")[-1]
+    safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in base)
+    return safe if safe.strip(".") else "model"
 
 
 def torch_dtype(name: str):
@@ -131,6 +137,22 @@ def _has_score_head(final: Path) -> bool:
         return json.loads(adapter.read_text()).get("task_type") == "SEQ_CLS"
     architectures = json.loads((final / "config.json").read_text()).get("architectures") or []
     return any(name.endswith("ForSequenceClassification") for name in architectures)
+
+
+def refuse_non_finite_weights(folder: Path) -> None:
+    """Refuse a trained result holding NaN or infinite weights (a run that diverged before this check
+    existed): chatting with it gives garbage and exporting it spreads it. Reads each tensor once, lazily."""
+    from safetensors import safe_open
+
+    broken = 0
+    for weights in sorted(Path(folder).glob("*.safetensors")):
+        with safe_open(str(weights), framework="pt") as tensors:
+            for key in tensors.keys():
+                tensor = tensors.get_tensor(key)
+                if tensor.is_floating_point():
+                    broken += int((~tensor.isfinite()).sum())
+    if broken:
+        raise ModelLoadError(say("use.weights_not_finite", path=Path(folder).parent.name, count=broken))
 
 
 # Weight files that Python's pickle reads: loading one can run any code its author put in it.

@@ -15,7 +15,9 @@ Kinds (the "event" key):
           a failed one carries error, and reason (killed | out of memory | disk full | not writable) with advice
           when the cause is known.
 A resumed run appends to the same file: earlier attempts stay readable, and `current_events` drops the points
-a resume went back over. Readers tolerate a half-written last line (the worker may be mid-write).
+a resume went back over. Readers tolerate a half-written last line (the worker may be mid-write), and skip any
+other line that is not a well-formed event (`well_formed`): a stray line must not break the queue or the UI. A
+run whose newest complete line is such a line is damaged (`tail_damaged`); engine/runs/status.py says so.
 """
 from __future__ import annotations
 
@@ -28,6 +30,16 @@ from engine.runs.files import EVENTS_FILE
 FINAL_STATUSES = ("completed", "stopped", "cancelled", "failed")
 # The status event that starts a later attempt; it is no run status: the run is running again.
 RESUMED = "resumed"
+STATUSES = (*FINAL_STATUSES, "running", RESUMED)
+
+# The fields each kind must carry, and what they must be, for readers to use it without checking again.
+_NUMBER = (int, float)
+REQUIRED_FIELDS = {
+    "start": {"total_steps": int},
+    "log": {"step": int, "total_steps": int, "loss": _NUMBER, "elapsed_s": _NUMBER},
+    "eval": {"step": int},
+    "status": {"status": str},
+}
 
 
 class EventLog:
@@ -40,17 +52,34 @@ class EventLog:
             out.write(json.dumps(record, ensure_ascii=False) + "\n")
 
 
+def well_formed(event) -> bool:
+    """True for an object readers can use as it is: a known kind with its fields of the right types."""
+    if not isinstance(event, dict) or not isinstance(event.get("time"), _NUMBER) or isinstance(event["time"], bool):
+        return False
+    required = REQUIRED_FIELDS.get(event.get("event"))
+    if required is None:
+        return False
+    if any(not isinstance(event.get(key), kinds) or isinstance(event[key], bool) for key, kinds in required.items()):
+        return False
+    return event["event"] != "status" or event["status"] in STATUSES
+
+
+def parse_event(line: str) -> dict | None:
+    """The event of one line, or None when the line is not a well-formed event."""
+    try:
+        event = json.loads(line)
+    except (ValueError, RecursionError):
+        return None
+    return event if well_formed(event) else None
+
+
 def read_events(run_dir: Path) -> list[dict]:
-    path = Path(run_dir) / EVENTS_FILE
-    if not path.exists():
+    """The well-formed events of the run, oldest first."""
+    try:
+        text = (Path(run_dir) / EVENTS_FILE).read_text(encoding="utf-8", errors="replace")
+    except FileNotFoundError:
         return []
-    events = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            events.append(json.loads(line))
-        except json.JSONDecodeError:
-            break  # the line being written right now
-    return events
+    return [event for line in text.splitlines() if (event := parse_event(line)) is not None]
 
 
 def read_last_status(run_dir: Path, tail_bytes: int = 16384) -> dict | None:
@@ -64,14 +93,33 @@ def read_last_status(run_dir: Path, tail_bytes: int = 16384) -> dict | None:
             tail = log.read().decode("utf-8", errors="replace")
     except FileNotFoundError:
         return None
-    for line in reversed(tail.splitlines()[1:] if size > tail_bytes else tail.splitlines()):
-        try:
-            event = json.loads(line)
-        except json.JSONDecodeError:
-            continue  # the line being written, or a line cut by the tail's start
-        if event.get("event") == "status":
+    for line in reversed(_complete_lines(tail, cut_start=size > tail_bytes)):
+        event = parse_event(line)
+        if event is not None and event["event"] == "status":
             return event
     return last_status(read_events(run_dir)) if size > tail_bytes else None
+
+
+def tail_damaged(run_dir: Path, tail_bytes: int = 4096) -> bool:
+    """True when the newest complete line of events.jsonl is not a well-formed event: something other than
+    the worker wrote there (or the file was damaged), so the run's state cannot be trusted. A half-written
+    last line (no newline yet) is not damage: a worker may be writing it, or was killed while it did."""
+    path = Path(run_dir) / EVENTS_FILE
+    try:
+        with path.open("rb") as log:
+            size = log.seek(0, 2)
+            log.seek(max(size - tail_bytes, 0))
+            tail = log.read().decode("utf-8", errors="replace")
+    except FileNotFoundError:
+        return False
+    lines = [line for line in _complete_lines(tail, cut_start=size > tail_bytes) if line.strip()]
+    return bool(lines) and parse_event(lines[-1]) is None
+
+
+def _complete_lines(tail: str, cut_start: bool) -> list[str]:
+    """The whole lines of a file's tail: without one cut by the tail's start, or one still being written."""
+    lines = tail.split("\n")
+    return lines[1 if cut_start else 0:-1]
 
 
 def last_status(events: list[dict]) -> dict | None:

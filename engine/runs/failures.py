@@ -10,7 +10,9 @@ import errno
 from dataclasses import dataclass
 from pathlib import Path
 
+from engine.messages import Message
 from engine.runs.status import Reason, disk_nearly_full
+from engine.train.trainer import TrainingNotFinite
 
 # Substrings of the errors PyTorch and the OS raise when an allocation fails; torch.OutOfMemoryError is a
 # RuntimeError, and CPU allocations fail with a plain RuntimeError that only the text identifies.
@@ -63,6 +65,8 @@ def classify_failure(err: BaseException, run_dir: Path | None = None) -> Failure
     error that names no cause while the run's disk is full counts as disk full: torch.save reports ENOSPC
     as "basic_ios::clear: iostream error" or "unexpected pos", which say nothing."""
     for cause in _chain(err):
+        if isinstance(cause, TrainingNotFinite):
+            return Failure(Reason.NOT_FINITE, cause.message)
         text = str(cause).lower()
         if isinstance(cause, MemoryError) or _is_torch_oom(cause) or any(t in text for t in OUT_OF_MEMORY_TEXT):
             return _known(Reason.OUT_OF_MEMORY, f"ran out of memory: {_first_line(cause)}")
@@ -73,6 +77,8 @@ def classify_failure(err: BaseException, run_dir: Path | None = None) -> Failure
             return _known(Reason.NOT_WRITABLE, f"cannot write {filename}: {cause.strerror}")
     if run_dir is not None and disk_nearly_full(run_dir):
         return _known(Reason.DISK_FULL, f"the disk is full ({_first_line(err)})")
+    if isinstance(getattr(err, "message", None), Message):  # the engine's own words already (NothingToTrain)
+        return Failure(None, err.message)
     return Failure(None, f"{type(err).__name__}: {err}".strip())
 
 

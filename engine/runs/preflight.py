@@ -7,6 +7,7 @@ submit and resume) and the worker both ask; the worker asks before it loads a mo
 """
 from __future__ import annotations
 
+import copy
 import importlib.util
 import os
 import shutil
@@ -53,7 +54,30 @@ def preflight(config: RunConfig) -> list[str]:
             f"for its checkpoints (up to {_kept_checkpoints(config)}) and final model. Free some space, keep "
             "fewer checkpoints (train.save_total_limit), or train LoRA, which saves far less."
         )]
-    return []
+    return data_left_problems(config)
+
+
+# Examples per dataset the preflight measures at most: beyond that Start would wait too long, and the worker
+# checks the whole data again before it loads the model.
+PREFLIGHT_EXAMPLES = 2000
+
+
+def data_left_problems(config: RunConfig) -> list[str]:
+    """"Nothing left to train on" with numbers, when no example of a preference stage's data fits in
+    data.cutoff_len (TRL would crash on an empty dataset, or train on NaN)."""
+    from engine.models.loading import ModelLoadError
+    from engine.train.stages.preference import STAGE_ROWS, nothing_left_problem
+
+    if config.method.stage not in STAGE_ROWS:
+        return []
+    measured = copy.deepcopy(config)
+    if not 0 < config.data.max_samples <= PREFLIGHT_EXAMPLES:
+        measured.data.max_samples = PREFLIGHT_EXAMPLES + 1  # one more: tells a whole dataset from a cut one
+    try:
+        problem = nothing_left_problem(measured, at_most=PREFLIGHT_EXAMPLES * len(config.data.datasets))
+    except (ModelLoadError, OSError, ValueError):  # DataError is a ValueError
+        return []  # validate() and the worker report unreadable data or models in their own words
+    return [problem] if problem else []
 
 
 def saves_dir_problem(folder: Path) -> str | None:

@@ -82,10 +82,15 @@ def record_launch(run_dir: Path, pid: int) -> None:
 
 
 def launch_record(run_dir: Path) -> dict | None:
+    """worker.json, or None when there is none or it is not one record_launch wrote (status.py: damaged)."""
     try:
-        return json.loads((Path(run_dir) / WORKER_FILE).read_text())
-    except (FileNotFoundError, json.JSONDecodeError):
+        record = json.loads((Path(run_dir) / WORKER_FILE).read_text())
+    except (OSError, ValueError, RecursionError):
         return None
+    fields = {"pid": int, "pgid": int, "create_time": (int, float), "time": (int, float)}
+    if not isinstance(record, dict) or any(not isinstance(record.get(k), t) for k, t in fields.items()):
+        return None
+    return record
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -11,8 +11,8 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Self
 
-from engine.runs.events import final_status, read_last_status
-from engine.runs.files import QUEUED_FILE
+from engine.runs.events import final_status, read_last_status, tail_damaged
+from engine.runs.files import EVENTS_FILE, QUEUED_FILE, WORKER_FILE
 from engine.runs.process import launch_record, launched_process_alive, reap_children, worker_alive
 
 
@@ -34,6 +34,8 @@ class Reason(StrEnum):
     OUT_OF_MEMORY = "out of memory"
     DISK_FULL = "disk full"
     NOT_WRITABLE = "not writable"
+    DAMAGED = "damaged"  # its files hold something the worker never wrote: listed and deletable, not trusted
+    NOT_FINITE = "not finite"  # the loss or gradients became NaN or infinite, so training stopped there
 
 
 TRAINING_STATES = (State.STARTING, State.RUNNING)
@@ -107,6 +109,8 @@ def run_status(run_dir: Path) -> RunStatus:
         return RunStatus(State.QUEUED)
     last = read_last_status(run_dir)
     launch = launch_record(run_dir)
+    if damaged_file(run_dir):
+        return RunStatus(State.FAILED, Reason.DAMAGED)
     if launch is None:  # never launched (or cancelled while queued), or started by hand without a record
         if last is None:
             return RunStatus(State.CREATED)
@@ -121,6 +125,16 @@ def run_status(run_dir: Path) -> RunStatus:
     if this_attempt is None:
         return RunStatus(State.FAILED)
     return RunStatus(State.FAILED, Reason.DISK_FULL if disk_nearly_full(run_dir) else Reason.KILLED)
+
+
+def damaged_file(run_dir: Path) -> str | None:
+    """Which file of the run holds something its worker never wrote, or None: the newest line of
+    events.jsonl, or worker.json (which is written whole, then renamed into place)."""
+    if tail_damaged(run_dir):
+        return f"the last line of {EVENTS_FILE}"
+    if (run_dir / WORKER_FILE).exists() and launch_record(run_dir) is None:
+        return WORKER_FILE
+    return None
 
 
 def disk_nearly_full(folder: Path, below_bytes: int = 16 * 1024**2) -> bool:

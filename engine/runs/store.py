@@ -16,7 +16,8 @@ from engine.models.loading import short_name
 from engine.paths import PathEscapeError, inside, saves_dir
 from engine.runs.events import current_events, final_status, latest_progress, peak_memory_mb, read_events
 from engine.runs.files import CHECKPOINT_PREFIX, CONFIG_FILE
-from engine.runs.status import RunStatus, run_status
+from engine.messages import say
+from engine.runs.status import Reason, RunStatus, damaged_file, run_status
 
 # ---------------------------------------------------------------------------------------------------------
 # Creating and finding run directories
@@ -24,7 +25,9 @@ from engine.runs.status import RunStatus, run_status
 
 def create_run(config: RunConfig) -> Path:
     """A new, empty run directory holding config.yaml; never one that already exists."""
-    parent = saves_dir() / short_name(config.model.name_or_path) / config.method.finetuning_type
+    # Confined by resolved path: neither the model's name nor the method may lead out of the saves folder.
+    model, method = short_name(config.model.name_or_path), config.method.finetuning_type
+    parent = inside(saves_dir(), f"{model}/{method}", "run folder")
     parent.mkdir(parents=True, exist_ok=True)
     base = config.train.run_name or f"{datetime.now():%Y%m%d-%H%M%S}-{config.method.stage}"
     for attempt in range(1, 1000):
@@ -127,10 +130,16 @@ def summarize_run(run_dir: Path) -> RunSummary:
         total_steps=start["total_steps"] if start else 0,
         final_loss=logs[-1]["loss"] if logs else None,
         started=datetime.fromtimestamp((run_dir / CONFIG_FILE).stat().st_mtime).strftime("%Y-%m-%d %H:%M:%S"),
-        error="\n".join(filter(None, [final.get("error"), final.get("advice")])) if final else "",
+        error=_failure_text(run_dir, status, final),
         peak_memory_mb=peak_memory_mb(events),
         note=(ended or {}).get("note", ""),
     )
+
+
+def _failure_text(run_dir: Path, status: RunStatus, final: dict | None) -> str:
+    if status.reason is Reason.DAMAGED:
+        return say("runs.damaged", run=run_dir.name, detail=damaged_file(run_dir) or "?")
+    return "\n".join(str(part) for part in (final.get("error"), final.get("advice")) if part) if final else ""
 
 
 def all_run_dirs() -> list[Path]:

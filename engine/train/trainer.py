@@ -18,9 +18,9 @@ from engine.train.rules import validate
 from engine.models.loading import load_model
 from engine.models.methods import MethodContext, apply_method, count_parameters, loraplus_optimizer
 from engine.data.templates import load_template
+from engine.messages import Message, say
 from engine.train import distributed
 from engine.paths import FINAL_DIR, TENSORBOARD_DIR
-from engine.messages import say
 from engine.train.resources import ResourceSampler
 from engine.train.stages import StageSpec, stage_of
 
@@ -63,6 +63,30 @@ def run_training(context: RunContext) -> str:
 # Events
 
 
+class TrainingNotFinite(RuntimeError):
+    """The loss, the gradients or the weights became NaN or infinite: the run fails at that step, before a
+    checkpoint or final model holds broken weights (engine/runs/failures.py gives it its reason)."""
+
+    def __init__(self, message: Message):
+        super().__init__(message)
+        self.message = message
+
+
+def non_finite_count(model) -> int:
+    """How many trainable weights of `model` are NaN or infinite (all weights when none is trainable)."""
+    import torch
+
+    parameters = [p for p in model.parameters() if p.requires_grad] or list(model.parameters())
+    return sum(int((~torch.isfinite(p.detach())).sum()) for p in parameters if p.is_floating_point())
+
+
+def _check_finite(logs: dict, step: int) -> None:
+    for key, quantity in (("loss", "loss"), ("grad_norm", "the gradient norm")):
+        value = logs.get(key)
+        if isinstance(value, (int, float)) and not math.isfinite(value):
+            raise TrainingNotFinite(say("train.not_finite", quantity=quantity, value=value, step=step))
+
+
 def _trainer_callback():
     from transformers import TrainerCallback
 
@@ -78,17 +102,24 @@ def _trainer_callback():
             self.started = time.time()
             self.log.write("start", total_steps=state.max_steps, world_size=args.world_size, **self.start_fields)
 
-        def on_step_end(self, args, state, control, **kwargs):
+        def on_step_end(self, args, state, control, model=None, **kwargs):
             if self.stop_requested():
                 control.should_training_stop = True
                 control.should_save = True  # a resumable checkpoint at the step where we stopped
+            # A checkpoint is written after this: never one of broken weights (the loss may not be logged yet).
+            if control.should_save and model is not None and non_finite_count(model):
+                raise TrainingNotFinite(say("train.not_finite", quantity="the weights", value="NaN",
+                                            step=state.global_step))
 
         def on_train_end(self, args, state, control, **kwargs):
             elapsed = round(time.time() - self.started, 2)
             self.log.write("end", step=state.global_step, total_steps=state.max_steps, elapsed_s=elapsed)
 
         def on_log(self, args, state, control, logs=None, **kwargs):
-            logs = logs or {}
+            _check_finite(logs or {}, state.global_step)  # before the bad point reaches the curve
+            self._write(state, logs or {})
+
+        def _write(self, state, logs: dict):
             elapsed = time.time() - self.started
             tokens = state.num_input_tokens_seen or logs.get("num_tokens", 0)  # GRPO counts its own
             if "loss" in logs:
@@ -170,6 +201,7 @@ def training_arguments(config: RunConfig, run_dir: Path, has_validation: bool, a
         # where their own settings say (WANDB_PROJECT, MLFLOW_TRACKING_URI, ...).
         report_to=list(train.report_to) or "none",
         disable_tqdm=True,
+        logging_nan_inf_filter=False,  # a NaN loss must reach the event callback, which fails the run on it
         **distributed.training_options(config, run_dir),
     )
     if keeps_best(config) and has_validation:
@@ -294,7 +326,11 @@ def stopped_early(trainer) -> bool:
 
 
 def save_final(trainer, config: RunConfig, run_dir: Path) -> None:
-    """The adapter (LoRA) or whole model, plus the tokenizer carrying the chat template that was trained."""
+    """The adapter (LoRA) or whole model, plus the tokenizer carrying the chat template that was trained;
+    never weights that are NaN or infinite."""
+    broken = non_finite_count(trainer.model)
+    if broken:
+        raise TrainingNotFinite(say("train.weights_not_finite", count=broken))
     tokenizer = trainer.processing_class
     tokenizer.chat_template = load_template(config.model.template, tokenizer).source
     trainer.save_model(str(run_dir / FINAL_DIR))  # every rank: FSDP and ZeRO-3 gather the shards to save

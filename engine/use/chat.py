@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Iterator
 
 from engine.config.schema import ModelConfig, RunConfig
-from engine.models.loading import is_vision_model, load_model, load_processor, load_tokenizer, resolve_model
+from engine.models.loading import (is_vision_model, load_model, load_processor, load_tokenizer,
+                                   refuse_non_finite_weights, resolve_model)
 from engine.data.images import PLACEHOLDER, load_image
 from engine.data.vision_encoding import render_vision_prompt
 from engine.messages import say
@@ -88,6 +89,7 @@ def load_run_for_chat(run_dir: Path) -> ChatModel:
     if not final.exists():
         raise FileNotFoundError(f"run {run_dir.name} has no trained result yet ({FINAL_DIR}/ is missing)")
     config = RunConfig.load(run_dir / CONFIG_FILE)
+    refuse_non_finite_weights(final)
     tokenizer = load_tokenizer(config.model, location=str(final))
     if (final / "adapter_config.json").exists():
         from peft import PeftModel
@@ -140,6 +142,7 @@ def add_adapter(chats: dict[str, ChatModel], run_dir: Path) -> ChatModel:
 def _lora_config(run_dir: Path) -> RunConfig:
     if not (run_dir / FINAL_DIR / "adapter_config.json").exists():
         raise ValueError(f"run {run_dir.name} has no LoRA adapter to switch to (not a finished LoRA run)")
+    refuse_non_finite_weights(run_dir / FINAL_DIR)
     return RunConfig.load(run_dir / CONFIG_FILE)
 
 

@@ -8,13 +8,27 @@
   kto   Kahneman-Tversky optimisation on unpaired answers marked good or bad; a pair gives one of each
 
 TRL renders the conversations with the tokenizer's chat template, so the run's template is put there first.
+
+Rows that cannot train within data.cutoff_len are dropped before TRL sees them (`fitting_rows`): a prompt that
+alone fills the cutoff leaves an empty answer, whose average log-probability ORPO and SimPO compute as 0/0 =
+NaN (the weights then go NaN too), and the reward trainer drops over-long pairs itself, down to none at all.
+When nothing is left the run fails before the model loads, with numbers; the preflight asks the same first.
 """
 from __future__ import annotations
 
 from engine.data.conversion import load_kto_examples, load_preference_pairs
 from engine.data.registry import get_entry
+from engine.messages import Message, say
 from engine.train.trainer import RunContext
-from engine.train.stages.trl_trainer import train_with_trl
+from engine.train.stages.trl_trainer import run_tokenizer, train_with_trl
+
+
+class NothingToTrain(ValueError):
+    """Every example is too long for data.cutoff_len: `message` says how many and the shortest."""
+
+    def __init__(self, message: Message):
+        super().__init__(message)
+        self.message = message
 
 
 def _assistant(text: str) -> list[dict]:
@@ -48,11 +62,62 @@ def reward_rows(config) -> list[dict]:
 
 
 # ---------------------------------------------------------------------------------------------------------
+# What fits in data.cutoff_len
+
+
+def _tokens(tokenizer, messages: list[dict], generation_prompt: bool) -> int:
+    text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=generation_prompt)
+    return len(tokenizer(text, add_special_tokens=False)["input_ids"])
+
+
+def row_tokens(row: dict, tokenizer) -> int:
+    """The tokens that must fit for the row to train: a reward row's longer whole conversation, another
+    row's prompt plus one answer token (the prompt with its generation prompt, +1)."""
+    if "prompt" not in row:
+        return max(_tokens(tokenizer, row[key], False) for key in ("chosen", "rejected"))
+    return _tokens(tokenizer, row["prompt"], True) + 1
+
+
+def fitting_rows(rows: list[dict], tokenizer, cutoff_len: int, stage: str) -> tuple[list[dict], int]:
+    """(the rows that fit in `cutoff_len` tokens, how many were dropped). Raises NothingToTrain with the
+    numbers when none fits."""
+    lengths = [row_tokens(row, tokenizer) for row in rows]
+    kept = [row for row, length in zip(rows, lengths) if length <= cutoff_len]
+    if rows and not kept:
+        what = say("train.unit.pairs" if stage == "rm" else "train.unit.prompts")
+        raise NothingToTrain(say("train.nothing_fits", count=len(rows), what=what, cutoff_len=cutoff_len,
+                                 shortest=min(lengths), stage=stage))
+    return kept, len(rows) - len(kept)
+
+
+STAGE_ROWS = {"rm": reward_rows, "dpo": paired_rows, "orpo": paired_rows, "kto": unpaired_rows}
+
+
+def nothing_left_problem(config, at_most: int = 0) -> Message | None:
+    """Why no example of a preference stage's data fits in data.cutoff_len, or None (the preflight asks).
+    With `at_most`, data with more examples than that is not judged (None): only a part of it was read."""
+    rows = STAGE_ROWS[config.method.stage](config)
+    if at_most and len(rows) > at_most:
+        return None
+    try:
+        fitting_rows(rows, run_tokenizer(config), config.data.cutoff_len, config.method.stage)
+    except NothingToTrain as err:
+        return err.message
+    return None
+
+
+# ---------------------------------------------------------------------------------------------------------
 
 
 def _train(context: RunContext, rows: list[dict], trainer_class, args_class, **options) -> str:
     # TRL cuts every conversation at max_length tokens: the run's cutoff.
-    return train_with_trl(context, rows, trainer_class, args_class, max_length=context.config.data.cutoff_len, **options)
+    config, tokenizer = context.config, run_tokenizer(context.config)
+    rows, dropped = fitting_rows(rows, tokenizer, config.data.cutoff_len, config.method.stage)
+    if dropped:
+        print(say("train.rows_dropped", dropped=dropped, total=dropped + len(rows), cutoff_len=config.data.cutoff_len),
+              flush=True)
+    return train_with_trl(context, rows, trainer_class, args_class, tokenizer=tokenizer,
+                          max_length=config.data.cutoff_len, **options)
 
 
 def run_reward(context: RunContext) -> str:
