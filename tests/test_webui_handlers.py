@@ -205,16 +205,19 @@ def test_a_page_reattaches_to_the_active_run(data_dirs):
 
 
 def test_upload_preview_and_import(data_dirs):
-    from webui.tabs.data import import_upload, preview_upload
+    from webui.tabs.data import ROLES, import_upload, preview_upload
 
     good = data_dirs / "my faq.json"
     good.write_text(json.dumps([{"instruction": "hi", "input": "", "output": "hello"}] * 3))
-    found, columns, rows, name = preview_upload(str(good), "auto", "en")
-    assert "alpaca" in found and "3 rows" in found and name == "my_faq"
-    assert json.loads(columns)["prompt"] == "instruction" and len(rows) == 3
-    message, picker = import_upload(str(good), name, "auto", columns, ["demo_alpaca_en"], "en")
-    assert "my_faq" in message and picker["value"] == ["demo_alpaca_en", "my_faq"]
-    message, picker = import_upload(str(good), "my_faq", "auto", columns, [], "en")
+    found, rows, name, add, *roles = preview_upload(str(good), "auto", "en")
+    assert "alpaca" in found and "3 rows" in found and name == "my_faq" and add["interactive"] is True
+    mapping = dict(zip(ROLES, roles))
+    assert mapping["prompt"]["value"] == "instruction" and mapping["prompt"]["visible"] and len(rows) == 3
+    assert "output" in mapping["response"]["choices"] and not mapping["chosen"]["visible"]
+    columns = [role["value"] for role in roles]
+    message, picker = import_upload(str(good), name, "auto", "en", *columns)
+    assert "my_faq" in message and picker["value"] == ["my_faq"]  # the new dataset replaces the demo
+    message, picker = import_upload(str(good), "my_faq", "auto", "en", *columns)
     assert "already registered" in message and picker == {"__type__": "update"}
 
 
@@ -223,10 +226,10 @@ def test_a_broken_upload_names_row_and_field(data_dirs):
 
     bad = data_dirs / "bad.json"
     bad.write_text(json.dumps([{"instruction": "hi", "output": "hello"}, {"instruction": "q", "output": 5}]))
-    found, _, _, _ = preview_upload(str(bad), "auto", "en")
+    found, *_ = preview_upload(str(bad), "auto", "en")
     assert re.search(r"row 2, field 'output'", found)
     registry_before = (data_dirs / "dataset_info.json").read_text()
-    message, _ = import_upload(str(bad), "bad", "auto", "", [], "en")
+    message, _ = import_upload(str(bad), "bad", "auto", "en")
     assert "row 2" in message and "nothing was registered" in message
     assert (data_dirs / "dataset_info.json").read_text() == registry_before
 

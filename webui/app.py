@@ -20,6 +20,7 @@ CSS = """
 .run-bar > div { height: 100%; background: var(--primary-500); transition: width 0.5s; }
 .run-error { white-space: pre-wrap; color: var(--error-text-color, #b91c1c); }
 #language { max-width: 260px; }
+.wrap-report pre, .wrap-report code { white-space: pre-wrap; overflow-wrap: anywhere; }
 """
 
 # System fonts only: the default theme fetches web fonts, which an offline machine cannot reach.

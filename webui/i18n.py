@@ -138,7 +138,7 @@ TEXT: dict[str, dict[str, str]] = {
     "data.upload_heading": {"en": "### Add a dataset from a file", "zh": "### 从文件添加数据集"},
     "data.upload_file": {"en": "File (.json, .jsonl, .csv, .parquet)", "zh": "文件（.json、.jsonl、.csv、.parquet）"},
     "data.formatting": {"en": "Format", "zh": "格式"},
-    "data.columns": {"en": "Column mapping (JSON: role → column in the file)", "zh": "列映射（JSON：角色 → 文件中的列名）"},
+    "data.columns": {"en": "**Column mapping**: which column of the file plays each role", "zh": "**列映射**：文件中的哪一列担任每个角色"},
     "data.name": {"en": "Dataset name", "zh": "数据集名称"},
     "data.preview": {"en": "Preview", "zh": "预览"},
     "data.import": {"en": "Add dataset", "zh": "添加数据集"},
@@ -459,6 +459,16 @@ TEXT: dict[str, dict[str, str]] = {
     "curve.legend": {"en": "curve", "zh": "曲线"},
     "curve.loss": {"en": "loss", "zh": "损失"},
     "curve.log_loss": {"en": "log₁₀ loss", "zh": "log₁₀ 损失"},
+    # data tab: one column-mapping dropdown per role (webui/tabs/data.py ROLES)
+    "data.role.prompt": {"en": "Instruction", "zh": "指令"},
+    "data.role.query": {"en": "Input", "zh": "输入"},
+    "data.role.response": {"en": "Output", "zh": "输出"},
+    "data.role.messages": {"en": "Conversation", "zh": "对话"},
+    "data.role.chosen": {"en": "Chosen answer", "zh": "较好的回答"},
+    "data.role.rejected": {"en": "Rejected answer", "zh": "较差的回答"},
+    "data.role.kto_tag": {"en": "Good/bad label", "zh": "好/坏标签"},
+    "data.role.system": {"en": "System prompt", "zh": "系统提示词"},
+    "data.role.history": {"en": "History", "zh": "历史对话"},
 }
 
 

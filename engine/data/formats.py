@@ -283,6 +283,7 @@ def _reason(label: str, forced: bool, matching: int, total: int, counts: Counter
     others = [say("data.reason.other_shape", count=count, shape=shape)
               for shape, count in counts.most_common() if shape != label]
     if others:
-        return say("data.reason.detected_others", matching=matching, total=total, what=what, label=label, others=others)
+        return say("data.reason.detected_others", matching=matching, total=total, what=what, label=label,
+                   others=others)
     return say("data.reason.detected", matching=matching, total=total, what=what, label=label)
 

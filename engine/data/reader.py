@@ -202,7 +202,8 @@ def file_rows(path: Path, report: Report, any_size: bool = False) -> Iterator[tu
 def _json_rows(path: Path, report: Report, limit: int | None) -> Iterator[tuple[int, object]]:
     size = path.stat().st_size
     if limit is not None and size > limit:
-        report.add(None, None, say("check.json_too_big", size=f"{size / 1024**2:.0f}", limit=JSON_ARRAY_LIMIT // 1024**2))
+        limit = JSON_ARRAY_LIMIT // 1024**2
+        report.add(None, None, say("check.json_too_big", size=f"{size / 1024**2:.0f}", limit=limit))
         raise StopReading
     try:
         data = json.loads(path.read_text(encoding="utf-8-sig"))
