@@ -284,4 +284,23 @@ ENGLISH: dict[str, str] = {
     "data.reason.detected_others": "{matching} of {total} rows have {what}; looks like {label} ({others})",
     "data.reason.other_shape": "{count} look like {shape}",
     "data.none": "none",
+    # engine/config/schema.py validate(), engine/train/rules.py: a config that cannot train
+    "config.not_a_choice": "{field} must be one of {choices}; got {value!r}",
+    "config.below_minimum": "{field} must be ≥ {bound}; got {value}",
+    "config.above_maximum": "{field} must be ≤ {bound}; got {value}",
+    "config.not_above": "{field} must be > {bound}; got {value}",
+    "config.no_datasets": "data.datasets is empty; pick at least one dataset to train on",
+    "config.no_model": "model.name_or_path is empty; pick the built-in demo model, a Hub id or a local folder",
+    "config.quantized_full": "model.quantization {quantization} trains only adapters; quantised weights cannot be "
+                             "trained with method.finetuning_type {finetuning_type}: pick lora (QLoRA) or set "
+                             "quantization to none",
+    "config.pissa_quantized": "method.pissa_init works on unquantised weights only; turn it off or set quantization "
+                              "to none",
+    "config.needs_head": "method.stage {stage} needs a method that trains the scoring head: pick one of {methods}",
+    # engine/runs/preflight.py: what this machine lacks for a run
+    "preflight.disk_full": "the saves folder's disk has {free} free, and this run needs about {needed} for its "
+                           "checkpoints (up to {checkpoints}) and final model. Free some space, keep fewer checkpoints "
+                           "(train.save_total_limit), or train LoRA, which saves far less.",
+    "preflight.no_bitsandbytes": "model.quantization needs the bitsandbytes package, which is not installed: pip "
+                                 "install bitsandbytes, or set quantization to none",
 }

@@ -185,4 +185,20 @@ MESSAGES_ZH: dict[str, str] = {
     "data.reason.detected_others": "{total} 行中有 {matching} 行包含{what}；看起来是 {label}（{others}）",
     "data.reason.other_shape": "{count} 行像 {shape}",
     "data.none": "无",
+    # a config that cannot train
+    "config.not_a_choice": "{field} 必须是以下之一：{choices}；现在是 {value!r}",
+    "config.below_minimum": "{field} 必须 ≥ {bound}；现在是 {value}",
+    "config.above_maximum": "{field} 必须 ≤ {bound}；现在是 {value}",
+    "config.not_above": "{field} 必须 > {bound}；现在是 {value}",
+    "config.no_datasets": "没有选择数据集（data.datasets）：请至少选择一个用于训练的数据集",
+    "config.no_model": "基础模型（model.name_or_path）为空：请选择内置演示模型、Hub 模型名或本地文件夹",
+    "config.quantized_full": "model.quantization {quantization} 只能训练适配器；量化后的权重不能用 method.finetuning_type "
+                             "{finetuning_type} 训练：请选择 lora（即 QLoRA），或把量化设为 none",
+    "config.pissa_quantized": "method.pissa_init 只适用于未量化的权重：请关闭它，或把量化设为 none",
+    "config.needs_head": "训练阶段 {stage} 需要能训练打分头的微调方法：请从 {methods} 中选择",
+    # what this machine lacks for a run
+    "preflight.disk_full": "保存文件夹所在磁盘只剩 {free}，而这次运行的检查点（最多 {checkpoints} 个）和最终模型约需 {needed}。"
+                           "请腾出空间、少保留检查点（train.save_total_limit），或改用 LoRA（保存的内容少得多）。",
+    "preflight.no_bitsandbytes": "量化（model.quantization）需要 bitsandbytes 包，但它没有安装：请运行 pip install bitsandbytes，"
+                                 "或把量化设为 none",
 }

@@ -19,7 +19,7 @@ from engine.runs.scheduler import RunHandle
 from engine.runs.store import checkpoint_step, newest_checkpoint
 from webui import compare_panel, devices_panel, memory_panel, run_view
 from webui.form import Form, config_from_values, values_from_config
-from webui.i18n import Labels, text
+from webui.i18n import Labels, localize, text
 
 # Every open page ticks each second, but the queue is one per machine: moving it on every few seconds is
 # enough (a worker also moves it on as it exits), so ticks of all sessions share one clock.
@@ -159,7 +159,7 @@ def submitted(started_key: str, handle: RunHandle, lang: str, **fields) -> str:
 
 
 def refused(problems: list[str], lang: str) -> str:
-    return text("train.problems", lang) + "\n" + "\n".join(f"- {p}" for p in problems)
+    return text("train.problems", lang) + "\n" + "\n".join(f"- {localize(p, lang)}" for p in problems)
 
 
 STOP_MESSAGES = {"cancelled": "train.cancelled", "stopping": "train.stop_requested",
