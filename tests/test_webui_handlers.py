@@ -327,3 +327,23 @@ def test_memory_panel_estimates_and_auto_configures():
     fitted = dict(zip(all_fields(), new_values))
     assert fitted["train.per_device_train_batch_size"] * fitted["train.gradient_accumulation_steps"] == 16
     assert message.startswith("Fitted to")
+
+
+# ---------------------------------------------------------------------------------------------------------
+# What the browser keeps (webui/page_state.py)
+
+
+def test_a_kept_form_comes_back_and_what_no_longer_fits_is_dropped(data_dirs):
+    from webui.form import default_config
+    from webui.page_state import defaults, restored, saved, summary
+
+    base, fields = default_config(), ["data.datasets", "train.learning_rate", "method.stage"]
+    kept = saved(fields, "zh", ["demo_alpaca_zh", "gone_dataset"], 0.01, "no_such_stage")
+    kept["form"]["old.field"] = 3
+    language, datasets, rate, stage = restored(kept, fields, base, "en")
+    assert language == "zh" and datasets["value"] == ["demo_alpaca_zh"] and "demo_alpaca_zh" in datasets["choices"]
+    assert rate["value"] == 0.01 and stage["value"] == base.method.stage
+    assert restored(None, fields, base, "en")[0] == "en"
+    assert [update["value"] for update in defaults(fields, base)] == [base.get(dotted) for dotted in fields]
+    line = summary(base.replace({"data.datasets": ["demo_alpaca_zh"]}), "zh")
+    assert "builtin:tiny-demo" in line and "demo_alpaca_zh（" in line and " 行）" in line

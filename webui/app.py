@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import gradio as gr
 
-from webui import run_view
+from engine.config.schema import ConfigError
+from webui import page_state, run_view
 from webui.tabs.chat import build_chat_tab, wire_chat_tab
 from webui.tabs.data import build_data_tab, wire_data_tab
 from webui.tabs.evaluate import build_evaluate_tab, wire_evaluate_tab
@@ -37,8 +38,11 @@ def build_app(lang: str = "en") -> gr.Blocks:
         with gr.Row(equal_height=True):
             labels.markdown("title", container=False)
             language = gr.Radio(LANGUAGES, value=lang, show_label=False, container=False, elem_id="language", scale=0, min_width=240)
+            reset = labels.button("reset", size="sm", scale=0, min_width=160, elem_id="reset-form")
         labels.markdown("subtitle")
         form = Form(labels, lang)
+        summary = gr.Markdown(page_state.summary(form.base, lang), elem_id="summary")
+        kept = page_state.browser_state()
         run_dir, shown = gr.State(""), gr.State(None)  # this page's run, and what the timer last drew of it
         timer = gr.Timer(REFRESH_SECONDS)
         tabs = {}
@@ -70,7 +74,28 @@ def build_app(lang: str = "en") -> gr.Blocks:
         language.change(lambda new: [*labels.updates(new), None], language, [*labels.components, shown])
         # A new or reloaded page follows the run that is training now, else the newest one (read from disk).
         app.load(lambda: (run_view.attach_run(), None), None, [run_dir, shown])
+        wire_page_state(app, form, language, reset, summary, kept)
     return app
+
+
+def wire_page_state(app: gr.Blocks, form: Form, language: gr.Radio, reset: gr.Button, summary: gr.Markdown,
+                    kept: gr.BrowserState) -> None:
+    """The browser keeps the form and the language: a new page starts from them, every change saves them and
+    redraws the summary line, and Reset goes back to the preset."""
+    fields, base = form.fields, form.base
+
+    def changed(lang, *values):
+        try:
+            line = page_state.summary(form.config(list(values)), lang)
+        except ConfigError:
+            line = gr.skip()  # a value being typed; the line catches up when the form is valid again
+        return line, page_state.saved(fields, lang, *values)
+
+    app.load(lambda stored, lang: page_state.restored(stored, fields, base, lang), [kept, language],
+             [language, *form.components])
+    gr.on([language.change, *(control.change for control in form.components)], changed,
+          [language, *form.components], [summary, kept], show_progress="hidden", trigger_mode="always_last")
+    reset.click(lambda: page_state.defaults(fields, base), None, form.components)
 
 
 def launch_options() -> dict:
