@@ -1,4 +1,5 @@
 """engine/messages.py: every code speaks English and Simplified Chinese with the same parameters."""
+import json
 import pickle
 import re
 
@@ -45,7 +46,8 @@ def test_a_check_report_speaks_chinese_line_by_line(tmp_path):
     from engine.data.checker import check_file
 
     path = tmp_path / "问答.json"
-    path.write_text('[{"instruction": "你好", "output": "你好！"}, {"instruction": "q", "output": 5}]', encoding="utf-8")
+    rows = [{"instruction": "你好", "output": "你好！"}, {"instruction": "q", "output": 5}]
+    path.write_text(json.dumps(rows, ensure_ascii=False), encoding="utf-8")
     lines = [localize(line, "zh") for line in check_file(path).lines()]
     assert lines[0] == "问答.json：2 行，格式 alpaca（置信度 100%）"
     assert lines[1] == "  2 行中有 2 行包含instruction/output 字段；看起来是 alpaca"
