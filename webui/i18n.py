@@ -474,6 +474,15 @@ TEXT: dict[str, dict[str, str]] = {
                 "zh": "**将要训练：** {model} · 模板 {template} · {method} · 阶段 {stage} · {datasets} · {device}"},
     "reset": {"en": "Reset to defaults", "zh": "恢复默认设置"},
     "summary.rows": {"en": "{name} ({rows} rows)", "zh": "{name}（{rows} 行）"},
+    # evaluate tab: table headers and split choices
+    "evaluate.metric_header": {"en": "| metric | value |", "zh": "| 指标 | 数值 |"},
+    "evaluate.eval_loss": {"en": "eval loss", "zh": "验证损失"},
+    "evaluate.perplexity": {"en": "perplexity", "zh": "困惑度"},
+    "evaluate.column.prompt": {"en": "prompt", "zh": "提示词"},
+    "evaluate.column.label": {"en": "label", "zh": "参考答案"},
+    "evaluate.column.prediction": {"en": "prediction", "zh": "模型回答"},
+    "evaluate.split.all": {"en": "all rows", "zh": "全部数据"},
+    "evaluate.split.validation": {"en": "validation split", "zh": "验证集"},
 }
 
 
