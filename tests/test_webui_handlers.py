@@ -178,6 +178,10 @@ def test_run_view_reads_the_run_directory(data_dirs):
     assert "step 4/10" in html and "completed" in html and "data-status='completed'" in html
     assert "第 4/10 步" in run_view.progress_html(str(run_dir), "zh")
     assert run_view.log_tail(str(run_dir)).splitlines() == ["loading done", "step 2"]
+    assert run_view.readable_log(events, "zh").splitlines() == [
+        "第 2/10 步 · 损失 3.0000 · 学习率 0.00e+00 · 0 token/秒", "第 2 步 · 验证损失 3.5000",
+        "第 4/10 步 · 损失 2.5000 · 学习率 0.00e+00 · 0 token/秒"]
+    assert set(run_view.loss_curve(events, "zh").series) == {"训练", "验证"}
     assert run_view.command_for(str(run_dir)) == f"python -m engine train {run_dir}/config.yaml"
     assert run_view.command_for("") == "python -m engine train run.yaml"
     history = run_view.history_table("en")

@@ -239,7 +239,7 @@ TEXT: dict[str, dict[str, str]] = {
     "train.preview": {"en": "Run config (YAML)", "zh": "运行配置（YAML）"},
     "train.progress": {"en": "Progress", "zh": "进度"},
     "train.curve": {"en": "Loss", "zh": "损失曲线"},
-    "train.log": {"en": "Log (train.log)", "zh": "日志（train.log）"},
+    "train.log": {"en": "Log", "zh": "日志"},
     "train.history": {"en": "Run history (select a row to view it)", "zh": "运行历史（选择一行查看）"},
     "train.refresh_history": {"en": "Refresh history", "zh": "刷新历史"},
     "train.advanced": {"en": "More settings", "zh": "更多设置"},
@@ -483,6 +483,16 @@ TEXT: dict[str, dict[str, str]] = {
     "evaluate.column.prediction": {"en": "prediction", "zh": "模型回答"},
     "evaluate.split.all": {"en": "all rows", "zh": "全部数据"},
     "evaluate.split.validation": {"en": "validation split", "zh": "验证集"},
+    # train tab: the loss curve's axes and legend, the readable log (webui/run_view.py)
+    "curve.train": {"en": "train", "zh": "训练"},
+    "curve.eval": {"en": "eval", "zh": "验证"},
+    "curve.step": {"en": "step", "zh": "步数"},
+    "curve.loss": {"en": "loss", "zh": "损失"},
+    "curve.series": {"en": "curve", "zh": "曲线"},
+    "log.step": {"en": "step {step}/{total} · loss {loss} · lr {lr} · {speed} tokens/s",
+                 "zh": "第 {step}/{total} 步 · 损失 {loss} · 学习率 {lr} · {speed} token/秒"},
+    "log.eval": {"en": "step {step} · eval loss {loss}", "zh": "第 {step} 步 · 验证损失 {loss}"},
+    "train.raw_log": {"en": "Raw log (train.log)", "zh": "原始日志（train.log）"},
 }
 
 

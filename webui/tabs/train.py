@@ -209,6 +209,7 @@ class RunView(NamedTuple):
     progress: Any
     curve: Any
     log: Any
+    raw_log: Any
     command: Any
     history: Any
     metrics: Any
@@ -230,7 +231,8 @@ def refresh_view(run_dir: str, lang: str, shown: tuple | None, smoothing: float 
     return RunView(
         progress=run_view.progress_html(run_dir, lang, events, status),
         curve=curve_update(events, smoothing, log_scale, lang),
-        log=run_view.log_tail(run_dir),
+        log=run_view.readable_log(events, lang),
+        raw_log=run_view.log_tail(run_dir),
         command=run_view.command_for(run_dir),
         history=run_view.history_table(lang) if status_changed else gr.skip(),
         metrics=_metrics_update(events),
