@@ -11,6 +11,7 @@ from engine.config.schema import RunConfig, all_fields
 from webui import i18n, run_view
 from webui.tabs.chat import plain_messages
 from webui.form import config_from_values, default_config, values_from_config
+from webui.next_steps import completed, go_to
 from webui.tabs.method import method_visibility
 from webui.tabs.train import load_config_file, preview_config, refresh_view, start_training, stop_training
 
@@ -182,6 +183,9 @@ def test_run_view_reads_the_run_directory(data_dirs):
         "第 2/10 步 · 损失 3.0000 · 学习率 0.00e+00 · 0 token/秒", "第 2 步 · 验证损失 3.5000",
         "第 4/10 步 · 损失 2.5000 · 学习率 0.00e+00 · 0 token/秒"]
     assert set(run_view.loss_curve(events, "zh").series) == {"训练", "验证"}
+    assert completed(str(run_dir)) and not completed("")
+    tabs, picker = go_to("export", str(run_dir), "zh")
+    assert tabs.selected == "export" and picker["value"] == str(run_dir)
     assert run_view.command_for(str(run_dir)) == f"python -m engine train {run_dir}/config.yaml"
     assert run_view.command_for("") == "python -m engine train run.yaml"
     history = run_view.history_table("en")

@@ -493,6 +493,13 @@ TEXT: dict[str, dict[str, str]] = {
                  "zh": "第 {step}/{total} 步 · 损失 {loss} · 学习率 {lr} · {speed} token/秒"},
     "log.eval": {"en": "step {step} · eval loss {loss}", "zh": "第 {step} 步 · 验证损失 {loss}"},
     "train.raw_log": {"en": "Raw log (train.log)", "zh": "原始日志（train.log）"},
+    # after a run completes (webui/next_steps.py)
+    "next.heading": {"en": "**Training finished.** Next:", "zh": "**训练完成。** 下一步："},
+    "next.evaluate": {"en": "Evaluate this run", "zh": "评估这次运行"},
+    "next.chat": {"en": "Chat with this run", "zh": "和这次运行对话"},
+    "next.export": {"en": "Export this run", "zh": "导出这次运行"},
+    "export.no_runs": {"en": "No finished run yet: train one in the Train tab, then pick it here.",
+                       "zh": "还没有已完成的运行：请先在“训练”页训练一次，再到这里选择。"},
 }
 
 

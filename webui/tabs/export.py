@@ -94,6 +94,7 @@ def build_export_tab(labels: Labels) -> dict:
         parts["run"] = labels.labelled(gr.Dropdown, "pick.run", choices=choices,
                                        value=choices[0][1] if choices else None, scale=4, elem_id="export-run")
         parts["refresh"] = labels.button("pick.refresh", size="sm", scale=1)
+    parts["hint"] = gr.Markdown("" if choices else text("export.no_runs", lang), elem_id="export-hint")
     with gr.Row():
         # Per-export choices: the run's own config keeps its export section; these override it once.
         parts["name"] = labels.field(gr.Textbox, "export.export_dir", elem_id="export-name")
@@ -114,10 +115,11 @@ def wire_export_tab(parts: dict, lang: gr.Radio, tab: gr.Tab) -> None:
     def refresh(current_lang, picked):
         choices = run_view.source_choices(current_lang, include_base=False)
         values = [value for _, value in choices]
-        return gr.update(choices=choices, value=picked if picked in values else (values[0] if values else None))
+        hint = "" if choices else text("export.no_runs", current_lang)  # an empty picker says why it is empty
+        return gr.update(choices=choices, value=picked if picked in values else (values[0] if values else None)), hint
 
     for event in (tab.select, parts["refresh"].click):
-        event(refresh, [lang, parts["run"]], parts["run"])
+        event(refresh, [lang, parts["run"]], [parts["run"], parts["hint"]])
     # GGUF files are made from the merged model: an adapter-only export has none, so the choice greys out.
     parts["adapter_only"].change(lambda only: gr.update(interactive=not only), parts["adapter_only"], parts["gguf"])
     inputs = [parts[k] for k in ("run", "name", "shard", "adapter_only", "gguf", "verify")]
