@@ -50,6 +50,6 @@ def test_a_check_report_speaks_chinese_line_by_line(tmp_path):
     path.write_text(json.dumps(rows, ensure_ascii=False), encoding="utf-8")
     lines = [localize(line, "zh") for line in check_file(path).lines()]
     assert lines[0] == "问答.json：2 行，格式 alpaca（置信度 100%）"
-    assert lines[1] == "  2 行中有 2 行包含instruction/output 字段；看起来是 alpaca"
+    assert lines[1] == "  2 行中有 2 行包含 instruction/output 字段；看起来是 alpaca"
     assert lines[2:] == ["不能使用：1 个问题", "  - 第 2 行，字段 'output'：必须是文本，但现在是数字"]
     assert check_file(path).render().splitlines()[-1] == "  - row 2, field 'output': must be text, but is a number"

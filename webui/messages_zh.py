@@ -180,9 +180,9 @@ MESSAGES_ZH: dict[str, str] = {
     "data.reason.no_rows": "没有可查看的数据行",
     "data.reason.unknown": "{total} 行中没有一行符合已知格式（看到的列：{columns}）；应为 instruction/output（alpaca）、"
                            "conversations 或 messages（sharegpt / OpenAI）、chosen/rejected（偏好）、布尔型 label（KTO）或 text",
-    "data.reason.forced": "格式设为 {label}；{total} 行中有 {matching} 行包含{what}",
-    "data.reason.detected": "{total} 行中有 {matching} 行包含{what}；看起来是 {label}",
-    "data.reason.detected_others": "{total} 行中有 {matching} 行包含{what}；看起来是 {label}（{others}）",
+    "data.reason.forced": "格式设为 {label}；{total} 行中有 {matching} 行包含 {what}",
+    "data.reason.detected": "{total} 行中有 {matching} 行包含 {what}；看起来是 {label}",
+    "data.reason.detected_others": "{total} 行中有 {matching} 行包含 {what}；看起来是 {label}（{others}）",
     "data.reason.other_shape": "{count} 行像 {shape}",
     "data.none": "无",
     # a config that cannot train

@@ -66,15 +66,18 @@ def test_a_reload_keeps_the_form_and_the_language(page):
     before = kept()
     open_tab(page, "训练")
     max_steps = page.locator("#field-train-max-steps input")
-    max_steps.fill("6")
+    max_steps.fill("4")
     max_steps.press("Tab")
+    cutoff = page.locator("#field-data-cutoff-len input")
+    cutoff.fill("64")
+    cutoff.press("Tab")
     wait_until(lambda: kept() not in (None, before), 20, "the form saved in the browser", page=page)
     page.reload()
     page.get_by_role("tab", name="训练", exact=True).wait_for()
     wait_until(lambda: "island_faq" in selected_datasets(page), 30, "the datasets restored", page=page)
     assert "demo_alpaca_en" not in selected_datasets(page)
     open_tab(page, "训练")
-    wait_until(lambda: page.locator("#field-train-max-steps input").input_value() == "6", 20, "max steps restored")
+    wait_until(lambda: page.locator("#field-train-max-steps input").input_value() == "4", 20, "max steps restored")
     assert "island_faq（12 行）" in page.locator("#summary").inner_text()
 
 
@@ -83,8 +86,10 @@ def test_a_finished_run_offers_its_next_steps(page, studio):
     wait_until(lambda: progress(page)["status"] == "completed", 300, "the run to complete", page=page)
     wait_until(lambda: page.locator("#next-steps").is_visible(), 20, "the next steps", page=page)
     log = page.locator("#readable-log textarea").input_value()
-    assert re.search(r"第 \d+/6 步 · 损失", log), log
+    assert re.search(r"第 \d+/4 步 · 损失", log), log
     doc_shot(page, "zh-trained")
+    page.locator("#loss-curve").scroll_into_view_if_needed()
+    doc_shot(page, "zh-curve-and-log")
     run_name = next((studio["root"] / "saves").glob("*/*/*/config.yaml")).parent.name
     page.locator("#next-chat").click()
     page.locator("#chat-source").wait_for()
