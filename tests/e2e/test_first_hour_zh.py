@@ -33,7 +33,8 @@ def test_a_bad_file_is_reported_in_chinese(page, studio):
     page.goto(studio["url"])
     page.get_by_text("简体中文", exact=True).click()
     page.get_by_role("tab", name="数据", exact=True).wait_for()
-    page.locator("#upload-file input[type=file]").set_input_files(str(PROJECT / "tests/data/bad/sharegpt_out_of_order.json"))
+    bad = PROJECT / "tests" / "data" / "bad" / "sharegpt_out_of_order.json"
+    page.locator("#upload-file input[type=file]").set_input_files(str(bad))
     found = page.locator("#upload-found")
     wait_until(lambda: "无法使用此文件" in found.inner_text(), 30, "the check report", page=page)
     assert "轮次顺序错误" in found.inner_text() and not english_sentences(found.inner_text())

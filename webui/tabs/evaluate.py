@@ -132,7 +132,8 @@ def stream_evaluate(picked, base_model, datasets, split, max_samples, batch_size
             note = text("evaluate.progress", lang, done=step.done, total=step.total, folder=plan.output_dir)
             if step.complete:
                 note = text("evaluate.finished", lang, done=step.done, total=step.total, folder=plan.output_dir)
-            yield progress_html(step.done, step.total, note), metrics_markdown(step.metrics, lang), rows_table(step.rows, lang)
+            drawn = metrics_markdown(step.metrics, lang), rows_table(step.rows, lang)
+            yield progress_html(step.done, step.total, note), *drawn
         if not step.complete:
             yield progress_html(step.done, step.total, text("evaluate.stopped", lang, done=step.done, total=step.total)), \
                 metrics_markdown(step.metrics, lang), rows_table(step.rows, lang)
