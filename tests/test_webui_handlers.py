@@ -220,7 +220,7 @@ def test_upload_preview_and_import(data_dirs):
     found, rows, name, add, *roles = preview_upload(str(good), "auto", "en")
     assert "alpaca" in found and "3 rows" in found and name == "my_faq" and add["interactive"] is True
     mapping = dict(zip(ROLES, roles))
-    assert mapping["prompt"]["value"] == "instruction" and mapping["prompt"]["visible"] and len(rows) == 3
+    assert mapping["prompt"]["value"] == "instruction" and mapping["prompt"]["visible"] and len(rows["value"]) == 3
     assert "output" in mapping["response"]["choices"] and not mapping["chosen"]["visible"]
     columns = [role["value"] for role in roles]
     message, picker = import_upload(str(good), name, "auto", "en", *columns)

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import gradio as gr
-import pandas as pd
 
 from engine.data.formats import FORMATS
 from engine.data.registry import DataError, read_registry
@@ -38,12 +37,13 @@ def preview_upload(path: str | None, formatting: str, lang: str) -> list:
     while the file is not usable.
     """
     if not path:
-        return ["", pd.DataFrame(), "", gr.update(interactive=False), *role_updates(None, [])]
+        return ["", gr.update(visible=False), "", gr.update(interactive=False), *role_updates(None, [])]
     from engine.data.uploads import preview_file
 
     detection, rows, report = preview_file(Path(path), formatting or "auto")
     rendered = "\n\n```\n" + "\n".join(localize(line, lang) for line in report.lines()) + "\n```"
-    looked = [rows, suggest_name(path), gr.update(interactive=report.ok), *role_updates(detection, list(rows.columns))]
+    looked = [gr.update(value=rows, visible=not rows.empty), suggest_name(path), gr.update(interactive=report.ok),
+              *role_updates(detection, list(rows.columns))]
     if not report.ok:
         return [text("data.error", lang, error=rendered), *looked]
     found = text("data.detected", lang, formatting=detection.formatting, rows=report.rows,
@@ -100,7 +100,8 @@ def build_data_tab(form: Form, labels: Labels) -> dict:
                                                   visible=False, min_width=140, elem_id=f"role-{role}")
                                   for role in ROLES]
             parts["found"] = gr.Markdown(elem_id="upload-found", elem_classes="wrap-report")
-    parts["preview"] = labels.labelled(gr.Dataframe, "data.preview", interactive=False, max_height=240, wrap=True)
+    parts["preview"] = labels.labelled(gr.Dataframe, "data.preview", interactive=False, max_height=240, wrap=True,
+                                       visible=False)  # shown with a file's first rows
     parts["import"] = labels.button("data.import", variant="primary", elem_id="upload-import", interactive=False)
     parts["message"] = gr.Markdown(elem_id="upload-message")
     parts["inspect"] = build_inspect_section(labels, list(read_registry()), form.base.data.datasets)

@@ -219,7 +219,8 @@ def build_evaluate_tab(labels: Labels, form: Form) -> dict:
         parts["compare_stop"] = labels.button("evaluate.stop", variant="stop", elem_id="compare-stop")
     parts["compare_progress"] = gr.HTML(elem_id="compare-progress")
     parts["deltas"] = gr.Markdown(elem_id="compare-deltas")
-    parts["compared"] = labels.labelled(gr.Dataframe, "compare.rows", interactive=False, wrap=True, max_height=420,
+    parts["compared"] = labels.labelled(gr.Dataframe, "compare.rows", value=pd.DataFrame(columns=["prompt", "label"]),
+                                        interactive=False, wrap=True, max_height=420,
                                         elem_id="compare-rows")
     parts["judging"] = judging_panel.build_judging_panel(labels)
     parts["stop_event"], parts["compare_stop_event"] = gr.State(None), gr.State(None)

@@ -107,7 +107,8 @@ def build_export_tab(labels: Labels) -> dict:
         parts["verify"] = labels.labelled(gr.Checkbox, "export.verify", value=True, elem_id="export-verify")
     parts["export"] = labels.button("export.run", variant="primary", elem_id="export-button")
     parts["result"] = gr.Markdown(elem_id="export-result")
-    parts["files"] = labels.labelled(gr.Dataframe, "export.files", interactive=False, elem_id="export-files")
+    parts["files"] = labels.labelled(gr.Dataframe, "export.files", value=files_table([], lang), interactive=False,
+                                     elem_id="export-files")  # empty but with its headers, not "1 2 3"
     return parts
 
 

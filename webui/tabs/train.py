@@ -95,7 +95,8 @@ def build_train_tab(form: Form, labels: Labels) -> dict:
     )
     with labels.add(gr.Accordion(text("train.history", labels.lang), open=True), "train.history"):
         parts["refresh"] = labels.button("train.refresh_history", size="sm")
-        parts["history"] = gr.Dataframe(interactive=False, elem_id="run-history", max_height=260)
+        parts["history"] = gr.Dataframe(run_view.history_table(labels.lang), interactive=False, elem_id="run-history",
+                                        max_height=260)
         parts["run_config"] = gr.Code(language="yaml", interactive=False, show_label=False, visible=False,
                                       elem_id="run-config")
     parts["compare"] = compare_panel.build_compare_panel(labels)
