@@ -182,7 +182,6 @@ def test_run_view_reads_the_run_directory(data_dirs):
     assert run_view.readable_log(events, "zh").splitlines() == [
         "第 2/10 步 · 损失 3.0000 · 学习率 0.00e+00 · 0 token/秒", "第 2 步 · 验证损失 3.5000",
         "第 4/10 步 · 损失 2.5000 · 学习率 0.00e+00 · 0 token/秒"]
-    assert set(run_view.loss_curve(events, "zh").series) == {"训练", "验证"}
     assert completed(str(run_dir)) and not completed("")
     tabs, picker = go_to("export", str(run_dir), "zh")
     assert tabs.selected == "export" and picker["value"] == str(run_dir)

@@ -483,12 +483,7 @@ TEXT: dict[str, dict[str, str]] = {
     "evaluate.column.prediction": {"en": "prediction", "zh": "模型回答"},
     "evaluate.split.all": {"en": "all rows", "zh": "全部数据"},
     "evaluate.split.validation": {"en": "validation split", "zh": "验证集"},
-    # train tab: the loss curve's axes and legend, the readable log (webui/run_view.py)
-    "curve.train": {"en": "train", "zh": "训练"},
-    "curve.eval": {"en": "eval", "zh": "验证"},
-    "curve.step": {"en": "step", "zh": "步数"},
-    "curve.loss": {"en": "loss", "zh": "损失"},
-    "curve.series": {"en": "curve", "zh": "曲线"},
+    # train tab: the readable log (webui/run_view.py)
     "log.step": {"en": "step {step}/{total} · loss {loss} · lr {lr} · {speed} tokens/s",
                  "zh": "第 {step}/{total} 步 · 损失 {loss} · 学习率 {lr} · {speed} token/秒"},
     "log.eval": {"en": "step {step} · eval loss {loss}", "zh": "第 {step} 步 · 验证损失 {loss}"},
