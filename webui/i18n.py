@@ -469,6 +469,7 @@ TEXT: dict[str, dict[str, str]] = {
     "data.role.kto_tag": {"en": "Good/bad label", "zh": "好/坏标签"},
     "data.role.system": {"en": "System prompt", "zh": "系统提示词"},
     "data.role.history": {"en": "History", "zh": "历史对话"},
+    "data.role.images": {"en": "Images", "zh": "图片"},
     # the page header: what Start would train, and going back to the preset (webui/page_state.py)
     "summary": {"en": "**Will train:** {model} · template {template} · {method} · stage {stage} · {datasets} · {device}",
                 "zh": "**将要训练：** {model} · 模板 {template} · {method} · 阶段 {stage} · {datasets} · {device}"},
