@@ -88,7 +88,12 @@ def build_train_tab(form: Form, labels: Labels) -> dict:
                                                      step=0.05, value=0.6, elem_id="curve-smoothing")
                 parts["log_scale"] = labels.labelled(gr.Checkbox, "experiments.log_scale", value=False,
                                                      elem_id="curve-log-scale")
-        parts["log"] = labels.labelled(gr.Textbox, "train.log", lines=12, max_lines=12, autoscroll=True, scale=2)
+        with gr.Column(scale=2):
+            parts["log"] = labels.labelled(gr.Textbox, "train.log", lines=12, max_lines=12, autoscroll=True,
+                                           elem_id="readable-log")
+            with labels.add(gr.Accordion(text("train.raw_log", labels.lang), open=False), "train.raw_log"):
+                parts["raw_log"] = gr.Textbox(lines=12, max_lines=12, autoscroll=True, show_label=False,
+                                              elem_id="raw-log")
     parts["metrics"] = labels.labelled(
         gr.LinePlot, "train.metrics", x="step", y="value", color="metric", height=280, elem_id="stage-metrics",
         visible=False,
