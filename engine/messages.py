@@ -6,7 +6,7 @@ looks up the English template here. The result is a `Message`: a `str` holding t
 prints, joins or searches messages keeps working, plus `.code` and `.params` so that the UI can render it in
 another language (webui/i18n.py holds the Chinese of every code; a test fails when one is missing).
 
-Parameters are plain values or other Messages (rendered in the same language).
+Parameters are plain values, other Messages (rendered in the same language) or lists of them (joined by commas).
 """
 from __future__ import annotations
 
@@ -51,9 +51,17 @@ def from_dict(record: dict) -> Message:
 
 def render(template: str, params: dict, catalog: dict[str, str]) -> str:
     """`template` with `params` filled in; parameters that are Messages are rendered from `catalog` too."""
-    values = {name: render(catalog[v.code], v.params, catalog) if isinstance(v, Message) else v
-              for name, v in params.items()}
+    values = {name: _render_value(v, catalog) for name, v in params.items()}
     return template.format(**values) if values else template
+
+
+def _render_value(value, catalog: dict[str, str]):
+    """A Message in `catalog`'s language; a list of values joined by commas (column names, other shapes)."""
+    if isinstance(value, Message):
+        return render(catalog[value.code], value.params, catalog)
+    if isinstance(value, list):
+        return ", ".join(str(_render_value(item, catalog)) for item in value)
+    return value
 
 
 def placeholders(template: str) -> set[str]:
@@ -193,4 +201,128 @@ ENGLISH: dict[str, str] = {
     "train.unit.pairs": "pairs",
     "train.unit.prompts": "prompts",
     "data.preview_cut": "{text}… ({more} more characters)",
+    # engine/data: the check report (engine/data/reader.py Report, checker.py, rules.py, formats.py)
+    "check.header": "{file}: {rows} rows",
+    "check.header_format": "{file}: {rows} rows, format {formatting} (confidence {confidence})",
+    "check.reason_line": "  {reason}",
+    "check.usable": "usable: no problems found",
+    "check.not_usable_one": "not usable: 1 problem",
+    "check.not_usable": "not usable: {count} problems",
+    "check.problem_line": "  - {problem}",
+    "check.more": "  ... and {count} more",
+    "check.at_row": "row {row}: {problem}",
+    "check.at_field": "field {field!r}: {problem}",
+    "check.at_row_field": "row {row}, field {field!r}: {problem}",
+    "check.in_file": "{file}: {problem}",
+    "check.value.bool": "true/false",
+    "check.value.number": "a number",
+    "check.value.list": "a list",
+    "check.value.object": "an object",
+    "check.value.text": "text",
+    "check.value.null": "null",
+    "check.binary.zip": "ZIP archive (an .xlsx or .docx is one too)",
+    "check.binary.gzip": "gzip archive",
+    "check.binary.pdf": "PDF document",
+    "check.binary.png": "PNG image",
+    "check.binary.jpeg": "JPEG image",
+    "check.binary.parquet": "Parquet file",
+    "check.binary.sqlite": "SQLite database",
+    "check.binary.elf": "program (ELF executable)",
+    "check.empty_file": "the file is empty (0 bytes); it needs at least one row",
+    "check.binary_kind": "this is a {kind}, not a {suffix} text file; export the data as {suffix}",
+    "check.utf16": "the file is UTF-16 encoded; save it as UTF-8 (in most editors: Save As → Encoding → UTF-8)",
+    "check.nul_byte": "this is a binary file (a NUL byte at byte offset {offset}), not {suffix} text",
+    "check.parquet_is_text": "this is not a Parquet file: it is text starting with {start!r}; rename it to .json, "
+                             ".jsonl or .csv to match what it holds",
+    "check.parquet_signature": "this is not a Parquet file (it lacks the PAR1 signature); export it again as Parquet",
+    "check.whitespace_only": "the file holds only whitespace; it needs at least one row",
+    "check.not_utf8": "the file is not valid UTF-8: byte 0x{byte} at byte offset {offset} (line {line}) cannot be "
+                      "decoded ({reason}); it is probably Latin-1/Windows-1252 or GBK text — save it as UTF-8",
+    "check.json_too_big": "the file is a {size} MB JSON array; arrays over {limit} MB are not read whole. Convert it "
+                          "to JSON Lines (.jsonl, one object per line), which is checked and loaded row by row",
+    "check.top_level": "the top level is {kind}; it must be a list of rows: [{{...}}, {{...}}]",
+    "check.top_level_under": "the top level is {kind}; it must be a list of rows: [{{...}}, {{...}}] (the rows seem "
+                             "to be under {key!r}: keep only that list)",
+    "check.csv_header": "the CSV header {header} must name every column once",
+    "check.csv_fields": "has {fields} fields but the header has {columns} (line {line}); a quote or comma is "
+                        "probably out of place",
+    "check.csv_quoting": "broken CSV quoting near line {line}: {error}; every quoted field must be closed, and a "
+                         "quote inside one is written twice (\"\")",
+    "check.parquet_unreadable": "could not be read as Parquet: {error}",
+    "check.folder_empty": "folder {folder} holds no {suffixes} file",
+    "check.unsupported_in_file": "{file}: unsupported file type {suffix!r}; use {suffixes}",
+    "check.not_utf8_short": "{file} is not UTF-8 text (byte {byte}); save it as UTF-8 and upload again",
+    "check.not_objects": "{file} must hold a list of objects (one per example)",
+    "check.no_rows_in": "{file} has no rows",
+    "check.unknown_formatting": "unknown format {formatting!r}; use auto or one of: {formats}",
+    "check.folder_mixed": "{file} holds {formatting} data but {first} holds {other}; keep one format per folder",
+    "check.missing_file": "{path} does not exist",
+    "check.unsupported": "unsupported file type {suffix!r}; use {suffixes}",
+    "check.unknown_format": "unknown format: {reason}",
+    "check.row_not_object": "is {kind}, not an object; each row must be {{\"column\": value, ...}}",
+    "check.row_empty": "is empty; remove it",
+    "check.no_rows": "the file has no rows",
+    "check.all_empty": "all {count} rows are empty; there is nothing to train on",
+    "check.mixed_formats": "mixed formats: this row looks like {shape} but the file is {formatting}; keep one format "
+                           "per file (split it into two files)",
+    "check.long_row": "is {tokens} tokens, {ratio}× the cutoff length {cutoff}; training would keep only the start "
+                      "— shorten or split it, or raise the cutoff",
+    "check.long_row_about": "is about {tokens} tokens, {ratio}× the cutoff length {cutoff}; training would keep only "
+                            "the start — shorten or split it, or raise the cutoff",
+    "check.not_registered": "dataset {name!r} is not registered",
+    "check.needs_network": "dataset {name!r} uses {source}, which needs network access; it cannot be checked here",
+    "check.upload_too_big": "the file is {size} MB; uploads are limited to {limit} MB — split it into smaller files",
+    "check.not_imported": "{file} was not imported (nothing was registered):\n{report}",
+    # engine/data/rules.py: one row against its format
+    "rules.missing_column": "missing; every {label} row needs the column {column!r}",
+    "rules.not_text": "must be text, but is {kind}",
+    "rules.empty": "is empty; every row needs it",
+    "rules.history_pairs": "must be a list of [question, answer] pairs of text",
+    "rules.missing": "missing; every {label} row needs it",
+    "rules.no_turns": "must be a non-empty list of turns",
+    "rules.turn_not_object": "turn {turn} must be an object with {role_tag!r} and {content_tag!r}",
+    "rules.unknown_role": "turn {turn} has {role_tag}={role!r}; role names must be {user!r}, {assistant!r} or "
+                          "{system!r} (first turn only)",
+    "rules.out_of_order": "turns out of order: turn {turn} is from {role!r} but should be from {expected!r}; turns "
+                          "alternate {user}, {assistant}, {user}, ...",
+    "rules.empty_content": "turn {turn} has an empty or non-text {content_tag!r}",
+    "rules.last_turn": "the last turn must be from {role!r}",
+    "rules.pair_missing": "is missing, empty or not text; every preference row needs a chosen and a rejected answer",
+    "rules.pair_identical": "is identical to 'chosen'; a preference pair needs two different answers",
+    "rules.kto_label": "must be true or false (is the answer desirable?), but is {kind}",
+    # engine/data/formats.py: what detection saw
+    "data.signature.alpaca": "instruction/output",
+    "data.signature.sharegpt": "conversations with from/value turns",
+    "data.signature.openai": "messages with role/content turns",
+    "data.signature.preference": "chosen/rejected",
+    "data.signature.kto": "a boolean label",
+    "data.signature.text": "only text",
+    "data.reason.no_rows": "there are no rows to look at",
+    "data.reason.unknown": "none of {total} rows looks like a known format (columns seen: {columns}); expected "
+                           "instruction/output (alpaca), conversations or messages (sharegpt / OpenAI), "
+                           "chosen/rejected (preference), a boolean label (KTO) or text",
+    "data.reason.forced": "format set to {label}; {matching} of {total} rows have {what}",
+    "data.reason.detected": "{matching} of {total} rows have {what}; looks like {label}",
+    "data.reason.detected_others": "{matching} of {total} rows have {what}; looks like {label} ({others})",
+    "data.reason.other_shape": "{count} look like {shape}",
+    "data.none": "none",
+    # engine/config/schema.py validate(), engine/train/rules.py: a config that cannot train
+    "config.not_a_choice": "{field} must be one of {choices}; got {value}",
+    "config.below_minimum": "{field} must be ≥ {bound}; got {value}",
+    "config.above_maximum": "{field} must be ≤ {bound}; got {value}",
+    "config.not_above": "{field} must be > {bound}; got {value}",
+    "config.no_datasets": "data.datasets is empty; pick at least one dataset to train on",
+    "config.no_model": "model.name_or_path is empty; pick the built-in demo model, a Hub id or a local folder",
+    "config.quantized_full": "model.quantization {quantization} trains only adapters; quantised weights cannot be "
+                             "trained with method.finetuning_type {finetuning_type}: pick lora (QLoRA) or set "
+                             "quantization to none",
+    "config.pissa_quantized": "method.pissa_init works on unquantised weights only; turn it off or set quantization "
+                              "to none",
+    "config.needs_head": "method.stage {stage} needs a method that trains the scoring head: pick one of {methods}",
+    # engine/runs/preflight.py: what this machine lacks for a run
+    "preflight.disk_full": "the saves folder's disk has {free} free, and this run needs about {needed} for its "
+                           "checkpoints (up to {checkpoints}) and final model. Free some space, keep fewer checkpoints "
+                           "(train.save_total_limit), or train LoRA, which saves far less.",
+    "preflight.no_bitsandbytes": "model.quantization needs the bitsandbytes package, which is not installed: pip "
+                                 "install bitsandbytes, or set quantization to none",
 }

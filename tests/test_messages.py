@@ -1,5 +1,7 @@
 """engine/messages.py: every code speaks English and Simplified Chinese with the same parameters."""
+import json
 import pickle
+import re
 
 from engine.messages import ENGLISH, Message, from_dict, placeholders, say
 from webui.i18n import localize
@@ -32,3 +34,22 @@ def test_an_unknown_code_is_refused():
         assert "engine/messages.py" in str(err)
     else:
         raise AssertionError("an unknown code must not become a message")
+
+
+def test_no_chinese_text_keeps_an_english_sentence():
+    for code, chinese in MESSAGES_ZH.items():
+        plain = re.sub(r"`[^`]*`|'[^']*'|\{[^}]*\}", " ", chinese)  # code, quoted names, placeholders
+        assert not re.search(r"[A-Za-z]{2,}(?:[ ,;:/()-]+[A-Za-z]{2,}){3,}", plain), (code, chinese)
+
+
+def test_a_check_report_speaks_chinese_line_by_line(tmp_path):
+    from engine.data.checker import check_file
+
+    path = tmp_path / "问答.json"
+    rows = [{"instruction": "你好", "output": "你好！"}, {"instruction": "q", "output": 5}]
+    path.write_text(json.dumps(rows, ensure_ascii=False), encoding="utf-8")
+    lines = [localize(line, "zh") for line in check_file(path).lines()]
+    assert lines[0] == "问答.json：2 行，格式 alpaca（置信度 100%）"
+    assert lines[1] == "  2 行中有 2 行包含 instruction/output 字段；看起来是 alpaca"
+    assert lines[2:] == ["不能使用：1 个问题", "  - 第 2 行，字段 'output'：必须是文本，但现在是数字"]
+    assert check_file(path).render().splitlines()[-1] == "  - row 2, field 'output': must be text, but is a number"

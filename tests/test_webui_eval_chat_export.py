@@ -2,6 +2,7 @@
 import re
 import threading
 
+import gradio as gr
 import pytest
 
 from tests.conftest import train_demo_run
@@ -127,3 +128,16 @@ def test_adapter_only_and_refusals(run):
     message, _ = list(export(run, "ui-adapter", "2GB", True, [], False, "en"))[-1]
     assert message.startswith("**Export failed:**") and "already exists" in message
     assert list(export("", "", "2GB", False, [], False, "en"))[-1][0] == "Pick a finished run first."
+
+
+def test_picking_a_run_brings_its_datasets_and_validation_split(tmp_path):
+    from engine.config.schema import RunConfig
+    from webui import run_view
+    from webui.tabs.evaluate import follow_run, rows_table
+
+    config = RunConfig().replace({"data.datasets": ["demo_alpaca_zh"], "data.val_size": 0.1})
+    config.save(tmp_path / "config.yaml")
+    datasets, split = follow_run(str(tmp_path))
+    assert datasets["value"] == ["demo_alpaca_zh"] and split["value"] == "validation"
+    assert follow_run(run_view.BASE) == (gr.skip(), gr.skip())
+    assert list(rows_table([], "zh").columns)[:3] == ["提示词", "参考答案", "模型回答"]

@@ -11,6 +11,7 @@ from engine.config.schema import RunConfig, all_fields
 from webui import i18n, run_view
 from webui.tabs.chat import plain_messages
 from webui.form import config_from_values, default_config, values_from_config
+from webui.next_steps import completed, go_to
 from webui.tabs.method import method_visibility
 from webui.tabs.train import load_config_file, preview_config, refresh_view, start_training, stop_training
 
@@ -178,6 +179,12 @@ def test_run_view_reads_the_run_directory(data_dirs):
     assert "step 4/10" in html and "completed" in html and "data-status='completed'" in html
     assert "第 4/10 步" in run_view.progress_html(str(run_dir), "zh")
     assert run_view.log_tail(str(run_dir)).splitlines() == ["loading done", "step 2"]
+    assert run_view.readable_log(events, "zh").splitlines() == [
+        "第 2/10 步 · 损失 3.0000 · 学习率 0.00e+00 · 0 token/秒", "第 2 步 · 验证损失 3.5000",
+        "第 4/10 步 · 损失 2.5000 · 学习率 0.00e+00 · 0 token/秒"]
+    assert completed(str(run_dir)) and not completed("")
+    tabs, picker = go_to("export", str(run_dir), "zh")
+    assert tabs.selected == "export" and picker["value"] == str(run_dir)
     assert run_view.command_for(str(run_dir)) == f"python -m engine train {run_dir}/config.yaml"
     assert run_view.command_for("") == "python -m engine train run.yaml"
     history = run_view.history_table("en")
@@ -205,16 +212,19 @@ def test_a_page_reattaches_to_the_active_run(data_dirs):
 
 
 def test_upload_preview_and_import(data_dirs):
-    from webui.tabs.data import import_upload, preview_upload
+    from webui.tabs.data import ROLES, import_upload, preview_upload
 
     good = data_dirs / "my faq.json"
     good.write_text(json.dumps([{"instruction": "hi", "input": "", "output": "hello"}] * 3))
-    found, columns, rows, name = preview_upload(str(good), "auto", "en")
-    assert "alpaca" in found and "3 rows" in found and name == "my_faq"
-    assert json.loads(columns)["prompt"] == "instruction" and len(rows) == 3
-    message, picker = import_upload(str(good), name, "auto", columns, ["demo_alpaca_en"], "en")
-    assert "my_faq" in message and picker["value"] == ["demo_alpaca_en", "my_faq"]
-    message, picker = import_upload(str(good), "my_faq", "auto", columns, [], "en")
+    found, rows, name, add, *roles = preview_upload(str(good), "auto", "en")
+    assert "alpaca" in found and "3 rows" in found and name == "my_faq" and add["interactive"] is True
+    mapping = dict(zip(ROLES, roles))
+    assert mapping["prompt"]["value"] == "instruction" and mapping["prompt"]["visible"] and len(rows["value"]) == 3
+    assert "output" in mapping["response"]["choices"] and not mapping["chosen"]["visible"]
+    columns = [role["value"] for role in roles]
+    message, picker = import_upload(str(good), name, "auto", "en", *columns)
+    assert "my_faq" in message and picker["value"] == ["my_faq"]  # the new dataset replaces the demo
+    message, picker = import_upload(str(good), "my_faq", "auto", "en", *columns)
     assert "already registered" in message and picker == {"__type__": "update"}
 
 
@@ -223,10 +233,10 @@ def test_a_broken_upload_names_row_and_field(data_dirs):
 
     bad = data_dirs / "bad.json"
     bad.write_text(json.dumps([{"instruction": "hi", "output": "hello"}, {"instruction": "q", "output": 5}]))
-    found, _, _, _ = preview_upload(str(bad), "auto", "en")
+    found, *_ = preview_upload(str(bad), "auto", "en")
     assert re.search(r"row 2, field 'output'", found)
     registry_before = (data_dirs / "dataset_info.json").read_text()
-    message, _ = import_upload(str(bad), "bad", "auto", "", [], "en")
+    message, _ = import_upload(str(bad), "bad", "auto", "en")
     assert "row 2" in message and "nothing was registered" in message
     assert (data_dirs / "dataset_info.json").read_text() == registry_before
 
@@ -324,3 +334,23 @@ def test_memory_panel_estimates_and_auto_configures():
     fitted = dict(zip(all_fields(), new_values))
     assert fitted["train.per_device_train_batch_size"] * fitted["train.gradient_accumulation_steps"] == 16
     assert message.startswith("Fitted to")
+
+
+# ---------------------------------------------------------------------------------------------------------
+# What the browser keeps (webui/page_state.py)
+
+
+def test_a_kept_form_comes_back_and_what_no_longer_fits_is_dropped(data_dirs):
+    from webui.form import default_config
+    from webui.page_state import defaults, restored, saved, summary
+
+    base, fields = default_config(), ["data.datasets", "train.learning_rate", "method.stage"]
+    kept = saved(fields, "zh", ["demo_alpaca_zh", "gone_dataset"], 0.01, "no_such_stage")
+    kept["form"]["old.field"] = 3
+    language, datasets, rate, stage = restored(kept, fields, base, "en")
+    assert language == "zh" and datasets["value"] == ["demo_alpaca_zh"] and "demo_alpaca_zh" in datasets["choices"]
+    assert rate["value"] == 0.01 and stage["value"] == base.method.stage
+    assert restored(None, fields, base, "en")[0] == "en"
+    assert [update["value"] for update in defaults(fields, base)] == [base.get(dotted) for dotted in fields]
+    line = summary(base.replace({"data.datasets": ["demo_alpaca_zh"]}), "zh")
+    assert "builtin:tiny-demo" in line and "demo_alpaca_zh（" in line and " 行）" in line

@@ -84,7 +84,7 @@ def test_start_twice_queues_then_stop_cancels_and_the_timer_moves_the_queue_on(s
 
     wait_for(lambda: "data-status='failed (killed)'" in drawn["first"][0] and ADVICE["killed"] in drawn["first"][0],
              timeout=20, tick=tick)
-    assert drawn["first"][6] == {"__type__": "update", "interactive": False}  # no checkpoint: nothing to resume
+    assert drawn["first"].resume == {"__type__": "update", "interactive": False}  # no checkpoint: nothing to resume
     wait_for(lambda: run_status(Path(third)) == "completed", tick=lambda: refresh_view(third, "en", None))
     assert run_status(Path(second)) == "cancelled" and not (Path(second) / "train.log").exists()
 
@@ -106,7 +106,7 @@ def test_resume_continues_a_stopped_run_to_its_step_count(saves):
     assert stop_training(run_dir, "en") == text("train.stop_requested", "en")  # twice: still one stop
     wait_for(lambda: run_status(run) == "stopped", tick=lambda: refresh_view(run_dir, "en", None))
     drawn = refresh_view(run_dir, "en", None)
-    assert drawn[6] == {"__type__": "update", "interactive": True}
+    assert drawn.resume == {"__type__": "update", "interactive": True}
     stopped_at = int(drawn[0].split("data-step='")[1].split("'")[0])
     assert 3 <= stopped_at < 12
 
@@ -136,7 +136,7 @@ def test_a_failed_run_shows_its_reason_and_advice(saves):
     drawn = refresh_view(str(run_dir), "en", None)
     assert "failed (out of memory)" in drawn[0] and "lower the batch size" in drawn[0]
     assert "ran out of memory" in drawn[0] and "Traceback" not in drawn[0]
-    assert drawn[6] == {"__type__": "update", "interactive": False}
+    assert drawn.resume == {"__type__": "update", "interactive": False}
     assert run_view.history_table("zh").iloc[0]["状态"] == "失败（内存不足）"
 
     checkpoint = run_dir / "checkpoint-4"

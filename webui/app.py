@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import gradio as gr
 
-from webui import run_view
+from engine.config.schema import ConfigError
+from webui import page_state, run_view
+from webui.next_steps import build_next_steps, wire_next_steps
 from webui.tabs.chat import build_chat_tab, wire_chat_tab
 from webui.tabs.data import build_data_tab, wire_data_tab
 from webui.tabs.evaluate import build_evaluate_tab, wire_evaluate_tab
@@ -20,6 +22,7 @@ CSS = """
 .run-bar > div { height: 100%; background: var(--primary-500); transition: width 0.5s; }
 .run-error { white-space: pre-wrap; color: var(--error-text-color, #b91c1c); }
 #language { max-width: 260px; }
+.wrap-report pre, .wrap-report code { white-space: pre-wrap; overflow-wrap: anywhere; }
 """
 
 # System fonts only: the default theme fetches web fonts, which an offline machine cannot reach.
@@ -36,12 +39,15 @@ def build_app(lang: str = "en") -> gr.Blocks:
         with gr.Row(equal_height=True):
             labels.markdown("title", container=False)
             language = gr.Radio(LANGUAGES, value=lang, show_label=False, container=False, elem_id="language", scale=0, min_width=240)
+            reset = labels.button("reset", size="sm", scale=0, min_width=160, elem_id="reset-form")
         labels.markdown("subtitle")
         form = Form(labels, lang)
+        summary = gr.Markdown(elem_id="summary")  # drawn when the page loads: the device needs torch
+        kept = page_state.browser_state()
         run_dir, shown = gr.State(""), gr.State(None)  # this page's run, and what the timer last drew of it
         timer = gr.Timer(REFRESH_SECONDS)
         tabs = {}
-        with gr.Tabs():
+        with gr.Tabs() as tab_set:
             with labels.tab("tab.data", id="data") as tabs["data"]:
                 data = build_data_tab(form, labels)
             with labels.tab("tab.model", id="model") as tabs["model"]:
@@ -49,6 +55,7 @@ def build_app(lang: str = "en") -> gr.Blocks:
             with labels.tab("tab.method", id="method") as tabs["method"]:
                 method = build_method_tab(form)
             with labels.tab("tab.train", id="train") as tabs["train"]:
+                next_steps = build_next_steps(labels)
                 train = build_train_tab(form, labels)
             with labels.tab("tab.evaluate", id="evaluate") as tabs["evaluate"]:
                 evaluate = build_evaluate_tab(labels, form)
@@ -64,12 +71,36 @@ def build_app(lang: str = "en") -> gr.Blocks:
         wire_evaluate_tab(evaluate, form, language, tabs["evaluate"])
         wire_chat_tab(chat, form, language, tabs["chat"])
         wire_export_tab(export, language, tabs["export"])
+        pickers = {"evaluate": evaluate["picked"], "chat": chat["picked"], "export": export["run"]}
+        wire_next_steps(next_steps, tab_set, pickers, run_dir, language, timer)
 
         # Relabel everything; forgetting what the timer drew makes it redraw the run view in the new language.
         language.change(lambda new: [*labels.updates(new), None], language, [*labels.components, shown])
         # A new or reloaded page follows the run that is training now, else the newest one (read from disk).
         app.load(lambda: (run_view.attach_run(), None), None, [run_dir, shown])
+        wire_page_state(app, form, language, reset, summary, kept)
     return app
+
+
+def wire_page_state(app: gr.Blocks, form: Form, language: gr.Radio, reset: gr.Button, summary: gr.Markdown,
+                    kept: gr.BrowserState) -> None:
+    """The browser keeps the form and the language: a new page starts from them, every change saves them and
+    redraws the summary line, and Reset goes back to the preset."""
+    fields, base = form.fields, form.base
+
+    def changed(lang, *values):
+        try:
+            line = page_state.summary(form.config(list(values)), lang)
+        except ConfigError:
+            line = gr.skip()  # a value being typed; the line catches up when the form is valid again
+        return line, page_state.saved(fields, lang, *values)
+
+    restoring = app.load(lambda stored, lang: page_state.restored(stored, fields, base, lang), [kept, language],
+                         [language, *form.components])
+    restoring.then(changed, [language, *form.components], [summary, kept], show_progress="hidden")
+    gr.on([language.change, *(control.change for control in form.components)], changed,
+          [language, *form.components], [summary, kept], show_progress="hidden", trigger_mode="always_last")
+    reset.click(lambda: page_state.defaults(fields, base), None, form.components)
 
 
 def launch_options() -> dict:

@@ -138,7 +138,7 @@ TEXT: dict[str, dict[str, str]] = {
     "data.upload_heading": {"en": "### Add a dataset from a file", "zh": "### 从文件添加数据集"},
     "data.upload_file": {"en": "File (.json, .jsonl, .csv, .parquet)", "zh": "文件（.json、.jsonl、.csv、.parquet）"},
     "data.formatting": {"en": "Format", "zh": "格式"},
-    "data.columns": {"en": "Column mapping (JSON: role → column in the file)", "zh": "列映射（JSON：角色 → 文件中的列名）"},
+    "data.columns": {"en": "**Column mapping**: which column of the file plays each role", "zh": "**列映射**：文件中的哪一列担任每个角色"},
     "data.name": {"en": "Dataset name", "zh": "数据集名称"},
     "data.preview": {"en": "Preview", "zh": "预览"},
     "data.import": {"en": "Add dataset", "zh": "添加数据集"},
@@ -239,7 +239,7 @@ TEXT: dict[str, dict[str, str]] = {
     "train.preview": {"en": "Run config (YAML)", "zh": "运行配置（YAML）"},
     "train.progress": {"en": "Progress", "zh": "进度"},
     "train.curve": {"en": "Loss", "zh": "损失曲线"},
-    "train.log": {"en": "Log (train.log)", "zh": "日志（train.log）"},
+    "train.log": {"en": "Log", "zh": "日志"},
     "train.history": {"en": "Run history (select a row to view it)", "zh": "运行历史（选择一行查看）"},
     "train.refresh_history": {"en": "Refresh history", "zh": "刷新历史"},
     "train.advanced": {"en": "More settings", "zh": "更多设置"},
@@ -462,6 +462,43 @@ TEXT: dict[str, dict[str, str]] = {
     # hardening: runs whose files are damaged, runs whose training diverged
     "status.failed (damaged)": {"en": "failed (damaged files)", "zh": "失败（运行文件已损坏）"},
     "status.failed (not finite)": {"en": "failed (loss became NaN)", "zh": "失败（损失变为 NaN）"},
+    # data tab: one column-mapping dropdown per role (webui/tabs/data.py ROLES)
+    "data.role.prompt": {"en": "Instruction", "zh": "指令"},
+    "data.role.query": {"en": "Input", "zh": "输入"},
+    "data.role.response": {"en": "Output", "zh": "输出"},
+    "data.role.messages": {"en": "Conversation", "zh": "对话"},
+    "data.role.chosen": {"en": "Chosen answer", "zh": "较好的回答"},
+    "data.role.rejected": {"en": "Rejected answer", "zh": "较差的回答"},
+    "data.role.kto_tag": {"en": "Good/bad label", "zh": "好/坏标签"},
+    "data.role.system": {"en": "System prompt", "zh": "系统提示词"},
+    "data.role.history": {"en": "History", "zh": "历史对话"},
+    "data.role.images": {"en": "Images", "zh": "图片"},
+    # the page header: what Start would train, and going back to the preset (webui/page_state.py)
+    "summary": {"en": "**Will train:** {model} · template {template} · {method} · stage {stage} · {datasets} · {device}",
+                "zh": "**将要训练：** {model} · 模板 {template} · {method} · 阶段 {stage} · {datasets} · {device}"},
+    "reset": {"en": "Reset to defaults", "zh": "恢复默认设置"},
+    "summary.rows": {"en": "{name} ({rows} rows)", "zh": "{name}（{rows} 行）"},
+    # evaluate tab: table headers and split choices
+    "evaluate.metric_header": {"en": "| metric | value |", "zh": "| 指标 | 数值 |"},
+    "evaluate.eval_loss": {"en": "eval loss", "zh": "验证损失"},
+    "evaluate.perplexity": {"en": "perplexity", "zh": "困惑度"},
+    "evaluate.column.prompt": {"en": "prompt", "zh": "提示词"},
+    "evaluate.column.label": {"en": "label", "zh": "参考答案"},
+    "evaluate.column.prediction": {"en": "prediction", "zh": "模型回答"},
+    "evaluate.split.all": {"en": "all rows", "zh": "全部数据"},
+    "evaluate.split.validation": {"en": "validation split", "zh": "验证集"},
+    # train tab: the readable log (webui/run_view.py)
+    "log.step": {"en": "step {step}/{total} · loss {loss} · lr {lr} · {speed} tokens/s",
+                 "zh": "第 {step}/{total} 步 · 损失 {loss} · 学习率 {lr} · {speed} token/秒"},
+    "log.eval": {"en": "step {step} · eval loss {loss}", "zh": "第 {step} 步 · 验证损失 {loss}"},
+    "train.raw_log": {"en": "Raw log (train.log)", "zh": "原始日志（train.log）"},
+    # after a run completes (webui/next_steps.py)
+    "next.heading": {"en": "**Training finished.** Next:", "zh": "**训练完成。** 下一步："},
+    "next.evaluate": {"en": "Evaluate this run", "zh": "评估这次运行"},
+    "next.chat": {"en": "Chat with this run", "zh": "和这次运行对话"},
+    "next.export": {"en": "Export this run", "zh": "导出这次运行"},
+    "export.no_runs": {"en": "No finished run yet: train one in the Train tab, then pick it here.",
+                       "zh": "还没有已完成的运行：请先在“训练”页训练一次，再到这里选择。"},
 }
 
 

@@ -116,6 +116,19 @@ def curve_colors() -> dict[str, str]:
     return {TEXT[f"curve.{series}"][lang]: color for series, color in colors.items() for lang in ("en", "zh")}
 
 
+def readable_log(events: list[dict], lang: str, lines: int = 40) -> str:
+    """One line per logged step, newest last: step, loss, learning rate, tokens per second; evaluations too."""
+    shown = []
+    for event in events:
+        if event["event"] == "log" and event.get("loss") is not None:
+            shown.append(text("log.step", lang, step=event["step"], total=event.get("total_steps") or "?",
+                              loss=f"{event['loss']:.4f}", lr=f"{event.get('learning_rate') or 0:.2e}",
+                              speed=f"{event.get('tokens_per_s') or 0:.0f}"))
+        elif event["event"] == "eval" and "eval_loss" in event:
+            shown.append(text("log.eval", lang, step=event["step"], loss=f"{event['eval_loss']:.4f}"))
+    return "\n".join(shown[-lines:])
+
+
 # train_runtime is the Trainer's clock, which a resume restarts: progress, not a metric to plot.
 PROGRESS_KEYS = {"event", "time", "step", "total_steps", "epoch", "loss", "learning_rate", "grad_norm",
                  "tokens_per_s", "elapsed_s", "eta_s", "train_runtime"}

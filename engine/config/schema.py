@@ -438,17 +438,17 @@ def field_problems(config: RunConfig) -> list[str]:
         info, value = field_info(dotted), config.get(dotted)
         chosen = value if isinstance(value, list) else [value]
         if info["choices"] and any(item not in info["choices"] for item in chosen):
-            problems.append(f"{dotted} must be one of {', '.join(info['choices'])}; got {excerpt(value)}")
+            problems.append(say("config.not_a_choice", field=dotted, choices=", ".join(info["choices"]), value=excerpt(value)))
         if info["minimum"] is not None and value < info["minimum"]:
-            problems.append(f"{dotted} must be ≥ {info['minimum']}; got {value}")
+            problems.append(say("config.below_minimum", field=dotted, bound=info["minimum"], value=value))
         if info["maximum"] is not None and value > info["maximum"]:
-            problems.append(f"{dotted} must be ≤ {info['maximum']}; got {value}")
+            problems.append(say("config.above_maximum", field=dotted, bound=info["maximum"], value=value))
         if info["above"] is not None and value <= info["above"]:
-            problems.append(f"{dotted} must be > {info['above']}; got {value}")
+            problems.append(say("config.not_above", field=dotted, bound=info["above"], value=value))
     if not config.data.datasets:
-        problems.append("data.datasets is empty; pick at least one dataset to train on")
+        problems.append(say("config.no_datasets"))
     if not config.model.name_or_path.strip():
-        problems.append("model.name_or_path is empty; pick the built-in demo model, a Hub id or a local folder")
+        problems.append(say("config.no_model"))
     if config.train.run_name and not is_plain_name(config.train.run_name):
         problems.append(say("names.run_name_unusable", name=config.train.run_name))
     if config.export.export_dir and not is_plain_name(config.export.export_dir):

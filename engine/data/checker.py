@@ -14,6 +14,7 @@ from engine.data.formats import FORMATS, SAMPLE_ROWS, UNKNOWN, Detection, detect
 from engine.data.reader import SHOWN, SUFFIXES, Report, StopReading, file_rows, folder_files, sniff_file  # noqa: F401
 from engine.data.registry import DataError, read_registry, registry_folder
 from engine.data.rules import kind_of
+from engine.messages import say
 from engine.paths import PathEscapeError, inside
 
 LONG_ROW_FACTOR = 2  # a row this many times the cutoff loses most of itself to truncation
@@ -71,7 +72,7 @@ def check_file(
         return _check_folder(path, formatting, cutoff_len, tokenizer, columns, tags)
     report = Report(path)
     if formatting != "auto" and formatting not in FORMATS:
-        report.add(None, None, f"unknown format {formatting!r}; use auto or one of: {', '.join(FORMATS)}")
+        report.add(None, None, say("check.unknown_formatting", formatting=formatting, formats=", ".join(FORMATS)))
         return report
     if not _readable(path, report) or not sniff_file(path, report):
         return report
@@ -89,29 +90,29 @@ def _check_folder(folder: Path, formatting: str, cutoff_len, tokenizer, columns,
     try:
         files = folder_files(folder)
     except DataError as err:
-        report.add(None, None, str(err))
+        report.add(None, None, err.args[0])
         return report
     for file in files:
         part = check_file(file, formatting, cutoff_len, tokenizer, columns, tags)
         report.rows += part.rows
         for problem in part.problems:
-            report.add(problem.row, problem.field, f"{file.name}: {problem.message}")
+            report.add(problem.row, problem.field, say("check.in_file", file=file.name, problem=problem.message))
         report.total_problems += part.total_problems - len(part.problems)
         if part.detection is None:
             continue
         if report.detection is None:
             report.detection = part.detection
         elif part.detection.formatting != report.detection.formatting:
-            report.add(None, None, f"{file.name} holds {part.detection.formatting} data but "
-                                   f"{files[0].name} holds {report.detection.formatting}; keep one format per folder")
+            report.add(None, None, say("check.folder_mixed", file=file.name, formatting=part.detection.formatting,
+                                       first=files[0].name, other=report.detection.formatting))
     return report
 
 
 def _readable(path: Path, report: Report) -> bool:
     if not path.exists():
-        report.add(None, None, f"{path} does not exist")
+        report.add(None, None, say("check.missing_file", path=str(path)))
     elif path.suffix.lower() not in SUFFIXES:
-        report.add(None, None, f"unsupported file type {path.suffix!r}; use {', '.join(SUFFIXES)}")
+        report.add(None, None, say("check.unsupported", suffix=path.suffix, suffixes=", ".join(SUFFIXES)))
     else:
         return True
     return False
@@ -122,40 +123,38 @@ def _check_rows(rows, report: Report, formatting: str, columns, tags, cutoff_len
     objects = [row for _, row in first if isinstance(row, dict)]
     detection = report.detection = detect_format(objects, formatting, columns, tags) if objects else None
     if first and detection is not None and detection.formatting == UNKNOWN:
-        report.add(None, None, f"unknown format: {detection.reason}")
+        report.add(None, None, say("check.unknown_format", reason=detection.reason))
     empty = 0
     for number, row in chain(first, rows):
         report.rows += 1
         if not isinstance(row, dict):
-            report.add(number, None, f"is {kind_of(row)}, not an object; each row must be {{\"column\": value, ...}}")
+            report.add(number, None, say("check.row_not_object", kind=kind_of(row)))
             continue
         if _is_empty(row):
             empty += 1
-            report.add(number, None, "is empty; remove it")
+            report.add(number, None, say("check.row_empty"))
             continue
         if detection is not None and detection.formatting != UNKNOWN:
             _check_row(number, row, detection, formatting == "auto", report, cutoff_len, tokenizer)
     if report.rows == 0 and report.total_problems == 0:
-        report.add(None, None, "the file has no rows")
+        report.add(None, None, say("check.no_rows"))
     elif empty and empty == report.rows:
-        report.add(None, None, f"all {empty} rows are empty; there is nothing to train on")
+        report.add(None, None, say("check.all_empty", count=empty))
         report.problems.insert(0, report.problems.pop())  # the summary matters more than each row
 
 
 def _check_row(number: int, row: dict, detection: Detection, auto: bool, report: Report, cutoff_len, tokenizer) -> None:
     shape = row_shape(row)
     if auto and shape not in (UNKNOWN, detection.formatting):
-        report.add(number, None, f"mixed formats: this row looks like {shape} but the file is {detection.formatting}; "
-                                 "keep one format per file (split it into two files)")
+        report.add(number, None, say("check.mixed_formats", shape=shape, formatting=detection.formatting))
         return
     for field_name, message in FORMATS[detection.formatting].row_problems(row, detection):
         report.add(number, field_name, message)
     if cutoff_len:
         tokens = estimate_tokens(row_text(row), tokenizer)
         if tokens > LONG_ROW_FACTOR * cutoff_len:
-            about = "" if tokenizer is not None else "about "
-            report.add(number, None, f"is {about}{tokens} tokens, {tokens / cutoff_len:.1f}× the cutoff length {cutoff_len}; "
-                                     "training would keep only the start — shorten or split it, or raise the cutoff")
+            code = "check.long_row" if tokenizer is not None else "check.long_row_about"
+            report.add(number, None, say(code, tokens=tokens, ratio=f"{tokens / cutoff_len:.1f}", cutoff=cutoff_len))
 
 
 def first_rows(path: Path, count: int) -> list[dict]:
@@ -179,11 +178,11 @@ def check_registered(name: str, cutoff_len: int | None = None, tokenizer=None) -
     raw = read_registry().get(name)
     report = Report(Path(name))
     if raw is None:
-        report.add(None, None, f"dataset {name!r} is not registered")
+        report.add(None, None, say("check.not_registered", name=name))
         return report
     if "file_name" not in raw:
         source = next((key for key in NETWORK_SOURCES if key in raw), "no file_name")
-        report.add(None, None, f"dataset {name!r} uses {source}, which needs network access; it cannot be checked here")
+        report.add(None, None, say("check.needs_network", name=name, source=source))
         return report
     try:
         path = inside(registry_folder(name), raw["file_name"], f"dataset {name!r} file_name")

@@ -49,7 +49,7 @@ class FormatSpec:
     formatting: str  # the registry `formatting` an upload of it is written with
     columns: dict  # default registry `columns` (a registry entry names only those it changes)
     tags: dict  # default registry `tags` of conversation turns; {} for column formats
-    signature: str  # what the detector sees in a row of it, for its reason sentence
+    signature: Message  # what the detector sees in a row of it, for its reason sentence
     row_problems: Callable  # (row, Detection) -> [(field, message)]; see engine/data/rules.py
     example: dict  # one valid row, as a user would write it
 
@@ -63,34 +63,34 @@ ALPACA, PAIRS, KTO = rules.ALPACA_COLUMNS, rules.PAIR_COLUMNS, rules.KTO_COLUMNS
 FORMATS: dict[str, FormatSpec] = {
     "alpaca": FormatSpec(
         "alpaca", kind="conversation", formatting="alpaca", columns=ALPACA, tags={},
-        signature="instruction/output", row_problems=rules.alpaca_problems,
+        signature=say("data.signature.alpaca"), row_problems=rules.alpaca_problems,
         example={"instruction": "Name a colour.", "input": "", "output": "Blue."},
     ),
     "sharegpt": FormatSpec(
         "sharegpt", kind="conversation", formatting="sharegpt",
         columns=rules.SHAREGPT_COLUMNS, tags=rules.SHAREGPT_TAGS,
-        signature="conversations with from/value turns", row_problems=rules.conversation_problems,
+        signature=say("data.signature.sharegpt"), row_problems=rules.conversation_problems,
         example={"conversations": [{"from": "human", "value": "Hi"}, {"from": "gpt", "value": "Hello!"}]},
     ),
     "openai": FormatSpec(
         "openai", kind="conversation", formatting="sharegpt", columns=rules.OPENAI_COLUMNS, tags=rules.OPENAI_TAGS,
-        signature="messages with role/content turns", row_problems=rules.conversation_problems,
+        signature=say("data.signature.openai"), row_problems=rules.conversation_problems,
         example={"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello!"}]},
     ),
     "preference": FormatSpec(
         "preference", kind="preference", formatting="alpaca", columns={"prompt": ALPACA["prompt"], **PAIRS}, tags={},
-        signature="chosen/rejected", row_problems=rules.preference_problems,
+        signature=say("data.signature.preference"), row_problems=rules.preference_problems,
         example={"instruction": "Say hi.", "chosen": "Hello!", "rejected": "Go away."},
     ),
     "kto": FormatSpec(
         "kto", kind="kto", formatting="alpaca",
         columns={"prompt": ALPACA["prompt"], "response": ALPACA["response"], **KTO}, tags={},
-        signature="a boolean label", row_problems=rules.kto_problems,
+        signature=say("data.signature.kto"), row_problems=rules.kto_problems,
         example={"instruction": "Say hi.", "output": "Hello!", "label": True},
     ),
     "text": FormatSpec(
         "text", kind="text", formatting="alpaca", columns=rules.TEXT_COLUMNS, tags={},
-        signature="only text", row_problems=rules.text_problems,
+        signature=say("data.signature.text"), row_problems=rules.text_problems,
         example={"text": "A plain document to continue."},
     ),
     # LLaMA-Factory's multimodal shape: turns with <image> placeholders, an images column of paths.
@@ -139,7 +139,7 @@ class Detection:
     columns: dict = field(default_factory=dict)
     tags: dict = field(default_factory=dict)
     confidence: float = 0.0
-    reason: str = ""
+    reason: str = ""  # a Message
 
     @property
     def registry_formatting(self) -> str:
@@ -271,20 +271,19 @@ def _majority(counts: Counter) -> str:
     return max(known)[1] if known else UNKNOWN
 
 
-def _reason(label: str, forced: bool, matching: int, total: int, counts: Counter, example) -> str:
+def _reason(label: str, forced: bool, matching: int, total: int, counts: Counter, example) -> Message:
     if not total:
-        return "there are no rows to look at"
+        return say("data.reason.no_rows")
     if label == UNKNOWN:
         keys = sorted({key for key in example}) if isinstance(example, dict) else []
-        return (
-            f"none of {total} rows looks like a known format (columns seen: {', '.join(keys) or 'none'}); expected "
-            "instruction/output (alpaca), conversations or messages (sharegpt / OpenAI), chosen/rejected "
-            "(preference), a boolean label (KTO) or text"
-        )
+        return say("data.reason.unknown", total=total, columns=", ".join(keys) if keys else say("data.none"))
     what = FORMATS[label].signature
     if forced:
-        return f"format set to {label}; {matching} of {total} rows have {what}"
-    others = [f"{count} look like {shape}" for shape, count in counts.most_common() if shape != label]
-    tail = f" ({', '.join(others)})" if others else ""
-    return f"{matching} of {total} rows have {what}; looks like {label}{tail}"
+        return say("data.reason.forced", label=label, matching=matching, total=total, what=what)
+    others = [say("data.reason.other_shape", count=count, shape=shape)
+              for shape, count in counts.most_common() if shape != label]
+    if others:
+        return say("data.reason.detected_others", matching=matching, total=total, what=what, label=label,
+                   others=others)
+    return say("data.reason.detected", matching=matching, total=total, what=what, label=label)
 

@@ -22,6 +22,7 @@ from engine.data.formats import Detection
 from engine.data.json_problems import file_problem, line_problem
 from engine.data.registry import DataError
 from engine.data.rules import kind_of
+from engine.messages import Message, say
 
 SUFFIXES = (".json", ".jsonl", ".csv", ".parquet", ".txt")
 JSON_ARRAY_LIMIT = 50 * 1024**2  # bytes; larger arrays would have to be parsed whole
@@ -38,15 +39,15 @@ NESTED_TOO_DEEP = "the JSON nests too deeply to read (thousands of levels); a ro
 MAX_VALUE_BYTES = 4 * 1024**2  # one cell: far beyond any training example
 MAX_ROW_BYTES = 16 * 1024**2
 
-BINARY_MAGIC = {
-    b"PK\x03\x04": "ZIP archive (an .xlsx or .docx is one too)",
-    b"\x1f\x8b": "gzip archive",
-    b"%PDF": "PDF document",
-    b"\x89PNG": "PNG image",
-    b"\xff\xd8\xff": "JPEG image",
-    b"PAR1": "Parquet file",
-    b"SQLite format 3": "SQLite database",
-    b"\x7fELF": "program (ELF executable)",
+BINARY_MAGIC = {  # first bytes -> what the file is (a message code under check.binary.)
+    b"PK\x03\x04": "zip",
+    b"\x1f\x8b": "gzip",
+    b"%PDF": "pdf",
+    b"\x89PNG": "png",
+    b"\xff\xd8\xff": "jpeg",
+    b"PAR1": "parquet",
+    b"SQLite format 3": "sqlite",
+    b"\x7fELF": "elf",
 }
 
 
@@ -58,12 +59,20 @@ BINARY_MAGIC = {
 class Problem:
     row: int | None  # 1-based row (json array index, jsonl line, csv data row, txt document); None = whole file
     field: str | None
-    message: str
+    message: str  # a Message
 
     def __str__(self) -> str:
-        where = [f"row {self.row}"] if self.row is not None else []
-        where += [f"field {self.field!r}"] if self.field else []
-        return f"{', '.join(where)}: {self.message}" if where else self.message
+        return self.line()
+
+    def line(self) -> Message:
+        """The message with where it is: "row 3, field 'output': is empty; every row needs it"."""
+        if self.row is not None and self.field:
+            return say("check.at_row_field", row=self.row, field=self.field, problem=self.message)
+        if self.row is not None:
+            return say("check.at_row", row=self.row, problem=self.message)
+        if self.field:
+            return say("check.at_field", field=self.field, problem=self.message)
+        return self.message
 
 
 @dataclass
@@ -84,19 +93,25 @@ class Report:
             self.problems.append(Problem(row, field_name, message))
 
     def render(self) -> str:
-        lines = [f"{self.path.name}: {self.rows} rows"]
-        if self.detection is not None:
-            lines[0] += f", format {self.detection.formatting} (confidence {self.detection.confidence:.0%})"
-            lines.append(f"  {self.detection.reason}")
+        return "\n".join(self.lines())
+
+    def lines(self) -> list[Message]:
+        """The report line by line; the UI shows each in the page's language."""
+        name, detection = self.path.name, self.detection
+        if detection is None:
+            lines = [say("check.header", file=name, rows=self.rows)]
+        else:
+            lines = [say("check.header_format", file=name, rows=self.rows, formatting=detection.formatting,
+                         confidence=f"{detection.confidence:.0%}"),
+                     say("check.reason_line", reason=detection.reason)]
         if self.ok:
-            lines.append("usable: no problems found")
-            return "\n".join(lines)
+            return [*lines, say("check.usable")]
         count = self.total_problems
-        lines.append(f"not usable: {count} problem{'s' if count != 1 else ''}")
-        lines += [f"  - {problem}" for problem in self.problems[:SHOWN]]
+        lines.append(say("check.not_usable", count=count) if count != 1 else say("check.not_usable_one"))
+        lines += [say("check.problem_line", problem=problem.line()) for problem in self.problems[:SHOWN]]
         if count > SHOWN:
-            lines.append(f"  ... and {count - SHOWN} more")
-        return "\n".join(lines)
+            lines.append(say("check.more", count=count - SHOWN))
+        return lines
 
 
 class StopReading(Exception):
@@ -111,7 +126,7 @@ def sniff_file(path: Path, report: Report) -> bool:
     """Add a problem and return False when the bytes cannot be a dataset of this file type."""
     size = path.stat().st_size
     if size == 0:
-        report.add(None, None, "the file is empty (0 bytes); it needs at least one row")
+        report.add(None, None, say("check.empty_file"))
         return False
     with path.open("rb") as handle:
         head = handle.read(4096)
@@ -120,13 +135,13 @@ def sniff_file(path: Path, report: Report) -> bool:
         return _sniff_parquet(head, report)
     for magic, kind in BINARY_MAGIC.items():
         if head.startswith(magic):
-            report.add(None, None, f"this is a {kind}, not a {suffix} text file; export the data as {suffix}")
+            report.add(None, None, say("check.binary_kind", kind=say(f"check.binary.{kind}"), suffix=suffix))
             return False
     if head.startswith((b"\xff\xfe", b"\xfe\xff")) or _looks_utf16(head):
-        report.add(None, None, "the file is UTF-16 encoded; save it as UTF-8 (in most editors: Save As → Encoding → UTF-8)")
+        report.add(None, None, say("check.utf16"))
         return False
     if b"\x00" in head:
-        report.add(None, None, f"this is a binary file (a NUL byte at byte offset {head.index(0)}), not {suffix} text")
+        report.add(None, None, say("check.nul_byte", offset=head.index(0), suffix=suffix))
         return False
     return _scan_utf8(path, report)
 
@@ -142,10 +157,9 @@ def _sniff_parquet(head: bytes, report: Report) -> bool:
         return True
     sample = head[:40].decode("utf-8", errors="replace")
     if sample.isprintable() or sample.strip().startswith(("[", "{")):
-        report.add(None, None, f"this is not a Parquet file: it is text starting with {sample[:30]!r}; "
-                               "rename it to .json, .jsonl or .csv to match what it holds")
+        report.add(None, None, say("check.parquet_is_text", start=sample[:30]))
     else:
-        report.add(None, None, "this is not a Parquet file (it lacks the PAR1 signature); export it again as Parquet")
+        report.add(None, None, say("check.parquet_signature"))
     return False
 
 
@@ -171,18 +185,14 @@ def _scan_utf8(path: Path, report: Report) -> bool:
             offset += used
             seen_text = seen_text or bool(text.replace("\ufeff", "").strip())
     if not seen_text:
-        report.add(None, None, "the file holds only whitespace; it needs at least one row")
+        report.add(None, None, say("check.whitespace_only"))
     return seen_text
 
 
 def _add_encoding_problem(report: Report, chunk: bytes, err: UnicodeDecodeError, offset: int, newlines: int) -> None:
     line = newlines + chunk.count(b"\n", 0, err.start) + 1
-    report.add(
-        None,
-        None,
-        f"the file is not valid UTF-8: byte 0x{chunk[err.start]:02x} at byte offset {offset + err.start} (line {line}) "
-        f"cannot be decoded ({err.reason}); it is probably Latin-1/Windows-1252 or GBK text — save it as UTF-8",
-    )
+    report.add(None, None, say("check.not_utf8", byte=f"{chunk[err.start]:02x}", offset=offset + err.start, line=line,
+                               reason=err.reason))
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -201,9 +211,8 @@ def file_rows(path: Path, report: Report, any_size: bool = False) -> Iterator[tu
 def _json_rows(path: Path, report: Report, limit: int | None) -> Iterator[tuple[int, object]]:
     size = path.stat().st_size
     if limit is not None and size > limit:
-        report.add(None, None, f"the file is a {size / 1024**2:.0f} MB JSON array; arrays over "
-                               f"{JSON_ARRAY_LIMIT // 1024**2} MB are not read whole. Convert it to JSON Lines "
-                               "(.jsonl, one object per line), which is checked and loaded row by row")
+        limit = JSON_ARRAY_LIMIT // 1024**2
+        report.add(None, None, say("check.json_too_big", size=f"{size / 1024**2:.0f}", limit=limit))
         raise StopReading
     try:
         data = json.loads(path.read_text(encoding="utf-8-sig"))
@@ -219,10 +228,11 @@ def _json_rows(path: Path, report: Report, limit: int | None) -> Iterator[tuple[
     yield from enumerate(data, 1)
 
 
-def _not_a_list(data) -> str:
-    message = f"the top level is {kind_of(data)}; it must be a list of rows: [{{...}}, {{...}}]"
+def _not_a_list(data) -> Message:
     lists = [key for key, value in data.items() if isinstance(value, list)] if isinstance(data, dict) else []
-    return message + (f" (the rows seem to be under {lists[0]!r}: keep only that list)" if lists else "")
+    if lists:
+        return say("check.top_level_under", kind=kind_of(data), key=lists[0])
+    return say("check.top_level", kind=kind_of(data))
 
 
 def _jsonl_rows(path: Path, report: Report) -> Iterator[tuple[int, object]]:
@@ -245,17 +255,16 @@ def _csv_rows(path: Path, report: Report) -> Iterator[tuple[int, object]]:
         try:
             header = next(reader, None)
             if not header or len(set(header)) != len(header) or not all(name.strip() for name in header):
-                report.add(None, None, f"the CSV header {header!r} must name every column once")
+                report.add(None, None, say("check.csv_header", header=repr(header)))
                 raise StopReading
             for number, record in enumerate(reader, 1):
                 if len(record) != len(header):
-                    report.add(number, None, f"has {len(record)} fields but the header has {len(header)} (line "
-                                             f"{reader.line_num}); a quote or comma is probably out of place")
+                    report.add(number, None, say("check.csv_fields", fields=len(record), columns=len(header),
+                                                 line=reader.line_num))
                     continue
                 yield number, dict(zip(header, record))
         except csv.Error as err:
-            report.add(None, None, f"broken CSV quoting near line {reader.line_num}: {err}; every quoted field "
-                                   'must be closed, and a quote inside one is written twice ("")')
+            report.add(None, None, say("check.csv_quoting", line=reader.line_num, error=str(err)))
             raise StopReading from None
 
 
@@ -287,7 +296,7 @@ def _parquet_rows(path: Path, report: Report) -> Iterator[tuple[int, object]]:
     except StopReading:
         raise
     except Exception as err:  # noqa: BLE001  (pyarrow raises several types; its message is what the user needs)
-        report.add(None, None, f"could not be read as Parquet: {str(err)[:300]}")
+        report.add(None, None, say("check.parquet_unreadable", error=str(err)[:300]))
         raise StopReading from None
 
 
@@ -358,14 +367,14 @@ class _Refusal:
         self.path = path
 
     def add(self, row: int | None, field_name: str | None, message: str) -> None:
-        raise DataError(f"{self.path.name}: {Problem(row, field_name, message)}")
+        raise DataError(say("check.in_file", file=self.path.name, problem=Problem(row, field_name, message).line()))
 
 
 def folder_files(folder: Path) -> list[Path]:
     """The data files of a dataset folder (LLaMA-Factory allows a folder as file_name), in name order."""
     files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in SUFFIXES)
     if not files:
-        raise DataError(f"folder {folder.name} holds no {', '.join(SUFFIXES)} file")
+        raise DataError(say("check.folder_empty", folder=folder.name, suffixes=", ".join(SUFFIXES)))
     return files
 
 
@@ -375,13 +384,14 @@ def read_rows(path: Path) -> list[dict]:
     if path.is_dir():
         return [row for file in folder_files(path) for row in read_rows(file)]
     if path.suffix.lower() not in SUFFIXES:
-        raise DataError(f"{path.name}: unsupported file type {path.suffix.lower()!r}; use {', '.join(SUFFIXES)}")
+        raise DataError(say("check.unsupported_in_file", file=path.name, suffix=path.suffix.lower(),
+                            suffixes=", ".join(SUFFIXES)))
     try:
         rows = [row for _, row in file_rows(path, _Refusal(path), any_size=True)]
     except UnicodeDecodeError as err:
-        raise DataError(f"{path.name} is not UTF-8 text (byte {err.start}); save it as UTF-8 and upload again") from None
+        raise DataError(say("check.not_utf8_short", file=path.name, byte=err.start)) from None
     if not all(isinstance(row, dict) for row in rows):
-        raise DataError(f"{path.name} must hold a list of objects (one per example)")
+        raise DataError(say("check.not_objects", file=path.name))
     if not rows:
-        raise DataError(f"{path.name} has no rows")
+        raise DataError(say("check.no_rows_in", file=path.name))
     return rows

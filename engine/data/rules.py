@@ -10,6 +10,8 @@ applies the same turn order when it builds messages.
 """
 from __future__ import annotations
 
+from engine.messages import Message, say
+
 # Default registry columns: the column of each role when a registry entry does not name it.
 ALPACA_COLUMNS = {"prompt": "instruction", "query": "input", "response": "output", "history": "history"}
 SHAREGPT_COLUMNS = {"messages": "conversations"}
@@ -31,11 +33,12 @@ OPENAI_TAGS = {
 TURN_ORDER = ("user", "assistant")  # after an optional system turn, turns alternate these, starting with the user
 
 
-def kind_of(value) -> str:
+def kind_of(value) -> Message | str:
     """What a JSON value is, in words: 'a list', 'text', 'null'..."""
-    names = {bool: "true/false", int: "a number", float: "a number", list: "a list", dict: "an object", str: "text",
+    names = {bool: "bool", int: "number", float: "number", list: "list", dict: "object", str: "text",
              type(None): "null"}
-    return names.get(type(value), type(value).__name__)
+    name = names.get(type(value))
+    return say(f"check.value.{name}") if name else type(value).__name__
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -70,12 +73,12 @@ def misplaced_turn(roles: list, last: str = "assistant") -> tuple[int, str] | No
 def text_field_problem(row: dict, column: str | None, required: bool, label: str) -> str | None:
     """A message when row[column] is missing, not text, or (if required) empty; None when fine."""
     if column is None or column not in row or row[column] is None:
-        return f"missing; every {label} row needs the column {column!r}" if required else None
+        return say("rules.missing_column", label=label, column=column) if required else None
     value = row[column]
     if not isinstance(value, str):
-        return f"must be text, but is {kind_of(value)}"
+        return say("rules.not_text", kind=kind_of(value))
     if required and not value.strip():
-        return "is empty; every row needs it"
+        return say("rules.empty")
     return None
 
 
@@ -100,7 +103,7 @@ def alpaca_problems(row: dict, detection) -> list[tuple[str | None, str]]:
     pairs_of_text = all(isinstance(pair, list) and len(pair) == 2 and all(isinstance(x, str) for x in pair)
                         for pair in history or [])
     if not pairs_of_text:
-        found.append((history_column, "must be a list of [question, answer] pairs of text"))
+        found.append((history_column, say("rules.history_pairs")))
     return found
 
 
@@ -113,30 +116,30 @@ def conversation_problems(row: dict, detection, ends_with: str = "assistant") ->
     role_of = {name: role for role, name in name_of.items()}
     turns = row.get(column)
     if not isinstance(turns, list) or not turns:
-        missing = f"missing; every {detection.formatting} row needs it"
-        return [(column, "must be a non-empty list of turns" if column in row else missing)]
+        missing = say("rules.missing", label=detection.formatting)
+        return [(column, say("rules.no_turns") if column in row else missing)]
     roles = [role_of.get(turn.get(role_tag)) if isinstance(turn, dict) else None for turn in turns]
     turns = turns[len(turns) - len(without_system(roles)):]
     wrong = misplaced_turn(without_system(roles), ends_with)
     for index, turn in enumerate(turns):
-        where = f"turn {index + 1}"
+        where = index + 1
         if not isinstance(turn, dict):
-            return [(column, f"{where} must be an object with {role_tag!r} and {content_tag!r}")]
+            return [(column, say("rules.turn_not_object", turn=where, role_tag=role_tag, content_tag=content_tag))]
         role = turn.get(role_tag)
         user, assistant, system = name_of["user"], name_of["assistant"], name_of["system"]
         if role not in (user, assistant):
-            message = (f"{where} has {role_tag}={role!r}; role names must be {user!r}, {assistant!r} or {system!r} "
-                       "(first turn only)")
+            message = say("rules.unknown_role", turn=where, role_tag=role_tag, role=role, user=user,
+                          assistant=assistant, system=system)
             return [(column, message)]
         if wrong and wrong[0] == index:
-            message = (f"turns out of order: {where} is from {role!r} but should be from {name_of[wrong[1]]!r}; "
-                       f"turns alternate {user}, {assistant}, {user}, ...")
+            message = say("rules.out_of_order", turn=where, role=role, expected=name_of[wrong[1]], user=user,
+                          assistant=assistant)
             return [(column, message)]
         content = turn.get(content_tag)
         if not isinstance(content, str) or not content.strip():
-            return [(column, f"{where} has an empty or non-text {content_tag!r}")]
+            return [(column, say("rules.empty_content", turn=where, content_tag=content_tag))]
     if wrong:
-        return [(column, f"the last turn must be from {name_of[wrong[1]]!r}")]
+        return [(column, say("rules.last_turn", role=name_of[wrong[1]]))]
     return []
 
 
@@ -167,13 +170,11 @@ def preference_problems(row: dict, detection) -> list[tuple[str | None, str]]:
         if sharegpt and isinstance(value, dict):
             value = value.get(detection.tags.get("content_tag", SHAREGPT_TAGS["content_tag"]))
         if not isinstance(value, str) or not value.strip():
-            message = "is missing, empty or not text; every preference row needs a chosen and a rejected answer"
-            found.append((column, message))
+            found.append((column, say("rules.pair_missing")))
         answers[key] = value
     chosen = answers["chosen"].strip() if isinstance(answers["chosen"], str) else ""
     if chosen and chosen == (answers["rejected"] or "").strip():
-        message = "is identical to 'chosen'; a preference pair needs two different answers"
-        found.append((columns.get("rejected", PAIR_COLUMNS["rejected"]), message))
+        found.append((columns.get("rejected", PAIR_COLUMNS["rejected"]), say("rules.pair_identical")))
     return found
 
 
@@ -182,5 +183,5 @@ def kto_problems(row: dict, detection) -> list[tuple[str | None, str]]:
     found = conversation_problems(row, detection) if conversation else alpaca_problems(row, detection)
     tag = detection.columns.get("kto_tag", KTO_COLUMNS["kto_tag"])
     if not isinstance(row.get(tag), bool):
-        found.append((tag, f"must be true or false (is the answer desirable?), but is {kind_of(row.get(tag))}"))
+        found.append((tag, say("rules.kto_label", kind=kind_of(row.get(tag)))))
     return found

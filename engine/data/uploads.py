@@ -16,6 +16,7 @@ from engine.data.formats import Detection
 from engine.messages import say
 from engine.paths import data_dir, is_plain_name, nearest_plain_name
 from engine.data.checker import Report, check_file, first_rows
+from engine.messages import say
 
 MAX_UPLOAD_BYTES = 512 * 1024**2  # checked before a byte is read
 PREVIEW_ROWS = 5
@@ -45,8 +46,8 @@ def preview_file(path: Path, formatting: str = "auto"):
 def _check_upload(path: Path, formatting: str, columns: dict | None) -> Report:
     if path.is_file() and path.stat().st_size > MAX_UPLOAD_BYTES:
         report = Report(path)
-        report.add(None, None, f"the file is {path.stat().st_size / 1024**2:.0f} MB; uploads are limited to "
-                               f"{MAX_UPLOAD_BYTES // 1024**2} MB — split it into smaller files")
+        report.add(None, None, say("check.upload_too_big", size=f"{path.stat().st_size / 1024**2:.0f}",
+                                   limit=MAX_UPLOAD_BYTES // 1024**2))
         return report
     return check_file(path, formatting, columns=columns)
 
@@ -77,7 +78,7 @@ def import_dataset(source: Path, name: str, formatting: str = "auto", columns: d
     check_dataset_name(name)
     report = _check_upload(source, formatting, columns)
     if not report.ok:
-        raise DataError(f"{source.name} was not imported (nothing was registered):\n{report.render()}")
+        raise DataError(say("check.not_imported", file=source.name, report=report.render()))
     target = _copy_to_free_name(source)
     try:
         add_registry_entry(name, report.detection.registry_entry(target.name))

@@ -20,6 +20,7 @@ from engine.data.registry import DataError
 from engine.messages import say
 from engine.models.methods import METHODS
 from engine.paths import CONFIG_FILE, FINAL_DIR, PathEscapeError, inside, saves_dir
+from engine.messages import say
 from engine.runs.failures import ADVICE
 from engine.runs.status import Reason
 from engine.train import distributed
@@ -49,11 +50,8 @@ def preflight(config: RunConfig) -> list[str]:
         return problems
     needed, free = estimate_disk_bytes(config), shutil.disk_usage(saves_dir()).free
     if free < needed:
-        return [(
-            f"the saves folder's disk has {_gigabytes(free)} free, and this run needs about {_gigabytes(needed)} "
-            f"for its checkpoints (up to {_kept_checkpoints(config)}) and final model. Free some space, keep "
-            "fewer checkpoints (train.save_total_limit), or train LoRA, which saves far less."
-        )]
+        return [say("preflight.disk_full", free=_gigabytes(free), needed=_gigabytes(needed),
+                    checkpoints=_kept_checkpoints(config))]
     return data_left_problems(config)
 
 
@@ -145,10 +143,7 @@ def environment_problems(config: RunConfig) -> list[str]:
     config file may be trained without passing Start."""
     method, problems = config.method, []
     if config.model.quantization != "none" and importlib.util.find_spec("bitsandbytes") is None:
-        problems.append(
-            "model.quantization needs the bitsandbytes package, which is not installed: "
-            "pip install bitsandbytes, or set quantization to none"
-        )
+        problems.append(say("preflight.no_bitsandbytes"))
     if method.stage == "grpo" and "reward_model" in method.grpo_rewards:
         problems += _reward_run_problems(method.grpo_reward_run)
     problems += [say("train.tracker_missing", tracker=tracker) for tracker in config.train.report_to
@@ -190,7 +185,7 @@ def data_problems(config: RunConfig) -> list[str]:
         try:
             problem = stage_data_problem(config.method.stage, needs, name)
         except DataError as err:
-            problem = str(err)
+            problem = err.args[0]
         if problem:
             problems.append(problem)
     return problems

@@ -29,17 +29,13 @@ def method_problems(config: RunConfig) -> list[str]:
     method, model, problems = config.method, config.model, []
     spec, stage = METHODS[method.finetuning_type], STAGES[method.stage]
     if model.quantization != "none" and not spec.peft:
-        problems.append(
-            f"model.quantization {model.quantization} trains only adapters; quantised weights cannot be trained "
-            f"with method.finetuning_type {method.finetuning_type}: pick lora (QLoRA) or set quantization to none"
-        )
+        problems.append(say("config.quantized_full", quantization=model.quantization,
+                            finetuning_type=method.finetuning_type))
     if method.pissa_init and model.quantization != "none":
-        problems.append("method.pissa_init works on unquantised weights only; turn it off or set quantization to none")
+        problems.append(say("config.pissa_quantized"))
     if stage.reward_head and not spec.trains_head:
         heads = ", ".join(name for name, other in METHODS.items() if other.trains_head)
-        problems.append(
-            f"method.stage {method.stage} needs a method that trains the scoring head: pick one of {heads}"
-        )
+        problems.append(say("config.needs_head", stage=method.stage, methods=heads))
     return problems
 
 

@@ -2,11 +2,9 @@
 look at a dataset as the model will see it (data_inspect.py) and clean it into a new one (data_cleaning.py)."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import gradio as gr
-import pandas as pd
 
 from engine.data.formats import FORMATS
 from engine.data.registry import DataError, read_registry
@@ -17,6 +15,8 @@ from webui.tabs.data_cleaning import build_cleaning_section, unused_name, wire_c
 from webui.tabs.data_inspect import build_inspect_section, wire_inspect_section
 
 FORMAT_CHOICES = ["auto", *FORMATS]
+# Every role a format maps to a column of the file (prompt, response, messages, chosen, ...), in a stable order.
+ROLES = list(dict.fromkeys([*(role for spec in FORMATS.values() for role in spec.columns), "system", "history"]))
 UPLOAD_TYPES = [".json", ".jsonl", ".csv", ".parquet"]
 
 
@@ -29,43 +29,49 @@ def suggest_name(path: str) -> str:
     return unused_name(nearest_plain_name(Path(path).stem, "dataset"))
 
 
-def preview_upload(path: str | None, formatting: str, lang: str) -> tuple[str, str, pd.DataFrame, str]:
-    """(what was found or what is wrong, column mapping as JSON, first rows, suggested name).
+def preview_upload(path: str | None, formatting: str, lang: str) -> list:
+    """[what was found or what is wrong, first rows, suggested name, Add-button update, one update per role].
 
-    Either way the message carries the report `python -m engine data check FILE` prints, so the UI and the
-    CLI say the same thing about a file.
+    Either way the message carries the report `python -m engine data check FILE` prints, line by line in the
+    page's language, so the UI and the CLI say the same thing about a file. "Add dataset" stays disabled
+    while the file is not usable.
     """
     if not path:
-        return "", "", pd.DataFrame(), ""
+        return ["", gr.update(visible=False), "", gr.update(interactive=False), *role_updates(None, [])]
     from engine.data.uploads import preview_file
 
     detection, rows, report = preview_file(Path(path), formatting or "auto")
-    columns = json.dumps(detection.columns if detection else {}, ensure_ascii=False, indent=1)
-    rendered = "\n\n```\n" + report.render() + "\n```"
+    rendered = "\n\n```\n" + "\n".join(localize(line, lang) for line in report.lines()) + "\n```"
+    looked = [gr.update(value=rows, visible=not rows.empty), suggest_name(path), gr.update(interactive=report.ok),
+              *role_updates(detection, list(rows.columns))]
     if not report.ok:
-        return text("data.error", lang, error=rendered), columns, rows, suggest_name(path)
+        return [text("data.error", lang, error=rendered), *looked]
     found = text("data.detected", lang, formatting=detection.formatting, rows=report.rows,
-                 confidence=f"{detection.confidence:.0%}", reason=detection.reason)
-    return found + rendered, columns, rows, suggest_name(path)
+                 confidence=f"{detection.confidence:.0%}", reason=localize(detection.reason, lang))
+    return [found + rendered, *looked]
 
 
-def import_upload(path: str | None, name: str, formatting: str, columns_json: str, chosen: list[str], lang: str):
-    """(message, datasets-picker update): the new dataset is registered and selected, or nothing changes."""
+def role_updates(detection, file_columns: list[str]) -> list:
+    """One dropdown update per role: shown for the roles the detected format uses, offering the file's columns."""
+    used = detection.columns if detection else {}
+    return [gr.update(visible=role in used, choices=["", *file_columns], value=used.get(role, ""))
+            for role in ROLES]
+
+
+def import_upload(path: str | None, name: str, formatting: str, lang: str, *columns: str):
+    """(message, datasets-picker update): the new dataset is registered and becomes the one selected (the
+    person added it to train on it), or nothing changes. `columns` are the role dropdowns, in ROLES order."""
     if not path:
         return text("data.no_file", lang), gr.skip()
     from engine.data.uploads import import_dataset
 
+    mapping = {role: column for role, column in zip(ROLES, columns) if column}
     try:
-        columns = json.loads(columns_json) if (columns_json or "").strip() else None
-        if columns is not None and not isinstance(columns, dict):
-            raise DataError('the column mapping must be a JSON object such as {"prompt": "question"}')
-        result = import_dataset(Path(path), (name or "").strip(), formatting or "auto", columns or None)
-    except json.JSONDecodeError as err:
-        return text("data.error", lang, error=f"the column mapping is not valid JSON: {err.msg}"), gr.skip()
+        result = import_dataset(Path(path), (name or "").strip(), formatting or "auto", mapping or None)
     except DataError as err:
         return text("data.error", lang, error="\n\n```\n" + localize(err.args[0], lang) + "\n```"), gr.skip()
     message = text("data.imported", lang, name=result.name, rows=result.rows, file=result.file_name)
-    return message, gr.update(choices=list(read_registry()), value=[*(chosen or []), result.name])
+    return message, gr.update(choices=list(read_registry()), value=[result.name])
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -88,10 +94,15 @@ def build_data_tab(form: Form, labels: Labels) -> dict:
             parts["formatting"] = labels.labelled(gr.Dropdown, "data.formatting", choices=FORMAT_CHOICES, value="auto")
             parts["name"] = labels.labelled(gr.Textbox, "data.name", elem_id="upload-name")
         with gr.Column(scale=3):
-            parts["columns"] = labels.labelled(gr.Code, "data.columns", language="json", interactive=True, lines=4)
-            parts["found"] = gr.Markdown(elem_id="upload-found")
-    parts["preview"] = labels.labelled(gr.Dataframe, "data.preview", interactive=False, max_height=240, wrap=True)
-    parts["import"] = labels.button("data.import", variant="primary", elem_id="upload-import")
+            labels.markdown("data.columns")
+            with gr.Row():
+                parts["roles"] = [labels.labelled(gr.Dropdown, f"data.role.{role}", choices=[""], value="",
+                                                  visible=False, min_width=140, elem_id=f"role-{role}")
+                                  for role in ROLES]
+            parts["found"] = gr.Markdown(elem_id="upload-found", elem_classes="wrap-report")
+    parts["preview"] = labels.labelled(gr.Dataframe, "data.preview", interactive=False, max_height=240, wrap=True,
+                                       visible=False)  # shown with a file's first rows
+    parts["import"] = labels.button("data.import", variant="primary", elem_id="upload-import", interactive=False)
     parts["message"] = gr.Markdown(elem_id="upload-message")
     parts["inspect"] = build_inspect_section(labels, list(read_registry()), form.base.data.datasets)
     parts["cleaning"] = build_cleaning_section(labels)
@@ -102,10 +113,10 @@ def build_data_tab(form: Form, labels: Labels) -> dict:
 def wire_data_tab(parts: dict, lang: gr.Radio) -> None:
     pickers = [parts["datasets"], parts["inspect"]["dataset"]]
     parts["refresh"].click(lambda: [gr.update(choices=list(read_registry()))] * 2, None, pickers)
-    looked = [parts["found"], parts["columns"], parts["preview"], parts["name"]]
+    looked = [parts["found"], parts["preview"], parts["name"], parts["import"], *parts["roles"]]
     parts["file"].upload(preview_upload, [parts["file"], parts["formatting"], lang], looked)
     parts["formatting"].change(preview_upload, [parts["file"], parts["formatting"], lang], looked)
-    inputs = [parts["file"], parts["name"], parts["formatting"], parts["columns"], parts["datasets"], lang]
+    inputs = [parts["file"], parts["name"], parts["formatting"], lang, *parts["roles"]]
     imported = parts["import"].click(import_upload, inputs, [parts["message"], parts["datasets"]])
     imported.then(lambda: gr.update(choices=list(read_registry())), None, parts["inspect"]["dataset"])
     wire_inspect_section(parts["inspect"], parts["controls"], lang)

@@ -8,7 +8,9 @@ from pathlib import Path
 import gradio as gr
 import pandas as pd
 
+from engine.config.schema import ConfigError, RunConfig
 from engine.data.registry import read_registry
+from engine.paths import CONFIG_FILE
 from engine.use.metrics import METRICS
 
 from webui import judging_panel, run_view
@@ -19,6 +21,9 @@ from webui.stopping import stoppable, wire_stop
 
 METRIC_NAMES = {"bleu-4": "BLEU-4", "rouge-1": "ROUGE-1", "rouge-2": "ROUGE-2", "rouge-l": "ROUGE-L"}
 ROW_COLUMNS = ["prompt", "label", "prediction", *METRIC_NAMES.values()]
+# Wrapped text columns share the width so the prediction and its scores stay on screen.
+ROW_WIDTHS = ["26%", "22%", "28%", "6%", "6%", "6%", "6%"]
+SPLITS = ("all", "validation")
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -50,20 +55,39 @@ def progress_html(done: int, total: int, note: str, elem_class: str = "run-progr
             f"<span>{html.escape(note)}</span></div>")
 
 
-def metrics_markdown(metrics: dict) -> str:
+def metrics_markdown(metrics: dict, lang: str = "en") -> str:
     """The eval numbers so far as a two-column table (loss and perplexity first, then the text scores)."""
-    lines = ["| metric | value |", "|---|---|"]
+    lines = [text("evaluate.metric_header", lang), "|---|---|"]
     if "eval_loss" in metrics:
-        lines += [f"| eval loss | {metrics['eval_loss']:.4f} |", f"| perplexity | {metrics['perplexity']:.2f} |"]
+        lines += [f"| {text('evaluate.eval_loss', lang)} | {metrics['eval_loss']:.4f} |",
+                  f"| {text('evaluate.perplexity', lang)} | {metrics['perplexity']:.2f} |"]
     lines += [f"| {label} | {metrics[key]:.2f} |" for key, label in METRIC_NAMES.items() if key in metrics]
     return "\n".join(lines)
 
 
-def rows_table(rows: list[dict]) -> pd.DataFrame:
+def rows_table(rows: list[dict], lang: str = "en") -> pd.DataFrame:
+    headers = [text(f"evaluate.column.{name}", lang) for name in ROW_COLUMNS[:3]] + ROW_COLUMNS[3:]
     return pd.DataFrame(
         [[row["prompt"], row["label"], row["prediction"], *(round(row["scores"][key], 1) for key in METRICS)] for row in rows],
-        columns=ROW_COLUMNS,
+        columns=headers,
     )
+
+
+def split_choices(lang: str) -> list[tuple[str, str]]:
+    return [(text(f"evaluate.split.{split}", lang), split) for split in SPLITS]
+
+
+def follow_run(picked: str):
+    """(datasets, split) updates: a picked run brings its own datasets, and its validation split when it held one
+    out; the base model leaves both as they are."""
+    if not picked or picked == run_view.BASE:
+        return gr.skip(), gr.skip()
+    try:
+        config = RunConfig.load(Path(picked) / CONFIG_FILE)
+    except (OSError, ConfigError):
+        return gr.skip(), gr.skip()
+    split = "validation" if config.data.val_size else "all"
+    return gr.update(choices=list(read_registry()), value=list(config.data.datasets)), gr.update(value=split)
 
 
 def deltas_markdown(comparison) -> str:
@@ -100,7 +124,7 @@ def stream_evaluate(picked, base_model, datasets, split, max_samples, batch_size
     """Yield (progress, metrics, rows) after the loss and after every generated batch."""
     from engine.use.evaluate import stream_evaluation  # loads torch: only when someone evaluates
 
-    empty = rows_table([])
+    empty = rows_table([], lang)
     try:
         plan = evaluation_plan(picked, base_model, datasets, split, max_samples, batch_size, max_new_tokens, generate)
         yield progress_html(0, 0, text("evaluate.loading", lang)), "", empty
@@ -108,10 +132,11 @@ def stream_evaluate(picked, base_model, datasets, split, max_samples, batch_size
             note = text("evaluate.progress", lang, done=step.done, total=step.total, folder=plan.output_dir)
             if step.complete:
                 note = text("evaluate.finished", lang, done=step.done, total=step.total, folder=plan.output_dir)
-            yield progress_html(step.done, step.total, note), metrics_markdown(step.metrics), rows_table(step.rows)
+            drawn = metrics_markdown(step.metrics, lang), rows_table(step.rows, lang)
+            yield progress_html(step.done, step.total, note), *drawn
         if not step.complete:
             yield progress_html(step.done, step.total, text("evaluate.stopped", lang, done=step.done, total=step.total)), \
-                metrics_markdown(step.metrics), rows_table(step.rows)
+                metrics_markdown(step.metrics, lang), rows_table(step.rows, lang)
     except Exception as err:  # unknown dataset, empty split, missing model: the engine's words, not a trace
         yield progress_html(0, 0, ""), text("evaluate.failed", lang, error=err), empty
 
@@ -172,7 +197,7 @@ def build_evaluate_tab(labels: Labels, form: Form) -> dict:
         names = list(read_registry())
         parts["datasets"] = labels.labelled(gr.Dropdown, "evaluate.dataset", choices=names, multiselect=True,
                                             value=(form.base.data.datasets or names)[:1], scale=3, elem_id="eval-datasets")
-        parts["split"] = labels.labelled(gr.Radio, "evaluate.split", choices=["all", "validation"], value="all")
+        parts["split"] = labels.labelled(gr.Radio, "evaluate.split", choices=split_choices(lang), value="all")
         parts["max_samples"] = labels.labelled(gr.Number, "evaluate.max_samples", value=16, precision=0, elem_id="eval-max-samples")
         parts["batch_size"] = labels.labelled(gr.Number, "evaluate.batch_size", value=8, precision=0)
         parts["max_new_tokens"] = labels.labelled(gr.Number, "evaluate.max_new_tokens", value=64, precision=0, elem_id="eval-max-new-tokens")
@@ -182,8 +207,8 @@ def build_evaluate_tab(labels: Labels, form: Form) -> dict:
         parts["stop"] = labels.button("evaluate.stop", variant="stop", elem_id="eval-stop")
     parts["progress"] = gr.HTML(elem_id="eval-progress")
     parts["metrics"] = gr.Markdown(elem_id="eval-metrics")
-    parts["rows"] = labels.labelled(gr.Dataframe, "evaluate.rows", value=rows_table([]), interactive=False,
-                                    wrap=True, max_height=420, elem_id="eval-rows")
+    parts["rows"] = labels.labelled(gr.Dataframe, "evaluate.rows", value=rows_table([], lang), interactive=False,
+                                    wrap=True, max_height=420, column_widths=ROW_WIDTHS, elem_id="eval-rows")
     labels.markdown("compare.heading")
     with gr.Row():
         choices = run_view.source_choices(lang)
@@ -194,7 +219,8 @@ def build_evaluate_tab(labels: Labels, form: Form) -> dict:
         parts["compare_stop"] = labels.button("evaluate.stop", variant="stop", elem_id="compare-stop")
     parts["compare_progress"] = gr.HTML(elem_id="compare-progress")
     parts["deltas"] = gr.Markdown(elem_id="compare-deltas")
-    parts["compared"] = labels.labelled(gr.Dataframe, "compare.rows", interactive=False, wrap=True, max_height=420,
+    parts["compared"] = labels.labelled(gr.Dataframe, "compare.rows", value=pd.DataFrame(columns=["prompt", "label"]),
+                                        interactive=False, wrap=True, max_height=420,
                                         elem_id="compare-rows")
     parts["judging"] = judging_panel.build_judging_panel(labels)
     parts["stop_event"], parts["compare_stop_event"] = gr.State(None), gr.State(None)
@@ -211,9 +237,11 @@ def wire_evaluate_tab(parts: dict, form: Form, lang: gr.Radio, tab: gr.Tab) -> N
         keep = lambda value, fallback: value if value in values else fallback  # noqa: E731
         return (gr.update(choices=choices, value=keep(picked, run_view.BASE)), gr.update(choices=list(read_registry())),
                 gr.update(choices=choices, value=keep(picked_a, run_view.BASE)),
-                gr.update(choices=choices, value=keep(picked_b, values[0])))
+                gr.update(choices=choices, value=keep(picked_b, values[0])),
+                gr.update(choices=split_choices(current_lang)))
 
-    pickers = [parts["picked"], parts["datasets"], parts["picked_a"], parts["picked_b"]]
+    pickers = [parts["picked"], parts["datasets"], parts["picked_a"], parts["picked_b"], parts["split"]]
+    parts["picked"].change(follow_run, parts["picked"], [parts["datasets"], parts["split"]])
     for event in (tab.select, parts["refresh"].click):
         event(refresh, [lang, parts["picked"], parts["picked_a"], parts["picked_b"]], pickers)
 

@@ -94,6 +94,7 @@ def build_export_tab(labels: Labels) -> dict:
         parts["run"] = labels.labelled(gr.Dropdown, "pick.run", choices=choices,
                                        value=choices[0][1] if choices else None, scale=4, elem_id="export-run")
         parts["refresh"] = labels.button("pick.refresh", size="sm", scale=1)
+    parts["hint"] = gr.Markdown("" if choices else text("export.no_runs", lang), elem_id="export-hint")
     with gr.Row():
         # Per-export choices: the run's own config keeps its export section; these override it once.
         parts["name"] = labels.field(gr.Textbox, "export.export_dir", elem_id="export-name")
@@ -106,7 +107,8 @@ def build_export_tab(labels: Labels) -> dict:
         parts["verify"] = labels.labelled(gr.Checkbox, "export.verify", value=True, elem_id="export-verify")
     parts["export"] = labels.button("export.run", variant="primary", elem_id="export-button")
     parts["result"] = gr.Markdown(elem_id="export-result")
-    parts["files"] = labels.labelled(gr.Dataframe, "export.files", interactive=False, elem_id="export-files")
+    parts["files"] = labels.labelled(gr.Dataframe, "export.files", value=files_table([], lang), interactive=False,
+                                     elem_id="export-files")  # empty but with its headers, not "1 2 3"
     return parts
 
 
@@ -114,10 +116,11 @@ def wire_export_tab(parts: dict, lang: gr.Radio, tab: gr.Tab) -> None:
     def refresh(current_lang, picked):
         choices = run_view.source_choices(current_lang, include_base=False)
         values = [value for _, value in choices]
-        return gr.update(choices=choices, value=picked if picked in values else (values[0] if values else None))
+        hint = "" if choices else text("export.no_runs", current_lang)  # an empty picker says why it is empty
+        return gr.update(choices=choices, value=picked if picked in values else (values[0] if values else None)), hint
 
     for event in (tab.select, parts["refresh"].click):
-        event(refresh, [lang, parts["run"]], parts["run"])
+        event(refresh, [lang, parts["run"]], [parts["run"], parts["hint"]])
     # GGUF files are made from the merged model: an adapter-only export has none, so the choice greys out.
     parts["adapter_only"].change(lambda only: gr.update(interactive=not only), parts["adapter_only"], parts["gguf"])
     inputs = [parts[k] for k in ("run", "name", "shard", "adapter_only", "gguf", "verify")]

@@ -19,7 +19,7 @@ from engine.runs.scheduler import RunHandle
 from engine.runs.store import checkpoint_step, newest_checkpoint
 from webui import compare_panel, devices_panel, memory_panel, run_view
 from webui.form import Form, config_from_values, values_from_config
-from webui.i18n import Labels, text
+from webui.i18n import Labels, localize, text
 
 # Every open page ticks each second, but the queue is one per machine: moving it on every few seconds is
 # enough (a worker also moves it on as it exits), so ticks of all sessions share one clock.
@@ -88,14 +88,20 @@ def build_train_tab(form: Form, labels: Labels) -> dict:
                                                      step=0.05, value=0.6, elem_id="curve-smoothing")
                 parts["log_scale"] = labels.labelled(gr.Checkbox, "experiments.log_scale", value=False,
                                                      elem_id="curve-log-scale")
-        parts["log"] = labels.labelled(gr.Textbox, "train.log", lines=12, max_lines=12, autoscroll=True, scale=2)
+        with gr.Column(scale=2):
+            parts["log"] = labels.labelled(gr.Textbox, "train.log", lines=12, max_lines=12, autoscroll=True,
+                                           elem_id="readable-log")
+            with labels.add(gr.Accordion(text("train.raw_log", labels.lang), open=False), "train.raw_log"):
+                parts["raw_log"] = gr.Textbox(lines=12, max_lines=12, autoscroll=True, show_label=False,
+                                              elem_id="raw-log")
     parts["metrics"] = labels.labelled(
         gr.LinePlot, "train.metrics", x="step", y="value", color="metric", height=280, elem_id="stage-metrics",
         visible=False,
     )
     with labels.add(gr.Accordion(text("train.history", labels.lang), open=True), "train.history"):
         parts["refresh"] = labels.button("train.refresh_history", size="sm")
-        parts["history"] = gr.Dataframe(interactive=False, elem_id="run-history", max_height=260)
+        parts["history"] = gr.Dataframe(run_view.history_table(labels.lang), interactive=False, elem_id="run-history",
+                                        max_height=260)
         parts["run_config"] = gr.Code(language="yaml", interactive=False, show_label=False, visible=False,
                                       elem_id="run-config")
     parts["compare"] = compare_panel.build_compare_panel(labels)
@@ -159,7 +165,7 @@ def submitted(started_key: str, handle: RunHandle, lang: str, **fields) -> str:
 
 
 def refused(problems: list[str], lang: str) -> str:
-    return text("train.problems", lang) + "\n" + "\n".join(f"- {p}" for p in problems)
+    return text("train.problems", lang) + "\n" + "\n".join(f"- {localize(p, lang)}" for p in problems)
 
 
 STOP_MESSAGES = {"cancelled": "train.cancelled", "stopping": "train.stop_requested",
@@ -209,6 +215,7 @@ class RunView(NamedTuple):
     progress: Any
     curve: Any
     log: Any
+    raw_log: Any
     command: Any
     history: Any
     metrics: Any
@@ -230,7 +237,8 @@ def refresh_view(run_dir: str, lang: str, shown: tuple | None, smoothing: float 
     return RunView(
         progress=run_view.progress_html(run_dir, lang, events, status),
         curve=curve_update(events, smoothing, log_scale, lang),
-        log=run_view.log_tail(run_dir),
+        log=run_view.readable_log(events, lang),
+        raw_log=run_view.log_tail(run_dir),
         command=run_view.command_for(run_dir),
         history=run_view.history_table(lang) if status_changed else gr.skip(),
         metrics=_metrics_update(events),

@@ -1,0 +1,98 @@
+"""The first hour in 简体中文, in a real browser: a bad file's check report reads in Chinese, a new upload becomes
+the only selected dataset, a reload keeps the form and the language, and a finished run offers its next steps.
+
+The tests run in file order and share one page. Their screenshots are the README's, written to docs/.
+"""
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from tests.e2e.browser import PROJECT, page, studio, open_tab, progress, wait_until  # noqa: F401  (fixtures)
+from tests.test_webui_data import english_sentences
+
+pytestmark = pytest.mark.browser
+
+DOCS = PROJECT / "docs"
+ROWS = [{"instruction": f"星湾岛的第 {n} 个景点叫什么？", "input": "", "output": f"第 {n} 个景点叫星光湾{n}号。"}
+        for n in range(1, 13)]
+
+
+def doc_shot(page, name: str) -> None:
+    """A screenshot of what is on screen (not the whole page), small enough for the README."""
+    page.screenshot(path=str(DOCS / f"{name}.png"))
+
+
+def selected_datasets(page) -> str:
+    return page.locator("#datasets").inner_text()
+
+
+def test_a_bad_file_is_reported_in_chinese(page, studio):
+    page.goto(studio["url"])
+    page.get_by_text("简体中文", exact=True).click()
+    page.get_by_role("tab", name="数据", exact=True).wait_for()
+    bad = PROJECT / "tests" / "data" / "bad" / "sharegpt_out_of_order.json"
+    page.locator("#upload-file input[type=file]").set_input_files(str(bad))
+    found = page.locator("#upload-found")
+    wait_until(lambda: "无法使用此文件" in found.inner_text(), 30, "the check report", page=page)
+    assert "轮次顺序错误" in found.inner_text() and not english_sentences(found.inner_text())
+    assert page.locator("#upload-import").is_disabled()
+    found.scroll_into_view_if_needed()
+    doc_shot(page, "zh-check-report")
+
+
+def test_a_new_upload_is_the_only_selected_dataset(page, studio):
+    good = studio["root"] / "island_faq.json"
+    good.write_text(json.dumps(ROWS, ensure_ascii=False), encoding="utf-8")
+    page.locator("#upload-file button[aria-label='Clear']").click()
+    page.locator("#upload-file input[type=file]").set_input_files(str(good))
+    found = page.locator("#upload-found")
+    wait_until(lambda: "检测到格式" in found.inner_text() and "可以使用" in found.inner_text(), 30, "the detection",
+               page=page)
+    assert not english_sentences(found.inner_text())
+    assert page.locator("#role-prompt").is_visible() and not page.locator("#role-chosen").is_visible()
+    wait_until(lambda: page.locator("#upload-import").is_enabled(), 10, "Add dataset enabled")
+    page.locator("#upload-import").click()
+    wait_until(lambda: "已添加数据集" in page.locator("#upload-message").inner_text(), 30, "the import", page=page)
+    wait_until(lambda: "island_faq" in selected_datasets(page), 10, "the new dataset selected")
+    assert "demo_alpaca_en" not in selected_datasets(page)
+    wait_until(lambda: "island_faq（12 行）" in page.locator("#summary").inner_text(), 20, "the summary line")
+    doc_shot(page, "zh-upload")
+
+
+def test_a_reload_keeps_the_form_and_the_language(page):
+    kept = lambda: page.evaluate("() => window.localStorage.getItem('finetune-studio-form')")  # noqa: E731
+    before = kept()
+    open_tab(page, "训练")
+    max_steps = page.locator("#field-train-max-steps input")
+    max_steps.fill("4")
+    max_steps.press("Tab")
+    cutoff = page.locator("#field-data-cutoff-len input")
+    cutoff.fill("64")
+    cutoff.press("Tab")
+    wait_until(lambda: kept() not in (None, before), 20, "the form saved in the browser", page=page)
+    page.reload()
+    page.get_by_role("tab", name="训练", exact=True).wait_for()
+    wait_until(lambda: "island_faq" in selected_datasets(page), 30, "the datasets restored", page=page)
+    assert "demo_alpaca_en" not in selected_datasets(page)
+    open_tab(page, "训练")
+    wait_until(lambda: page.locator("#field-train-max-steps input").input_value() == "4", 20, "max steps restored")
+    assert "island_faq（12 行）" in page.locator("#summary").inner_text()
+
+
+def test_a_finished_run_offers_its_next_steps(page, studio):
+    page.locator("#start-button").click()
+    wait_until(lambda: progress(page)["status"] == "completed", 300, "the run to complete", page=page)
+    wait_until(lambda: page.locator("#next-steps").is_visible(), 20, "the next steps", page=page)
+    log = page.locator("#readable-log textarea").input_value()
+    assert re.search(r"第 \d+/4 步 · 损失", log), log
+    doc_shot(page, "zh-trained")
+    page.locator("#loss-curve").scroll_into_view_if_needed()
+    doc_shot(page, "zh-curve-and-log")
+    run_name = next((studio["root"] / "saves").glob("*/*/*/config.yaml")).parent.name
+    page.locator("#next-chat").click()
+    page.locator("#chat-source").wait_for()
+    wait_until(lambda: run_name in page.locator("#chat-source input").input_value(), 20, "the run picked in Chat",
+               page=page)
