@@ -97,6 +97,7 @@ def _trainer_callback():
         def on_train_end(self, args, state, control, **kwargs):
             elapsed = round(time.time() - self.started, 2)
             self.log.write("end", step=state.global_step, total_steps=state.max_steps, elapsed_s=elapsed)
+
         def on_evaluate(self, args, state, control, **kwargs):
             self.throughput.restart(self.counts(state))  # evaluation time and tokens are not training
 
