@@ -231,7 +231,7 @@ def describe(event: dict) -> str:
         return (
             f"[{bar}] step {event['step']}/{event['total_steps']}  loss {event['loss']:.4f}  "
             f"lr {event['learning_rate']:.2e}  {event['elapsed_s']:.0f}s elapsed, ETA {eta}  "
-            f"{event.get('tokens_per_s') or 0:.0f} tok/s"
+            f"{event.get('tokens_per_s') or 0:.0f} tok/s" + _real_throughput(event)
         )
     if kind == "eval":
         return f"eval at step {event['step']}: loss {event['eval_loss']:.4f}, perplexity {event['perplexity']:.2f}"
@@ -244,6 +244,7 @@ def describe(event: dict) -> str:
             f"{event['trainable_params']:,} of {event['total_params']:,} parameters train",
             *([f"on {event['world_size']} processes ({event['strategy']})"] if event.get("world_size", 1) > 1 else []),
             *notes,
+            *event.get("speed", []),
         ])
     if kind == "resources":
         gpus = "".join(f"; GPU{gpu['device']} {gpu['allocated_mb']:.0f}/{gpu['reserved_mb']:.0f} MB "
@@ -259,6 +260,14 @@ def describe(event: dict) -> str:
         details = [event.get(key) for key in ("error", "advice", "note") if event.get(key)]
         return "\n".join([f"status: {label}", *details])
     return str(event)
+
+
+def _real_throughput(event: dict) -> str:
+    """'  (real 1,234 tok/s, 6% padding)': the training-only rate of the last window, when the run measured it."""
+    if event.get("real_tokens_per_s") is None:
+        return ""
+    padding = f", {event['padding_share']:.0%} padding" if event.get("padding_share") is not None else ""
+    return f"  (real {event['real_tokens_per_s']:,.0f} tok/s{padding})"
 
 
 def command_runs(args) -> int:

@@ -115,6 +115,21 @@ FIELDS: dict[str, tuple[str, str, str]] = {
     "distributed.node_rank": ("This machine's rank", "本机编号", "本机在各节点中的编号，0 = 负责协调的那台。"),
     "distributed.master_address": ("Node 0 address", "0 号节点地址", "多机训练：0 号节点的地址，所有节点都必须能访问到。"),
     "distributed.master_port": ("Node 0 port", "0 号节点端口", "多机训练：0 号节点上用于汇合的空闲 TCP 端口。"),
+    "speed.packing": (
+        "Packing", "样本打包",
+        "SFT：一行放多个样本，每个样本只关注自身（位置编号按样本重新开始），不在填充上浪费计算。"
+        "此时一个批次由行组成，而不是样本。auto = sft 时开启。",
+    ),
+    "speed.pack_length": ("Packed row length", "打包行长度", "每个打包行的 token 数（0 = 截断长度）。行越长，每步样本越多。"),
+    "speed.attention": (
+        "Attention kernel", "注意力内核",
+        "注意力实现：auto = 有 GPU 且安装了 flash-attn 时用 flash_attention_2，否则用 sdpa。",
+    ),
+    "speed.liger": (
+        "Liger kernels", "Liger 内核",
+        "Liger 内核（融合 RMSNorm、RoPE、SwiGLU，以及不保存完整 logits 的交叉熵）：auto = 有 GPU 且安装了 liger-kernel 时开启。",
+    ),
+    "speed.torch_compile": ("torch.compile", "torch.compile", "用 torch.compile 编译模型：第一步较慢，之后更快。"),
 }
 
 # key -> {"en": ..., "zh": ...}
@@ -284,6 +299,9 @@ TEXT: dict[str, dict[str, str]] = {
     "phase.encode": {"en": "encoding {dataset}: {done}/{total} examples", "zh": "正在编码 {dataset}：{done}/{total} 条"},
     "phase.load_model": {"en": "loading the model", "zh": "正在加载模型"},
     "phase.first_step": {"en": "training the first step", "zh": "正在训练第一步"},
+    "train.real_tokens": {"en": "{rate} real tokens/s", "zh": "{rate} 有效词元/秒"},
+    "train.padding": {"en": "{share} padding", "zh": "填充占 {share}"},
+    "train.speed": {"en": "Speed", "zh": "速度"},
     "status.created": {"en": "created", "zh": "已创建"},
     "status.starting": {"en": "starting", "zh": "启动中"},
     "status.running": {"en": "running", "zh": "训练中"},

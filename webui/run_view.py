@@ -131,7 +131,7 @@ def readable_log(events: list[dict], lang: str, lines: int = 40) -> str:
 
 # train_runtime is the Trainer's clock, which a resume restarts: progress, not a metric to plot.
 PROGRESS_KEYS = {"event", "time", "step", "total_steps", "epoch", "loss", "learning_rate", "grad_norm",
-                 "tokens_per_s", "elapsed_s", "eta_s", "train_runtime"}
+                 "tokens_per_s", "elapsed_s", "eta_s", "train_runtime", "real_tokens_per_s", "padding_share"}
 
 
 # Diagnostics a stage logs that would swamp the metric plot: token counters, GRPO's clip ratios, answer
@@ -190,6 +190,7 @@ def progress_html(run_dir: str, lang: str, events: list[dict] | None = None, sta
     ]
     if status.training:
         parts.append(text("train.eta", lang, time=clock(eta)))
+    parts += throughput_text(logs, lang)
     if status.waiting and not logs:
         parts = parts[:2]  # nothing has run yet: a step count and a clock would only say "?"
     if status.training and progress is None:  # before step 1: what the worker is doing, not "step 0/?"
@@ -226,6 +227,16 @@ def phase_text(events: list[dict], lang: str) -> str:
     if phase["phase"] == "encode":
         return text("phase.encode", lang, dataset=phase["dataset"], done=phase["done"], total=phase["total"])
     return text(f"phase.{phase['phase']}", lang)
+def throughput_text(logs: list[dict], lang: str) -> list[str]:
+    """['1,234 real tokens/s', '6% padding'] from the newest log event that measured them (training time only,
+    padding excluded: what bench/train_throughput.py prints); [] before the first."""
+    measured = next((e for e in reversed(logs) if e.get("real_tokens_per_s")), None)
+    if measured is None:
+        return []
+    parts = [text("train.real_tokens", lang, rate=f"{measured['real_tokens_per_s']:,.0f}")]
+    if measured.get("padding_share") is not None:
+        parts.append(text("train.padding", lang, share=f"{measured['padding_share']:.0%}"))
+    return parts
 
 
 def status_text(status: RunStatus, lang: str, run_dir: str | Path | None = None) -> str:

@@ -255,6 +255,33 @@ class DistributedConfig:
 
 
 @dataclass
+class SpeedConfig:
+    """How fast the same training runs; none of these changes what is learned from an example."""
+
+    packing: str = option(
+        "auto",
+        "SFT: put several examples in one row of the batch, each attending only to itself (positions restart per "
+        "example), so no compute goes to padding. A batch then holds rows, not examples. auto = on for sft.",
+        choices=("auto", "on", "off"),
+    )
+    pack_length: int = option(
+        0, "Tokens per packed row (0 = the cutoff length). Longer rows hold more examples per step.", minimum=0
+    )
+    attention: str = option(
+        "auto",
+        "Attention kernel: auto = flash_attention_2 on a GPU when the flash-attn package is installed, else sdpa.",
+        choices=("auto", "flash_attention_2", "sdpa", "eager"),
+    )
+    liger: str = option(
+        "auto",
+        "Liger kernels (fused RMSNorm, RoPE, SwiGLU and a cross-entropy that never holds the full logits): "
+        "auto = on a GPU when the liger-kernel package is installed.",
+        choices=("auto", "on", "off"),
+    )
+    torch_compile: bool = option(False, "Compile the model with torch.compile: a slow first step, faster ones after.")
+
+
+@dataclass
 class RunConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
     data: DataConfig = field(default_factory=DataConfig)
@@ -263,6 +290,7 @@ class RunConfig:
     eval: EvalConfig = field(default_factory=EvalConfig)
     export: ExportConfig = field(default_factory=ExportConfig)
     distributed: DistributedConfig = field(default_factory=DistributedConfig)
+    speed: SpeedConfig = field(default_factory=SpeedConfig)
 
     # -- YAML ---------------------------------------------------------------------------------------------
     def to_dict(self) -> dict:
@@ -295,8 +323,8 @@ class RunConfig:
         except (yaml.YAMLError, RecursionError) as err:
             raise ConfigError([f"the config is not valid YAML: {shortened(str(err), 300)}"]) from None
         if raw is not None and not isinstance(raw, dict):
-            raise ConfigError(
-                ["the config must be a mapping of sections (model, data, method, train, eval, export, distributed)"])
+            sections = ", ".join(field.name for field in dataclasses.fields(cls))
+            raise ConfigError([f"the config must be a mapping of sections ({sections})"])
         return cls.from_dict(raw)
 
     @classmethod

@@ -84,9 +84,10 @@ def load_text_processing(config: ModelConfig, location: str | None = None):
     return load_tokenizer(config, location)
 
 
-def load_model(config: ModelConfig, location: str | None = None, quantize: bool = False, reward_head: bool = False):
+def load_model(config: ModelConfig, location: str | None = None, quantize: bool = False, reward_head: bool = False,
+               attention: str | None = None):
     """The causal LM, or a vision model's image-text-to-text model (or, with `reward_head`, the same body with a
-    one-score head for reward modelling).
+    one-score head for reward modelling); `attention` is the attn_implementation (None = transformers' default).
 
     `quantize` applies config.quantization; only training asks for it: chat and export load full-precision
     weights, as a 4-bit model that has generated gives wrong gradients, and merging needs real weights.
@@ -102,6 +103,8 @@ def load_model(config: ModelConfig, location: str | None = None, quantize: bool 
         refuse_pickle_only_folder(config.name_or_path, Path(location))
     # use_safetensors=True makes transformers refuse .bin weights everywhere, the Hub included.
     kwargs = {"dtype": torch_dtype(config.dtype), "use_safetensors": True if not config.allow_pickle_weights else None}
+    if attention:
+        kwargs["attn_implementation"] = attention
     if quantize and config.quantization != "none":
         kwargs["quantization_config"] = quantization_config(config)
     if reward_head:

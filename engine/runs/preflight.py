@@ -20,7 +20,6 @@ from engine.data.registry import DataError
 from engine.messages import say
 from engine.models.methods import METHODS
 from engine.paths import CONFIG_FILE, FINAL_DIR, PathEscapeError, inside, saves_dir
-from engine.messages import say
 from engine.runs.failures import ADVICE
 from engine.runs.status import Reason
 from engine.train import distributed

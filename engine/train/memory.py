@@ -8,8 +8,10 @@ The estimate adds four parts, in bytes:
   activations  kept for the backward pass, per layer and token: the tensors a Llama/Qwen-style block saves
                (see `Shape.saved_values`; attention by SDPA, so no sequence² term); with gradient checkpointing
                only each layer's input plus one layer recomputed at a time; and the loss's fp32 logits,
-               log-probabilities and their gradient (3 × vocab values per token); GRPO adds the key/value
-               cache of the answers it generates. A vision model's image tokens are part of the sequence
+               log-probabilities and their gradient (3 × vocab values per token; none with Liger's fused
+               cross-entropy); GRPO adds the key/value cache of the answers it generates. Packed rows count
+               pack_length tokens each, plus their row × row mask (bool, or float for eager) unless
+               FlashAttention's varlen kernel needs none. A vision model's image tokens are part of the sequence
                (cutoff_len counts them); its tower adds its own activations, one image per example, only when
                it trains (frozen, it saves nothing for the backward pass)
 Stages that compare against a reference model (DPO, KTO, GRPO with a KL weight) hold a second copy of the
@@ -31,6 +33,7 @@ from engine.models.methods import METHODS
 from engine.models.shape import Shape, model_shape
 from engine.train.stages import stage_of
 from engine.train import distributed
+from engine.train.speed import plan_speed
 
 GIB = 1024**3
 DTYPE_BYTES = {"float32": 4, "bfloat16": 2, "float16": 2}
@@ -95,15 +98,20 @@ def estimate_memory(config: RunConfig) -> MemoryEstimate:
     trainable = trainable_params(config, shape)
     # Adapters train in fp32 (PEFT's default); whole-model types train at the model's dtype.
     trainable_bytes = 4 if METHODS[config.method.finetuning_type].peft else compute
-    tokens = config.train.per_device_train_batch_size * config.data.cutoff_len
+    plan = plan_speed(config)
+    row = plan.row_length if plan.packing else config.data.cutoff_len
+    tokens = config.train.per_device_train_batch_size * row
     one_layer = tokens * shape.saved_values * compute
     if config.train.gradient_checkpointing:  # each layer's input, and one layer's tensors while it is recomputed
         activations = shape.layers * tokens * shape.hidden * compute + one_layer
     else:
         activations = shape.layers * one_layer
-    activations += tokens * shape.vocab * 4 * 3  # fp32 logits, log-probabilities, their gradient
     if shape.vision and not config.method.freeze_vision_tower:  # a frozen tower saves nothing for backward
         activations += config.train.per_device_train_batch_size * shape.vision.saved_values_per_image * compute
+    if not plan.liger:  # Liger's fused cross-entropy never holds the whole vocabulary's logits
+        activations += tokens * shape.vocab * 4 * 3  # fp32 logits, log-probabilities, their gradient
+    if plan.packing and plan.attention != "flash_attention_2":
+        activations += tokens * row * (compute if plan.attention == "eager" else 1)  # the row x row mask
     if stage_of(config).generates:
         activations += generation_cache(config, shape, compute)
     if reference_copy(config):

@@ -11,6 +11,7 @@ from engine.config.schema import RunConfig, field_problems
 from engine.messages import say
 from engine.models.methods import METHODS
 from engine.train import distributed
+from engine.train.speed import speed_problems
 from engine.train.stages import STAGES
 
 
@@ -19,7 +20,8 @@ def validate(config: RunConfig) -> list[str]:
     problems = field_problems(config)
     if config.method.stage not in STAGES or config.method.finetuning_type not in METHODS:
         return problems  # the field rules named the unknown choice; the tables have nothing to say about it
-    return (problems + method_problems(config) + eval_problems(config) + STAGES[config.method.stage].rules(config)
+    return (problems + method_problems(config) + eval_problems(config) + speed_problems(config)
+            + STAGES[config.method.stage].rules(config)
             + distributed.config_problems(config))
 
 

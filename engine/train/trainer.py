@@ -22,7 +22,10 @@ from engine.messages import Message, say
 from engine.train import distributed
 from engine.paths import FINAL_DIR, TENSORBOARD_DIR
 from engine.train.resources import ResourceSampler
+from engine.train.packing import count_tokens
+from engine.train.speed import plan_speed, training_options
 from engine.train.stages import StageSpec, stage_of
+from engine.train.throughput import Throughput
 
 STANDARD_LOG_KEYS = {"loss", "learning_rate", "grad_norm", "epoch", "num_input_tokens_seen", "train_tokens_per_second"}
 
@@ -91,18 +94,26 @@ def _trainer_callback():
     from transformers import TrainerCallback
 
     class EventCallback(TrainerCallback):
-        """Streams progress into events.jsonl and turns a stop request into a clean stop-and-save."""
+        """Streams progress into events.jsonl and turns a stop request into a clean stop-and-save.
 
-        def __init__(self, log: EventWriter, stop_requested: Callable[[], bool], start_fields: dict):
-            self.log, self.stop_requested, self.start_fields = log, stop_requested, start_fields
-            self.started = time.time()
+        `tally` (engine.train.packing.TokenTally) counts real and padded tokens as batches are trained on; without
+        one the Trainer's own non-padding count is used and the padding share is not known."""
+
+        def __init__(self, log: EventWriter, stop_requested: Callable[[], bool], start_fields: dict, tally=None):
+            self.log, self.stop_requested, self.start_fields, self.tally = log, stop_requested, start_fields, tally
+            self.started, self.throughput = time.time(), Throughput()
             self.resources = ResourceSampler()
+
+        def counts(self, state) -> tuple[int, int | None]:
+            return (self.tally.real, self.tally.total) if self.tally else (state.num_input_tokens_seen, None)
 
         def on_train_begin(self, args, state, control, **kwargs):
             self.started = time.time()
+            self.throughput.restart(self.counts(state))
             self.log.write("start", total_steps=state.max_steps, world_size=args.world_size, **self.start_fields)
 
         def on_step_end(self, args, state, control, model=None, **kwargs):
+            self.throughput.step_done(self.counts(state))
             if self.stop_requested():
                 control.should_training_stop = True
                 control.should_save = True  # a resumable checkpoint at the step where we stopped
@@ -113,7 +124,14 @@ def _trainer_callback():
 
         def on_train_end(self, args, state, control, **kwargs):
             elapsed = round(time.time() - self.started, 2)
+            self.log.write("resources", step=state.global_step, **self.resources.sample())
             self.log.write("end", step=state.global_step, total_steps=state.max_steps, elapsed_s=elapsed)
+
+        def on_evaluate(self, args, state, control, **kwargs):
+            self.throughput.restart(self.counts(state))  # evaluation time and tokens are not training
+
+        def on_save(self, args, state, control, **kwargs):
+            self.throughput.restart(self.counts(state))
 
         def on_log(self, args, state, control, logs=None, **kwargs):
             _check_finite(logs or {}, state.global_step)  # before the bad point reaches the curve
@@ -121,7 +139,7 @@ def _trainer_callback():
 
         def _write(self, state, logs: dict):
             elapsed = time.time() - self.started
-            tokens = state.num_input_tokens_seen or logs.get("num_tokens", 0)  # GRPO counts its own
+            tokens = self.counts(state)[0] or logs.get("num_tokens", 0)  # GRPO counts its own
             if "loss" in logs:
                 step = state.global_step
                 self.log.write(
@@ -133,6 +151,7 @@ def _trainer_callback():
                     learning_rate=logs.get("learning_rate"),
                     grad_norm=logs.get("grad_norm"),
                     tokens_per_s=round(tokens / elapsed, 1) if elapsed else None,
+                    **self.throughput.window(),  # real_tokens_per_s, padding_share: training time only
                     elapsed_s=round(elapsed, 2),
                     eta_s=round(elapsed / step * (state.max_steps - step), 1) if step else None,
                     # Stage metrics as the trainer names them, e.g. DPO's rewards/margins, a reward model's accuracy.
@@ -148,9 +167,6 @@ def _trainer_callback():
                 )
             if "loss" in logs:
                 self.log.write("resources", step=state.global_step, **self.resources.sample())
-
-        def on_train_end(self, args, state, control, **kwargs):
-            self.log.write("resources", step=state.global_step, **self.resources.sample())
 
     return EventCallback
 
@@ -208,7 +224,8 @@ def training_arguments(config: RunConfig, run_dir: Path, has_validation: bool, a
         # Checkpoints at every evaluation, so that the best one exists to be kept and loaded at the end.
         options.update(load_best_model_at_end=True, metric_for_best_model="eval_loss", greater_is_better=False,
                        save_strategy=eval_strategy, save_steps=evaluation.eval_steps or train.save_steps)
-    return (args_class or TrainingArguments)(**{**options, **extra})
+    speed = training_options(plan_speed(config))  # Liger, torch.compile, the token count packing needs
+    return (args_class or TrainingArguments)(**{**options, **speed, **extra})
 
 
 def keeps_best(config: RunConfig) -> bool:
@@ -232,7 +249,8 @@ def prepare_model(context: RunContext, train_examples: int):
     config, reward_head = context.config, context.stage.reward_head
     context.log.write("phase", phase="load_model")
     set_seed(config.train.seed)
-    model = load_model(config.model, quantize=True, reward_head=reward_head)
+    plan = plan_speed(config)
+    model = load_model(config.model, quantize=True, reward_head=reward_head, attention=plan.attention)
     method_context = MethodContext(
         total_steps=planned_steps(config, train_examples),
         quantized=config.model.quantization != "none",
@@ -241,6 +259,8 @@ def prepare_model(context: RunContext, train_examples: int):
     model = apply_method(model, config.method, method_context)
     if config.train.gradient_checkpointing:
         model.enable_input_require_grads()  # checkpointed blocks need a grad-carrying input under PEFT
+    if plan.packing:
+        model.config.use_cache = False  # a cache, even an empty one, turns off transformers' packed-row handling
     return model
 
 
@@ -251,11 +271,12 @@ def optimizers(model, config: RunConfig) -> tuple:
     return None, None
 
 
-def event_callback(context: RunContext, model, **start_fields):
+def event_callback(context: RunContext, model, tally=None, **start_fields):
+    """The EventCallback; its start event also says what the speed plan switched on and why."""
     trainable, total = count_parameters(model)
     fields = {"trainable_params": trainable, "total_params": total, "strategy": distributed.strategy(context.config),
-              **start_fields}
-    return _trainer_callback()(context.log, context.stop_requested, fields)
+              "speed": plan_speed(context.config).notes, **start_fields}
+    return _trainer_callback()(context.log, context.stop_requested, fields, tally)
 
 
 def build_trainer(context: RunContext, train, validation, tokenizer, trainer_class=None, args_class=None,
@@ -263,12 +284,16 @@ def build_trainer(context: RunContext, train, validation, tokenizer, trainer_cla
     """The ready-to-train trainer of a stage: `train` / `validation` datasets, the model prepared for the method,
     the shared arguments (`args_class`: a TRL subclass of TrainingArguments, `args_extra` its own options),
     the event callback (`data`: the start event's summary of the data), and `trainer_options` for the
-    trainer itself (TRL's reward functions, say). Default: transformers' Trainer with `collator`."""
+    trainer itself (TRL's reward functions, say). Default: transformers' Trainer with `collator`; a collator with
+    a `tally` (engine/train/packing.py) has its real and padded tokens counted as they are trained on."""
     from transformers import Trainer
 
     config = context.config
     model = prepare_model(context, len(train))
-    callback = event_callback(context, model, train_examples=len(train), val_examples=len(validation or []),
+    tally = getattr(collator, "tally", None)
+    if tally is not None:
+        count_tokens(model, tally)
+    callback = event_callback(context, model, tally, train_examples=len(train), val_examples=len(validation or []),
                               **({"data": data} if data else {}))
     options = {"data_collator": collator} if collator is not None else {}
     return (trainer_class or Trainer)(

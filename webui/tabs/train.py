@@ -17,10 +17,13 @@ from engine.runs import scheduler as queue
 from engine.runs.preflight import StartRefused
 from engine.runs.scheduler import RunHandle
 from engine.runs.store import checkpoint_step, newest_checkpoint
+from engine.train.speed import plan_speed
+
 from webui import compare_panel, devices_panel, memory_panel, run_view
 from webui.form import Form, config_from_values, values_from_config
 from webui.i18n import Labels, localize, text
 
+SPEED_FIELDS = ("speed.packing", "speed.pack_length", "speed.attention", "speed.liger", "speed.torch_compile")
 # Every open page ticks each second, but the queue is one per machine: moving it on every few seconds is
 # enough (a worker also moves it on as it exits), so ticks of all sessions share one clock.
 ADVANCE_EVERY_S = 2.0
@@ -56,6 +59,11 @@ def build_train_tab(form: Form, labels: Labels) -> dict:
             form.control("eval.load_best_model_at_end")
             form.control("train.report_to")
     devices = devices_panel.build_devices_panel(form, labels)
+    with labels.add(gr.Accordion(text("train.speed", labels.lang), open=False), "train.speed") as speed_group:
+        with gr.Row():
+            for dotted in SPEED_FIELDS:
+                form.control(dotted)
+        speed_plan = gr.Markdown(elem_id="speed-plan")
     memory = memory_panel.build_memory_panel(labels)
     with gr.Row():
         parts = {
@@ -70,6 +78,7 @@ def build_train_tab(form: Form, labels: Labels) -> dict:
             "load": labels.labelled(gr.UploadButton, "train.load_config", file_types=[".yaml", ".yml"],
                                     elem_id="load-config"),
         }
+    parts["speed_plan"], parts["speed_group"] = speed_plan, speed_group
     parts["message"] = gr.Markdown(elem_id="train-message")
     parts["command"] = labels.labelled(gr.Textbox, "train.command", interactive=False, elem_id="train-command")
     with labels.add(gr.Accordion(text("train.preview", labels.lang), open=False), "train.preview"):
@@ -116,6 +125,15 @@ def build_train_tab(form: Form, labels: Labels) -> dict:
 def downloads() -> Path:
     """The folder of YAML files offered for download, made on first use (importing the tab makes nothing)."""
     return Path(tempfile.mkdtemp(prefix="studio-configs-"))
+
+
+def speed_markdown(values: dict, lang: str) -> str:
+    """What the speed settings switch on for these values on this machine, and why, one line each."""
+    try:
+        plan = plan_speed(config_from_values(values))
+    except ConfigError as err:
+        return "\n".join(f"- {localize(problem, lang)}" for problem in err.problems)
+    return "\n".join(f"- {localize(note, lang)}" for note in plan.notes)
 
 
 def preview_config(values: dict) -> tuple[str, str | None]:
@@ -272,6 +290,15 @@ def wire_train_tab(parts: dict, form: Form, lang: gr.Radio, run_dir: gr.State, s
         control.change(lambda *raw: preview_config(values(*raw)), controls, [parts["preview"], parts["save"]])
         control.change(lambda *raw: memory_panel.estimate_markdown(values(*raw[:-1]), raw[-1]), [*controls, lang],
                        parts["memory"])
+
+    def speed(*raw):
+        return speed_markdown(values(*raw[:-1]), raw[-1])
+
+    parts["speed_group"].expand(speed, [*controls, lang], parts["speed_plan"])
+    for control in (form.controls[dotted] for dotted in (*SPEED_FIELDS, "method.stage", "data.cutoff_len",
+                                                         "model.dtype", "train.gradient_checkpointing")):
+        control.change(speed, [*controls, lang], parts["speed_plan"])
+
     def devices(*raw):
         return devices_panel.devices_markdown(values(*raw[:-1]), raw[-1])
 

@@ -39,6 +39,8 @@ class StageSpec:
     generates: bool = False  # writes answers while it trains: a key/value cache in the memory estimate
     fields: tuple[str, ...] = ()  # method.* fields it reads: shown in the Method tab
     rules: Callable[[RunConfig], list[str]] = _no_rules  # its own checks of a config, pure
+    packing: bool = False  # several examples per row, isolated (engine/train/packing.py): speed.packing applies
+    liger: bool = False  # a plain causal-LM loss that Liger's kernels may replace (speed.liger applies)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -86,8 +88,9 @@ GRPO_FIELDS = ("grpo_rewards", "grpo_num_generations", "grpo_max_new_tokens", "g
                "grpo_format_regex", "grpo_reward_run")
 
 STAGES: dict[str, StageSpec] = {
-    "sft": StageSpec("sft.run_sft", data_kinds=("conversation", "vision"), fields=VISION_FIELDS),
-    "pt": StageSpec("pretrain.run_pretrain", data_kinds=("text",)),
+    "sft": StageSpec("sft.run_sft", data_kinds=("conversation", "vision"), fields=VISION_FIELDS, packing=True,
+                     liger=True),
+    "pt": StageSpec("pretrain.run_pretrain", data_kinds=("text",), liger=True),  # its blocks are full already
     "rm": StageSpec("preference.run_reward", data_kinds=("preference",), reward_head=True),
     "dpo": StageSpec(
         "preference.run_dpo", data_kinds=("preference",), fields=(*PREFERENCE_FIELDS, "pref_loss", "simpo_gamma"),

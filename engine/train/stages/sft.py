@@ -5,12 +5,14 @@ from functools import partial
 
 from engine.config.schema import RunConfig
 from engine.data.conversion import dataset_kind
-from engine.data.encoding import IGNORE, encode_dataset
+from engine.data.encoding import encode_dataset
 from engine.data.registry import DataError
 from engine.messages import say
 from engine.data.split import split_dataset
-from engine.models.loading import is_vision_model, load_tokenizer, resolve_model
+from engine.models.loading import is_vision_model, load_tokenizer, resolve_model, torch_dtype
 from engine.data.templates import load_template
+from engine.train.packing import batching
+from engine.train.speed import plan_speed
 from engine.train.trainer import RunContext, build_trainer, finish
 
 
@@ -31,12 +33,13 @@ def build_sft_examples(config: RunConfig, tokenizer, progress=None):
 
 def build_sft_trainer(context: RunContext):
     """The ready-to-train Trainer for an SFT run (tests inspect it before and after `train()`)."""
-    from transformers import DataCollatorForSeq2Seq
-
-    tokenizer = load_tokenizer(context.config.model)
-    train, validation, summary = build_sft_examples(context.config, tokenizer, partial(_log_encoding, context.log))
-    collator = DataCollatorForSeq2Seq(tokenizer, padding=True, label_pad_token_id=IGNORE)
-    return build_trainer(context, train, validation, tokenizer, collator=collator, data=summary)
+    config = context.config
+    tokenizer = load_tokenizer(config.model)
+    train, validation, summary = build_sft_examples(config, tokenizer, partial(_log_encoding, context.log))
+    # Packed rows (or padded examples) under the speed plan; `rows` describes the packing for the start event.
+    train, validation, collator, rows = batching(train, validation, tokenizer, plan_speed(config),
+                                                 torch_dtype(config.model.dtype))
+    return build_trainer(context, train, validation, tokenizer, collator=collator, data={**summary, **rows})
 
 
 def _log_encoding(log, dataset: str, done: int, total: int) -> None:
