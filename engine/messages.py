@@ -171,4 +171,26 @@ ENGLISH: dict[str, str] = {
     "json.error_at": "{detail} at line {line}, column {column}",
     "names.dataset_name_taken": "the dataset name {name!r} is already registered (the file is fine); pick another "
                                 "name",
+    # engine/config/llamafactory.py: reading a LLaMA-Factory YAML
+    "lf.mapped": "{key} → {field} = {value}",
+    "lf.defaults": "left out, so LLaMA-Factory's defaults apply: {keys}",
+    "lf.automatic": "handled by the studio itself (nothing to set): {keys}",
+    "lf.ignored": "{key}: no equivalent in the studio yet; ignored",
+    "lf.stage_unknown": "stage {stage} has no equivalent in the studio; pick one of {stages} (GRPO replaces PPO)",
+    "lf.pref_loss_unknown": "pref_loss {loss} has no equivalent in the studio; pick one of {losses}",
+    "lf.template_auto": "template {name} → model.template = auto (the model's own chat template)",
+    "lf.template_unknown": (
+        "template {name} is not a studio template and the model ships no chat template of its own; "
+        "close names: {close} (all: {all})"
+    ),
+    "lf.merge_without_adapter": (
+        "this merge YAML names no adapter_name_or_path; set it to the output_dir of the training run to merge"
+    ),
+    "lf.merge_mapped": "{key}: {value}",
+    "lf.merge_run_missing": (
+        "adapter_name_or_path {adapter} is not a studio run: train the LLaMA-Factory YAML here first (its "
+        "output_dir names the run), or give the run folder under {saves}"
+    ),
+    "lf.converted": "LLaMA-Factory YAML {source} converted; the studio config is saved as {target}",
+    "lf.merge_converted": "LLaMA-Factory merge YAML {source}: the same as  {command}",
 }

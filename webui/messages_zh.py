@@ -90,4 +90,21 @@ MESSAGES_ZH: dict[str, str] = {
     "json.several_values": "第 {line} 行开始了第二个值；这个文件看起来是 JSON Lines（每行一个对象），请把扩展名改为 .jsonl",
     "json.error_at": "第 {line} 行第 {column} 列：{detail}",
     "names.dataset_name_taken": "数据集名称 {name!r} 已被使用（文件本身没有问题），请换一个名称",
+    # engine/config/llamafactory.py
+    "lf.mapped": "{key} → {field} = {value}",
+    "lf.defaults": "未写出，沿用 LLaMA-Factory 的默认值：{keys}",
+    "lf.automatic": "由工作室自动处理（无需设置）：{keys}",
+    "lf.ignored": "{key}：工作室暂无对应项，已忽略",
+    "lf.stage_unknown": "阶段 {stage} 在工作室中没有对应项；请选择 {stages} 之一（GRPO 取代 PPO）",
+    "lf.pref_loss_unknown": "pref_loss {loss} 在工作室中没有对应项；请选择 {losses} 之一",
+    "lf.template_auto": "模板 {name} → model.template = auto（模型自带的对话模板）",
+    "lf.template_unknown": "模板 {name} 不是工作室的模板，且模型没有自带对话模板；相近的名称：{close}（全部：{all}）",
+    "lf.merge_without_adapter": "此合并 YAML 未指定 adapter_name_or_path；请设为要合并的训练运行的 output_dir",
+    "lf.merge_mapped": "{key}：{value}",
+    "lf.merge_run_missing": (
+        "adapter_name_or_path {adapter} 不是工作室的运行：请先在此训练该 LLaMA-Factory YAML（其 output_dir 即运行名），"
+        "或给出 {saves} 下的运行文件夹"
+    ),
+    "lf.converted": "已转换 LLaMA-Factory YAML {source}；工作室配置保存为 {target}",
+    "lf.merge_converted": "LLaMA-Factory 合并 YAML {source}：等同于  {command}",
 }

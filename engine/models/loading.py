@@ -1,6 +1,7 @@
 """Finding and loading base models and tokenizers: built-in, local folder, or Hugging Face Hub id."""
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from engine.models.builtin import builtin_path, is_builtin
@@ -28,6 +29,40 @@ def short_name(name_or_path: str) -> str:
     """A folder-safe model name for saves/<model>/...: builtin:tiny-demo → tiny-demo, org/Model → Model."""
     base = name_or_path.removeprefix("builtin:").rstrip("/").split("/")[-1]
     return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in base) or "model"
+
+
+def ships_chat_template(name_or_path: str) -> bool | None:
+    """Whether the model's tokenizer has a chat template of its own: True / False where its files can be read
+    here (built-in, local folder, Hub cache), None when only the network would tell (checked at load then)."""
+    if is_builtin(name_or_path):
+        return True  # the built-in models ship ChatML
+    folder = Path(name_or_path).expanduser()
+    if folder.is_dir():
+        return _template_in(lambda filename: folder / filename)
+    from huggingface_hub import try_to_load_from_cache
+
+    def cached(filename: str) -> Path | None:
+        found = try_to_load_from_cache(name_or_path, filename)
+        return Path(found) if isinstance(found, str) else None
+
+    if cached("tokenizer_config.json") is None:
+        return None
+    return _template_in(cached)
+
+
+def _template_in(locate) -> bool:
+    """A chat template in chat_template.jinja / .json, or in tokenizer_config.json's "chat_template"."""
+    for filename in ("chat_template.jinja", "chat_template.json"):
+        path = locate(filename)
+        if path is not None and path.is_file():
+            return True
+    config = locate("tokenizer_config.json")
+    if config is None or not config.is_file():
+        return False
+    try:
+        return bool(json.loads(config.read_text(encoding="utf-8")).get("chat_template"))
+    except (OSError, ValueError):
+        return False
 
 
 def torch_dtype(name: str):
