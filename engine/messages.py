@@ -193,4 +193,14 @@ ENGLISH: dict[str, str] = {
     ),
     "lf.converted": "LLaMA-Factory YAML {source} converted; the studio config is saved as {target}",
     "lf.merge_converted": "LLaMA-Factory merge YAML {source}: the same as  {command}",
+    # engine/runs/preflight.py: what a config names, checked at Start
+    "preflight.no_own_template": (
+        "model.template is auto, but {model} ships no chat template of its own; pick one of: {names}"
+    ),
+    "preflight.lora_target": (
+        "method.lora_target names modules this model does not have: {missing}; its linear modules are {names} "
+        "(or use all-linear)"
+    ),
+    "preflight.template_unknown": "model.template {name} is not a studio template; close names: {close} (all: {all})",
+    "preflight.data_rows": "dataset {dataset} has {count} problem rows, e.g. {first}",
 }

@@ -294,6 +294,7 @@ TEXT: dict[str, dict[str, str]] = {
     "status.failed (out of memory)": {"en": "failed (out of memory)", "zh": "失败（内存不足）"},
     "status.failed (disk full)": {"en": "failed (disk full)", "zh": "失败（磁盘已满）"},
     "status.failed (not writable)": {"en": "failed (not writable)", "zh": "失败（无法写入）"},
+    "status.failed (data)": {"en": "failed (data)", "zh": "失败（数据问题）"},
     "status.queued": {"en": "queued", "zh": "排队中"},
     "status.queued_position": {"en": "queued (position {position})", "zh": "排队中（第 {position} 位）"},
     "status.cancelled": {"en": "cancelled", "zh": "已取消"},

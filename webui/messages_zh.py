@@ -107,4 +107,9 @@ MESSAGES_ZH: dict[str, str] = {
     ),
     "lf.converted": "已转换 LLaMA-Factory YAML {source}；工作室配置保存为 {target}",
     "lf.merge_converted": "LLaMA-Factory 合并 YAML {source}：等同于  {command}",
+    # engine/runs/preflight.py
+    "preflight.no_own_template": "model.template 为 auto，但 {model} 没有自带对话模板；请选择：{names}",
+    "preflight.lora_target": "method.lora_target 指定了此模型没有的模块：{missing}；它的线性层为 {names}（或使用 all-linear）",
+    "preflight.template_unknown": "model.template {name} 不是工作室的模板；相近的名称：{close}（全部：{all}）",
+    "preflight.data_rows": "数据集 {dataset} 有 {count} 行有问题，例如 {first}",
 }

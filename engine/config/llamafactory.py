@@ -234,12 +234,12 @@ def _decide_template(raw: dict, values: dict, conversion: Conversion, ships_temp
     return []
 
 
-def template_problem(name: str) -> Message:
+def template_problem(name: str, code: str = "lf.template_unknown") -> Message:
     """The refusal for a template name the studio has no file for, naming the close ones it has."""
     ours = sorted(set(TEMPLATES.values()))
     close = difflib.get_close_matches(name, [*ours, *TEMPLATES], n=4, cutoff=0.4)
     suggestions = sorted({TEMPLATES.get(candidate, candidate) for candidate in close}) or ours
-    return say("lf.template_unknown", name=name, close=", ".join(suggestions), all=", ".join(["auto", *ours]))
+    return say(code, name=name, close=", ".join(suggestions), all=", ".join(["auto", *ours]))
 
 
 def _convert_merge(raw: dict) -> Conversion:

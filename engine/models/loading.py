@@ -65,6 +65,22 @@ def _template_in(locate) -> bool:
         return False
 
 
+def linear_module_names(config: ModelConfig) -> set[str] | None:
+    """The last name parts of the model's linear layers (q_proj, ...), read by building it on the meta device
+    (no weights, no memory); None for a Hub model not on this machine."""
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    location = Path(resolve_model(config.name_or_path))
+    if not location.is_dir():
+        return None
+    shape = AutoConfig.from_pretrained(str(location), trust_remote_code=config.trust_remote_code)
+    with torch.device("meta"):
+        model = AutoModelForCausalLM.from_config(shape, trust_remote_code=config.trust_remote_code)
+    return {name.rsplit(".", 1)[-1] for name, module in model.named_modules()
+            if isinstance(module, torch.nn.Linear) and name != "lm_head"}
+
+
 def torch_dtype(name: str):
     import torch
 

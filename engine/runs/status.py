@@ -34,6 +34,7 @@ class Reason(StrEnum):
     OUT_OF_MEMORY = "out of memory"
     DISK_FULL = "disk full"
     NOT_WRITABLE = "not writable"
+    DATA = "data"
 
 
 TRAINING_STATES = (State.STARTING, State.RUNNING)
