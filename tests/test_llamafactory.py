@@ -1,0 +1,167 @@
+"""LLaMA-Factory YAMLs (written here in its flat shape) convert to studio runs, and one really trains and merges."""
+import os
+import signal
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from conftest import PROJECT, worker_processes
+from engine.config.llamafactory import MergePlan, convert, convert_file, converted_path, is_llamafactory
+from engine.config.schema import ConfigError, RunConfig, validate
+from engine.models.loading import ships_chat_template
+from engine.runs.events import read_events
+
+COMMON = {
+    "model_name_or_path": "builtin:tiny-demo",
+    "do_train": True,
+    "template": "llama3",
+    "cutoff_len": 1024,
+    "max_samples": 100,
+    "overwrite_cache": True,
+    "preprocessing_num_workers": 16,
+    "logging_steps": 10,
+    "save_steps": 500,
+    "plot_loss": True,
+    "overwrite_output_dir": True,
+    "per_device_train_batch_size": 1,
+    "gradient_accumulation_steps": 8,
+    "learning_rate": 1.0e-4,
+    "num_train_epochs": 3.0,
+    "lr_scheduler_type": "cosine",
+    "warmup_ratio": 0.1,
+    "bf16": True,
+    "ddp_timeout": 180000000,
+}
+
+# stage -> (what its YAML adds, what the studio config must then say)
+STAGE_YAMLS = {
+    "sft": ({"stage": "sft", "finetuning_type": "lora", "lora_rank": 16, "lora_target": "all",
+             "dataset": "identity,alpaca_en_demo", "output_dir": "saves/llama3-8b/lora/sft"},
+            {"method.stage": "sft", "method.lora_rank": 16, "method.lora_alpha": 32, "method.lora_target": "all-linear",
+             "data.datasets": ["identity", "alpaca_en_demo"], "train.run_name": "sft"}),
+    "dpo": ({"stage": "dpo", "finetuning_type": "lora", "lora_target": "q_proj,v_proj", "pref_beta": 0.2,
+             "pref_loss": "sigmoid", "dataset": "dpo_en_demo", "output_dir": "saves/llama3-8b/lora/dpo"},
+            {"method.stage": "dpo", "method.pref_beta": 0.2, "method.pref_loss": "sigmoid",
+             "method.lora_target": "q_proj,v_proj"}),
+    "orpo": ({"stage": "dpo", "pref_loss": "orpo", "dataset": "dpo_en_demo"}, {"method.stage": "orpo"}),
+    "kto": ({"stage": "kto", "finetuning_type": "lora", "pref_beta": 0.1, "dataset": "kto_en_demo"},
+            {"method.stage": "kto", "data.datasets": ["kto_en_demo"]}),
+    "pt": ({"stage": "pt", "finetuning_type": "lora", "dataset": "c4_demo"},
+           {"method.stage": "pt", "data.datasets": ["c4_demo"]}),
+    "rm": ({"stage": "rm", "finetuning_type": "lora", "dataset": "dpo_en_demo"}, {"method.stage": "rm"}),
+    "full": ({"stage": "sft", "finetuning_type": "full", "dataset": "alpaca_en_demo", "fp16": True},
+             {"method.finetuning_type": "full", "model.dtype": "float16"}),
+}
+
+
+@pytest.mark.parametrize("name", list(STAGE_YAMLS))
+def test_each_stage_yaml_converts_to_a_valid_run(tmp_path, name):
+    added, expected = STAGE_YAMLS[name]
+    source = tmp_path / f"llama3_{name}.yaml"
+    source.write_text(yaml.safe_dump({**COMMON, **added}), encoding="utf-8")
+    assert is_llamafactory(yaml.safe_load(source.read_text()))
+
+    conversion = convert_file(source, ships_chat_template)
+    config = conversion.config
+    assert validate(config) == []
+    for dotted, value in expected.items():
+        assert config.get(dotted) == value, dotted
+    assert (config.model.template, config.train.learning_rate, config.train.gradient_accumulation_steps,
+            config.data.cutoff_len) == ("llama3", 1e-4, 8, 1024)
+    assert RunConfig.load(converted_path(source)) == config  # saved beside it, and it reads back the same
+    report = "\n".join(conversion.report())
+    assert "learning_rate → train.learning_rate = 0.0001" in report
+    assert "handled by the studio itself" in report and "ddp_timeout" in report
+
+
+def test_unknown_keys_are_reported_and_defaults_follow_llamafactory():
+    conversion = convert({"model_name_or_path": "builtin:tiny-demo", "stage": "sft", "dataset": "a",
+                          "neftune_noise_alpha": 5, "template": "chatml"})
+    assert "neftune_noise_alpha: no equivalent in the studio yet; ignored" in conversion.ignored
+    config = conversion.config
+    # Left out: LLaMA-Factory's (Hugging Face's) defaults, not the studio's.
+    assert (config.train.learning_rate, config.train.per_device_train_batch_size, config.train.lr_scheduler_type,
+            config.data.cutoff_len, config.method.lora_target) == (5e-5, 8, "linear", 2048, "all-linear")
+
+
+def test_template_names_map_to_ours_to_auto_or_are_refused_with_close_names(tmp_path):
+    base = {"stage": "sft", "dataset": "a"}
+    assert convert({**base, "template": "qwen"}).config.model.template == "chatml"
+    assert convert({**base, "template": "phi"}).config.model.template == "phi3"
+    # The built-in model ships a chat template of its own: qwen3_nothink uses it.
+    own = convert({**base, "model_name_or_path": "builtin:tiny-demo", "template": "qwen3_nothink"}, ships_chat_template)
+    assert own.config.model.template == "auto"
+    bare = tmp_path / "bare-model"
+    bare.mkdir()
+    (bare / "tokenizer_config.json").write_text('{"model_max_length": 128}')
+    with pytest.raises(ConfigError) as refused:
+        convert({**base, "model_name_or_path": str(bare), "template": "llama3_1"}, ships_chat_template)
+    assert "close names: llama3" in str(refused.value)
+
+
+def test_stages_without_an_equivalent_are_refused():
+    with pytest.raises(ConfigError, match="stage ppo has no equivalent"):
+        convert({"stage": "ppo", "dataset": "a"})
+    with pytest.raises(ConfigError, match="pref_loss kto_pair has no equivalent"):
+        convert({"stage": "dpo", "pref_loss": "kto_pair", "dataset": "a"})
+
+
+def test_a_merge_yaml_becomes_an_export_of_the_run_its_adapter_names():
+    conversion = convert({"model_name_or_path": "builtin:tiny-demo", "adapter_name_or_path": "saves/llama3-8b/lora/sft",
+                          "template": "llama3", "finetuning_type": "lora", "export_dir": "output/llama3_lora_sft",
+                          "export_size": 5, "export_device": "cpu", "export_legacy_format": False})
+    assert conversion.config is None
+    assert conversion.merge == MergePlan("saves/llama3-8b/lora/sft", "builtin:tiny-demo", "llama3_lora_sft", "5GB")
+
+
+def test_start_refuses_templates_lora_targets_and_data_the_run_cannot_use(studio_dirs, tiny_model):
+    from engine.runs.preflight import preflight
+
+    config = RunConfig().replace({"model.template": "qwen3_nothink", "method.lora_target": "q_proj,query_key_value",
+                                  "method.stage": "dpo"})
+    problems = "\n".join(preflight(config))
+    assert "model.template qwen3_nothink is not a studio template" in problems
+    assert "modules this model does not have: query_key_value" in problems
+    assert "stage dpo needs preference pairs (chosen/rejected); demo_alpaca_en is alpaca instructions" in problems
+
+
+def test_a_llamafactory_sft_yaml_trains_and_its_merge_yaml_exports(studio_dirs, tiny_model, tmp_path):
+    """The CLI path end to end: convert + train a short run, then the merge YAML exports that run."""
+    train = tmp_path / "tiny_lora_sft.yaml"
+    train.write_text(yaml.safe_dump({
+        "model_name_or_path": "builtin:tiny-demo", "stage": "sft", "do_train": True, "finetuning_type": "lora",
+        "lora_target": "all", "dataset": "demo_alpaca_en", "template": "chatml", "cutoff_len": 96,
+        "max_samples": 8, "output_dir": "saves/tiny/lora/sft", "logging_steps": 1, "max_steps": 8,
+        "per_device_train_batch_size": 4, "learning_rate": 2.0e-3, "plot_loss": True, "report_to": "none",
+    }))
+    merge = tmp_path / "tiny_merge.yaml"
+    merge.write_text(yaml.safe_dump({"model_name_or_path": "builtin:tiny-demo", "adapter_name_or_path": "saves/tiny/lora/sft",
+                                     "template": "chatml", "export_dir": "output/tiny_lora_sft", "export_size": 1}))
+    env = {**os.environ, "PYTHONPATH": str(PROJECT)}
+    try:
+        trained = subprocess.run([sys.executable, "-m", "engine", "train", str(train)], cwd=PROJECT, env=env,
+                                 capture_output=True, text=True, timeout=600)
+        assert trained.returncode == 0, trained.stdout + trained.stderr
+        assert "lora_target → method.lora_target = all-linear" in trained.stdout
+        assert converted_path(train).is_file()
+        (run_dir,) = (studio_dirs / "saves" / "tiny-demo" / "lora").glob("sft")
+        losses = [event["loss"] for event in read_events(run_dir) if event["event"] == "log"]
+        assert len(losses) == 8 and sum(losses[-2:]) < sum(losses[:2])  # the same 8 examples, seen 4 times
+
+        merged = subprocess.run([sys.executable, "-m", "engine", "train", str(merge)], cwd=PROJECT, env=env,
+                                capture_output=True, text=True, timeout=600)
+        assert merged.returncode == 0, merged.stdout + merged.stderr
+        assert (studio_dirs / "exports" / "tiny_lora_sft" / "config.json").is_file()
+    finally:
+        _end_workers(studio_dirs / "saves")
+
+
+def _end_workers(saves) -> None:
+    """End every worker's process group the CLI started, pass or fail."""
+    for process in worker_processes(saves):
+        try:
+            os.killpg(os.getpgid(process.pid), signal.SIGKILL)
+        except ProcessLookupError:
+            pass
