@@ -254,6 +254,14 @@ TEXT: dict[str, dict[str, str]] = {
     "train.nothing_to_stop": {"en": "No run is training.", "zh": "没有正在训练的运行。"},
     "train.loaded": {"en": "Loaded config from {file}.", "zh": "已从 {file} 加载配置。"},
     "train.load_failed": {"en": "**Cannot load this config:**", "zh": "**无法加载此配置：**"},
+    "train.loaded_lf": {
+        "en": "Loaded the LLaMA-Factory config {file}, converted to the studio's settings:",
+        "zh": "已加载 LLaMA-Factory 配置 {file}，并转换为工作室的设置：",
+    },
+    "train.loaded_lf_merge": {
+        "en": "{file} is a LLaMA-Factory merge config: export the run it names in the Export tab, or run {command}",
+        "zh": "{file} 是 LLaMA-Factory 的合并配置：请在导出页导出它指定的运行，或运行 {command}",
+    },
     "train.no_run": {"en": "No run yet: press Start.", "zh": "还没有运行：点击“开始”。"},
     "train.metrics": {"en": "Stage metrics", "zh": "阶段指标"},
     "memory.title": {"en": "Memory estimate", "zh": "显存估算"},
