@@ -9,9 +9,10 @@ import yaml
 
 from conftest import PROJECT, worker_processes
 from engine.config.llamafactory import MergePlan, convert, convert_file, converted_path, is_llamafactory
-from engine.config.schema import ConfigError, RunConfig, validate
+from engine.config.schema import ConfigError, RunConfig
 from engine.models.loading import ships_chat_template
 from engine.runs.events import read_events
+from engine.train.rules import validate
 
 COMMON = {
     "model_name_or_path": "builtin:tiny-demo",

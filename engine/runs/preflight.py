@@ -19,7 +19,6 @@ from engine.data.conversion import stage_data_problem
 from engine.data.registry import DataError
 from engine.messages import say
 from engine.models.methods import METHODS
-from engine.messages import say
 from engine.paths import CONFIG_FILE, FINAL_DIR, PathEscapeError, inside, saves_dir
 from engine.runs.failures import ADVICE
 from engine.runs.status import Reason
