@@ -171,6 +171,10 @@ ENGLISH: dict[str, str] = {
     "json.error_at": "{detail} at line {line}, column {column}",
     "names.dataset_name_taken": "the dataset name {name!r} is already registered (the file is fine); pick another "
                                 "name",
+    "data.media_unsupported": (
+        "dataset {dataset} declares {columns} columns; the studio cannot train on video or audio yet, and would "
+        "silently drop them, so this dataset is refused (images: use a vision model with the mllm format)"
+    ),
     # engine/config/llamafactory.py: reading a LLaMA-Factory YAML
     "lf.mapped": "{key} → {field} = {value}",
     "lf.defaults": "left out, so LLaMA-Factory's defaults apply: {keys}",

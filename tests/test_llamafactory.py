@@ -40,7 +40,8 @@ COMMON = {
 STAGE_YAMLS = {
     "sft": ({"stage": "sft", "finetuning_type": "lora", "lora_rank": 16, "lora_target": "all",
              "dataset": "identity,alpaca_en_demo", "output_dir": "saves/llama3-8b/lora/sft"},
-            {"method.stage": "sft", "method.lora_rank": 16, "method.lora_alpha": 32, "method.lora_target": "all-linear",
+            {"method.stage": "sft", "method.lora_rank": 16, "method.lora_alpha": 32,
+             "method.lora_target": "all-linear",
              "data.datasets": ["identity", "alpaca_en_demo"], "train.run_name": "sft"}),
     "dpo": ({"stage": "dpo", "finetuning_type": "lora", "lora_target": "q_proj,v_proj", "pref_beta": 0.2,
              "pref_loss": "sigmoid", "dataset": "dpo_en_demo", "output_dir": "saves/llama3-8b/lora/dpo"},
@@ -92,7 +93,8 @@ def test_template_names_map_to_ours_to_auto_or_are_refused_with_close_names(tmp_
     assert convert({**base, "template": "qwen"}).config.model.template == "chatml"
     assert convert({**base, "template": "phi"}).config.model.template == "phi3"
     # The built-in model ships a chat template of its own: qwen3_nothink uses it.
-    own = convert({**base, "model_name_or_path": "builtin:tiny-demo", "template": "qwen3_nothink"}, ships_chat_template)
+    own = convert({**base, "model_name_or_path": "builtin:tiny-demo", "template": "qwen3_nothink"},
+                  ships_chat_template)
     assert own.config.model.template == "auto"
     bare = tmp_path / "bare-model"
     bare.mkdir()
@@ -110,7 +112,8 @@ def test_stages_without_an_equivalent_are_refused():
 
 
 def test_a_merge_yaml_becomes_an_export_of_the_run_its_adapter_names():
-    conversion = convert({"model_name_or_path": "builtin:tiny-demo", "adapter_name_or_path": "saves/llama3-8b/lora/sft",
+    conversion = convert({"model_name_or_path": "builtin:tiny-demo",
+                          "adapter_name_or_path": "saves/llama3-8b/lora/sft",
                           "template": "llama3", "finetuning_type": "lora", "export_dir": "output/llama3_lora_sft",
                           "export_size": 5, "export_device": "cpu", "export_legacy_format": False})
     assert conversion.config is None
@@ -138,8 +141,10 @@ def test_a_llamafactory_sft_yaml_trains_and_its_merge_yaml_exports(studio_dirs, 
         "per_device_train_batch_size": 4, "learning_rate": 2.0e-3, "plot_loss": True, "report_to": "none",
     }))
     merge = tmp_path / "tiny_merge.yaml"
-    merge.write_text(yaml.safe_dump({"model_name_or_path": "builtin:tiny-demo", "adapter_name_or_path": "saves/tiny/lora/sft",
-                                     "template": "chatml", "export_dir": "output/tiny_lora_sft", "export_size": 1}))
+    merge.write_text(yaml.safe_dump({
+        "model_name_or_path": "builtin:tiny-demo", "adapter_name_or_path": "saves/tiny/lora/sft",
+        "template": "chatml", "export_dir": "output/tiny_lora_sft", "export_size": 1,
+    }))
     env = {**os.environ, "PYTHONPATH": str(PROJECT)}
     try:
         trained = subprocess.run([sys.executable, "-m", "engine", "train", str(train)], cwd=PROJECT, env=env,
@@ -166,3 +171,23 @@ def _end_workers(saves) -> None:
             os.killpg(os.getpgid(process.pid), signal.SIGKILL)
         except ProcessLookupError:
             pass
+
+
+def test_video_and_audio_entries_are_refused_not_silently_dropped(data_dirs):
+    import json
+
+    from engine.data.checker import check_registered
+    from engine.runs.preflight import data_problems
+
+    registry = json.loads((data_dirs / "dataset_info.json").read_text())
+    (data_dirs / "data" / "clips.json").write_text(json.dumps([
+        {"messages": [{"role": "user", "content": "<video>What happens?"}, {"role": "assistant", "content": "A cat."}],
+         "videos": ["clips/1.mp4"]}]))
+    registry["clips"] = {"file_name": "clips.json", "formatting": "sharegpt",
+                         "columns": {"messages": "messages", "videos": "videos"},
+                         "tags": {"role_tag": "role", "content_tag": "content", "user_tag": "user",
+                                  "assistant_tag": "assistant"}}
+    (data_dirs / "dataset_info.json").write_text(json.dumps(registry))
+    expected = "dataset clips declares videos columns; the studio cannot train on video or audio yet"
+    assert expected in check_registered("clips").render()
+    assert expected in "\n".join(data_problems(RunConfig().replace({"data.datasets": ["clips"]})))

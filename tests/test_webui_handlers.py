@@ -117,7 +117,8 @@ def test_load_config_file_converts_a_llamafactory_yaml(tmp_path, app_form):
     assert values[app_form.fields.index("model.template")] == "chatml"
     assert "已加载 LLaMA-Factory 配置" in message and "neftune_noise_alpha：工作室暂无对应项" in message
     merge = tmp_path / "merge.yaml"
-    merge.write_text("model_name_or_path: builtin:tiny-demo\nadapter_name_or_path: saves/x/lora/sft\nexport_dir: out\n")
+    merge.write_text("model_name_or_path: builtin:tiny-demo\nadapter_name_or_path: saves/x/lora/sft\n"
+                     "export_dir: out\n")
     values, message = load_config_file(str(merge), app_form.fields, "en")
     assert values is None and "merge config" in message
 

@@ -90,6 +90,10 @@ MESSAGES_ZH: dict[str, str] = {
     "json.several_values": "第 {line} 行开始了第二个值；这个文件看起来是 JSON Lines（每行一个对象），请把扩展名改为 .jsonl",
     "json.error_at": "第 {line} 行第 {column} 列：{detail}",
     "names.dataset_name_taken": "数据集名称 {name!r} 已被使用（文件本身没有问题），请换一个名称",
+    "data.media_unsupported": (
+        "数据集 {dataset} 声明了 {columns} 列；工作室暂不能用视频或音频训练，否则会悄悄丢弃它们，因此拒绝此数据集"
+        "（图像：请用视觉模型和 mllm 格式）"
+    ),
     # engine/config/llamafactory.py
     "lf.mapped": "{key} → {field} = {value}",
     "lf.defaults": "未写出，沿用 LLaMA-Factory 的默认值：{keys}",

@@ -169,7 +169,8 @@ def merged_model(run_dir: Path):
     if (final / "adapter_config.json").exists():
         from peft import PeftModel
 
-        return PeftModel.from_pretrained(load_model(config.model, reward_head=reward_head), str(final)).merge_and_unload()
+        base = load_model(config.model, reward_head=reward_head)
+        return PeftModel.from_pretrained(base, str(final)).merge_and_unload()
     return load_model(config.model, location=str(final), reward_head=reward_head)
 
 
