@@ -191,3 +191,77 @@ def test_video_and_audio_entries_are_refused_not_silently_dropped(data_dirs):
     expected = "dataset clips declares videos columns; the studio cannot train on video or audio yet"
     assert expected in check_registered("clips").render()
     assert expected in "\n".join(data_problems(RunConfig().replace({"data.datasets": ["clips"]})))
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Tool calling: sharegpt function_call / observation turns with a tools column, and OpenAI tool_calls / tool
+
+WEATHER_TOOL = {"name": "get_weather", "description": "Current weather of a city",
+                "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}
+CALL = {"name": "get_weather", "arguments": {"city": "Paris"}}
+
+
+def _register_tool_datasets(root):
+    import json
+
+    sharegpt = [{"conversations": [
+        {"from": "human", "value": "Weather in Paris?"},
+        {"from": "function_call", "value": json.dumps(CALL)},
+        {"from": "observation", "value": '{"temp_c": 21}'},
+        {"from": "gpt", "value": "It is 21 °C in Paris."},
+    ], "tools": json.dumps([WEATHER_TOOL])}]
+    openai = [{"messages": [
+        {"role": "user", "content": "Weather in Paris?"},
+        {"role": "assistant", "content": "", "tool_calls": [{"type": "function", "function": CALL}]},
+        {"role": "tool", "content": '{"temp_c": 21}'},
+        {"role": "assistant", "content": "It is 21 °C in Paris."},
+    ], "tools": [WEATHER_TOOL]}]
+    (root / "data" / "glaive_like.json").write_text(json.dumps(sharegpt))
+    (root / "data" / "openai_tools.json").write_text(json.dumps(openai))
+    registry = json.loads((root / "dataset_info.json").read_text())
+    registry["glaive_like"] = {"file_name": "glaive_like.json", "formatting": "sharegpt",
+                               "columns": {"messages": "conversations", "tools": "tools"}}
+    registry["openai_tools"] = {"file_name": "openai_tools.json", "formatting": "sharegpt",
+                                "columns": {"messages": "messages", "tools": "tools"},
+                                "tags": {"role_tag": "role", "content_tag": "content", "user_tag": "user",
+                                         "assistant_tag": "assistant", "observation_tag": "tool"}}
+    (root / "dataset_info.json").write_text(json.dumps(registry))
+
+
+@pytest.mark.parametrize("name", ["glaive_like", "openai_tools"])
+def test_tool_calls_train_the_calls_and_replies_but_not_the_tool_answers(data_dirs, tiny_tokenizer, name):
+    """Golden: the trained text is exactly the call and the final reply, each with its end marker."""
+    from engine.data.checker import check_registered
+    from engine.data.conversion import load_conversations
+    from engine.data.encoding import IGNORE, encode_conversations
+    from engine.data.templates import load_template
+
+    _register_tool_datasets(data_dirs)
+    assert check_registered(name).ok, check_registered(name).render()
+    (conversation,) = load_conversations(name)
+    assert conversation.tools == [{"type": "function", "function": WEATHER_TOOL}]
+    (example,), _ = encode_conversations([conversation], load_template("chatml"), tiny_tokenizer, cutoff_len=1024)
+    ids, labels = example["input_ids"], example["labels"]
+    trained, run = [], []
+    for token, label in zip(ids, labels):
+        if label != IGNORE:
+            run.append(token)
+        elif run:
+            trained.append(tiny_tokenizer.decode(run))
+            run = []
+    trained += [tiny_tokenizer.decode(run)] if run else []
+    assert trained == ['<tool_call>\n{"name": "get_weather", "arguments": {"city": "Paris"}}\n</tool_call><|im_end|>',
+                       "It is 21 °C in Paris.<|im_end|>"]
+    prompt = tiny_tokenizer.decode(ids)
+    assert '"name": "get_weather", "description": "Current weather of a city"' in prompt  # the schema is offered
+    assert '<|im_start|>user\n<tool_response>\n{"temp_c": 21}\n</tool_response><|im_end|>' in prompt
+
+
+def test_a_template_without_tool_support_refuses_tool_data(data_dirs, tiny_tokenizer):
+    from engine.data.conversion import load_conversations
+    from engine.data.templates import assistant_spans, load_template
+
+    _register_tool_datasets(data_dirs)
+    (conversation,) = load_conversations("glaive_like")
+    with pytest.raises(ValueError, match="template 'llama3' does not render tools"):
+        assistant_spans(load_template("llama3"), tiny_tokenizer, conversation)

@@ -10,6 +10,8 @@ applies the same turn order when it builds messages.
 """
 from __future__ import annotations
 
+import json
+
 # Default registry columns: the column of each role when a registry entry does not name it.
 ALPACA_COLUMNS = {"prompt": "instruction", "query": "input", "response": "output", "history": "history"}
 SHAREGPT_COLUMNS = {"messages": "conversations"}
@@ -22,11 +24,14 @@ MLLM_COLUMNS = {"messages": "messages", "images": "images"}  # LLaMA-Factory's m
 # Default tags of conversation turns: {"from": "human", "value": ...} and {"role": "user", "content": ...}.
 SHAREGPT_TAGS = {
     "role_tag": "from", "content_tag": "value", "user_tag": "human", "assistant_tag": "gpt", "system_tag": "system",
+    "function_tag": "function_call", "observation_tag": "observation",
 }
 OPENAI_TAGS = {
     "role_tag": "role", "content_tag": "content", "user_tag": "user", "assistant_tag": "assistant",
-    "system_tag": "system",
+    "system_tag": "system", "function_tag": "function_call", "observation_tag": "tool",
 }
+# Where tool turns stand in the turn order: a tool's answer in the user's place, a call in the assistant's.
+ROLE_SLOT = {"tool": "user", "function_call": "assistant"}
 
 TURN_ORDER = ("user", "assistant")  # after an optional system turn, turns alternate these, starting with the user
 
@@ -111,6 +116,8 @@ def conversation_problems(row: dict, detection, ends_with: str = "assistant") ->
     role_tag, content_tag = tags["role_tag"], tags["content_tag"]
     name_of = {"user": tags["user_tag"], "assistant": tags["assistant_tag"], "system": tags["system_tag"]}
     role_of = {name: role for role, name in name_of.items()}
+    # Tool turns stand in the user's (a tool's answer) or the assistant's (a call) place in the turn order.
+    role_of |= {tags["function_tag"]: "assistant", tags["observation_tag"]: "user"}
     turns = row.get(column)
     if not isinstance(turns, list) or not turns:
         missing = f"missing; every {detection.formatting} row needs it"
@@ -124,20 +131,39 @@ def conversation_problems(row: dict, detection, ends_with: str = "assistant") ->
             return [(column, f"{where} must be an object with {role_tag!r} and {content_tag!r}")]
         role = turn.get(role_tag)
         user, assistant, system = name_of["user"], name_of["assistant"], name_of["system"]
-        if role not in (user, assistant):
-            message = (f"{where} has {role_tag}={role!r}; role names must be {user!r}, {assistant!r} or {system!r} "
-                       "(first turn only)")
+        function, observation = tags["function_tag"], tags["observation_tag"]
+        if role not in (user, assistant, function, observation):
+            message = (f"{where} has {role_tag}={role!r}; role names must be {user!r}, {assistant!r}, "
+                       f"{function!r}, {observation!r} or {system!r} (first turn only)")
             return [(column, message)]
         if wrong and wrong[0] == index:
             message = (f"turns out of order: {where} is from {role!r} but should be from {name_of[wrong[1]]!r}; "
                        f"turns alternate {user}, {assistant}, {user}, ...")
             return [(column, message)]
         content = turn.get(content_tag)
-        if not isinstance(content, str) or not content.strip():
+        if role == function or turn.get("tool_calls"):
+            if problem := _call_problem(turn.get("tool_calls") or content):
+                return [(column, f"{where}: {problem}")]
+        elif not isinstance(content, str) or not content.strip():
             return [(column, f"{where} has an empty or non-text {content_tag!r}")]
     if wrong:
         return [(column, f"the last turn must be from {name_of[wrong[1]]!r}")]
     return []
+
+
+def _call_problem(calls) -> str | None:
+    """Why a function_call turn (JSON text) or an OpenAI tool_calls list is not a call, or None."""
+    if isinstance(calls, str):
+        try:
+            calls = json.loads(calls)
+        except json.JSONDecodeError:
+            return "a function call must be JSON: {\"name\": ..., \"arguments\": {...}}"
+    calls = calls if isinstance(calls, list) else [calls]
+    for call in calls:
+        call = call.get("function", call) if isinstance(call, dict) else call
+        if not isinstance(call, dict) or not isinstance(call.get("name"), str):
+            return "a function call needs a \"name\" and \"arguments\""
+    return None
 
 
 def mllm_problems(row: dict, detection) -> list[tuple[str | None, str]]:
