@@ -1,4 +1,5 @@
 """LLaMA-Factory YAMLs (written here in its flat shape) convert to studio runs, and one really trains and merges."""
+import json
 import os
 import signal
 import subprocess
@@ -174,8 +175,6 @@ def _end_workers(saves) -> None:
 
 
 def test_video_and_audio_entries_are_refused_not_silently_dropped(data_dirs):
-    import json
-
     from engine.data.checker import check_registered
     from engine.runs.preflight import data_problems
 
@@ -202,8 +201,6 @@ CALL = {"name": "get_weather", "arguments": {"city": "Paris"}}
 
 
 def _register_tool_datasets(root):
-    import json
-
     sharegpt = [{"conversations": [
         {"from": "human", "value": "Weather in Paris?"},
         {"from": "function_call", "value": json.dumps(CALL)},
@@ -265,3 +262,28 @@ def test_a_template_without_tool_support_refuses_tool_data(data_dirs, tiny_token
     (conversation,) = load_conversations("glaive_like")
     with pytest.raises(ValueError, match="template 'llama3' does not render tools"):
         assistant_spans(load_template("llama3"), tiny_tokenizer, conversation)
+
+
+def test_chat_round_trip_with_a_tool_on_the_builtin_model(tiny_model):
+    """The user offers a tool, the model's call is parsed, the user answers as the tool, the model goes on."""
+    from engine.config.schema import ModelConfig
+    from engine.data.templates import render_messages
+    from engine.use.chat import build_messages, load_base_for_chat, parse_tool_calls, stream_reply
+    from webui.tabs.chat import TOOL_TITLE, plain_messages, read_tools
+
+    tools = read_tools(json.dumps([WEATHER_TOOL]))
+    assert tools == [{"type": "function", "function": WEATHER_TOOL}]
+    call_text = '<tool_call>\n{"name": "get_weather", "arguments": {"city": "Paris"}}\n</tool_call>'
+    assert parse_tool_calls("Let me check.\n" + call_text) == [CALL]
+    history = plain_messages([{"role": "user", "content": "Weather in Paris?"},
+                              {"role": "assistant", "content": call_text}], "")
+    messages = build_messages("", history, '{"temp_c": 21}', role="tool")
+    chat = load_base_for_chat(ModelConfig())
+    prompt = render_messages(chat.template, chat.tokenizer, messages, add_generation_prompt=True, tools=tools)
+    assert "<tools>" in prompt and call_text + "<|im_end|>" in prompt
+    assert prompt.endswith('<tool_response>\n{"temp_c": 21}\n</tool_response><|im_end|>\n<|im_start|>assistant\n')
+    replies = list(stream_reply(chat, messages, max_new_tokens=8, temperature=0, tools=tools))
+    assert replies and replies[-1].strip()
+    # A message sent as the tool's answer comes back from the chatbot as a tool turn.
+    sent = plain_messages([{"role": "user", "content": "{}", "metadata": {"title": TOOL_TITLE}}], "")
+    assert sent == [{"role": "tool", "content": "{}"}]

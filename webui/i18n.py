@@ -372,6 +372,14 @@ TEXT: dict[str, dict[str, str]] = {
     "chat.chatbot_b": {"en": "Second model", "zh": "第二个模型"},
     "chat.stop": {"en": "Stop", "zh": "停止"},
     "chat.reply_failed": {"en": "The reply failed: {error}", "zh": "回复失败：{error}"},
+    "chat.tools": {
+        "en": "Tools (JSON list of function schemas, optional)", "zh": "工具（函数定义的 JSON 列表，可选）",
+    },
+    "chat.as_tool": {
+        "en": "Send as the tool's answer (observation)", "zh": "作为工具的返回发送（observation）",
+    },
+    "chat.tools_invalid": {"en": "The tools are not valid JSON: {error}", "zh": "工具不是有效的 JSON：{error}"},
+    "chat.tool_calls": {"en": "The model called: {calls}", "zh": "模型调用了：{calls}"},
     # export tab
     "export.run": {"en": "Merge and export", "zh": "合并并导出"},
     "export.done": {"en": "Exported to `{folder}` ({size}, {count} files).", "zh": "已导出到 `{folder}`（{size}，{count} 个文件）。"},

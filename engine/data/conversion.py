@@ -14,7 +14,7 @@ from engine.data.formats import FORMATS, describe_kind, registry_label
 from engine.data.images import ImageError, VisionSample, flatten_parts, row_image_names, vision_sample
 from engine.data.reader import read_rows
 from engine.data.registry import DataError, DatasetEntry, dataset_file, get_entry, read_registry
-from engine.data.rules import ROLE_SLOT, misplaced_turn, without_system
+from engine.data.rules import ROLE_SLOT, misplaced_turn, with_tool_tags, without_system
 from engine.data.templates import Conversation
 from engine.messages import Message, say
 
@@ -64,7 +64,7 @@ def _alpaca_messages(entry: DatasetEntry, row: dict, number: int) -> list[dict]:
 def _sharegpt_messages(entry: DatasetEntry, row: dict, number: int) -> list[dict]:
     spec = FORMATS[entry.formatting]
     column = entry.column("messages", spec.columns["messages"])
-    tags = {**spec.tags, **entry.tags}
+    tags = with_tool_tags({**spec.tags, **entry.tags})
     role_tag, content_tag = tags["role_tag"], tags["content_tag"]
     role_of = {tags["user_tag"]: "user", tags["assistant_tag"]: "assistant", tags["system_tag"]: "system",
                tags["function_tag"]: FUNCTION_CALL, tags["observation_tag"]: "tool"}

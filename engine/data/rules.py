@@ -24,12 +24,21 @@ MLLM_COLUMNS = {"messages": "messages", "images": "images"}  # LLaMA-Factory's m
 # Default tags of conversation turns: {"from": "human", "value": ...} and {"role": "user", "content": ...}.
 SHAREGPT_TAGS = {
     "role_tag": "from", "content_tag": "value", "user_tag": "human", "assistant_tag": "gpt", "system_tag": "system",
-    "function_tag": "function_call", "observation_tag": "observation",
 }
 OPENAI_TAGS = {
     "role_tag": "role", "content_tag": "content", "user_tag": "user", "assistant_tag": "assistant",
-    "system_tag": "system", "function_tag": "function_call", "observation_tag": "tool",
+    "system_tag": "system",
 }
+# Tool-calling turns' default names, added when tags are read (registry entries keep only what they name).
+TOOL_TAGS = {"function_tag": "function_call", "observation_tag": "observation"}
+OPENAI_TOOL_TAGS = {"function_tag": "function_call", "observation_tag": "tool"}
+
+
+def with_tool_tags(tags: dict) -> dict:
+    """`tags` plus the function_call / observation names its format uses unless it names its own."""
+    return {**(OPENAI_TOOL_TAGS if tags.get("role_tag") == "role" else TOOL_TAGS), **tags}
+
+
 # Where tool turns stand in the turn order: a tool's answer in the user's place, a call in the assistant's.
 ROLE_SLOT = {"tool": "user", "function_call": "assistant"}
 
@@ -112,7 +121,7 @@ def alpaca_problems(row: dict, detection) -> list[tuple[str | None, str]]:
 def conversation_problems(row: dict, detection, ends_with: str = "assistant") -> list[tuple[str | None, str]]:
     """Turns must use known role names and follow the conversation rule (see misplaced_turn)."""
     column = detection.columns.get("messages", SHAREGPT_COLUMNS["messages"])
-    tags = {**SHAREGPT_TAGS, **detection.tags}
+    tags = with_tool_tags({**SHAREGPT_TAGS, **detection.tags})
     role_tag, content_tag = tags["role_tag"], tags["content_tag"]
     name_of = {"user": tags["user_tag"], "assistant": tags["assistant_tag"], "system": tags["system_tag"]}
     role_of = {name: role for role, name in name_of.items()}

@@ -90,6 +90,7 @@ def _fingerprint(spec: TinySpec) -> str:
     digest = hashlib.sha256(json.dumps(asdict(spec), sort_keys=True).encode())
     for name in BUNDLED_TEXT:
         digest.update((PROJECT_DIR / "data" / name).read_bytes())
+    digest.update((PROJECT_DIR / "templates" / "chatml.jinja").read_bytes())  # its tokenizer ships this template
     return digest.hexdigest()[:12]
 
 
