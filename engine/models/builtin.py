@@ -167,7 +167,8 @@ def _train_tokenizer(spec: TinySpec, documents: list[str]):
         show_progress=False,
     )
     core.train_from_iterator(documents, trainer=trainer)
-    tokenizer = PreTrainedTokenizerFast(tokenizer_object=core, **SPECIAL_TOKENS, additional_special_tokens=EXTRA_TOKENS)
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=core, **SPECIAL_TOKENS,
+                                        additional_special_tokens=EXTRA_TOKENS)
     tokenizer.chat_template = load_template("chatml").source
     tokenizer.model_max_length = spec.max_position_embeddings
     return tokenizer
