@@ -1,8 +1,10 @@
 """Command line: the same runs as the web UI, without it.
 
-  python -m engine train CONFIG.yaml [--detach]   queue a run (it starts when the machine is free) and follow it
+  python -m engine train CONFIG.yaml [--detach]   queue a run (it starts when the machine is free) and follow it;
+                                                  a LLaMA-Factory YAML is converted first (a merge YAML exports)
   python -m engine train CONFIG.yaml --plan       several machines: create the run folder, print each node's
                                                   torchrun command and write a Slurm script; start nothing
+  python -m engine convert LF.yaml                write a LLaMA-Factory YAML's studio config beside it, no run
   python -m engine resume RUN_DIR [--detach]      continue a stopped or failed run from its last checkpoint
   python -m engine stop RUN_DIR [--grace S]       stop a run (cancel it if queued) and wait until it has ended
   python -m engine runs                           list runs
@@ -27,9 +29,19 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
+from engine.config.llamafactory import (
+    MARKERS,
+    Conversion,
+    MergePlan,
+    convert_file,
+    converted_path,
+    is_llamafactory,
+    read_yaml,
+)
 from engine.config.schema import ConfigError, ModelConfig, RunConfig
 from engine.data.formats import FORMATS
-from engine.paths import CONFIG_FILE, PathEscapeError
+from engine.messages import say
+from engine.paths import CONFIG_FILE, PathEscapeError, saves_dir
 from engine.runs.compare import MAX_RUNS, X_AXES, compare_runs, render_text
 from engine.runs.events import RESUMED
 from engine.runs.files import LOG_FILE
@@ -48,6 +60,8 @@ def main(argv: list[str] | None = None) -> int:
     train.add_argument("--detach", action="store_true", help="start in the background and return at once")
     train.add_argument("--plan", action="store_true",
                        help="create the run folder, print each node's command and write a Slurm script; start nothing")
+    convert = commands.add_parser("convert", help="convert a LLaMA-Factory YAML to a studio config beside it")
+    convert.add_argument("config")
     resume = commands.add_parser("resume", help="continue a stopped or failed run from its last checkpoint")
     resume.add_argument("run_dir")
     resume.add_argument("--detach", action="store_true", help="start in the background and return at once")
@@ -102,10 +116,13 @@ def main(argv: list[str] | None = None) -> int:
 def command_train(args) -> int:
     path = Path(args.config)
     try:
-        config = RunConfig.load(path)
+        conversion = _converted(path) if is_llamafactory(read_yaml(path)) else None
+        config = conversion.config if conversion else RunConfig.load(path)
     except (OSError, ConfigError) as err:
         print(f"error: cannot read {path}:\n{err}", file=sys.stderr)
         return 2
+    if config is None:
+        return _merge(conversion.merge)
     if args.plan:
         return _print_plan(config)
     try:
@@ -140,6 +157,50 @@ def _print_node_commands(config: RunConfig, run_dir: Path) -> None:
     for node, command in enumerate(node_commands(config, run_dir)):
         print(f"  node {node}: {command}")
     print(f"or with Slurm: sbatch {write_slurm_script(config, run_dir)}")
+
+
+def command_convert(args) -> int:
+    path = Path(args.config)
+    try:
+        raw = read_yaml(path)
+        if not is_llamafactory(raw):
+            print(f"{path} is not a LLaMA-Factory YAML (it has none of {', '.join(MARKERS)})")
+            return 2
+        conversion = _converted(path)
+    except (OSError, ConfigError) as err:
+        print(f"error: cannot convert {path}:\n{err}", file=sys.stderr)
+        return 2
+    if conversion.merge:
+        print(say("lf.merge_converted", source=path, command=_merge_command(conversion.merge)))
+    return 0
+
+
+def _converted(path: Path) -> Conversion:
+    """Convert a LLaMA-Factory YAML, saving a training config beside it; print what carried over."""
+    from engine.models.loading import ships_chat_template
+
+    conversion = convert_file(path, ships_chat_template)
+    for line in conversion.report():
+        print(f"  {line}")
+    if conversion.config is not None:
+        print(say("lf.converted", source=path, target=converted_path(path)))
+    return conversion
+
+
+def _merge_command(plan: MergePlan) -> str:
+    return f"python -m engine export {plan.adapter} --name {plan.export_dir} --max-shard-size {plan.max_shard_size}"
+
+
+def _merge(plan: MergePlan) -> int:
+    """A LLaMA-Factory merge YAML: export the run its adapter_name_or_path names."""
+    from engine.runs.store import run_for_output_dir
+
+    run_dir = run_for_output_dir(plan.adapter, plan.model)
+    if run_dir is None:
+        print("error: " + say("lf.merge_run_missing", adapter=plan.adapter, saves=saves_dir()), file=sys.stderr)
+        return 2
+    return command_export(argparse.Namespace(run_dir=run_dir, name=plan.export_dir, gguf="", adapter_only=False,
+                                              max_shard_size=plan.max_shard_size))
 
 
 def command_resume(args) -> int:
@@ -371,6 +432,7 @@ def command_data(args) -> int:
 
 COMMANDS = {
     "train": command_train,
+    "convert": command_convert,
     "resume": command_resume,
     "stop": command_stop,
     "worker": command_worker,

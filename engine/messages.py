@@ -347,4 +347,40 @@ ENGLISH: dict[str, str] = {
     "speed.problem_pack_length": "speed.pack_length ({length}) is shorter than data.cutoff_len ({cutoff}): an example must fit in one row; set 0 (= the cutoff) or at least {cutoff}",
     "speed.attention_fallback": "attention: sdpa (flash_attention_2 was asked for, but it needs a CUDA GPU and the flash-attn package)",
     "speed.liger_unavailable": "Liger: off (asked for, but it needs a CUDA GPU and the liger-kernel package)",
+    "data.media_unsupported": (
+        "dataset {dataset} declares {columns} columns; the studio cannot train on video or audio yet, and would "
+        "silently drop them, so this dataset is refused (images: use a vision model with the mllm format)"
+    ),
+    # engine/config/llamafactory.py: reading a LLaMA-Factory YAML
+    "lf.mapped": "{key} → {field} = {value}",
+    "lf.defaults": "left out, so LLaMA-Factory's defaults apply: {keys}",
+    "lf.automatic": "handled by the studio itself (nothing to set): {keys}",
+    "lf.ignored": "{key}: no equivalent in the studio yet; ignored",
+    "lf.stage_unknown": "stage {stage} has no equivalent in the studio; pick one of {stages} (GRPO replaces PPO)",
+    "lf.pref_loss_unknown": "pref_loss {loss} has no equivalent in the studio; pick one of {losses}",
+    "lf.template_auto": "template {name} → model.template = auto (the model's own chat template)",
+    "lf.template_unknown": (
+        "template {name} is not a studio template and the model ships no chat template of its own; "
+        "close names: {close} (all: {all})"
+    ),
+    "lf.merge_without_adapter": (
+        "this merge YAML names no adapter_name_or_path; set it to the output_dir of the training run to merge"
+    ),
+    "lf.merge_mapped": "{key}: {value}",
+    "lf.merge_run_missing": (
+        "adapter_name_or_path {adapter} is not a studio run: train the LLaMA-Factory YAML here first (its "
+        "output_dir names the run), or give the run folder under {saves}"
+    ),
+    "lf.converted": "LLaMA-Factory YAML {source} converted; the studio config is saved as {target}",
+    "lf.merge_converted": "LLaMA-Factory merge YAML {source}: the same as  {command}",
+    # engine/runs/preflight.py: what a config names, checked at Start
+    "preflight.no_own_template": (
+        "model.template is auto, but {model} ships no chat template of its own; pick one of: {names}"
+    ),
+    "preflight.lora_target": (
+        "method.lora_target names modules this model does not have: {missing}; its linear modules are {names} "
+        "(or use all-linear)"
+    ),
+    "preflight.template_unknown": "model.template {name} is not a studio template; close names: {close} (all: {all})",
+    "preflight.data_rows": "dataset {dataset} has {count} problem rows, e.g. {first}",
 }

@@ -49,9 +49,10 @@ def test_a_missing_dataset_fails_with_a_readable_message(studio_dirs):
     config = long_config()
     config.data.datasets = ["no_such_dataset"]
     handle = start_run(config)
-    assert handle.wait(timeout=120) == "failed"
+    assert handle.wait(timeout=120) == "failed (data)"  # found before the model loads, with advice
     status = read_events(handle.run_dir)[-1]
     assert "dataset 'no_such_dataset' is not in dataset_info.json" in status["error"]
+    assert status["reason"] == "data" and "Data tab" in status["advice"]
     assert "no_such_dataset" in (handle.run_dir / "train.log").read_text()
 
 

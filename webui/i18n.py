@@ -269,6 +269,14 @@ TEXT: dict[str, dict[str, str]] = {
     "train.nothing_to_stop": {"en": "No run is training.", "zh": "没有正在训练的运行。"},
     "train.loaded": {"en": "Loaded config from {file}.", "zh": "已从 {file} 加载配置。"},
     "train.load_failed": {"en": "**Cannot load this config:**", "zh": "**无法加载此配置：**"},
+    "train.loaded_lf": {
+        "en": "Loaded the LLaMA-Factory config {file}, converted to the studio's settings:",
+        "zh": "已加载 LLaMA-Factory 配置 {file}，并转换为工作室的设置：",
+    },
+    "train.loaded_lf_merge": {
+        "en": "{file} is a LLaMA-Factory merge config: export the run it names in the Export tab, or run {command}",
+        "zh": "{file} 是 LLaMA-Factory 的合并配置：请在导出页导出它指定的运行，或运行 {command}",
+    },
     "train.no_run": {"en": "No run yet: press Start.", "zh": "还没有运行：点击“开始”。"},
     "train.metrics": {"en": "Stage metrics", "zh": "阶段指标"},
     "memory.title": {"en": "Memory estimate", "zh": "显存估算"},
@@ -312,6 +320,7 @@ TEXT: dict[str, dict[str, str]] = {
     "status.failed (out of memory)": {"en": "failed (out of memory)", "zh": "失败（内存不足）"},
     "status.failed (disk full)": {"en": "failed (disk full)", "zh": "失败（磁盘已满）"},
     "status.failed (not writable)": {"en": "failed (not writable)", "zh": "失败（无法写入）"},
+    "status.failed (data)": {"en": "failed (data)", "zh": "失败（数据问题）"},
     "status.queued": {"en": "queued", "zh": "排队中"},
     "status.queued_position": {"en": "queued (position {position})", "zh": "排队中（第 {position} 位）"},
     "status.cancelled": {"en": "cancelled", "zh": "已取消"},
@@ -381,6 +390,14 @@ TEXT: dict[str, dict[str, str]] = {
     "chat.chatbot_b": {"en": "Second model", "zh": "第二个模型"},
     "chat.stop": {"en": "Stop", "zh": "停止"},
     "chat.reply_failed": {"en": "The reply failed: {error}", "zh": "回复失败：{error}"},
+    "chat.tools": {
+        "en": "Tools (JSON list of function schemas, optional)", "zh": "工具（函数定义的 JSON 列表，可选）",
+    },
+    "chat.as_tool": {
+        "en": "Send as the tool's answer (observation)", "zh": "作为工具的返回发送（observation）",
+    },
+    "chat.tools_invalid": {"en": "The tools are not valid JSON: {error}", "zh": "工具不是有效的 JSON：{error}"},
+    "chat.tool_calls": {"en": "The model called: {calls}", "zh": "模型调用了：{calls}"},
     # export tab
     "export.run": {"en": "Merge and export", "zh": "合并并导出"},
     "export.done": {"en": "Exported to `{folder}` ({size}, {count} files).", "zh": "已导出到 `{folder}`（{size}，{count} 个文件）。"},

@@ -233,4 +233,30 @@ MESSAGES_ZH: dict[str, str] = {
     "speed.problem_pack_length": "speed.pack_length（{length}）小于 data.cutoff_len（{cutoff}）：一个样本必须放得进一行；请设为 0（= 截断长度）或至少 {cutoff}",
     "speed.attention_fallback": "注意力：sdpa（选择了 flash_attention_2，但它需要 CUDA GPU 和 flash-attn 包）",
     "speed.liger_unavailable": "Liger：关闭（选择了开启，但它需要 CUDA GPU 和 liger-kernel 包）",
+    "data.media_unsupported": (
+        "数据集 {dataset} 声明了 {columns} 列；工作室暂不能用视频或音频训练，否则会悄悄丢弃它们，因此拒绝此数据集"
+        "（图像：请用视觉模型和 mllm 格式）"
+    ),
+    # engine/config/llamafactory.py
+    "lf.mapped": "{key} → {field} = {value}",
+    "lf.defaults": "未写出，沿用 LLaMA-Factory 的默认值：{keys}",
+    "lf.automatic": "由工作室自动处理（无需设置）：{keys}",
+    "lf.ignored": "{key}：工作室暂无对应项，已忽略",
+    "lf.stage_unknown": "阶段 {stage} 在工作室中没有对应项；请选择 {stages} 之一（GRPO 取代 PPO）",
+    "lf.pref_loss_unknown": "pref_loss {loss} 在工作室中没有对应项；请选择 {losses} 之一",
+    "lf.template_auto": "模板 {name} → model.template = auto（模型自带的对话模板）",
+    "lf.template_unknown": "模板 {name} 不是工作室的模板，且模型没有自带对话模板；相近的名称：{close}（全部：{all}）",
+    "lf.merge_without_adapter": "此合并 YAML 未指定 adapter_name_or_path；请设为要合并的训练运行的 output_dir",
+    "lf.merge_mapped": "{key}：{value}",
+    "lf.merge_run_missing": (
+        "adapter_name_or_path {adapter} 不是工作室的运行：请先在此训练该 LLaMA-Factory YAML（其 output_dir 即运行名），"
+        "或给出 {saves} 下的运行文件夹"
+    ),
+    "lf.converted": "已转换 LLaMA-Factory YAML {source}；工作室配置保存为 {target}",
+    "lf.merge_converted": "LLaMA-Factory 合并 YAML {source}：等同于  {command}",
+    # engine/runs/preflight.py
+    "preflight.no_own_template": "model.template 为 auto，但 {model} 没有自带对话模板；请选择：{names}",
+    "preflight.lora_target": "method.lora_target 指定了此模型没有的模块：{missing}；它的线性层为 {names}（或使用 all-linear）",
+    "preflight.template_unknown": "model.template {name} 不是工作室的模板；相近的名称：{close}（全部：{all}）",
+    "preflight.data_rows": "数据集 {dataset} 有 {count} 行有问题，例如 {first}",
 }

@@ -12,7 +12,7 @@ from pathlib import Path
 # SHOWN is re-exported: callers read the report's limits from the checker.
 from engine.data.formats import FORMATS, SAMPLE_ROWS, UNKNOWN, Detection, detect_format, registry_label, row_shape
 from engine.data.reader import SHOWN, SUFFIXES, Report, StopReading, file_rows, folder_files, sniff_file  # noqa: F401
-from engine.data.registry import DataError, read_registry, registry_folder
+from engine.data.registry import DataError, read_registry, registry_folder, unsupported_media
 from engine.data.rules import kind_of
 from engine.messages import say
 from engine.paths import PathEscapeError, inside
@@ -30,7 +30,8 @@ def _is_empty(value) -> bool:
         return all(_is_empty(item) for item in value.values())
     if isinstance(value, list):
         return all(_is_empty(item) for item in value)
-    return value is None or (isinstance(value, str) and not value.strip()) or (isinstance(value, float) and math.isnan(value))
+    blank = isinstance(value, str) and not value.strip()
+    return value is None or blank or (isinstance(value, float) and math.isnan(value))
 
 
 def row_text(value) -> str:
@@ -143,7 +144,9 @@ def _check_rows(rows, report: Report, formatting: str, columns, tags, cutoff_len
         report.problems.insert(0, report.problems.pop())  # the summary matters more than each row
 
 
-def _check_row(number: int, row: dict, detection: Detection, auto: bool, report: Report, cutoff_len, tokenizer) -> None:
+def _check_row(
+    number: int, row: dict, detection: Detection, auto: bool, report: Report, cutoff_len, tokenizer
+) -> None:
     shape = row_shape(row)
     if auto and shape not in (UNKNOWN, detection.formatting):
         report.add(number, None, say("check.mixed_formats", shape=shape, formatting=detection.formatting))
@@ -179,6 +182,9 @@ def check_registered(name: str, cutoff_len: int | None = None, tokenizer=None) -
     report = Report(Path(name))
     if raw is None:
         report.add(None, None, say("check.not_registered", name=name))
+        return report
+    if media := unsupported_media(name, raw):
+        report.add(None, "columns", media)
         return report
     if "file_name" not in raw:
         source = next((key for key in NETWORK_SOURCES if key in raw), "no file_name")

@@ -7,13 +7,15 @@ conversion and the checker agree on what a usable row is.
 """
 from __future__ import annotations
 
+import json
 import math
 
 from engine.data.formats import FORMATS, describe_kind, registry_label
 from engine.data.images import ImageError, VisionSample, flatten_parts, row_image_names, vision_sample
 from engine.data.reader import read_rows
 from engine.data.registry import DataError, DatasetEntry, dataset_file, get_entry, read_registry
-from engine.data.rules import misplaced_turn, without_system
+from engine.data.rules import ROLE_SLOT, misplaced_turn, with_tool_tags, without_system
+from engine.data.templates import Conversation
 from engine.messages import Message, say
 
 # ---------------------------------------------------------------------------------------------------------
@@ -21,12 +23,15 @@ from engine.messages import Message, say
 
 
 def to_messages(entry: DatasetEntry, row: dict, number: int) -> list[dict]:
-    """The row as [{"role": ..., "content": ...}], system first if any, then user/assistant turns."""
+    """The row as [{"role": ..., "content": ...}], system first if any, then user/assistant turns (and tool
+    turns: assistant "tool_calls" and "tool" answers; a conversation's `tools` ride on the Conversation)."""
     if entry.formatting == "alpaca":
         return _alpaca_messages(entry, row, number)
     if entry.formatting in ("sharegpt", "openai"):
         return _sharegpt_messages(entry, row, number)
-    raise DataError(f"dataset {entry.name!r}: formatting {entry.formatting!r} is not supported; use alpaca or sharegpt")
+    raise DataError(
+        f"dataset {entry.name!r}: formatting {entry.formatting!r} is not supported; use alpaca or sharegpt"
+    )
 
 
 def _field(entry: DatasetEntry, row: dict, column: str | None, number: int, required: bool) -> str:
@@ -34,7 +39,8 @@ def _field(entry: DatasetEntry, row: dict, column: str | None, number: int, requ
     if value is None or (isinstance(value, float) and math.isnan(value)):  # missing or NaN
         value = ""
     if not isinstance(value, str):
-        raise DataError(f"dataset {entry.name!r} row {number}: field {column!r} must be text; got {type(value).__name__}")
+        kind = type(value).__name__
+        raise DataError(f"dataset {entry.name!r} row {number}: field {column!r} must be text; got {kind}")
     if required and not value.strip():
         raise DataError(f"dataset {entry.name!r} row {number}: field {column!r} is empty; every row needs it")
     return value
@@ -58,9 +64,10 @@ def _alpaca_messages(entry: DatasetEntry, row: dict, number: int) -> list[dict]:
 def _sharegpt_messages(entry: DatasetEntry, row: dict, number: int) -> list[dict]:
     spec = FORMATS[entry.formatting]
     column = entry.column("messages", spec.columns["messages"])
-    tags = {**spec.tags, **entry.tags}
+    tags = with_tool_tags({**spec.tags, **entry.tags})
     role_tag, content_tag = tags["role_tag"], tags["content_tag"]
-    role_of = {tags["user_tag"]: "user", tags["assistant_tag"]: "assistant", tags["system_tag"]: "system"}
+    role_of = {tags["user_tag"]: "user", tags["assistant_tag"]: "assistant", tags["system_tag"]: "system",
+               tags["function_tag"]: FUNCTION_CALL, tags["observation_tag"]: "tool"}
     turns = row.get(column)
     if not isinstance(turns, list) or not turns:
         raise DataError(f"dataset {entry.name!r} row {number}: field {column!r} must be a non-empty list of turns")
@@ -72,16 +79,65 @@ def _sharegpt_messages(entry: DatasetEntry, row: dict, number: int) -> list[dict
         where = f"dataset {entry.name!r} row {number}, turn {index + 1}"
         if not isinstance(turn, dict) or turn.get(role_tag) not in role_of:
             raise DataError(f"{where}: {role_tag!r} must be one of {', '.join(role_of)}")
-        role, content = role_of[turn[role_tag]], turn.get(content_tag)
-        if not isinstance(content, str):
-            raise DataError(f"{where}: {content_tag!r} must be text")
-        messages.append({"role": role, "content": content})
+        messages.append(_turn_message(role_of[turn[role_tag]], turn, content_tag, where))
     _check_alternation(messages, f"dataset {entry.name!r} row {number}")
-    return messages
+    return Conversation(messages, _tools(entry, row, number))
+
+
+FUNCTION_CALL = "function_call"  # a sharegpt turn whose content is the call(s) as JSON
+
+
+def _turn_message(role: str, turn: dict, content_tag: str, where: str) -> dict:
+    """One turn as a message: function_call turns become assistant tool_calls; OpenAI tool_calls pass on."""
+    content = turn.get(content_tag)
+    if role == FUNCTION_CALL:
+        return {"role": "assistant", "content": "", "tool_calls": _calls(content, where)}
+    if role == "assistant" and turn.get("tool_calls"):
+        return {"role": "assistant", "content": content or "", "tool_calls": _calls(turn["tool_calls"], where)}
+    if not isinstance(content, str):
+        raise DataError(f"{where}: {content_tag!r} must be text")
+    return {"role": role, "content": content}
+
+
+def _calls(value, where: str) -> list[dict]:
+    """[{"type": "function", "function": {"name", "arguments"}}] from a JSON text or list of calls, each
+    either {"name", "arguments"} (LLaMA-Factory) or OpenAI's {"type": "function", "function": {...}}."""
+    calls = _json(value, where)
+    calls = calls if isinstance(calls, list) else [calls]
+    found = []
+    for call in calls:
+        call = call.get("function", call) if isinstance(call, dict) else call
+        if not isinstance(call, dict) or not isinstance(call.get("name"), str):
+            raise DataError(f"{where}: a function call must be {{\"name\": ..., \"arguments\": {{...}}}}")
+        arguments = _json(call.get("arguments", {}), where)
+        found.append({"type": "function", "function": {"name": call["name"], "arguments": arguments}})
+    return found
+
+
+def _json(value, where: str):
+    if not isinstance(value, str):
+        return value
+    try:
+        return json.loads(value)
+    except json.JSONDecodeError as err:
+        raise DataError(f"{where}: not valid JSON ({err.msg})") from None
+
+
+def _tools(entry: DatasetEntry, row: dict, number: int) -> list | None:
+    """The row's tool schemas (the `tools` column, JSON text or a list) in the chat-template convention."""
+    value = row.get(entry.column("tools", "tools"))
+    if value in (None, "", []):
+        return None
+    tools = _json(value, f"dataset {entry.name!r} row {number}, tools")
+    tools = tools if isinstance(tools, list) else [tools]
+    if not all(isinstance(tool, dict) for tool in tools):
+        raise DataError(f"dataset {entry.name!r} row {number}: tools must be a list of function schemas")
+    return [tool if "type" in tool else {"type": "function", "function": tool} for tool in tools]
 
 
 def _check_alternation(messages: list[dict], where: str) -> None:
-    roles = without_system([message["role"] for message in messages])
+    # A tool's answer takes the user's place in the turn order, a call the assistant's (LLaMA-Factory's rule).
+    roles = without_system([ROLE_SLOT.get(message["role"], message["role"]) for message in messages])
     wrong = misplaced_turn(roles)
     if wrong is None:
         return
@@ -135,7 +191,9 @@ def _with_answer(entry: DatasetEntry, row: dict, key: str, number: int) -> dict:
         return {**row, entry.column("response", FORMATS["alpaca"].columns["response"]): answer}
     column = entry.column("messages", FORMATS[entry.formatting].columns["messages"])
     if not isinstance(answer, dict) or not isinstance(row.get(column), list):
-        raise DataError(f"dataset {entry.name!r} row {number}: {key!r} must be one turn object and {column!r} a list of turns")
+        raise DataError(
+            f"dataset {entry.name!r} row {number}: {key!r} must be one turn object and {column!r} a list of turns"
+        )
     return {**row, column: [*row[column], answer]}
 
 

@@ -8,7 +8,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from engine.messages import say
+from engine.messages import Message, say
 from engine.paths import DEMO_DATA_DIR, DEMO_REGISTRY, data_dir, inside, registry_path
 
 
@@ -83,16 +83,32 @@ def entry_type_problem(raw) -> str | None:
     return None
 
 
+# Media columns a LLaMA-Factory entry may declare that nothing here trains on yet (images: the mllm format).
+UNSUPPORTED_MEDIA = ("videos", "audios")
+
+
+def unsupported_media(name: str, raw: dict) -> Message | None:
+    """Why entry `name` cannot be trained here: it declares video or audio columns, which would be dropped."""
+    declared = [column for column in UNSUPPORTED_MEDIA if (raw.get("columns") or {}).get(column)]
+    if not declared:
+        return None
+    return say("data.media_unsupported", dataset=name, columns=", ".join(declared))
+
+
 def get_entry(name: str) -> DatasetEntry:
     registry = read_registry()
     if name not in registry:
-        raise DataError(f"dataset {name!r} is not in {registry_path().name}; registered: {', '.join(registry) or 'none'}")
+        registered = ", ".join(registry) or "none"
+        raise DataError(f"dataset {name!r} is not in {registry_path().name}; registered: {registered}")
     raw = registry[name]
     problem = entry_type_problem(raw)
     if problem:
         raise DataError(f"dataset {name!r} in {registry_path().name}: {problem}")
+    if media := unsupported_media(name, raw):
+        raise DataError(media)
     if "file_name" not in raw:
-        source = next((k for k in ("hf_hub_url", "ms_hub_url", "om_hub_url", "script_url", "cloud_file_name") if k in raw), None)
+        network = ("hf_hub_url", "ms_hub_url", "om_hub_url", "script_url", "cloud_file_name")
+        source = next((key for key in network if key in raw), None)
         hint = f"it uses {source}, which needs network access" if source else "it has no file_name"
         raise DataError(f"dataset {name!r} cannot be loaded here: {hint}")
     return DatasetEntry(

@@ -10,6 +10,8 @@ applies the same turn order when it builds messages.
 """
 from __future__ import annotations
 
+import json
+
 from engine.messages import Message, say
 
 # Default registry columns: the column of each role when a registry entry does not name it.
@@ -29,6 +31,18 @@ OPENAI_TAGS = {
     "role_tag": "role", "content_tag": "content", "user_tag": "user", "assistant_tag": "assistant",
     "system_tag": "system",
 }
+# Tool-calling turns' default names, added when tags are read (registry entries keep only what they name).
+TOOL_TAGS = {"function_tag": "function_call", "observation_tag": "observation"}
+OPENAI_TOOL_TAGS = {"function_tag": "function_call", "observation_tag": "tool"}
+
+
+def with_tool_tags(tags: dict) -> dict:
+    """`tags` plus the function_call / observation names its format uses unless it names its own."""
+    return {**(OPENAI_TOOL_TAGS if tags.get("role_tag") == "role" else TOOL_TAGS), **tags}
+
+
+# Where tool turns stand in the turn order: a tool's answer in the user's place, a call in the assistant's.
+ROLE_SLOT = {"tool": "user", "function_call": "assistant"}
 
 TURN_ORDER = ("user", "assistant")  # after an optional system turn, turns alternate these, starting with the user
 
@@ -110,10 +124,12 @@ def alpaca_problems(row: dict, detection) -> list[tuple[str | None, str]]:
 def conversation_problems(row: dict, detection, ends_with: str = "assistant") -> list[tuple[str | None, str]]:
     """Turns must use known role names and follow the conversation rule (see misplaced_turn)."""
     column = detection.columns.get("messages", SHAREGPT_COLUMNS["messages"])
-    tags = {**SHAREGPT_TAGS, **detection.tags}
+    tags = with_tool_tags({**SHAREGPT_TAGS, **detection.tags})
     role_tag, content_tag = tags["role_tag"], tags["content_tag"]
     name_of = {"user": tags["user_tag"], "assistant": tags["assistant_tag"], "system": tags["system_tag"]}
     role_of = {name: role for role, name in name_of.items()}
+    # Tool turns stand in the user's (a tool's answer) or the assistant's (a call) place in the turn order.
+    role_of |= {tags["function_tag"]: "assistant", tags["observation_tag"]: "user"}
     turns = row.get(column)
     if not isinstance(turns, list) or not turns:
         missing = say("rules.missing", label=detection.formatting)
@@ -127,7 +143,8 @@ def conversation_problems(row: dict, detection, ends_with: str = "assistant") ->
             return [(column, say("rules.turn_not_object", turn=where, role_tag=role_tag, content_tag=content_tag))]
         role = turn.get(role_tag)
         user, assistant, system = name_of["user"], name_of["assistant"], name_of["system"]
-        if role not in (user, assistant):
+        function, observation = tags["function_tag"], tags["observation_tag"]
+        if role not in (user, assistant, function, observation):
             message = say("rules.unknown_role", turn=where, role_tag=role_tag, role=role, user=user,
                           assistant=assistant, system=system)
             return [(column, message)]
@@ -136,11 +153,29 @@ def conversation_problems(row: dict, detection, ends_with: str = "assistant") ->
                           assistant=assistant)
             return [(column, message)]
         content = turn.get(content_tag)
-        if not isinstance(content, str) or not content.strip():
+        if role == function or turn.get("tool_calls"):
+            if problem := _call_problem(turn.get("tool_calls") or content):
+                return [(column, f"{where}: {problem}")]
+        elif not isinstance(content, str) or not content.strip():
             return [(column, say("rules.empty_content", turn=where, content_tag=content_tag))]
     if wrong:
         return [(column, say("rules.last_turn", role=name_of[wrong[1]]))]
     return []
+
+
+def _call_problem(calls) -> str | None:
+    """Why a function_call turn (JSON text) or an OpenAI tool_calls list is not a call, or None."""
+    if isinstance(calls, str):
+        try:
+            calls = json.loads(calls)
+        except json.JSONDecodeError:
+            return "a function call must be JSON: {\"name\": ..., \"arguments\": {...}}"
+    calls = calls if isinstance(calls, list) else [calls]
+    for call in calls:
+        call = call.get("function", call) if isinstance(call, dict) else call
+        if not isinstance(call, dict) or not isinstance(call.get("name"), str):
+            return "a function call needs a \"name\" and \"arguments\""
+    return None
 
 
 def mllm_problems(row: dict, detection) -> list[tuple[str | None, str]]:

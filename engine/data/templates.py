@@ -79,10 +79,35 @@ def load_template(name: str, tokenizer=None) -> ChatTemplate:
     return ChatTemplate(name, source, tuple(meta.get("stop_words", [])), meta.get("description", ""))
 
 
-def render_messages(template: ChatTemplate, tokenizer, messages: list[dict], add_generation_prompt: bool = False) -> str:
-    """Render messages to text with the template (the tokenizer supplies bos/eos tokens)."""
+class Conversation(list):
+    """A list of messages that may carry the tool schemas offered to the model (`tools`, in the Hugging Face
+    chat-template convention: [{"type": "function", "function": {...}}]). Assistant messages may hold
+    "tool_calls"; a tool's answer is a message with role "tool"."""
+
+    def __init__(self, messages=(), tools: list | None = None):
+        super().__init__(messages)
+        self.tools = tools or None
+
+
+def tools_of(messages: list[dict]) -> list | None:
+    return getattr(messages, "tools", None)
+
+
+def uses_tools(messages: list[dict]) -> bool:
+    return bool(tools_of(messages)) or any(m.get("role") == "tool" or m.get("tool_calls") for m in messages)
+
+
+def render_messages(template: ChatTemplate, tokenizer, messages: list[dict], add_generation_prompt: bool = False,
+                    tools: list | None = None) -> str:
+    """Render messages to text with the template (the tokenizer supplies bos/eos tokens); `tools` defaults to
+    the conversation's own."""
+    if uses_tools(messages) and "tool" not in template.source:
+        # Rendering would drop the schemas and calls without a word: refuse instead.
+        raise ValueError(f"template '{template.name}' does not render tools or tool calls; use auto (the model's "
+                         "own template, if it supports tools) or chatml")
     return tokenizer.apply_chat_template(
-        messages, chat_template=template.source, tokenize=False, add_generation_prompt=add_generation_prompt
+        list(messages), tools=tools or tools_of(messages), chat_template=template.source, tokenize=False,
+        add_generation_prompt=add_generation_prompt,
     )
 
 
@@ -105,15 +130,17 @@ def assistant_spans(template: ChatTemplate, tokenizer, messages: list[dict]) -> 
     A span is what the model must learn to produce for that turn (reply + end-of-turn marker):
     the text that appears when the assistant message is added after the generation prompt.
     """
+    tools = tools_of(messages)  # slices below are plain lists: the schemas are passed explicitly
     full = render_messages(template, tokenizer, messages)
     markers = [m for m in (*template.stop_words, getattr(tokenizer, "eos_token", None)) if m]
     spans = []
     for i, message in enumerate(messages):
         if message.get("role") != "assistant":
             continue
-        prompt = render_messages(template, tokenizer, messages[:i], add_generation_prompt=True)
+        prompt = render_messages(template, tokenizer, messages[:i], add_generation_prompt=True, tools=tools)
         # The last reply's render is the full render: skipping it saves a third of the work for one-turn data.
-        with_reply = full if i == len(messages) - 1 else render_messages(template, tokenizer, messages[:i + 1])
+        with_reply = full if i == len(messages) - 1 else render_messages(template, tokenizer, messages[:i + 1],
+                                                                         tools=tools)
         # Both checks protect training: if either fails, the diff would point at the wrong text.
         if not with_reply.startswith(prompt):
             raise ValueError(

@@ -16,7 +16,6 @@ from engine.data.formats import Detection
 from engine.messages import say
 from engine.paths import data_dir, is_plain_name, nearest_plain_name
 from engine.data.checker import Report, check_file, first_rows
-from engine.messages import say
 
 MAX_UPLOAD_BYTES = 512 * 1024**2  # checked before a byte is read
 PREVIEW_ROWS = 5

@@ -90,6 +90,7 @@ def _fingerprint(spec: TinySpec) -> str:
     digest = hashlib.sha256(json.dumps(asdict(spec), sort_keys=True).encode())
     for name in BUNDLED_TEXT:
         digest.update((PROJECT_DIR / "data" / name).read_bytes())
+    digest.update((PROJECT_DIR / "templates" / "chatml.jinja").read_bytes())  # its tokenizer ships this template
     return digest.hexdigest()[:12]
 
 
@@ -166,7 +167,8 @@ def _train_tokenizer(spec: TinySpec, documents: list[str]):
         show_progress=False,
     )
     core.train_from_iterator(documents, trainer=trainer)
-    tokenizer = PreTrainedTokenizerFast(tokenizer_object=core, **SPECIAL_TOKENS, additional_special_tokens=EXTRA_TOKENS)
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=core, **SPECIAL_TOKENS,
+                                        additional_special_tokens=EXTRA_TOKENS)
     tokenizer.chat_template = load_template("chatml").source
     tokenizer.model_max_length = spec.max_position_embeddings
     return tokenizer

@@ -1,6 +1,7 @@
 """Finding and loading base models and tokenizers: built-in, local folder, or Hugging Face Hub id."""
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from engine.models.builtin import builtin_path, is_builtin
@@ -34,6 +35,56 @@ def short_name(name_or_path: str) -> str:
     base = name.rstrip("/").split("/")[-1]
     safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in base)
     return safe if safe.strip(".") else "model"
+
+
+def ships_chat_template(name_or_path: str) -> bool | None:
+    """Whether the model's tokenizer has a chat template of its own: True / False where its files can be read
+    here (built-in, local folder, Hub cache), None when only the network would tell (checked at load then)."""
+    if is_builtin(name_or_path):
+        return True  # the built-in models ship ChatML
+    folder = Path(name_or_path).expanduser()
+    if folder.is_dir():
+        return _template_in(lambda filename: folder / filename)
+    from huggingface_hub import try_to_load_from_cache
+
+    def cached(filename: str) -> Path | None:
+        found = try_to_load_from_cache(name_or_path, filename)
+        return Path(found) if isinstance(found, str) else None
+
+    if cached("tokenizer_config.json") is None:
+        return None
+    return _template_in(cached)
+
+
+def _template_in(locate) -> bool:
+    """A chat template in chat_template.jinja / .json, or in tokenizer_config.json's "chat_template"."""
+    for filename in ("chat_template.jinja", "chat_template.json"):
+        path = locate(filename)
+        if path is not None and path.is_file():
+            return True
+    config = locate("tokenizer_config.json")
+    if config is None or not config.is_file():
+        return False
+    try:
+        return bool(json.loads(config.read_text(encoding="utf-8")).get("chat_template"))
+    except (OSError, ValueError):
+        return False
+
+
+def linear_module_names(config: ModelConfig) -> set[str] | None:
+    """The last name parts of the model's linear layers (q_proj, ...), read by building it on the meta device
+    (no weights, no memory); None for a Hub model not on this machine."""
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    location = Path(resolve_model(config.name_or_path))
+    if not location.is_dir():
+        return None
+    shape = AutoConfig.from_pretrained(str(location), trust_remote_code=config.trust_remote_code)
+    with torch.device("meta"):
+        model = AutoModelForCausalLM.from_config(shape, trust_remote_code=config.trust_remote_code)
+    return {name.rsplit(".", 1)[-1] for name, module in model.named_modules()
+            if isinstance(module, torch.nn.Linear) and name != "lm_head"}
 
 
 def torch_dtype(name: str):
@@ -127,7 +178,8 @@ def merged_model(run_dir: Path):
     if (final / "adapter_config.json").exists():
         from peft import PeftModel
 
-        return PeftModel.from_pretrained(load_model(config.model, reward_head=reward_head), str(final)).merge_and_unload()
+        base = load_model(config.model, reward_head=reward_head)
+        return PeftModel.from_pretrained(base, str(final)).merge_and_unload()
     return load_model(config.model, location=str(final), reward_head=reward_head)
 
 

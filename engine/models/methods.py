@@ -75,7 +75,9 @@ def _keep_heads_trainable(model) -> None:
 
 def _targets(method: MethodConfig):
     target = method.lora_target.strip()
-    return target if target == "all-linear" else [name.strip() for name in target.split(",") if name.strip()]
+    if target in ("all-linear", "all"):  # "all" is LLaMA-Factory's name for the same
+        return "all-linear"
+    return [name.strip() for name in target.split(",") if name.strip()]
 
 
 def _modules_to_save(method: MethodConfig, context: MethodContext) -> list[str] | None:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from engine.messages import Message
+from engine.data.registry import DataError
 from engine.runs.status import Reason, disk_nearly_full
 from engine.train.trainer import TrainingNotFinite
 
@@ -42,6 +43,11 @@ ADVICE = {
         "The run could not write into its folder. Check that the saves folder exists, is a folder, and that "
         "the user running the studio may write there (or point STUDIO_SAVES_DIR elsewhere)."
     ),
+    Reason.DATA: (
+        "The training data cannot be used as it is. Open the Data tab (or run python -m engine data check NAME) "
+        "to see every problem row; fix the file, pick a dataset of the kind the stage needs, or change the stage. "
+        "Nothing was trained, so Start again once the data is fixed."
+    ),
     Reason.KILLED: (
         "The training process ended without a word: something killed it (a person, a crash, or the system "
         "when it ran out of memory). Resume continues from the last checkpoint."
@@ -68,6 +74,8 @@ def classify_failure(err: BaseException, run_dir: Path | None = None) -> Failure
         if isinstance(cause, TrainingNotFinite):
             return Failure(Reason.NOT_FINITE, cause.message)
         text = str(cause).lower()
+        if isinstance(cause, DataError):
+            return _known(Reason.DATA, str(cause))
         if isinstance(cause, MemoryError) or _is_torch_oom(cause) or any(t in text for t in OUT_OF_MEMORY_TEXT):
             return _known(Reason.OUT_OF_MEMORY, f"ran out of memory: {_first_line(cause)}")
         if _errno(cause) in (errno.ENOSPC, errno.EDQUOT) or any(t in text for t in DISK_FULL_TEXT):

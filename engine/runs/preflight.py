@@ -14,6 +14,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from engine.config.llamafactory import template_problem
 from engine.config.schema import ConfigError, RunConfig
 from engine.data.conversion import stage_data_problem
 from engine.data.registry import DataError
@@ -44,7 +45,7 @@ def preflight(config: RunConfig) -> list[str]:
     problem = saves_dir_problem(saves_dir())
     if problem:
         return [problem]
-    problems = environment_problems(config) + data_problems(config)
+    problems = environment_problems(config) + model_problems(config) + data_problems(config)
     if problems:
         return problems
     needed, free = estimate_disk_bytes(config), shutil.disk_usage(saves_dir()).free
@@ -177,17 +178,29 @@ def distributed_problems(config: RunConfig) -> list[str]:
 
 
 def data_problems(config: RunConfig) -> list[str]:
-    """Each dataset must be registered, readable from here and of a kind the stage trains on ("stage dpo
-    needs preference pairs (chosen/rejected); demo_alpaca_en is alpaca instructions")."""
+    """Each dataset must be registered, readable from here, of a kind the stage trains on ("stage dpo
+    needs preference pairs (chosen/rejected); demo_alpaca_en is alpaca instructions") and free of broken rows."""
     needs, problems = STAGES[config.method.stage].data_kinds, []
     for name in config.data.datasets:
         try:
-            problem = stage_data_problem(config.method.stage, needs, name)
+            problem = stage_data_problem(config.method.stage, needs, name) or _row_problem(name)
         except DataError as err:
             problem = err.args[0]
         if problem:
             problems.append(problem)
     return problems
+
+
+def _row_problem(name: str) -> str | None:
+    """The checker's verdict on the rows of a dataset of the right kind: the worker would stop at the first
+    broken row after loading the model."""
+    from engine.data.checker import check_registered
+
+    report = check_registered(name)
+    if report.ok:
+        return None
+    first = "; ".join(str(item) for item in report.problems[:3])
+    return say("preflight.data_rows", dataset=name, count=report.total_problems, first=first)
 
 
 def _reward_run_problems(name: str) -> list[str]:
@@ -217,3 +230,40 @@ def _cuda_available() -> bool:
     import torch
 
     return torch.cuda.is_available()
+
+
+# ---------------------------------------------------------------------------------------------------------
+# What the config names: a chat template, LoRA target modules, datasets of the stage's kind
+
+
+def model_problems(config: RunConfig) -> list[str]:
+    """A template or LoRA target the model cannot use, said at Start rather than after the model has loaded."""
+    return _template_problems(config.model) + _lora_target_problems(config)
+
+
+def _template_problems(model) -> list[str]:
+    from engine.data.templates import AUTO, list_templates
+    from engine.models.loading import ships_chat_template
+
+    if model.template == AUTO:
+        if ships_chat_template(model.name_or_path) is False:
+            return [say("preflight.no_own_template", model=model.name_or_path, names=", ".join(list_templates()[1:]))]
+        return []
+    if model.template in list_templates():
+        return []
+    return [template_problem(model.template, "preflight.template_unknown")]
+
+
+def _lora_target_problems(config: RunConfig) -> list[str]:
+    from engine.models.loading import linear_module_names
+
+    target = config.method.lora_target.strip()
+    if config.method.finetuning_type not in ("lora", "adalora") or target in ("all-linear", "all"):
+        return []
+    names = linear_module_names(config.model)
+    wanted = [name.strip() for name in target.split(",") if name.strip()]
+    missing = [name for name in wanted if names is not None and name not in names]
+    if not wanted or missing:
+        return [say("preflight.lora_target", missing=", ".join(missing) or "''",
+                    names=", ".join(sorted(names or ())) or "all-linear")]
+    return []

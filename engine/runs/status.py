@@ -36,6 +36,7 @@ class Reason(StrEnum):
     NOT_WRITABLE = "not writable"
     DAMAGED = "damaged"  # its files hold something the worker never wrote: listed and deletable, not trusted
     NOT_FINITE = "not finite"  # the loss or gradients became NaN or infinite, so training stopped there
+    DATA = "data"
 
 
 TRAINING_STATES = (State.STARTING, State.RUNNING)

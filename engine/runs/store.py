@@ -52,6 +52,18 @@ def run_directory(path: str | Path) -> Path:
     return resolved
 
 
+def run_for_output_dir(output_dir: str, model: str) -> Path | None:
+    """The run a LLaMA-Factory output_dir / adapter_name_or_path names: a run folder itself, or the run of
+    `model` named like its last part (a converted YAML names its run so); None when there is none. The newest
+    wins when several methods have a run of that name."""
+    given = Path(output_dir).expanduser()
+    if (given / CONFIG_FILE).is_file():
+        return run_directory(given)
+    candidates = (saves_dir() / short_name(model)).glob(f"*/{given.name}/{CONFIG_FILE}") if model else ()
+    found = sorted((path.parent for path in candidates), key=lambda run: run.stat().st_mtime)
+    return found[-1] if found else None
+
+
 def newest_checkpoint(run_dir: Path) -> Path | None:
     """The newest checkpoint the Trainer finished writing: it writes trainer_state.json last."""
     for checkpoint in sorted(_checkpoints(run_dir), key=_checkpoint_step, reverse=True):

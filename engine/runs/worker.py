@@ -14,6 +14,7 @@ import warnings
 from pathlib import Path
 
 from engine.config.schema import ConfigError, RunConfig
+from engine.data.registry import DataError
 from engine.runs.events import RESUMED, EventLog, read_last_status
 from engine.runs.failures import classify_failure
 from engine.runs.files import CONFIG_FILE, LOG_FILE
@@ -98,9 +99,12 @@ def _train_claimed(run_dir: Path) -> int:
         resume_from = _announce_attempt(run_dir, log)
         config = RunConfig.load(run_dir / CONFIG_FILE)
         # Start asked already; a config trained by hand has not. Either way, before a model loads.
-        problems = environment_problems(config) + data_problems(config)
+        problems = environment_problems(config)
         if problems:
             raise ConfigError(problems)
+        problems = data_problems(config)  # failed with reason "data" and the checker's advice
+        if problems:
+            raise DataError("\n".join(problems))
         _build_builtin_model(config, log)
         if needs_launcher(config):  # several processes: they train, this process follows them
             outcome = launch_ranks(run_dir, config, resume_from)

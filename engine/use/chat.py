@@ -7,7 +7,9 @@ instant, nothing reloads). Two ChatModels on one shared model take turns: a per-
 from __future__ import annotations
 
 import contextlib
+import json
 import queue
+import re
 import threading
 import weakref
 from dataclasses import dataclass
@@ -118,7 +120,8 @@ def load_adapters_for_chat(run_dirs: list[Path]) -> dict[str, ChatModel]:
                          "adapters can only be switched on the base they were trained on")
     first = configs[0]
     tokenizer = load_tokenizer(first.model, location=str(run_dirs[0] / FINAL_DIR))
-    model = PeftModel.from_pretrained(load_model(first.model), str(run_dirs[0] / FINAL_DIR), adapter_name=run_dirs[0].name)
+    model = PeftModel.from_pretrained(load_model(first.model), str(run_dirs[0] / FINAL_DIR),
+                                      adapter_name=run_dirs[0].name)
     chats = {"base": ChatModel(model.eval(), tokenizer, load_template(first.model.template, tokenizer), "base", BASE)}
     chats[run_dirs[0].name] = _adapter_chat(model, tokenizer, run_dirs[0], first)
     for run_dir in run_dirs[1:]:
@@ -150,13 +153,32 @@ def _adapter_chat(model, tokenizer, run_dir: Path, config: RunConfig) -> ChatMod
     return ChatModel(model, tokenizer, load_template(config.model.template, tokenizer), run_dir.name, run_dir.name)
 
 
-def build_messages(system: str, history: list[dict], message: str, images: int = 0) -> list[dict]:
-    """The conversation to render: an optional system prompt, the turns so far, the new user message (with
-    an `<image>` placeholder in front for each of its `images` that the text does not already place)."""
+def build_messages(system: str, history: list[dict], message: str, images: int = 0, role: str = "user") -> list[dict]:
+    """The conversation to render: an optional system prompt, the turns so far, the new message (with an
+    `<image>` placeholder in front for each of its `images` that the text does not already place; with role
+    "tool" the answer of a tool the model called)."""
     head = [{"role": "system", "content": system}] if system.strip() else []
-    turns = [{"role": turn["role"], "content": turn["content"]} for turn in history if turn["role"] in ("user", "assistant")]
+    turns = [{"role": turn["role"], "content": turn["content"]} for turn in history
+             if turn["role"] in ("user", "assistant", "tool")]
     missing = max(0, images - message.count(PLACEHOLDER))
-    return head + turns + [{"role": "user", "content": PLACEHOLDER * missing + message}]
+    return head + turns + [{"role": role, "content": PLACEHOLDER * missing + message}]
+
+
+# The call convention of the studio's chatml (Qwen / Hermes): <tool_call>{"name": ..., "arguments": ...}</tool_call>
+_TOOL_CALL = re.compile(r"<tool_call>\s*(\{.*?\})\s*</tool_call>", re.S)
+
+
+def parse_tool_calls(reply: str) -> list[dict]:
+    """The function calls in a reply, [{"name", "arguments"}]; blocks that are not valid JSON are left out."""
+    calls = []
+    for block in _TOOL_CALL.findall(reply):
+        try:
+            call = json.loads(block)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(call, dict) and isinstance(call.get("name"), str):
+            calls.append({"name": call["name"], "arguments": call.get("arguments", {})})
+    return calls
 
 
 def stream_reply(
@@ -167,13 +189,15 @@ def stream_reply(
     top_p: float = 0.9,
     stop: threading.Event | None = None,
     images: list | None = None,
+    tools: list | None = None,
 ) -> Iterator[str]:
     """Yield the reply as it grows (each item is the whole reply so far); temperature 0 = greedy.
-    `images`: the pictures (paths or PIL images) of the conversation's `<image>` placeholders, in order."""
+    `images`: the pictures (paths or PIL images) of the conversation's `<image>` placeholders, in order.
+    `tools`: function schemas offered to the model (its template renders them)."""
     import torch
     from transformers import StoppingCriteria, StoppingCriteriaList
 
-    inputs = prompt_inputs(chat, messages, images or []).to(chat.model.device)
+    inputs = prompt_inputs(chat, messages, images or [], tools).to(chat.model.device)
     streamer = character_streamer(chat.tokenizer)
     stop = stop or threading.Event()
 
@@ -181,7 +205,8 @@ def stream_reply(
         def __call__(self, input_ids, scores, **kwargs):
             return stop.is_set()
 
-    sampling = {"do_sample": True, "temperature": temperature, "top_p": top_p} if temperature > 0 else {"do_sample": False}
+    greedy = {"do_sample": False}
+    sampling = {"do_sample": True, "temperature": temperature, "top_p": top_p} if temperature > 0 else greedy
     arguments = dict(
         **inputs,
         max_new_tokens=max_new_tokens,
@@ -213,13 +238,13 @@ def stream_reply(
         raise failure[0]
 
 
-def prompt_inputs(chat: ChatModel, messages: list[dict], images: list):
+def prompt_inputs(chat: ChatModel, messages: list[dict], images: list, tools: list | None = None):
     """The model inputs of the prompt: token ids, and for a vision model the pixels of `images`."""
     placeholders = sum(m["content"].count(PLACEHOLDER) for m in messages if isinstance(m["content"], str))
     if chat.processor is None:
         if images:
             raise ValueError(say("chat.images_need_vision_model", model=chat.label))
-        prompt = render_messages(chat.template, chat.tokenizer, messages, add_generation_prompt=True)
+        prompt = render_messages(chat.template, chat.tokenizer, messages, add_generation_prompt=True, tools=tools)
         return chat.tokenizer(prompt, return_tensors="pt", add_special_tokens=False)
     if placeholders != len(images):
         raise ValueError(say("images.count_mismatch", placeholders=placeholders, images=len(images)))

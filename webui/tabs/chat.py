@@ -2,12 +2,13 @@
 both replies stream). LoRA runs of one base share it, so switching between them reloads nothing."""
 from __future__ import annotations
 
+import json
 import threading
 
 import gradio as gr
 
 from engine.data.images import PLACEHOLDER
-from engine.use.chat import build_messages, stream_reply, stream_side_by_side
+from engine.use.chat import build_messages, parse_tool_calls, stream_reply, stream_side_by_side
 
 from webui import run_view
 from webui.form import Form
@@ -16,6 +17,7 @@ from webui.loaded_models import LOADED, load_pair, source_of
 from webui.stopping import stoppable, wire_stop
 
 NONE = ""  # the second picker's value for "no second model": a single chat
+TOOL_TITLE = "tool"  # the chatbot's mark (message metadata title) on a message the user sent as a tool's answer
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -45,16 +47,30 @@ def plain_messages(history: list[dict], system: str) -> list[dict]:
         content = message["content"]
         if isinstance(content, list):
             content = "".join(block.get("text", "") for block in content if isinstance(block, dict))
-        messages.append({"role": message["role"], "content": str(content)})
+        from_tool = (message.get("metadata") or {}).get("title") == TOOL_TITLE
+        messages.append({"role": "tool" if from_tool else message["role"], "content": str(content)})
     return messages
 
 
+def read_tools(tools: str) -> list | None:
+    """The Tools box: a JSON list of function schemas (or one schema); None when empty. ValueError when not JSON."""
+    if not (tools or "").strip():
+        return None
+    parsed = json.loads(tools)
+    parsed = parsed if isinstance(parsed, list) else [parsed]
+    if not all(isinstance(tool, dict) for tool in parsed):
+        raise ValueError("not a list of objects")
+    return [tool if "type" in tool else {"type": "function", "function": tool} for tool in parsed]
+
+
 def reply(message, history, history_b, sources, system, max_new_tokens, temperature, top_p, lang, stop=None,
-          images=()):
+          images=(), *, tools: str = "", as_tool: bool = False):
     """Stream (history, second history, textbox value); the textbox empties as soon as the message is sent.
 
     Each side keeps its own history, so in a multi-turn side-by-side chat each model sees its own replies,
     rendered with its own training template. `images`: the conversation's pictures, one per `<image>` in it.
+    `tools`: JSON function schemas offered to the model; `as_tool`:
+    the message is a tool's answer to the model's last call. Calls in the reply are shown parsed.
     """
     if not sources:
         gr.Warning(text("chat.not_loaded", lang))
@@ -63,22 +79,33 @@ def reply(message, history, history_b, sources, system, max_new_tokens, temperat
     if not (message or "").strip():
         yield history, history_b, ""
         return
+    try:
+        offered = read_tools(tools)
+    except ValueError as err:  # json.JSONDecodeError is one
+        gr.Warning(text("chat.tools_invalid", lang, error=err))
+        yield history, history_b, message
+        return
     stop = stop or threading.Event()
     sampling = {"max_new_tokens": int(max_new_tokens), "temperature": float(temperature), "top_p": float(top_p),
-                "images": list(images)}
-    asked = {"role": "user", "content": message}
+                "images": list(images), "tools": offered}
+    asked = {"role": "user", "content": message, **({"metadata": {"title": TOOL_TITLE}} if as_tool else {})}
     history, history_b = [*history, asked], [*history_b, asked]
+    answer = ""
     try:
-        for answer, answer_b in replies(sources, message, history[:-1], history_b[:-1], system or "", sampling, stop):
-            yield ([*history, {"role": "assistant", "content": answer}],
-                   [*history_b, {"role": "assistant", "content": answer_b}] if len(sources) == 2 else history_b[:-1], "")
+        role = "tool" if as_tool else "user"
+        for answer, answer_b in replies(sources, message, history[:-1], history_b[:-1], system or "", sampling, stop,
+                                        role=role):
+            second = [*history_b, {"role": "assistant", "content": answer_b}] if len(sources) == 2 else history_b[:-1]
+            yield [*history, {"role": "assistant", "content": answer}], second, ""
+        if calls := parse_tool_calls(answer):
+            gr.Info(text("chat.tool_calls", lang, calls=json.dumps(calls, ensure_ascii=False)))
     except Exception as err:  # e.g. out of memory mid-reply: say so in the page instead of a red error box
         gr.Warning(text("chat.reply_failed", lang, error=err))
     finally:
         stop.set()  # the page went away or Clear was pressed: let generation end early
 
 
-def reply_with_images(files, pictures, message, *rest):
+def reply_with_images(files, pictures, message, *rest, **tool_options):
     """reply() with the pictures attached to this message: an `<image>` in front of the text for each, and
     the conversation's pictures (a gr.State) grown by them once the message is sent. Streams reply's three
     outputs, then the emptied file box and the pictures."""
@@ -86,7 +113,7 @@ def reply_with_images(files, pictures, message, *rest):
     message = PLACEHOLDER * len(files) + message if files and (message or "").strip() else message
     every = [*(pictures or []), *files]
     history = rest[0]
-    for step in reply(message, *rest, images=every):
+    for step in reply(message, *rest, images=every, **tool_options):
         yield (*step, None, every if len(step[0]) > len(history) else pictures)
 
 
@@ -97,15 +124,15 @@ def clear(stop: threading.Event | None):
     return [], [], "", None, []
 
 
-def replies(sources, message, history, history_b, system, sampling, stop):
+def replies(sources, message, history, history_b, system, sampling, stop, role="user"):
     """(reply a so far, reply b so far) as they grow; b stays "" in a single chat."""
-    messages = build_messages(system, plain_messages(history, ""), message)
+    messages = build_messages(system, plain_messages(history, ""), message, role=role)
     if len(sources) == 1:
         for answer in stream_reply(LOADED.get(sources[0]), messages, stop=stop, **sampling):
             yield answer, ""
         return
     chat_a, chat_b = load_pair(*sources)
-    messages_b = build_messages(system, plain_messages(history_b, ""), message)
+    messages_b = build_messages(system, plain_messages(history_b, ""), message, role=role)
     yield from stream_side_by_side(chat_a, chat_b, messages, messages_b, stop=stop, **sampling)
 
 
@@ -143,8 +170,12 @@ def build_chat_tab(labels: Labels) -> dict:
                 parts["clear"] = labels.button("chat.clear")
         with gr.Column(scale=1):
             parts["system"] = labels.labelled(gr.Textbox, "chat.system", lines=3)
-            parts["max_new_tokens"] = labels.labelled(gr.Slider, "chat.max_new_tokens", minimum=8, maximum=2048, value=128, step=8)
-            parts["temperature"] = labels.labelled(gr.Slider, "chat.temperature", minimum=0.0, maximum=1.5, value=0.7, step=0.05)
+            parts["tools"] = labels.labelled(gr.Textbox, "chat.tools", lines=3, elem_id="chat-tools")
+            parts["as_tool"] = labels.labelled(gr.Checkbox, "chat.as_tool", value=False, elem_id="chat-as-tool")
+            parts["max_new_tokens"] = labels.labelled(gr.Slider, "chat.max_new_tokens", minimum=8, maximum=2048,
+                                                      value=128, step=8)
+            parts["temperature"] = labels.labelled(gr.Slider, "chat.temperature", minimum=0.0, maximum=1.5,
+                                                   value=0.7, step=0.05)
             parts["top_p"] = labels.labelled(gr.Slider, "chat.top_p", minimum=0.05, maximum=1.0, value=0.9, step=0.05)
     parts["sources"] = gr.State([])
     parts["pictures"] = gr.State([])  # the conversation's pictures, in the order of its <image> placeholders
@@ -170,10 +201,16 @@ def wire_chat_tab(parts: dict, form: Form, lang: gr.Radio, tab: gr.Tab) -> None:
 
     parts["load"].click(load, [parts["picked"], parts["picked_b"], lang, *model_controls],
                         [parts["status"], parts["sources"], parts["column_b"]])
-    inputs = [parts[k] for k in ("images", "pictures", "message", "chatbot", "chatbot_b", "sources", "system",
-                                 "max_new_tokens", "temperature", "top_p")]
+    names = ("images", "pictures", "message", "chatbot", "chatbot_b", "sources", "system", "max_new_tokens",
+             "temperature", "top_p", "tools", "as_tool")
+    inputs = [parts[k] for k in names]
     outputs = [parts[k] for k in ("chatbot", "chatbot_b", "message", "images", "pictures")]
-    sending = [stoppable(trigger, reply_with_images, [*inputs, lang], outputs, parts["stop_event"])
+
+    def send(*values):
+        *sampling, tools, as_tool, current_lang, stop = values
+        yield from reply_with_images(*sampling, current_lang, stop, tools=tools, as_tool=as_tool)
+
+    sending = [stoppable(trigger, send, [*inputs, lang], outputs, parts["stop_event"])
                for trigger in (parts["send"].click, parts["message"].submit)]
     wire_stop(parts["stop"], parts["stop_event"])
     parts["clear"].click(clear, parts["stop_event"], outputs, cancels=sending)

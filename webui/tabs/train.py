@@ -11,7 +11,9 @@ from typing import Any, NamedTuple
 
 import gradio as gr
 
+from engine.config.llamafactory import convert_file, is_llamafactory, read_yaml
 from engine.config.schema import ConfigError, RunConfig
+from engine.models.loading import ships_chat_template
 from engine.paths import PathEscapeError
 from engine.runs import scheduler as queue
 from engine.runs.preflight import StartRefused
@@ -200,13 +202,25 @@ def stop_training(run_dir: str, lang: str) -> str:
 
 
 def load_config_file(path: str, fields: list[str], lang: str) -> tuple[list | None, str]:
-    """(values for `fields`, message); values is None when the file cannot be used."""
+    """(values for `fields`, message); values is None when the file cannot be used. A LLaMA-Factory YAML is
+    converted, and the message lists what carried over and what was ignored."""
     try:
+        if is_llamafactory(read_yaml(Path(path))):
+            return _load_llamafactory(Path(path), fields, lang)
         config = RunConfig.load(path)
     except (OSError, ConfigError) as err:
         problems = getattr(err, "problems", [str(err)])
-        return None, text("train.load_failed", lang) + "\n" + "\n".join(f"- {p}" for p in problems)
+        return None, text("train.load_failed", lang) + "\n" + "\n".join(f"- {localize(p, lang)}" for p in problems)
     return values_from_config(config, fields), text("train.loaded", lang, file=Path(path).name)
+
+
+def _load_llamafactory(path: Path, fields: list[str], lang: str) -> tuple[list | None, str]:
+    conversion = convert_file(path, ships_chat_template, save=False)  # an upload's folder is gradio's own
+    lines = "\n".join(f"- {localize(line, lang)}" for line in conversion.report())
+    if conversion.config is None:
+        command = f"python -m engine train {path.name}"
+        return None, text("train.loaded_lf_merge", lang, file=path.name, command=command) + "\n" + lines
+    return values_from_config(conversion.config, fields), text("train.loaded_lf", lang, file=path.name) + "\n" + lines
 
 
 _advanced = {"at": 0.0, "lock": threading.Lock()}  # when this process last moved the queue on
