@@ -62,7 +62,11 @@ def test_stop_ends_both_streams(two_runs):
     stop = threading.Event()
     stop.set()
     base = load_base_for_chat(RunConfig.load(two_runs[0] / "config.yaml").model)
-    pairs = list(stream_side_by_side(base, load_run_for_chat(two_runs[0]), PROMPT, stop=stop, max_new_tokens=64, temperature=0.7))
+    pairs = list(
+        stream_side_by_side(
+            base, load_run_for_chat(two_runs[0]), PROMPT, stop=stop, max_new_tokens=64, temperature=0.7
+        )
+    )
     assert all(len(a) < 20 and len(b) < 20 for a, b in pairs)  # at most a token or two each
 
 

@@ -40,11 +40,18 @@ def test_every_type_counts_its_trainable_parameters(name, tiny_model):
     assert 0 < count <= model_shape(str(tiny_model)).total_params
 
 
-@pytest.mark.parametrize("stage, dataset, expected", [
-    ("dpo", "demo_alpaca_en", "stage dpo needs preference pairs (chosen/rejected); demo_alpaca_en is alpaca instructions"),
-    ("pt", "demo_alpaca_en", "stage pt needs plain text"),
-    ("sft", "demo_preference", "stage sft needs conversations"),
-])
+@pytest.mark.parametrize(
+    "stage, dataset, expected",
+    [
+        (
+            "dpo",
+            "demo_alpaca_en",
+            "stage dpo needs preference pairs (chosen/rejected); demo_alpaca_en is alpaca instructions",
+        ),
+        ("pt", "demo_alpaca_en", "stage pt needs plain text"),
+        ("sft", "demo_preference", "stage sft needs conversations"),
+    ],
+)
 def test_start_refuses_a_stage_its_data_cannot_feed(studio_dirs, stage, dataset, expected):
     from engine.runs.preflight import StartRefused
     from engine.runs.scheduler import submit

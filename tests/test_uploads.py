@@ -36,7 +36,10 @@ def test_good_files_import(studio, name):
 
 def test_imported_sharegpt_trains(studio):
     import_dataset(GOOD / "sharegpt.json", "chats")
-    assert load_conversations("chats")[1] == [{"role": "user", "content": "你好"}, {"role": "assistant", "content": "你好！"}]
+    assert load_conversations("chats")[1] == [
+        {"role": "user", "content": "你好"},
+        {"role": "assistant", "content": "你好！"},
+    ]
 
 
 def test_existing_file_is_never_overwritten(studio):
@@ -65,8 +68,10 @@ def test_bad_file_registers_nothing_and_says_why(studio, bad):
     assert registry.read_bytes() == before and not list(data.iterdir())
 
 
-@pytest.mark.parametrize("name", ["", "../evil", "a/b", "a\\b", ".hidden", "..", "x" * 101, "tab\there", "星湾/岛",
-                                  "CON", "nul.json", "问答\x00"])
+@pytest.mark.parametrize(
+    "name",
+    ["", "../evil", "a/b", "a\\b", ".hidden", "..", "x" * 101, "tab\there", "星湾/岛", "CON", "nul.json", "问答\x00"],
+)
 def test_unsafe_names_are_refused(studio, name):
     with pytest.raises(DataError, match="dataset name .* is not usable \\(the file is fine\\)"):
         import_dataset(GOOD / "alpaca.json", name)
@@ -117,7 +122,9 @@ def test_columns_override_maps_unusual_names(studio, tmp_path):
     path.write_text(json.dumps({"q": "Why?", "a": "Because."}) + "\n", encoding="utf-8")
     result = import_dataset(path, "qa", formatting="alpaca", columns={"prompt": "q", "response": "a"})
     assert read_registry()["qa"]["columns"] == {"prompt": "q", "response": "a"}
-    assert load_conversations("qa") == [[{"role": "user", "content": "Why?"}, {"role": "assistant", "content": "Because."}]]
+    assert load_conversations("qa") == [
+        [{"role": "user", "content": "Why?"}, {"role": "assistant", "content": "Because."}]
+    ]
     assert result.detection.formatting == "alpaca"
 
 

@@ -51,7 +51,9 @@ def test_no_bad_file_raises_or_registers_anything(data_dirs):
         message, picker = import_upload(str(path), name or "bad", "auto", "en")
         assert "Cannot use this file" in message and picker == {"__type__": "update"}, path.name
     assert (data_dirs / "dataset_info.json").read_text() == registry
-    assert sorted(p.name for p in (data_dirs / "data").iterdir()) == sorted(p.name for p in (PROJECT / "data").iterdir())
+    assert sorted(p.name for p in (data_dirs / "data").iterdir()) == sorted(
+        p.name for p in (PROJECT / "data").iterdir()
+    )
 
 
 def english_sentences(shown: str) -> list[str]:
@@ -116,7 +118,9 @@ def test_histogram_draws_the_cutoff_and_counts_truncated_rows(data_dirs):
     figure, sentence = show_lengths("demo_alpaca_en", "builtin:tiny-demo", "auto", False, 48.0, "en")
     assert isinstance(figure, Figure)
     assert list(figure.axes[0].lines[0].get_xdata()) == [48, 48]  # the dashed cutoff line
-    truncated = int(re.search(r"\*\*(\d+) of 135 rows would be truncated\*\* at the cutoff length of 48", sentence).group(1))
+    truncated = int(
+        re.search(r"\*\*(\d+) of 135 rows would be truncated\*\* at the cutoff length of 48", sentence).group(1)
+    )
     assert 0 < truncated < 135
     figure, sentence = show_lengths("demo_alpaca_en", "builtin:tiny-demo", "auto", False, 48, "zh")
     assert f"135 行中有 {truncated} 行会被截断" in sentence and figure.axes[0].get_xlabel() == "每行 token 数"
@@ -138,15 +142,28 @@ def test_the_tokenizer_is_loaded_once_per_process():
 
 def cleaning(dataset: str, lang: str = "en", **changes):
     """clean() with the section's default options, as the UI starts; `changes` override some."""
-    options = {"trim": True, "min_prompt": 1, "min_response": 1, "max_tokens": 0, "exact": True, "near": True,
-               "validation_ratio": 0.0, "seed": 42, **changes}
+    options = {
+        "trim": True,
+        "min_prompt": 1,
+        "min_response": 1,
+        "max_tokens": 0,
+        "exact": True,
+        "near": True,
+        "validation_ratio": 0.0,
+        "seed": 42,
+        **changes,
+    }
     return clean(dataset, *options.values(), "builtin:tiny-demo", False, lang)
 
 
 def test_cleaning_counts_each_reason_and_saves_a_new_dataset(data_dirs):
     rows = json.loads((data_dirs / "data" / "demo_alpaca_en.json").read_text(encoding="utf-8"))
-    rows += [{**rows[0], "instruction": "  " + rows[0]["instruction"].upper() + "  "},  # near duplicate
-             {**rows[1]}, {**rows[2], "output": " "}, {"instruction": "Talk", "input": "", "output": "blah " * 300}]
+    rows += [
+        {**rows[0], "instruction": "  " + rows[0]["instruction"].upper() + "  "},  # near duplicate
+        {**rows[1]},
+        {**rows[2], "output": " "},
+        {"instruction": "Talk", "input": "", "output": "blah " * 300},
+    ]
     (data_dirs / "data" / "demo_alpaca_en.json").write_text(json.dumps(rows), encoding="utf-8")
     original = (data_dirs / "data" / "demo_alpaca_en.json").read_text(encoding="utf-8")
 

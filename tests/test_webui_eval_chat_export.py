@@ -62,7 +62,9 @@ def test_base_vs_tuned_side_by_side_with_deltas(run):
     name = run.rsplit("/", 1)[-1]
     assert "4 of 4 prompts" in progress
     assert list(table.columns)[2:4] == ["base", name] and len(table) == 4
-    assert f"| metric | base | {name} | Δ ({name} − base) |" in deltas and re.search(r"\| BLEU-4 \|.*\| [+-]\d", deltas)
+    assert f"| metric | base | {name} | Δ ({name} − base) |" in deltas and re.search(
+        r"\| BLEU-4 \|.*\| [+-]\d", deltas
+    )
     same = list(stream_compare(run, run, model_values(), ["demo_alpaca_en"], "all", 4, 2, 8, "en"))
     assert "pick two different models" in same[-1][1]
 
@@ -114,8 +116,11 @@ def test_export_gguf_is_checked_in_llama_cpp(run):
     assert steps[0][0].startswith("Exporting")
     message, files = steps[-1]
     assert "Exported to" in message
-    assert re.search(r"llama\.cpp \(llama-cpp-python [\d.]+\) loaded `ui-gguf-f16\.gguf`: greedy decoding gives "
-                     r"the same first 8 tokens as transformers on 3 of 3 prompts", message), message
+    assert re.search(
+        r"llama\.cpp \(llama-cpp-python [\d.]+\) loaded `ui-gguf-f16\.gguf`: greedy decoding gives "
+        r"the same first 8 tokens as transformers on 3 of 3 prompts",
+        message,
+    ), message
     assert {"ui-gguf-f16.gguf", "Modelfile", "README.md"} <= set(files["file"])
 
 

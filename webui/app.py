@@ -38,7 +38,9 @@ def build_app(lang: str = "en") -> gr.Blocks:
     with gr.Blocks(title="Finetune Studio") as app:
         with gr.Row(equal_height=True):
             labels.markdown("title", container=False)
-            language = gr.Radio(LANGUAGES, value=lang, show_label=False, container=False, elem_id="language", scale=0, min_width=240)
+            language = gr.Radio(
+                LANGUAGES, value=lang, show_label=False, container=False, elem_id="language", scale=0, min_width=240
+            )
             reset = labels.button("reset", size="sm", scale=0, min_width=160, elem_id="reset-form")
         labels.markdown("subtitle")
         form = Form(labels, lang)
@@ -82,8 +84,9 @@ def build_app(lang: str = "en") -> gr.Blocks:
     return app
 
 
-def wire_page_state(app: gr.Blocks, form: Form, language: gr.Radio, reset: gr.Button, summary: gr.Markdown,
-                    kept: gr.BrowserState) -> None:
+def wire_page_state(
+    app: gr.Blocks, form: Form, language: gr.Radio, reset: gr.Button, summary: gr.Markdown, kept: gr.BrowserState
+) -> None:
     """The browser keeps the form and the language: a new page starts from them, every change saves them and
     redraws the summary line, and Reset goes back to the preset."""
     fields, base = form.fields, form.base
@@ -95,11 +98,20 @@ def wire_page_state(app: gr.Blocks, form: Form, language: gr.Radio, reset: gr.Bu
             line = gr.skip()  # a value being typed; the line catches up when the form is valid again
         return line, page_state.saved(fields, lang, *values)
 
-    restoring = app.load(lambda stored, lang: page_state.restored(stored, fields, base, lang), [kept, language],
-                         [language, *form.components])
+    restoring = app.load(
+        lambda stored, lang: page_state.restored(stored, fields, base, lang),
+        [kept, language],
+        [language, *form.components],
+    )
     restoring.then(changed, [language, *form.components], [summary, kept], show_progress="hidden")
-    gr.on([language.change, *(control.change for control in form.components)], changed,
-          [language, *form.components], [summary, kept], show_progress="hidden", trigger_mode="always_last")
+    gr.on(
+        [language.change, *(control.change for control in form.components)],
+        changed,
+        [language, *form.components],
+        [summary, kept],
+        show_progress="hidden",
+        trigger_mode="always_last",
+    )
     reset.click(lambda: page_state.defaults(fields, base), None, form.components)
 
 

@@ -466,7 +466,8 @@ def field_problems(config: RunConfig) -> list[str]:
         info, value = field_info(dotted), config.get(dotted)
         chosen = value if isinstance(value, list) else [value]
         if info["choices"] and any(item not in info["choices"] for item in chosen):
-            problems.append(say("config.not_a_choice", field=dotted, choices=", ".join(info["choices"]), value=excerpt(value)))
+            choices = ", ".join(info["choices"])
+            problems.append(say("config.not_a_choice", field=dotted, choices=choices, value=excerpt(value)))
         if info["minimum"] is not None and value < info["minimum"]:
             problems.append(say("config.below_minimum", field=dotted, bound=info["minimum"], value=value))
         if info["maximum"] is not None and value > info["maximum"]:

@@ -234,7 +234,9 @@ def columns_for(shape: str, row: dict) -> tuple[dict, dict]:
 # Many rows
 
 
-def detect_format(rows: list[dict], formatting: str = "auto", columns: dict | None = None, tags_override: dict | None = None) -> Detection:
+def detect_format(
+    rows: list[dict], formatting: str = "auto", columns: dict | None = None, tags_override: dict | None = None
+) -> Detection:
     """The format of `rows` (the first SAMPLE_ROWS of them), with a confidence and a one-sentence reason.
 
     `formatting` other than "auto" forces that label (the user knows better); `columns` and `tags` override
@@ -280,10 +282,13 @@ def _reason(label: str, forced: bool, matching: int, total: int, counts: Counter
     what = FORMATS[label].signature
     if forced:
         return say("data.reason.forced", label=label, matching=matching, total=total, what=what)
-    others = [say("data.reason.other_shape", count=count, shape=shape)
-              for shape, count in counts.most_common() if shape != label]
+    others = [
+        say("data.reason.other_shape", count=count, shape=shape)
+        for shape, count in counts.most_common()
+        if shape != label
+    ]
     if others:
-        return say("data.reason.detected_others", matching=matching, total=total, what=what, label=label,
-                   others=others)
+        return say(
+            "data.reason.detected_others", matching=matching, total=total, what=what, label=label, others=others
+        )
     return say("data.reason.detected", matching=matching, total=total, what=what, label=label)
-

@@ -25,7 +25,9 @@ def _template(template: ChatTemplate | str, tokenizer) -> ChatTemplate:
 # One row
 
 
-def token_view(messages: list[dict], template: ChatTemplate | str, tokenizer, train_on_prompt: bool = False) -> list[tuple[str, bool]]:
+def token_view(
+    messages: list[dict], template: ChatTemplate | str, tokenizer, train_on_prompt: bool = False
+) -> list[tuple[str, bool]]:
     """[(token text, trained?)] for `messages` rendered with `template`; the texts join to the exact render.
 
     The token count is the list's length. A conversation with nothing to train on shows every token masked.
@@ -38,8 +40,9 @@ def token_view(messages: list[dict], template: ChatTemplate | str, tokenizer, tr
     return list(zip(_pieces(text, encoded["offset_mapping"]), (label != IGNORE for label in labels)))
 
 
-def vision_token_view(sample, template: ChatTemplate | str, processor,
-                      train_on_prompt: bool = False) -> list[tuple[str, bool]]:
+def vision_token_view(
+    sample, template: ChatTemplate | str, processor, train_on_prompt: bool = False
+) -> list[tuple[str, bool]]:
     """token_view for a conversation with images (a VisionSample): each image is shown as the vision tokens the
     model reads in its place (the processor's image token, as many times as the picture gives), all masked."""
     from engine.data.vision_encoding import encode_vision_samples, image_token_counts, render_sample
@@ -126,7 +129,7 @@ def _length_stats(lengths: list[int], cutoff_len: int) -> dict:
 
 
 def detect_language(text: str) -> str:
-    """"zh" when Han characters are at least a fifth of the letters, "en" for Latin script, else "other"."""
+    """ "zh" when Han characters are at least a fifth of the letters, "en" for Latin script, else "other"."""
     han = sum(1 for ch in text if "\u4e00" <= ch <= "\u9fff" or "\u3400" <= ch <= "\u4dbf")
     latin = sum(1 for ch in text if ch.isascii() and ch.isalpha())
     if han and han * 5 >= han + latin:
@@ -151,7 +154,11 @@ def _conversation_stats(conversations: list[list[dict]]) -> dict:
     texts = [" ".join(m["content"] for m in messages) for messages in conversations]
     return {
         **_text_stats(texts),
-        "turns": {"min": min(turns, default=0), "mean": round(statistics.fmean(turns or [0]), 2), "max": max(turns, default=0)},
+        "turns": {
+            "min": min(turns, default=0),
+            "mean": round(statistics.fmean(turns or [0]), 2),
+            "max": max(turns, default=0),
+        },
         "average_prompt_chars": round(statistics.fmean(prompts or [0]), 1),
         "average_response_chars": round(statistics.fmean(answers or [0]), 1),
     }
@@ -167,4 +174,3 @@ def _text_stats(texts: list[str]) -> dict:
         "languages": dict(sorted(languages.items(), key=lambda item: -item[1])),
         "average_chars": round(statistics.fmean([len(text) for text in texts] or [0]), 1),
     }
-

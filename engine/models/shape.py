@@ -13,17 +13,37 @@ from engine.models.loading import resolve_model
 
 # Shapes of common Hub models (from their published config.json files), for estimates without a download.
 KNOWN_SHAPES = {
-    "Qwen/Qwen2.5-0.5B-Instruct": dict(vocab=151936, hidden=896, intermediate=4864, layers=24, heads=14, kv_heads=2, tied=True),
-    "Qwen/Qwen2.5-1.5B-Instruct": dict(vocab=151936, hidden=1536, intermediate=8960, layers=28, heads=12, kv_heads=2, tied=True),
-    "Qwen/Qwen2.5-7B-Instruct": dict(vocab=152064, hidden=3584, intermediate=18944, layers=28, heads=28, kv_heads=4, tied=False),
-    "Qwen/Qwen3-0.6B": dict(vocab=151936, hidden=1024, intermediate=3072, layers=28, heads=16, kv_heads=8, tied=True, head_dim=128),
+    "Qwen/Qwen2.5-0.5B-Instruct": dict(
+        vocab=151936, hidden=896, intermediate=4864, layers=24, heads=14, kv_heads=2, tied=True
+    ),
+    "Qwen/Qwen2.5-1.5B-Instruct": dict(
+        vocab=151936, hidden=1536, intermediate=8960, layers=28, heads=12, kv_heads=2, tied=True
+    ),
+    "Qwen/Qwen2.5-7B-Instruct": dict(
+        vocab=152064, hidden=3584, intermediate=18944, layers=28, heads=28, kv_heads=4, tied=False
+    ),
+    "Qwen/Qwen3-0.6B": dict(
+        vocab=151936, hidden=1024, intermediate=3072, layers=28, heads=16, kv_heads=8, tied=True, head_dim=128
+    ),
     "Qwen/Qwen3-8B": dict(vocab=151936, hidden=4096, intermediate=12288, layers=36, heads=32, kv_heads=8, tied=False),
-    "meta-llama/Llama-3.2-1B-Instruct": dict(vocab=128256, hidden=2048, intermediate=8192, layers=16, heads=32, kv_heads=8, tied=True),
-    "meta-llama/Llama-3.2-3B-Instruct": dict(vocab=128256, hidden=3072, intermediate=8192, layers=28, heads=24, kv_heads=8, tied=True),
-    "meta-llama/Llama-3.1-8B-Instruct": dict(vocab=128256, hidden=4096, intermediate=14336, layers=32, heads=32, kv_heads=8, tied=False),
-    "mistralai/Mistral-7B-Instruct-v0.3": dict(vocab=32768, hidden=4096, intermediate=14336, layers=32, heads=32, kv_heads=8, tied=False),
-    "google/gemma-2-2b-it": dict(vocab=256000, hidden=2304, intermediate=9216, layers=26, heads=8, kv_heads=4, tied=True, head_dim=256),
-    "microsoft/Phi-3.5-mini-instruct": dict(vocab=32064, hidden=3072, intermediate=8192, layers=32, heads=32, kv_heads=32, tied=False),
+    "meta-llama/Llama-3.2-1B-Instruct": dict(
+        vocab=128256, hidden=2048, intermediate=8192, layers=16, heads=32, kv_heads=8, tied=True
+    ),
+    "meta-llama/Llama-3.2-3B-Instruct": dict(
+        vocab=128256, hidden=3072, intermediate=8192, layers=28, heads=24, kv_heads=8, tied=True
+    ),
+    "meta-llama/Llama-3.1-8B-Instruct": dict(
+        vocab=128256, hidden=4096, intermediate=14336, layers=32, heads=32, kv_heads=8, tied=False
+    ),
+    "mistralai/Mistral-7B-Instruct-v0.3": dict(
+        vocab=32768, hidden=4096, intermediate=14336, layers=32, heads=32, kv_heads=8, tied=False
+    ),
+    "google/gemma-2-2b-it": dict(
+        vocab=256000, hidden=2304, intermediate=9216, layers=26, heads=8, kv_heads=4, tied=True, head_dim=256
+    ),
+    "microsoft/Phi-3.5-mini-instruct": dict(
+        vocab=32064, hidden=3072, intermediate=8192, layers=32, heads=32, kv_heads=32, tied=False
+    ),
 }
 
 
@@ -80,8 +100,15 @@ class Shape:
         head = self.head_dim or self.hidden // self.heads
         q, kv = head * self.heads, head * self.kv_heads
         h, i = self.hidden, self.intermediate
-        return {"q_proj": (h, q), "k_proj": (h, kv), "v_proj": (h, kv), "o_proj": (q, h),
-                "gate_proj": (h, i), "up_proj": (h, i), "down_proj": (i, h)}
+        return {
+            "q_proj": (h, q),
+            "k_proj": (h, kv),
+            "v_proj": (h, kv),
+            "o_proj": (q, h),
+            "gate_proj": (h, i),
+            "up_proj": (h, i),
+            "down_proj": (i, h),
+        }
 
     @property
     def saved_values(self) -> int:
@@ -113,10 +140,14 @@ def model_shape(name_or_path: str) -> Shape:
     config = config.get("text_config") or config  # a vision model: the language model's sizes
     return Shape(
         vision=_vision_shape(vision, config["hidden_size"]) if vision else None,
-        vocab=config["vocab_size"], hidden=config["hidden_size"], intermediate=config["intermediate_size"],
-        layers=config["num_hidden_layers"], heads=config["num_attention_heads"],
+        vocab=config["vocab_size"],
+        hidden=config["hidden_size"],
+        intermediate=config["intermediate_size"],
+        layers=config["num_hidden_layers"],
+        heads=config["num_attention_heads"],
         kv_heads=config.get("num_key_value_heads") or config["num_attention_heads"],
-        tied=bool(config.get("tie_word_embeddings", False)), head_dim=config.get("head_dim"),
+        tied=bool(config.get("tie_word_embeddings", False)),
+        head_dim=config.get("head_dim"),
     )
 
 
@@ -125,6 +156,10 @@ def _vision_shape(vision: dict, text_hidden: int) -> VisionShape:
     hidden = vision.get("hidden_size") or vision.get("embed_dim")
     intermediate = vision.get("intermediate_size") or int(hidden * vision.get("mlp_ratio", 4))
     return VisionShape(
-        hidden=hidden, intermediate=intermediate, layers=vision.get("num_hidden_layers") or vision.get("depth"),
-        patch=vision.get("patch_size", 14), image_size=vision.get("image_size", 224), text_hidden=text_hidden,
+        hidden=hidden,
+        intermediate=intermediate,
+        layers=vision.get("num_hidden_layers") or vision.get("depth"),
+        patch=vision.get("patch_size", 14),
+        image_size=vision.get("image_size", 224),
+        text_hidden=text_hidden,
     )

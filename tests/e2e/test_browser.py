@@ -58,7 +58,10 @@ def test_broken_upload_names_the_problem(page, studio):
 
 def test_upload_registers_a_dataset(page, studio):
     good = studio["root"] / "e2e_faq.json"
-    rows = [{"instruction": f"What is {n} plus {n}?", "input": "", "output": f"{n} plus {n} is {2 * n}."} for n in range(24)]
+    rows = [
+        {"instruction": f"What is {n} plus {n}?", "input": "", "output": f"{n} plus {n} is {2 * n}."}
+        for n in range(24)
+    ]
     good.write_text(json.dumps(rows))
     page.locator("#upload-file button[aria-label='Clear']").click()
     page.locator("#upload-file input[type=file]").set_input_files(str(good))
@@ -79,7 +82,9 @@ def test_training_shows_progress_and_survives_a_reload(page):
     max_steps.press("Tab")
     page.locator("#start-button").click()
     clicked = time.time()
-    wait_until(lambda: "Started run" in page.locator("#train-message").inner_text(), 20, "the start message", page=page)
+    wait_until(
+        lambda: "Started run" in page.locator("#train-message").inner_text(), 20, "the start message", page=page
+    )
     run_name = re.search(r"Started run (\S+)", page.locator("#train-message").inner_text()).group(1).strip(".*")
     assert "python -m engine train" in page.locator("#train-command textarea").input_value()
     wait_until(lambda: progress(page)["step"] > 0, 120, "the first loss point")

@@ -90,18 +90,30 @@ def build_data_tab(form: Form, labels: Labels) -> dict:
     labels.markdown("data.upload_heading")
     with gr.Row():
         with gr.Column(scale=2):
-            parts["file"] = labels.labelled(gr.File, "data.upload_file", file_types=UPLOAD_TYPES, elem_id="upload-file")
+            parts["file"] = labels.labelled(
+                gr.File, "data.upload_file", file_types=UPLOAD_TYPES, elem_id="upload-file"
+            )
             parts["formatting"] = labels.labelled(gr.Dropdown, "data.formatting", choices=FORMAT_CHOICES, value="auto")
             parts["name"] = labels.labelled(gr.Textbox, "data.name", elem_id="upload-name")
         with gr.Column(scale=3):
             labels.markdown("data.columns")
             with gr.Row():
-                parts["roles"] = [labels.labelled(gr.Dropdown, f"data.role.{role}", choices=[""], value="",
-                                                  visible=False, min_width=140, elem_id=f"role-{role}")
-                                  for role in ROLES]
+                parts["roles"] = [
+                    labels.labelled(
+                        gr.Dropdown,
+                        f"data.role.{role}",
+                        choices=[""],
+                        value="",
+                        visible=False,
+                        min_width=140,
+                        elem_id=f"role-{role}",
+                    )
+                    for role in ROLES
+                ]
             parts["found"] = gr.Markdown(elem_id="upload-found", elem_classes="wrap-report")
-    parts["preview"] = labels.labelled(gr.Dataframe, "data.preview", interactive=False, max_height=240, wrap=True,
-                                       visible=False)  # shown with a file's first rows
+    parts["preview"] = labels.labelled(
+        gr.Dataframe, "data.preview", interactive=False, max_height=240, wrap=True, visible=False
+    )  # shown with a file's first rows
     parts["import"] = labels.button("data.import", variant="primary", elem_id="upload-import", interactive=False)
     parts["message"] = gr.Markdown(elem_id="upload-message")
     parts["inspect"] = build_inspect_section(labels, list(read_registry()), form.base.data.datasets)

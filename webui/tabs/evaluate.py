@@ -68,7 +68,10 @@ def metrics_markdown(metrics: dict, lang: str = "en") -> str:
 def rows_table(rows: list[dict], lang: str = "en") -> pd.DataFrame:
     headers = [text(f"evaluate.column.{name}", lang) for name in ROW_COLUMNS[:3]] + ROW_COLUMNS[3:]
     return pd.DataFrame(
-        [[row["prompt"], row["label"], row["prediction"], *(round(row["scores"][key], 1) for key in METRICS)] for row in rows],
+        [
+            [row["prompt"], row["label"], row["prediction"], *(round(row["scores"][key], 1) for key in METRICS)]
+            for row in rows
+        ],
         columns=headers,
     )
 
@@ -96,8 +99,10 @@ def deltas_markdown(comparison) -> str:
     lines = [f"| metric | {a} | {b} | Δ ({b} − {a}) |", "|---|---|---|---|"]
     for key, label in METRIC_NAMES.items():
         if key in comparison.deltas:
-            lines.append(f"| {label} | {comparison.metrics_a[key]:.2f} | {comparison.metrics_b[key]:.2f} | "
-                         f"{comparison.deltas[key]:+.2f} |")
+            lines.append(
+                f"| {label} | {comparison.metrics_a[key]:.2f} | {comparison.metrics_b[key]:.2f} | "
+                f"{comparison.deltas[key]:+.2f} |"
+            )
     return "\n".join(lines)
 
 
@@ -110,17 +115,28 @@ def comparison_table(comparison) -> pd.DataFrame:
 # Handlers (generators: every yield redraws the outputs while the work goes on)
 
 
-def evaluation_plan(picked: str, base_model: str, datasets, split: str, max_samples, batch_size, max_new_tokens, generate):
+def evaluation_plan(
+    picked: str, base_model: str, datasets, split: str, max_samples, batch_size, max_new_tokens, generate
+):
     from engine.use.evaluate import EvalPlan, resolve_plan
 
     source = base_model if picked == run_view.BASE or not picked else picked
-    plan = EvalPlan(source, tuple(datasets or ()), int(max_samples or 0), split or "all", bool(generate),
-                    int(max_new_tokens), max(1, int(batch_size)))
+    plan = EvalPlan(
+        source,
+        tuple(datasets or ()),
+        int(max_samples or 0),
+        split or "all",
+        bool(generate),
+        int(max_new_tokens),
+        max(1, int(batch_size)),
+    )
     plan.output_dir = str(resolve_plan(plan)[3])  # fixed once: a base model's folder is named by the time
     return plan
 
 
-def stream_evaluate(picked, base_model, datasets, split, max_samples, batch_size, max_new_tokens, generate, lang, stop=None):
+def stream_evaluate(
+    picked, base_model, datasets, split, max_samples, batch_size, max_new_tokens, generate, lang, stop=None
+):
     """Yield (progress, metrics, rows) after the loss and after every generated batch."""
     from engine.use.evaluate import stream_evaluation  # loads torch: only when someone evaluates
 
@@ -135,8 +151,11 @@ def stream_evaluate(picked, base_model, datasets, split, max_samples, batch_size
             drawn = metrics_markdown(step.metrics, lang), rows_table(step.rows, lang)
             yield progress_html(step.done, step.total, note), *drawn
         if not step.complete:
-            yield progress_html(step.done, step.total, text("evaluate.stopped", lang, done=step.done, total=step.total)), \
-                metrics_markdown(step.metrics, lang), rows_table(step.rows, lang)
+            yield (
+                progress_html(step.done, step.total, text("evaluate.stopped", lang, done=step.done, total=step.total)),
+                metrics_markdown(step.metrics, lang),
+                rows_table(step.rows, lang),
+            )
     except Exception as err:  # unknown dataset, empty split, missing model: the engine's words, not a trace
         yield progress_html(0, 0, ""), text("evaluate.failed", lang, error=err), empty
 
@@ -158,7 +177,9 @@ def comparison_tasks(datasets, split: str, max_samples, sources: list[str]) -> l
     return prediction_tasks(list(datasets), int(max_samples or 0), split or "all", **settings)
 
 
-def stream_compare(picked_a, picked_b, model_values: dict, datasets, split, max_samples, batch_size, max_new_tokens, lang, stop=None):
+def stream_compare(
+    picked_a, picked_b, model_values: dict, datasets, split, max_samples, batch_size, max_new_tokens, lang, stop=None
+):
     """Yield (progress, deltas, side-by-side table) after every batch both models answered."""
     from engine.use.predict import stream_comparison  # loads torch
 
@@ -173,11 +194,18 @@ def stream_compare(picked_a, picked_b, model_values: dict, datasets, split, max_
         comparison = None
         for comparison in stream_comparison(chat_a, chat_b, tasks, int(max_new_tokens), max(1, int(batch_size)), stop):
             note = text("compare.progress", lang, done=comparison.done, total=comparison.total)
-            yield progress_html(comparison.done, comparison.total, note), deltas_markdown(comparison), comparison_table(comparison)
+            yield (
+                progress_html(comparison.done, comparison.total, note),
+                deltas_markdown(comparison),
+                comparison_table(comparison),
+            )
         done = comparison.done if comparison else 0
         if done < len(tasks):
-            yield progress_html(done, len(tasks), text("evaluate.stopped", lang, done=done, total=len(tasks))), \
-                deltas_markdown(comparison) if comparison else "", comparison_table(comparison) if comparison else empty
+            yield (
+                progress_html(done, len(tasks), text("evaluate.stopped", lang, done=done, total=len(tasks))),
+                deltas_markdown(comparison) if comparison else "",
+                comparison_table(comparison) if comparison else empty,
+            )
     except Exception as err:  # as above: a sentence in the page, never a crash
         yield progress_html(0, 0, ""), text("compare.failed", lang, error=err), empty
 
@@ -190,38 +218,73 @@ def build_evaluate_tab(labels: Labels, form: Form) -> dict:
     parts = {}
     lang = labels.lang
     with gr.Row():
-        parts["picked"] = labels.labelled(gr.Dropdown, "pick.source", choices=run_view.source_choices(lang),
-                                          value=run_view.BASE, scale=4, elem_id="eval-source")
+        parts["picked"] = labels.labelled(
+            gr.Dropdown,
+            "pick.source",
+            choices=run_view.source_choices(lang),
+            value=run_view.BASE,
+            scale=4,
+            elem_id="eval-source",
+        )
         parts["refresh"] = labels.button("pick.refresh", size="sm", scale=1)
     with gr.Row():
         names = list(read_registry())
-        parts["datasets"] = labels.labelled(gr.Dropdown, "evaluate.dataset", choices=names, multiselect=True,
-                                            value=(form.base.data.datasets or names)[:1], scale=3, elem_id="eval-datasets")
+        parts["datasets"] = labels.labelled(
+            gr.Dropdown,
+            "evaluate.dataset",
+            choices=names,
+            multiselect=True,
+            value=(form.base.data.datasets or names)[:1],
+            scale=3,
+            elem_id="eval-datasets",
+        )
         parts["split"] = labels.labelled(gr.Radio, "evaluate.split", choices=split_choices(lang), value="all")
-        parts["max_samples"] = labels.labelled(gr.Number, "evaluate.max_samples", value=16, precision=0, elem_id="eval-max-samples")
+        parts["max_samples"] = labels.labelled(
+            gr.Number, "evaluate.max_samples", value=16, precision=0, elem_id="eval-max-samples"
+        )
         parts["batch_size"] = labels.labelled(gr.Number, "evaluate.batch_size", value=8, precision=0)
-        parts["max_new_tokens"] = labels.labelled(gr.Number, "evaluate.max_new_tokens", value=64, precision=0, elem_id="eval-max-new-tokens")
+        parts["max_new_tokens"] = labels.labelled(
+            gr.Number, "evaluate.max_new_tokens", value=64, precision=0, elem_id="eval-max-new-tokens"
+        )
         parts["generate"] = labels.labelled(gr.Checkbox, "evaluate.generate", value=True)
     with gr.Row():
         parts["run"] = labels.button("evaluate.run", variant="primary", elem_id="eval-run")
         parts["stop"] = labels.button("evaluate.stop", variant="stop", elem_id="eval-stop")
     parts["progress"] = gr.HTML(elem_id="eval-progress")
     parts["metrics"] = gr.Markdown(elem_id="eval-metrics")
-    parts["rows"] = labels.labelled(gr.Dataframe, "evaluate.rows", value=rows_table([], lang), interactive=False,
-                                    wrap=True, max_height=420, column_widths=ROW_WIDTHS, elem_id="eval-rows")
+    parts["rows"] = labels.labelled(
+        gr.Dataframe,
+        "evaluate.rows",
+        value=rows_table([], lang),
+        interactive=False,
+        wrap=True,
+        max_height=420,
+        column_widths=ROW_WIDTHS,
+        elem_id="eval-rows",
+    )
     labels.markdown("compare.heading")
     with gr.Row():
         choices = run_view.source_choices(lang)
-        parts["picked_a"] = labels.labelled(gr.Dropdown, "compare.a", choices=choices, value=run_view.BASE, elem_id="compare-a")
-        parts["picked_b"] = labels.labelled(gr.Dropdown, "compare.b", choices=choices, value=choices[0][1], elem_id="compare-b")
+        parts["picked_a"] = labels.labelled(
+            gr.Dropdown, "compare.a", choices=choices, value=run_view.BASE, elem_id="compare-a"
+        )
+        parts["picked_b"] = labels.labelled(
+            gr.Dropdown, "compare.b", choices=choices, value=choices[0][1], elem_id="compare-b"
+        )
     with gr.Row():
         parts["compare"] = labels.button("compare.run", variant="primary", elem_id="compare-run")
         parts["compare_stop"] = labels.button("evaluate.stop", variant="stop", elem_id="compare-stop")
     parts["compare_progress"] = gr.HTML(elem_id="compare-progress")
     parts["deltas"] = gr.Markdown(elem_id="compare-deltas")
-    parts["compared"] = labels.labelled(gr.Dataframe, "compare.rows", value=pd.DataFrame(columns=["prompt", "label"]),
-                                        interactive=False, wrap=True, max_height=420,
-                                        elem_id="compare-rows")
+    parts["compared"] = labels.labelled(
+        gr.Dataframe,
+        "compare.rows",
+        value=pd.DataFrame(columns=["prompt", "label"]),
+        interactive=False,
+        wrap=True,
+        max_height=420,
+        elem_id="compare-rows",
+    )
     parts["judging"] = judging_panel.build_judging_panel(labels)
     parts["stop_event"], parts["compare_stop_event"] = gr.State(None), gr.State(None)
     return parts
@@ -235,10 +298,13 @@ def wire_evaluate_tab(parts: dict, form: Form, lang: gr.Radio, tab: gr.Tab) -> N
         choices = run_view.source_choices(current_lang)
         values = [value for _, value in choices]
         keep = lambda value, fallback: value if value in values else fallback  # noqa: E731
-        return (gr.update(choices=choices, value=keep(picked, run_view.BASE)), gr.update(choices=list(read_registry())),
-                gr.update(choices=choices, value=keep(picked_a, run_view.BASE)),
-                gr.update(choices=choices, value=keep(picked_b, values[0])),
-                gr.update(choices=split_choices(current_lang)))
+        return (
+            gr.update(choices=choices, value=keep(picked, run_view.BASE)),
+            gr.update(choices=list(read_registry())),
+            gr.update(choices=choices, value=keep(picked_a, run_view.BASE)),
+            gr.update(choices=choices, value=keep(picked_b, values[0])),
+            gr.update(choices=split_choices(current_lang)),
+        )
 
     pickers = [parts["picked"], parts["datasets"], parts["picked_a"], parts["picked_b"], parts["split"]]
     parts["picked"].change(follow_run, parts["picked"], [parts["datasets"], parts["split"]])
@@ -247,16 +313,26 @@ def wire_evaluate_tab(parts: dict, form: Form, lang: gr.Radio, tab: gr.Tab) -> N
 
     settings = [parts[k] for k in ("datasets", "split", "max_samples", "batch_size", "max_new_tokens")]
     inputs = [parts["picked"], form.controls["model.name_or_path"], *settings, parts["generate"], lang]
-    stoppable(parts["run"].click, stream_evaluate, inputs,
-              [parts["progress"], parts["metrics"], parts["rows"]], parts["stop_event"])
+    stoppable(
+        parts["run"].click,
+        stream_evaluate,
+        inputs,
+        [parts["progress"], parts["metrics"], parts["rows"]],
+        parts["stop_event"],
+    )
     wire_stop(parts["stop"], parts["stop_event"])
 
     def compare(picked_a, picked_b, *values):
         model_values = dict(zip(model_fields, values[: len(model_fields)]))
-        *rest, current_lang, stop = values[len(model_fields):]
+        *rest, current_lang, stop = values[len(model_fields) :]
         yield from stream_compare(picked_a, picked_b, model_values, *rest, current_lang, stop)
 
-    stoppable(parts["compare"].click, compare, [parts["picked_a"], parts["picked_b"], *model_controls, *settings, lang],
-              [parts["compare_progress"], parts["deltas"], parts["compared"]], parts["compare_stop_event"])
+    stoppable(
+        parts["compare"].click,
+        compare,
+        [parts["picked_a"], parts["picked_b"], *model_controls, *settings, lang],
+        [parts["compare_progress"], parts["deltas"], parts["compared"]],
+        parts["compare_stop_event"],
+    )
     wire_stop(parts["compare_stop"], parts["compare_stop_event"])
     judging_panel.wire_judging_panel(parts["judging"], parts["compared"], parts["picked_a"], parts["picked_b"], lang)

@@ -73,7 +73,9 @@ def export(run_dir: str, name: str, max_shard_size: str, adapter_only: bool, ggu
     except Exception as err:  # folder exists, no result yet, bad name: the engine words it for the user
         yield text("export.failed", lang, error=err), empty
         return
-    message = text("export.done", lang, folder=result.folder, size=human_size(result.total_bytes), count=len(result.files))
+    message = text(
+        "export.done", lang, folder=result.folder, size=human_size(result.total_bytes), count=len(result.files)
+    )
     files = files_table(result.files, lang)
     if not (gguf_types and verify):
         yield message, files
@@ -91,8 +93,14 @@ def build_export_tab(labels: Labels) -> dict:
     lang = labels.lang
     with gr.Row():
         choices = run_view.source_choices(lang, include_base=False)
-        parts["run"] = labels.labelled(gr.Dropdown, "pick.run", choices=choices,
-                                       value=choices[0][1] if choices else None, scale=4, elem_id="export-run")
+        parts["run"] = labels.labelled(
+            gr.Dropdown,
+            "pick.run",
+            choices=choices,
+            value=choices[0][1] if choices else None,
+            scale=4,
+            elem_id="export-run",
+        )
         parts["refresh"] = labels.button("pick.refresh", size="sm", scale=1)
     parts["hint"] = gr.Markdown("" if choices else text("export.no_runs", lang), elem_id="export-hint")
     with gr.Row():
@@ -100,15 +108,18 @@ def build_export_tab(labels: Labels) -> dict:
         parts["name"] = labels.field(gr.Textbox, "export.export_dir", elem_id="export-name")
         parts["shard"] = labels.field(gr.Textbox, "export.max_shard_size", value="2GB")
     with gr.Row():
-        parts["adapter_only"] = labels.labelled(gr.Checkbox, "export.adapter_only", value=False,
-                                                elem_id="export-adapter-only")
-        parts["gguf"] = labels.labelled(gr.CheckboxGroup, "export.gguf", choices=list(GGUF_TYPES), value=[],
-                                        elem_id="export-gguf")
+        parts["adapter_only"] = labels.labelled(
+            gr.Checkbox, "export.adapter_only", value=False, elem_id="export-adapter-only"
+        )
+        parts["gguf"] = labels.labelled(
+            gr.CheckboxGroup, "export.gguf", choices=list(GGUF_TYPES), value=[], elem_id="export-gguf"
+        )
         parts["verify"] = labels.labelled(gr.Checkbox, "export.verify", value=True, elem_id="export-verify")
     parts["export"] = labels.button("export.run", variant="primary", elem_id="export-button")
     parts["result"] = gr.Markdown(elem_id="export-result")
-    parts["files"] = labels.labelled(gr.Dataframe, "export.files", value=files_table([], lang), interactive=False,
-                                     elem_id="export-files")  # empty but with its headers, not "1 2 3"
+    parts["files"] = labels.labelled(
+        gr.Dataframe, "export.files", value=files_table([], lang), interactive=False, elem_id="export-files"
+    )  # empty but with its headers, not "1 2 3"
     return parts
 
 

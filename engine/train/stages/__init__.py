@@ -88,22 +88,32 @@ GRPO_FIELDS = ("grpo_rewards", "grpo_num_generations", "grpo_max_new_tokens", "g
                "grpo_format_regex", "grpo_reward_run")
 
 STAGES: dict[str, StageSpec] = {
-    "sft": StageSpec("sft.run_sft", data_kinds=("conversation", "vision"), fields=VISION_FIELDS, packing=True,
-                     liger=True),
+    "sft": StageSpec(
+        "sft.run_sft", data_kinds=("conversation", "vision"), fields=VISION_FIELDS, packing=True, liger=True
+    ),
     "pt": StageSpec("pretrain.run_pretrain", data_kinds=("text",), liger=True),  # its blocks are full already
     "rm": StageSpec("preference.run_reward", data_kinds=("preference",), reward_head=True),
     "dpo": StageSpec(
-        "preference.run_dpo", data_kinds=("preference",), fields=(*PREFERENCE_FIELDS, "pref_loss", "simpo_gamma"),
+        "preference.run_dpo",
+        data_kinds=("preference",),
+        fields=(*PREFERENCE_FIELDS, "pref_loss", "simpo_gamma"),
         reference=lambda method: method.pref_loss != "simpo",  # SimPO is reference-free
     ),
     "orpo": StageSpec("preference.run_orpo", data_kinds=("preference",), fields=PREFERENCE_FIELDS),
-    "kto": StageSpec("preference.run_kto", data_kinds=("kto", "preference"), fields=PREFERENCE_FIELDS,
-                     reference=lambda method: True),
+    "kto": StageSpec(
+        "preference.run_kto", data_kinds=("kto", "preference"), fields=PREFERENCE_FIELDS, reference=lambda method: True
+    ),
     "grpo": StageSpec(
-        "grpo.run_grpo", data_kinds=("conversation",), fields=GRPO_FIELDS, generates=True, rules=grpo_rules,
+        "grpo.run_grpo",
+        data_kinds=("conversation",),
+        fields=GRPO_FIELDS,
+        generates=True,
+        rules=grpo_rules,
         reference=lambda method: method.grpo_kl_beta > 0,
         # TRL's sampler repeats each prompt once per answer, and each generation batch once per accumulation step.
-        samples_per_example=lambda config: config.method.grpo_num_generations * config.train.gradient_accumulation_steps,
+        samples_per_example=lambda config: (
+            config.method.grpo_num_generations * config.train.gradient_accumulation_steps
+        ),
     ),
 }
 

@@ -38,7 +38,10 @@ def _assistant(text: str) -> list[dict]:
 def paired_rows(config) -> list[dict]:
     """{"prompt": messages, "chosen": [reply], "rejected": [reply]} for every pair of every dataset."""
     pairs = [pair for name in config.data.datasets for pair in load_preference_pairs(name, config.data.max_samples)]
-    return [{"prompt": p["prompt"], "chosen": _assistant(p["chosen"]), "rejected": _assistant(p["rejected"])} for p in pairs]
+    return [
+        {"prompt": p["prompt"], "chosen": _assistant(p["chosen"]), "rejected": _assistant(p["rejected"])}
+        for p in pairs
+    ]
 
 
 def unpaired_rows(config) -> list[dict]:
@@ -58,7 +61,9 @@ def unpaired_rows(config) -> list[dict]:
 
 def reward_rows(config) -> list[dict]:
     """Whole conversations ending in the chosen or the rejected reply, as TRL's reward trainer takes them."""
-    return [{"chosen": r["prompt"] + r["chosen"], "rejected": r["prompt"] + r["rejected"]} for r in paired_rows(config)]
+    return [
+        {"chosen": r["prompt"] + r["chosen"], "rejected": r["prompt"] + r["rejected"]} for r in paired_rows(config)
+    ]
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -85,8 +90,16 @@ def fitting_rows(rows: list[dict], tokenizer, cutoff_len: int, stage: str) -> tu
     kept = [row for row, length in zip(rows, lengths) if length <= cutoff_len]
     if rows and not kept:
         what = say("train.unit.pairs" if stage == "rm" else "train.unit.prompts")
-        raise NothingToTrain(say("train.nothing_fits", count=len(rows), what=what, cutoff_len=cutoff_len,
-                                 shortest=min(lengths), stage=stage))
+        raise NothingToTrain(
+            say(
+                "train.nothing_fits",
+                count=len(rows),
+                what=what,
+                cutoff_len=cutoff_len,
+                shortest=min(lengths),
+                stage=stage,
+            )
+        )
     return kept, len(rows) - len(kept)
 
 
@@ -114,10 +127,13 @@ def _train(context: RunContext, rows: list[dict], trainer_class, args_class, **o
     config, tokenizer = context.config, run_tokenizer(context.config)
     rows, dropped = fitting_rows(rows, tokenizer, config.data.cutoff_len, config.method.stage)
     if dropped:
-        print(say("train.rows_dropped", dropped=dropped, total=dropped + len(rows), cutoff_len=config.data.cutoff_len),
-              flush=True)
-    return train_with_trl(context, rows, trainer_class, args_class, tokenizer=tokenizer,
-                          max_length=config.data.cutoff_len, **options)
+        print(
+            say("train.rows_dropped", dropped=dropped, total=dropped + len(rows), cutoff_len=config.data.cutoff_len),
+            flush=True,
+        )
+    return train_with_trl(
+        context, rows, trainer_class, args_class, tokenizer=tokenizer, max_length=config.data.cutoff_len, **options
+    )
 
 
 def run_reward(context: RunContext) -> str:
@@ -131,12 +147,26 @@ def run_dpo(context: RunContext) -> str:
     if method.pref_loss == "simpo":
         from trl.experimental.cpo import CPOConfig, CPOTrainer
 
-        return _train(context, paired_rows(context.config), CPOTrainer, CPOConfig, loss_type="simpo",
-                      cpo_alpha=0.0, beta=method.pref_beta, simpo_gamma=method.simpo_gamma)
+        return _train(
+            context,
+            paired_rows(context.config),
+            CPOTrainer,
+            CPOConfig,
+            loss_type="simpo",
+            cpo_alpha=0.0,
+            beta=method.pref_beta,
+            simpo_gamma=method.simpo_gamma,
+        )
     from trl import DPOConfig, DPOTrainer
 
-    return _train(context, paired_rows(context.config), DPOTrainer, DPOConfig, beta=method.pref_beta,
-                  loss_type=[method.pref_loss])
+    return _train(
+        context,
+        paired_rows(context.config),
+        DPOTrainer,
+        DPOConfig,
+        beta=method.pref_beta,
+        loss_type=[method.pref_loss],
+    )
 
 
 def run_orpo(context: RunContext) -> str:
