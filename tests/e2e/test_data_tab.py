@@ -36,16 +36,15 @@ def test_broken_uploads_get_their_own_message_and_register_nothing(page, studio)
     page.goto(studio["url"])
     page.get_by_role("tab", name="Data", exact=True).wait_for()
     before = registry(studio)
-    found, message = page.locator("#upload-found"), page.locator("#upload-message")
+    found = page.locator("#upload-found")
     for number, (name, expected) in enumerate(BAD_FILES.items()):
         if number:
             page.locator("#upload-file button[aria-label='Clear']").click()
         page.locator("#upload-file input[type=file]").set_input_files(str(PROJECT / "tests" / "data" / "bad" / name))
         wait_until(lambda: expected in found.inner_text(), 20, f"the message for {name}", page=page)
         assert "Cannot use this file" in found.inner_text()
-        page.locator("#upload-import").click()
-        wait_until(lambda: f"{name} was not imported (nothing was registered)" in message.inner_text(), 20,
-                   f"the refusal of {name}", page=page)
+        # An unusable file cannot be added: the button is off while the check says so.
+        wait_until(lambda: page.locator("#upload-import").is_disabled(), 10, f"Add disabled for {name}", page=page)
     shot(page, "data-01-bad-upload")
     assert registry(studio) == before
 
