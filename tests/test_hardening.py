@@ -294,3 +294,16 @@ def test_registry_entries_of_the_wrong_type_are_clear_errors(data_dirs, entry, w
     (data_dirs / "dataset_info.json").write_text(json.dumps(registry))
     with pytest.raises(DataError, match=words):
         get_entry("odd")
+
+
+def test_every_kind_the_engine_writes_is_one_readers_accept():
+    """A kind written by the worker but unknown to `well_formed` would mark every run that writes it damaged."""
+    import re
+    from pathlib import Path
+
+    from engine.runs.events import REQUIRED_FIELDS
+
+    engine = Path(__file__).resolve().parent.parent / "engine"
+    written = {kind for path in engine.rglob("*.py")
+               for kind in re.findall(r"\.write\(\s*\"(\w+)\"", path.read_text(encoding="utf-8"))}
+    assert written and written <= set(REQUIRED_FIELDS), written - set(REQUIRED_FIELDS)

@@ -38,6 +38,9 @@ REQUIRED_FIELDS = {
     "start": {"total_steps": int},
     "log": {"step": int, "total_steps": int, "loss": _NUMBER, "elapsed_s": _NUMBER},
     "eval": {"step": int},
+    "phase": {"phase": str},
+    "end": {"step": int, "total_steps": int},
+    "resources": {"step": int},
     "status": {"status": str},
 }
 
