@@ -55,6 +55,12 @@ def test_token_view_shows_trained_and_masked_tokens(page):
     cutoff.fill("48")  # the Train tab's cutoff is the one the histogram draws
     cutoff.press("Tab")
     open_tab(page, "Data")
+    # The starting preset trains the quick demo; look at (and later clean) the bigger English demo set.
+    page.locator("#inspect-dataset input").click()
+    page.get_by_role("option", name="demo_alpaca_en", exact=True).click()
+    page.locator("#datasets input").click()
+    page.get_by_role("option", name="demo_alpaca_en", exact=True).click()
+    page.keyboard.press("Escape")
     page.locator("#inspect-show").click()
     counts = page.locator("#token-counts")
     wait_until(lambda: "Row 1 of 135" in counts.inner_text(), 60, "the token view", page=page)
