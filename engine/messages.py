@@ -383,4 +383,5 @@ ENGLISH: dict[str, str] = {
     ),
     "preflight.template_unknown": "model.template {name} is not a studio template; close names: {close} (all: {all})",
     "preflight.data_rows": "dataset {dataset} has {count} problem rows, e.g. {first}",
+    "speed.packing_virtual_tokens": "packing: off, {method} adds virtual tokens that need one example per row",
 }

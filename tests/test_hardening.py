@@ -278,7 +278,7 @@ def test_json_nested_200000_deep_is_a_clear_problem_in_the_upload_handler(tmp_pa
 
     upload = tmp_path / f"deep{suffix}"
     upload.write_text(body)
-    message, _, _, _ = preview_upload(str(upload), "auto", "en")
+    message = preview_upload(str(upload), "auto", "en")[0]
     assert "nests too deeply" in message
 
 

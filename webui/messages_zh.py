@@ -222,7 +222,7 @@ MESSAGES_ZH: dict[str, str] = {
     "speed.attention_flash": "注意力：flash_attention_2（检测到 GPU 与 flash-attn；打包行使用其变长内核）",
     "speed.liger_off": "Liger：关闭（已手动关闭）",
     "speed.liger_stage": "Liger：关闭（仅用于 sft 与 pt；{stage} 有自己的损失函数）",
-    "speed.liger_missing": "Liger：未安装（在 CUDA 机器上 pip install liger-kernel）",
+    "speed.liger_missing": "Liger：未安装（在 CUDA 机器上 `pip install liger-kernel`）",
     "speed.liger_no_gpu": "Liger：关闭（其内核需要 GPU）",
     "speed.liger_on": "Liger：开启（融合 RMSNorm、RoPE、SwiGLU 与交叉熵）",
     "speed.compile_on": "torch.compile：开启（编译期间前几步较慢）",
@@ -259,4 +259,5 @@ MESSAGES_ZH: dict[str, str] = {
     "preflight.lora_target": "method.lora_target 指定了此模型没有的模块：{missing}；它的线性层为 {names}（或使用 all-linear）",
     "preflight.template_unknown": "model.template {name} 不是工作室的模板；相近的名称：{close}（全部：{all}）",
     "preflight.data_rows": "数据集 {dataset} 有 {count} 行有问题，例如 {first}",
+    "speed.packing_virtual_tokens": "打包：关闭，{method} 会添加虚拟 token，每行只能放一条样本",
 }

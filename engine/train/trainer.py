@@ -280,12 +280,14 @@ def event_callback(context: RunContext, model, tally=None, **start_fields):
 
 
 def build_trainer(context: RunContext, train, validation, tokenizer, trainer_class=None, args_class=None,
-                  collator=None, data: dict | None = None, trainer_options: dict | None = None, **args_extra):
+                  collator=None, data: dict | None = None, trainer_options: dict | None = None,
+                  examples: tuple[int, int] | None = None, **args_extra):
     """The ready-to-train trainer of a stage: `train` / `validation` datasets, the model prepared for the method,
     the shared arguments (`args_class`: a TRL subclass of TrainingArguments, `args_extra` its own options),
     the event callback (`data`: the start event's summary of the data), and `trainer_options` for the
     trainer itself (TRL's reward functions, say). Default: transformers' Trainer with `collator`; a collator with
-    a `tally` (engine/train/packing.py) has its real and padded tokens counted as they are trained on."""
+    a `tally` (engine/train/packing.py) has its real and padded tokens counted as they are trained on.
+    `examples`: (train, validation) examples when the datasets hold packed rows of several."""
     from transformers import Trainer
 
     config = context.config
@@ -293,7 +295,8 @@ def build_trainer(context: RunContext, train, validation, tokenizer, trainer_cla
     tally = getattr(collator, "tally", None)
     if tally is not None:
         count_tokens(model, tally)
-    callback = event_callback(context, model, tally, train_examples=len(train), val_examples=len(validation or []),
+    train_examples, val_examples = examples or (len(train), len(validation or []))
+    callback = event_callback(context, model, tally, train_examples=train_examples, val_examples=val_examples,
                               **({"data": data} if data else {}))
     options = {"data_collator": collator} if collator is not None else {}
     return (trainer_class or Trainer)(

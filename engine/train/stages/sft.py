@@ -36,10 +36,12 @@ def build_sft_trainer(context: RunContext):
     config = context.config
     tokenizer = load_tokenizer(config.model)
     train, validation, summary = build_sft_examples(config, tokenizer, partial(_log_encoding, context.log))
+    examples = (len(train), len(validation or []))  # before packing puts several in a row
     # Packed rows (or padded examples) under the speed plan; `rows` describes the packing for the start event.
     train, validation, collator, rows = batching(train, validation, tokenizer, plan_speed(config),
                                                  torch_dtype(config.model.dtype))
-    return build_trainer(context, train, validation, tokenizer, collator=collator, data={**summary, **rows})
+    return build_trainer(context, train, validation, tokenizer, collator=collator, data={**summary, **rows},
+                         examples=examples)
 
 
 def _log_encoding(log, dataset: str, done: int, total: int) -> None:
