@@ -106,17 +106,19 @@ def _train_claimed(run_dir: Path) -> int:
         if problems:
             raise DataError("\n".join(problems))
         _build_builtin_model(config, log)
+        fields: dict = {}  # what the outcome adds (an early stop's note), when this process trained
         if needs_launcher(config):  # several processes: they train, this process follows them
             outcome = launch_ranks(run_dir, config, resume_from)
         else:
             context = RunContext(config, run_dir, log, lambda: bool(interrupted) or stop_requested(run_dir),
                                  resume_from)
             outcome = run_training(context)
+            fields = context.outcome_fields
     except Exception as err:  # any failure must still end in a readable status
         traceback.print_exc()
         _write_failure(log, err, run_dir)
         return EXIT_FAILED
-    log.write("status", status=outcome, **context.outcome_fields)
+    log.write("status", status=outcome, **fields)
     print(f"run {outcome}: {run_dir}", flush=True)
     return 0
 
