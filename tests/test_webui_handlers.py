@@ -45,13 +45,11 @@ def app_form():
 
 
 def test_defaults_are_the_cpu_demo_preset():
+    """The page starts from the quick demo: the built-in model learns demo_quick by heart (issue 15)."""
     config = default_config()
     assert config.model.name_or_path == "builtin:tiny-demo"
-    assert config.data.datasets == ["demo_alpaca_en"]
-    assert (config.train.learning_rate, config.train.per_device_train_batch_size) == (0.002, 8)
-    assert (config.method.lora_rank, config.method.lora_alpha, config.data.cutoff_len) == (16, 32, 256)
-    assert (config.train.logging_steps, config.train.num_train_epochs) == (2, 3.0)
-    assert (config.data.val_size, config.eval.eval_steps) == (0.1, 10)
+    assert config.data.datasets == ["demo_quick"]
+    assert config == RunConfig.load("examples/quick_demo.yaml")
 
 
 def test_every_run_field_has_exactly_one_control(app_form):

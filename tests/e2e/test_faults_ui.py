@@ -111,6 +111,8 @@ def new_page(browser, url: str):
     page = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
     page.set_default_timeout(30_000)
     page.goto(url)
+    # The page restores its browser's saved form on load, then draws the summary line: type after that.
+    wait_until(lambda: page.locator("#summary").inner_text().strip(), 30, "the restored form", page=page)
     open_tab(page, "Train")
     return page
 
