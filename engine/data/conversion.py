@@ -221,8 +221,9 @@ def load_vision_samples(name: str, max_samples: int = 0) -> list[VisionSample]:
     for number, row in enumerate(rows, 1):
         row = flatten_parts(row, turns, content_tag, column)
         try:
+            # Image paths are relative to the folder the dataset's registry points into (shipped data or workspace).
             samples.append(vision_sample(to_messages(entry, row, number), row_image_names(row, column),
-                                         f"dataset {entry.name!r} row {number}"))
+                                         f"dataset {entry.name!r} row {number}", root=entry.folder))
         except ImageError as err:
             raise DataError(str(err)) from None
     return samples

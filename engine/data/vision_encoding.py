@@ -159,7 +159,7 @@ def encode_vision_dataset(name: str, template: ChatTemplate, processor, cutoff_l
     for path in sorted({p for sample in samples for p in sample.images}):
         stat = path.stat()
         key.update(f"{path}:{stat.st_size}:{stat.st_mtime_ns}".encode())
-    key.update(json.dumps([vars(entry), template.source, cutoff_len, train_on_prompt, max_samples]).encode())
+    key.update(json.dumps([vars(entry), template.source, cutoff_len, train_on_prompt, max_samples], default=str).encode())
     key.update(_tokenizer_fingerprint(processor.tokenizer).encode())
     key.update(json.dumps(processor.image_processor.to_dict(), sort_keys=True, default=str).encode())
     folder = cache_dir() / "encoded" / f"{name}-vision-{key.hexdigest()[:16]}"
@@ -198,8 +198,11 @@ class VisionCollator:
             ids.append(list(feature["input_ids"]) + [self.pad_id] * padding)
             labels.append(list(feature["labels"]) + [IGNORE] * padding)
             attention.append([1] * len(feature["input_ids"]) + [0] * padding)
-        batch = {"input_ids": torch.tensor(ids), "labels": torch.tensor(labels),
-                 "attention_mask": torch.tensor(attention)}
+        batch = {
+            "input_ids": torch.tensor(ids),
+            "labels": torch.tensor(labels),
+            "attention_mask": torch.tensor(attention),
+        }
         images = [load_image(Path(path)) for feature in features for path in feature.get("images") or []]
         if images:
             batch.update(self.processor.image_processor(images=images, return_tensors="pt"))
