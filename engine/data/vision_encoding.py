@@ -159,7 +159,8 @@ def encode_vision_dataset(name: str, template: ChatTemplate, processor, cutoff_l
     for path in sorted({p for sample in samples for p in sample.images}):
         stat = path.stat()
         key.update(f"{path}:{stat.st_size}:{stat.st_mtime_ns}".encode())
-    key.update(json.dumps([vars(entry), template.source, cutoff_len, train_on_prompt, max_samples], default=str).encode())
+    settings = [vars(entry), template.source, cutoff_len, train_on_prompt, max_samples]
+    key.update(json.dumps(settings, default=str).encode())  # default=str: the entry's folder is a Path
     key.update(_tokenizer_fingerprint(processor.tokenizer).encode())
     key.update(json.dumps(processor.image_processor.to_dict(), sort_keys=True, default=str).encode())
     folder = cache_dir() / "encoded" / f"{name}-vision-{key.hexdigest()[:16]}"
