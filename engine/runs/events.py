@@ -85,17 +85,24 @@ def read_events(run_dir: Path) -> list[dict]:
     return [event for line in text.splitlines() if (event := parse_event(line)) is not None]
 
 
+def _tail(run_dir: Path, tail_bytes: int) -> tuple[str, int] | None:
+    """(the last `tail_bytes` of events.jsonl as text, the file's size); None when there is no file."""
+    try:
+        with (Path(run_dir) / EVENTS_FILE).open("rb") as log:
+            size = log.seek(0, 2)
+            log.seek(max(size - tail_bytes, 0))
+            return log.read().decode("utf-8", errors="replace"), size
+    except FileNotFoundError:
+        return None
+
+
 def read_last_status(run_dir: Path, tail_bytes: int = 16384) -> dict | None:
     """`last_status` of the file without reading all of it: pollers ask this of every run, every few
     seconds, and a long run's log holds many thousand lines. The final status is normally the last line."""
-    path = Path(run_dir) / EVENTS_FILE
-    try:
-        with path.open("rb") as log:
-            size = log.seek(0, 2)
-            log.seek(max(size - tail_bytes, 0))
-            tail = log.read().decode("utf-8", errors="replace")
-    except FileNotFoundError:
+    read = _tail(run_dir, tail_bytes)
+    if read is None:
         return None
+    tail, size = read
     for line in reversed(_complete_lines(tail, cut_start=size > tail_bytes)):
         event = parse_event(line)
         if event is not None and event["event"] == "status":
@@ -107,14 +114,10 @@ def tail_damaged(run_dir: Path, tail_bytes: int = 4096) -> bool:
     """True when the newest complete line of events.jsonl is not a well-formed event: something other than
     the worker wrote there (or the file was damaged), so the run's state cannot be trusted. A half-written
     last line (no newline yet) is not damage: a worker may be writing it, or was killed while it did."""
-    path = Path(run_dir) / EVENTS_FILE
-    try:
-        with path.open("rb") as log:
-            size = log.seek(0, 2)
-            log.seek(max(size - tail_bytes, 0))
-            tail = log.read().decode("utf-8", errors="replace")
-    except FileNotFoundError:
+    read = _tail(run_dir, tail_bytes)
+    if read is None:
         return False
+    tail, size = read
     lines = [line for line in _complete_lines(tail, cut_start=size > tail_bytes) if line.strip()]
     return bool(lines) and parse_event(lines[-1]) is None
 
