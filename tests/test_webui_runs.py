@@ -116,7 +116,7 @@ def test_resume_continues_a_stopped_run_to_its_step_count(saves):
     wait_for(lambda: run_status(run) == "completed", tick=lambda: refresh_view(run_dir, "en", None))
     drawn = refresh_view(run_dir, "zh", None)
     assert "data-step='12' data-total='12'" in drawn[0] and "已完成" in drawn[0]
-    assert drawn[6] == {"__type__": "update", "interactive": False}
+    assert drawn.resume == {"__type__": "update", "interactive": False}
     curve = drawn.curve["value"]  # in the page's language: 训练损失 = train loss
     steps = list(curve[curve.series == "训练损失"]["step"])
     assert steps == list(range(1, 13))  # the steps a resume went back over are drawn once
@@ -142,7 +142,7 @@ def test_a_failed_run_shows_its_reason_and_advice(saves):
     checkpoint = run_dir / "checkpoint-4"
     checkpoint.mkdir()
     (checkpoint / "trainer_state.json").write_text(json.dumps({"global_step": 4}))
-    assert refresh_view(str(run_dir), "en", None)[6] == {"__type__": "update", "interactive": True}
+    assert refresh_view(str(run_dir), "en", None).resume == {"__type__": "update", "interactive": True}
 
 
 def test_every_status_has_both_languages():

@@ -57,9 +57,9 @@ def test_token_view_shows_trained_and_masked_tokens(page):
     open_tab(page, "Data")
     # The starting preset trains the quick demo; look at (and later clean) the bigger English demo set.
     page.locator("#inspect-dataset input").click()
-    page.get_by_role("option", name="demo_alpaca_en", exact=True).click()
+    page.locator("#inspect-dataset").get_by_role("option", name="demo_alpaca_en", exact=True).click()
     page.locator("#datasets input").click()
-    page.get_by_role("option", name="demo_alpaca_en", exact=True).click()
+    page.locator("#datasets").get_by_role("option", name="demo_alpaca_en", exact=True).click()
     page.keyboard.press("Escape")
     page.locator("#inspect-show").click()
     counts = page.locator("#token-counts")
