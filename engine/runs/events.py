@@ -51,8 +51,13 @@ class EventLog:
 
     def write(self, kind: str, **fields) -> None:
         record = {"event": kind, "time": round(time.time(), 3), **fields}
-        with self.path.open("a", encoding="utf-8") as out:
-            out.write(json.dumps(record, ensure_ascii=False) + "\n")
+        line = json.dumps(record, ensure_ascii=False) + "\n"
+        with self.path.open("a+b") as out:
+            # A worker killed mid-write leaves a last line without its newline: start on a line of our own,
+            # so that the cut line stays one damaged line and this event stays readable.
+            if out.seek(0, 2) and (out.seek(-1, 2), out.read(1))[1] != b"\n":
+                line = "\n" + line
+            out.write(line.encode("utf-8"))
 
 
 def well_formed(event) -> bool:
