@@ -88,6 +88,30 @@ def studio_dirs(tmp_path, monkeypatch):
     end_workers(tmp_path / "saves", os.environ["STUDIO_SAVES_DIR"])  # also a saves folder the test moved to
 
 
+@pytest.fixture
+def started(studio_dirs, tiny_model):
+    """Run handles a test started; teardown kills each one's process group and every rank it recorded
+    (the ranks of a multi-process run are not the worker's children once the launcher is gone)."""
+    import signal
+
+    import psutil
+
+    from engine.runs.launch import rank_records
+    from engine.runs.process import launch_record
+
+    handles = []
+    yield handles
+    for handle in handles:
+        if record := launch_record(handle.run_dir):
+            try:
+                os.killpg(record["pgid"], signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        for rank in rank_records(handle.run_dir):
+            if rank.get("pid") and psutil.pid_exists(rank["pid"]):
+                psutil.Process(rank["pid"]).kill()
+
+
 @pytest.fixture(scope="session")
 def tiny_model() -> Path:
     from engine.models.builtin import builtin_path

@@ -33,19 +33,6 @@ CASES = [
 ]
 
 
-@pytest.fixture
-def started(studio_dirs, tiny_model):
-    handles = []
-    yield handles
-    for handle in handles:
-        record = launch_record(handle.run_dir)
-        if record:
-            try:
-                os.killpg(record["pgid"], signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-
-
 @pytest.mark.parametrize("strategy, offload_optimizer, offload_parameters", CASES)
 def test_one_gpu_trains_and_resumes_with(started, strategy, offload_optimizer, offload_parameters):
     config = short_run_config(max_steps=60, save_steps=2)  # enough steps to be killed before the end

@@ -32,23 +32,6 @@ def two_process_config(max_steps: int, save_steps: int = 1000, finetuning_type: 
     return config
 
 
-@pytest.fixture
-def started(studio_dirs, tiny_model):
-    """Runs started by the test; teardown kills each one's process group and every rank it recorded."""
-    handles = []
-    yield handles
-    for handle in handles:
-        record = launch_record(handle.run_dir)
-        if record:
-            try:
-                os.killpg(record["pgid"], signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        for rank in rank_records(handle.run_dir):
-            if rank.get("pid") and psutil.pid_exists(rank["pid"]):
-                psutil.Process(rank["pid"]).kill()
-
-
 def logs(run_dir) -> list[dict]:
     return [e for e in read_events(run_dir) if e["event"] == "log"]
 
