@@ -384,4 +384,24 @@ ENGLISH: dict[str, str] = {
     "preflight.template_unknown": "model.template {name} is not a studio template; close names: {close} (all: {all})",
     "preflight.data_rows": "dataset {dataset} has {count} problem rows, e.g. {first}",
     "speed.packing_virtual_tokens": "packing: off, {method} adds virtual tokens that need one example per row",
+    # engine/runs/notes.py, store.py, scheduler.py: notes, tags, archiving and deleting runs
+    "runs.note_too_long": "the note is {length} characters long; keep it within {limit}",
+    "runs.tag_too_long": "the tag “{tag}” is longer than {limit} characters; shorten it",
+    "runs.too_many_tags": "{count} tags given; a run keeps at most {limit}",
+    "runs.name_unknown": "no run is named {name}; give its folder (`python -m engine runs --all` lists every run)",
+    "runs.name_not_unique": "several runs are named {name}: {folders}; give the folder of the one you mean",
+    "runs.delete_not_run_folder": "{folder} is not a run folder of {saves} (saves/<model>/<method>/<run>); "
+                                  "nothing was deleted",
+    "runs.delete_queued": "run {run} is waiting in the queue: cancel it first (Stop), then delete it",
+    "runs.delete_training": "run {run} is training: stop it and wait until it has ended, then delete it",
+    "runs.delete_confirm": "delete run {run} and all its files ({size}) in {folder}? This cannot be undone. [y/N] ",
+    "runs.delete_needs_yes": "deleting a run asks for confirmation: run the command in a terminal, or add --yes",
+    "runs.deleted": "deleted run {run} ({size} freed)",
+    "runs.delete_kept": "nothing was deleted",
+    "runs.archived": "run {run} archived: hidden from the run list (`python -m engine runs --all` shows it), "
+                     "its files kept",
+    "runs.unarchived": "run {run} is back in the run list",
+    "runs.note_saved": "run {run}: note saved",
+    "runs.tags_saved": "run {run}: tags {tags}",
+    "runs.none_match": "no run matches; archived runs are listed with --all",
 }

@@ -121,15 +121,15 @@ def test_early_stopping_stops_a_diverging_run_and_keeps_the_best(studio_dirs):
 def test_compare_panel_draws_named_curves_and_the_diff(two_runs):
     from webui.compare_panel import compare_view
 
-    message, figure, diff, metrics = compare_view([str(run) for run in two_runs], "step", 0.6, True, "zh")
-    assert message == ""
+    message, notes, figure, diff, metrics = compare_view([str(run) for run in two_runs], "step", 0.6, True, "zh")
+    assert message == "" and notes == ""
     axes = figure.axes[0]
     assert axes.get_yscale() == "log"
     legend = [entry.get_text() for entry in axes.get_legend().get_texts()]
     assert legend == [f"{run.name} · {series}" for run in two_runs for series in ("训练", "验证")]
     assert diff.values.tolist() == [["train.learning_rate", "0.002", "0.0002"]]
     assert list(metrics.columns) == ["指标", *(run.name for run in two_runs)]
-    assert compare_view([str(two_runs[0])], "step", 0.6, False, "en")[1:] == (None, None, None)
+    assert compare_view([str(two_runs[0])], "step", 0.6, False, "en")[1:] == ("", None, None, None)
 
 
 def test_a_tracker_that_is_not_installed_is_refused_plainly():

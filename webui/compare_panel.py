@@ -34,6 +34,7 @@ def build_compare_panel(labels: Labels) -> dict:
             parts["log"] = labels.labelled(gr.Checkbox, "experiments.log_scale", value=False)
         parts["button"] = labels.button("experiments.button", variant="primary", elem_id="compare-button")
         parts["message"] = gr.Markdown(elem_id="compare-message")
+        parts["notes"] = gr.Markdown(elem_id="compare-notes")
         parts["plot"] = labels.labelled(gr.Plot, "experiments.curve", elem_id="compare-curve")
         parts["diff"] = labels.labelled(gr.Dataframe, "experiments.diff", interactive=False, elem_id="compare-diff")
         parts["metrics"] = labels.labelled(gr.Dataframe, "experiments.metrics", interactive=False,
@@ -43,7 +44,8 @@ def build_compare_panel(labels: Labels) -> dict:
 
 def run_choices() -> list[tuple[str, str]]:
     """(label, run folder) of every run with something to compare, newest first."""
-    return [(f"{run.name} · {run.method} · {run.status}", str(run.run_dir)) for run in list_runs() if run.step]
+    return [(" · ".join([run.name, run.method, run.status, *(f"#{tag}" for tag in run.notes.tags)]), str(run.run_dir))
+            for run in list_runs() if run.step]
 
 
 def x_choices(lang: str) -> list[tuple[str, str]]:
@@ -55,15 +57,27 @@ def x_choices(lang: str) -> list[tuple[str, str]]:
 
 
 def compare_view(run_dirs: list[str] | None, x: str, smoothing: float, log_scale: bool, lang: str) -> tuple:
-    """(message, figure, config diff, final metrics) for the chosen runs; a hint and nothing drawn when
-    fewer than two (or more than six) are chosen."""
+    """(message, the runs' notes and tags, figure, config diff, final metrics) for the chosen runs; a hint and
+    nothing drawn when fewer than two (or more than six) are chosen."""
     run_dirs = run_dirs or []
     if not 2 <= len(run_dirs) <= MAX_RUNS:
-        return text("experiments.pick", lang), None, None, None
+        return text("experiments.pick", lang), "", None, None, None
     comparison = compare_runs(run_dirs, x)
     message = "" if comparison.diff else text("experiments.same_config", lang)
-    return (message, loss_figure(comparison, smoothing, log_scale, lang), diff_frame(comparison, lang),
-            metrics_frame(comparison, lang))
+    return (message, notes_markdown(comparison, lang), loss_figure(comparison, smoothing, log_scale, lang),
+            diff_frame(comparison, lang), metrics_frame(comparison, lang))
+
+
+def notes_markdown(comparison: Comparison, lang: str) -> str:
+    """'**Notes**' and a line per run with a note or tags: '- **run** `tag` `tag` · note'; "" when none has."""
+    lines = [_note_line(run, note, tags) for run, note, tags in zip(comparison.runs, comparison.notes, comparison.tags)
+             if note or tags]
+    return "\n".join([f"**{text('experiments.notes', lang)}**", *lines]) if lines else ""
+
+
+def _note_line(run: str, note: str, tags: list[str]) -> str:
+    line = " ".join([f"- **{run}**", *(f"`{tag}`" for tag in tags)])
+    return f"{line} · {' '.join(note.split())}" if note else line
 
 
 def loss_figure(comparison: Comparison, smoothing: float, log_scale: bool, lang: str) -> Figure:
@@ -114,7 +128,7 @@ def metric_label(key: str, lang: str) -> str:
 
 def wire_compare_panel(parts: dict, lang: gr.Radio, history: gr.Dataframe, refresh: gr.Button):
     inputs = [parts["runs"], parts["x"], parts["smoothing"], parts["log"], lang]
-    outputs = [parts["message"], parts["plot"], parts["diff"], parts["metrics"]]
+    outputs = [parts["message"], parts["notes"], parts["plot"], parts["diff"], parts["metrics"]]
     parts["button"].click(compare_view, inputs, outputs)
     for control in (parts["x"], parts["smoothing"], parts["log"]):
         control.change(compare_view, inputs, outputs, show_progress="hidden")

@@ -534,6 +534,35 @@ TEXT: dict[str, dict[str, str]] = {
     "next.export": {"en": "Export this run", "zh": "导出这次运行"},
     "export.no_runs": {"en": "No finished run yet: train one in the Train tab, then pick it here.",
                        "zh": "还没有已完成的运行：请先在“训练”页训练一次，再到这里选择。"},
+    # the run history: notes, tags, archive, delete (webui/history_panel.py)
+    "history.search": {"en": "Search (name, model, note, tag)", "zh": "搜索（名称、模型、备注、标签）"},
+    "history.tag": {"en": "Tag", "zh": "标签"},
+    "history.all_tags": {"en": "any tag", "zh": "任意标签"},
+    "history.show_archived": {"en": "Show archived", "zh": "显示已归档"},
+    "history.archived_mark": {"en": " · archived", "zh": " · 已归档"},
+    "history.editing": {"en": "**{run}**: note, tags, archive, delete", "zh": "**{run}**：备注、标签、归档、删除"},
+    "history.note": {"en": "Note", "zh": "备注"},
+    "history.tags": {"en": "Tags (comma-separated)", "zh": "标签（用逗号分隔）"},
+    "history.save": {"en": "Save note and tags", "zh": "保存备注和标签"},
+    "history.archive": {"en": "Archive", "zh": "归档"},
+    "history.unarchive": {"en": "Unarchive", "zh": "取消归档"},
+    "history.delete": {"en": "Delete run…", "zh": "删除运行…"},
+    "history.delete_yes": {"en": "Yes, delete it", "zh": "确认删除"},
+    "history.delete_no": {"en": "Cancel", "zh": "取消"},
+    "history.delete_question": {
+        "en": "Delete run **{run}** and all its files ({size})? This cannot be undone.",
+        "zh": "删除运行 **{run}** 及其全部文件（{size}）？此操作无法撤销。",
+    },
+    "history.saved": {"en": "Saved the note and tags of {run}.", "zh": "已保存 {run} 的备注和标签。"},
+    "history.archived": {
+        "en": "{run} is archived: hidden from the history (tick Show archived to see it); its files are kept.",
+        "zh": "{run} 已归档：不再显示在历史中（勾选“显示已归档”可见），文件保留。",
+    },
+    "history.unarchived": {"en": "{run} is back in the history.", "zh": "{run} 已回到历史中。"},
+    "history.deleted": {"en": "Deleted run {run} and its files.", "zh": "已删除运行 {run} 及其文件。"},
+    "column.tags": {"en": "tags", "zh": "标签"},
+    "column.note": {"en": "note", "zh": "备注"},
+    "experiments.notes": {"en": "Notes", "zh": "备注"},
 }
 
 

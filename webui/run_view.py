@@ -21,14 +21,23 @@ from engine.runs.events import current_events, final_status, latest_progress, re
 from engine.runs.files import CONFIG_FILE, EVENTS_FILE, FINAL_DIR, LOG_FILE
 from engine.runs.scheduler import queued_runs
 from engine.runs.status import RunStatus, State
-from engine.runs.store import RunSummary, list_runs, newest_checkpoint, run_directory, run_status, summarize_run
+from engine.runs.store import (
+    RunSummary,
+    filter_runs,
+    list_runs,
+    newest_checkpoint,
+    run_directory,
+    run_status,
+    summarize_run,
+)
 
 from webui.devices_panel import ranks_html
 from webui.i18n import TEXT, localize, text
 
 CURVE_COLUMNS = ["step", "loss", "series"]
 CURVE_SERIES = ("train", "eval", "smoothed")
-HISTORY_COLUMNS = ["run", "model", "method", "status", "step", "loss", "started", "folder"]
+HISTORY_COLUMNS = ["run", "model", "method", "status", "step", "loss", "tags", "note", "started", "folder"]
+NOTE_SHOWN_CHARS = 60  # the history shows a note's start; the editor below it shows the whole
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -281,23 +290,36 @@ def run_config_text(run_dir: str) -> str:
     return path.read_text(encoding="utf-8") if path and path.exists() else ""
 
 
-def history_table(lang: str) -> pd.DataFrame:
-    """Past runs, newest first; `folder` is the run's path under the saves dir (what selecting reads)."""
+def history_table(lang: str, search: str = "", tag: str = "", archived: bool = False) -> pd.DataFrame:
+    """Past runs, newest first, filtered like filter_runs (archived ones only when `archived`); `folder` is the
+    run's path under the saves dir (what selecting reads)."""
     rows = [
         (
             run.name,
             run.model,
             run.method,
-            status_text(run.status, lang, run.run_dir),
+            _status_cell(run, lang),
             f"{run.step}/{run.total_steps}",
             None if run.final_loss is None else round(run.final_loss, 4),
+            ", ".join(run.notes.tags),
+            _shortened(run.notes.text),
             run.started,
             str(run.run_dir.relative_to(saves_dir())),
         )
-        for run in list_runs()
+        for run in filter_runs(list_runs(), tag, search, archived)
     ]
     headers = [text(f"column.{c}", lang) if f"column.{c}" in TEXT else c for c in HISTORY_COLUMNS]
     return pd.DataFrame(rows, columns=headers)
+
+
+def _status_cell(run: RunSummary, lang: str) -> str:
+    archived = text("history.archived_mark", lang) if run.notes.archived else ""
+    return status_text(run.status, lang, run.run_dir) + archived
+
+
+def _shortened(note: str) -> str:
+    line = " ".join(note.split())
+    return line if len(line) <= NOTE_SHOWN_CHARS else line[: NOTE_SHOWN_CHARS - 1] + "…"
 
 
 def run_dir_of_row(row: list) -> str:

@@ -13,6 +13,7 @@ from pathlib import Path
 from engine.config.schema import RunConfig
 from engine.runs.events import current_events, final_status, peak_memory_mb, read_events
 from engine.runs.files import CONFIG_FILE
+from engine.runs.notes import RunNotes, read_notes
 from engine.use.judging import read_judgements, win_rate
 from engine.use.predict import read_metrics
 
@@ -27,12 +28,14 @@ METRIC_KEYS = ("train_loss", "eval_loss", "perplexity", *SCORE_KEYS, "tokens_per
 
 @dataclass
 class RunRecord:
-    """What a comparison reads of one run: its label, its config as dotted fields, its current events."""
+    """What a comparison reads of one run: its label, its config as dotted fields, its current events, and
+    what the user wrote about it."""
 
     run_dir: Path
     label: str
     config: dict
     events: list[dict]
+    notes: RunNotes
 
 
 @dataclass
@@ -50,6 +53,8 @@ class Comparison:
     curves: list[CurvePoint]
     diff: dict[str, list]  # dotted field -> its value in each run, only for fields that differ
     metrics: dict[str, list]  # metric -> its value in each run (None where a run has none)
+    notes: list[str]  # the user's note on each run ("" for none)
+    tags: list[list[str]]  # the user's tags on each run
 
 
 def compare_runs(run_dirs: list[str | Path], x: str = "step") -> Comparison:
@@ -60,6 +65,8 @@ def compare_runs(run_dirs: list[str | Path], x: str = "step") -> Comparison:
         curves=curve_points(records, x),
         diff=config_diff(records),
         metrics=metrics_table(records),
+        notes=[record.notes.text for record in records],
+        tags=[list(record.notes.tags) for record in records],
     )
 
 
@@ -73,7 +80,7 @@ def read_runs(run_dirs: list[str | Path]) -> list[RunRecord]:
     names = [path.name for path in paths]
     labels = [name if names.count(name) == 1 else "/".join(path.parts[-3:]) for name, path in zip(names, paths)]
     return [RunRecord(path, label, flatten(RunConfig.load(path / CONFIG_FILE).to_dict()),
-                      current_events(read_events(path))) for path, label in zip(paths, labels)]
+                      current_events(read_events(path)), read_notes(path)) for path, label in zip(paths, labels)]
 
 
 def flatten(tree: dict, prefix: str = "") -> dict:
@@ -206,7 +213,7 @@ def wall_time_s(events: list[dict]) -> float | None:
 def render_text(comparison: Comparison) -> str:
     """The comparison as plain-text tables: runs, differing config fields, final metrics, curve summary."""
     names = comparison.runs
-    lines = ["runs:", *(f"  [{index}] {name}" for index, name in enumerate(names, start=1)), ""]
+    lines = ["runs:", *(_run_line(index, comparison) for index in range(len(names))), ""]
     lines += _table("config differences", comparison.diff, len(names)) or ["config: no differences", ""]
     lines += _table("final metrics", comparison.metrics, len(names))
     lines.append("curves (points, first -> last loss):")
@@ -216,6 +223,13 @@ def render_text(comparison: Comparison) -> str:
             if losses:
                 lines.append(f"  [{index}] {series:5} {len(losses):4} points  {losses[0]:.4f} -> {losses[-1]:.4f}")
     return "\n".join(lines)
+
+
+def _run_line(index: int, comparison: Comparison) -> str:
+    """'  [1] name  #tag #tag  — note' (the note on one line)."""
+    tags = "".join(f"  #{tag}" for tag in comparison.tags[index])
+    note = " ".join(comparison.notes[index].split())
+    return f"  [{index + 1}] {comparison.runs[index]}{tags}" + (f"  — {note}" if note else "")
 
 
 def _table(title: str, rows: dict[str, list], columns: int) -> list[str]:

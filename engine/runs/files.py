@@ -7,6 +7,7 @@ A run lives in saves/<model>/<method>/<run-name>/:
   checkpoint-N/  Trainer checkpoints          final/         the trained adapter or model
   STOP           present once a stop was asked for (its mtime is when)
   tensorboard/   TensorBoard event files
+  notes.json     the user's note, tags and archived mark (engine/runs/notes.py); never written by the worker
 """
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ LOCK_FILE = "worker.lock"
 QUEUED_FILE = "QUEUED"
 STOP_FILE = "STOP"
 CHECKPOINT_PREFIX = "checkpoint-"
+NOTES_FILE = "notes.json"
 
-__all__ = ["CHECKPOINT_PREFIX", "CONFIG_FILE", "EVENTS_FILE", "FINAL_DIR", "LOCK_FILE", "LOG_FILE", "QUEUED_FILE",
-           "STOP_FILE", "TENSORBOARD_DIR", "WORKER_FILE"]
+__all__ = ["CHECKPOINT_PREFIX", "CONFIG_FILE", "EVENTS_FILE", "FINAL_DIR", "LOCK_FILE", "LOG_FILE", "NOTES_FILE",
+           "QUEUED_FILE", "STOP_FILE", "TENSORBOARD_DIR", "WORKER_FILE"]

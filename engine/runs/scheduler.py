@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import fcntl
 import json
+import shutil
 import subprocess
 import time
 from contextlib import contextmanager
@@ -21,7 +22,8 @@ from pathlib import Path
 
 from engine.config.schema import RunConfig
 from engine.train.rules import validate
-from engine.paths import saves_dir
+from engine.messages import Message, say
+from engine.paths import PathEscapeError, saves_dir
 from engine.runs.events import EventLog, read_events, read_last_status
 from engine.runs.failures import ADVICE
 from engine.runs.files import CONFIG_FILE, LOG_FILE, QUEUED_FILE
@@ -234,3 +236,29 @@ def stop_and_wait(
         advance(grace_s, kill_after_s)
     advance(grace_s, kill_after_s)  # once more: the worker has ended, so kill what it left in its group
     return run_status(run_dir)
+
+
+class RunActive(RuntimeError):
+    """A run that has not ended cannot be deleted; `message` says what to do first."""
+
+    def __init__(self, message: Message):
+        super().__init__(message)
+        self.message = message
+
+
+def delete_run(run_dir: str | Path) -> Path:
+    """Delete a run folder and everything in it; returns the folder deleted. Confined by resolved path to a
+    run folder of the saves folder (saves/<model>/<method>/<run>); RunActive while it waits in the queue or
+    trains. The queue's lock is held meanwhile, so the queue cannot start it halfway."""
+    run_dir = run_directory(run_dir)
+    if len(run_dir.relative_to(saves_dir()).parts) != 3:
+        raise PathEscapeError(say("runs.delete_not_run_folder", folder=run_dir, saves=saves_dir()))
+    with queue_lock():
+        status = run_status(run_dir)
+        if status.waiting:
+            raise RunActive(say("runs.delete_queued", run=run_dir.name))
+        if status.training:
+            raise RunActive(say("runs.delete_training", run=run_dir.name))
+        shutil.rmtree(run_dir)
+    # The model/method folders above stay, even when empty: a run being created there meanwhile needs them.
+    return run_dir

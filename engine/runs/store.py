@@ -17,6 +17,7 @@ from engine.paths import PathEscapeError, inside, saves_dir
 from engine.runs.events import current_events, final_status, latest_progress, peak_memory_mb, read_events
 from engine.runs.files import CHECKPOINT_PREFIX, CONFIG_FILE
 from engine.messages import say
+from engine.runs.notes import RunNotes, read_notes
 from engine.runs.status import Reason, RunStatus, damaged_file, run_status
 
 # ---------------------------------------------------------------------------------------------------------
@@ -120,6 +121,7 @@ class RunSummary:
     error: str = ""  # why the newest attempt failed, with advice, when it did
     peak_memory_mb: float | None = None  # GPU peak per device when on GPUs, else the peak resident memory
     note: str = ""  # what the final status adds, e.g. "early stop at step S, best step B"
+    notes: RunNotes = RunNotes()  # what the user wrote about it: note, tags, archived
 
 
 def summarize_run(run_dir: Path) -> RunSummary:
@@ -145,6 +147,7 @@ def summarize_run(run_dir: Path) -> RunSummary:
         error=_failure_text(run_dir, status, final),
         peak_memory_mb=peak_memory_mb(events),
         note=(ended or {}).get("note", ""),
+        notes=read_notes(run_dir),
     )
 
 
@@ -167,3 +170,39 @@ def list_runs() -> list[RunSummary]:
         except (OSError, ValueError):
             continue
     return sorted(summaries, key=lambda s: s.started, reverse=True)
+
+
+def filter_runs(runs: list[RunSummary], tag: str = "", search: str = "", archived: bool = False) -> list[RunSummary]:
+    """The runs a history shows: archived ones only when `archived`; with `tag`, those tagged so; with
+    `search`, those whose name, model, method, stage, note or tags contain it (any case)."""
+    needle = search.strip().casefold()
+    return [run for run in runs
+            if (archived or not run.notes.archived)
+            and (not tag or tag in run.notes.tags)
+            and (not needle or needle in _searchable(run))]
+
+
+def _searchable(run: RunSummary) -> str:
+    return " ".join([run.name, run.model, run.method, run.stage, run.notes.text, *run.notes.tags]).casefold()
+
+
+def all_tags(runs: list[RunSummary]) -> list[str]:
+    """Every tag some run carries, sorted."""
+    return sorted({tag for run in runs for tag in run.notes.tags}, key=str.casefold)
+
+
+def find_run(given: str) -> Path:
+    """A run named on the command line: its folder, or its bare name when exactly one run has it."""
+    if (Path(given).expanduser() / CONFIG_FILE).is_file() or "/" in given:
+        return run_directory(given)
+    named = [run_dir for run_dir in all_run_dirs() if run_dir.name == given]
+    if len(named) != 1:
+        raise FileNotFoundError(say("runs.name_not_unique" if named else "runs.name_unknown", name=given,
+                                    folders=", ".join(str(run_dir) for run_dir in named)))
+    return named[0]
+
+
+def folder_size(folder: Path) -> str:
+    """What deleting the folder frees, e.g. "12.3 MB": the size of its files (links not followed)."""
+    total = sum(path.lstat().st_size for path in Path(folder).rglob("*") if path.is_symlink() or not path.is_dir())
+    return f"{total / 1e6:.1f} MB"

@@ -21,7 +21,7 @@ from engine.runs.scheduler import RunHandle
 from engine.runs.store import checkpoint_step, newest_checkpoint
 from engine.train.speed import plan_speed
 
-from webui import compare_panel, devices_panel, memory_panel, run_view
+from webui import compare_panel, devices_panel, history_panel, memory_panel, run_view
 from webui.form import Form, config_from_values, values_from_config
 from webui.i18n import Labels, localize, text
 
@@ -109,12 +109,8 @@ def build_train_tab(form: Form, labels: Labels) -> dict:
         gr.LinePlot, "train.metrics", x="step", y="value", color="metric", height=280, elem_id="stage-metrics",
         visible=False,
     )
-    with labels.add(gr.Accordion(text("train.history", labels.lang), open=True), "train.history"):
-        parts["refresh"] = labels.button("train.refresh_history", size="sm")
-        parts["history"] = gr.Dataframe(run_view.history_table(labels.lang), interactive=False, elem_id="run-history",
-                                        max_height=260)
-        parts["run_config"] = gr.Code(language="yaml", interactive=False, show_label=False, visible=False,
-                                      elem_id="run-config")
+    parts["runs"] = history_panel.build_history_panel(labels)
+    parts["history"], parts["refresh"] = parts["runs"]["history"], parts["runs"]["refresh"]
     parts["compare"] = compare_panel.build_compare_panel(labels)
     return parts
 
@@ -256,9 +252,10 @@ class RunView(NamedTuple):
 
 
 def refresh_view(run_dir: str, lang: str, shown: tuple | None, smoothing: float | None = None,
-                 log_scale: bool = False) -> RunView:
+                 log_scale: bool = False, search: str = "", tag: str = "", archived: bool = False) -> RunView:
     """Timer tick: the run's view; gr.skip() for every part when nothing changed. `smoothing` and `log_scale`
-    are how the loss curve is drawn (the controls under it)."""
+    are how the loss curve is drawn (the controls under it); `search`, `tag` and `archived` filter the history
+    (the controls above it)."""
     advance_queue()
     now = run_view.snapshot(run_dir)
     if now == tuple(shown or ()):
@@ -272,7 +269,7 @@ def refresh_view(run_dir: str, lang: str, shown: tuple | None, smoothing: float 
         log=run_view.readable_log(events, lang),
         raw_log=run_view.log_tail(run_dir),
         command=run_view.command_for(run_dir),
-        history=run_view.history_table(lang) if status_changed else gr.skip(),
+        history=run_view.history_table(lang, search, tag, archived) if status_changed else gr.skip(),
         metrics=_metrics_update(events),
         resume=gr.update(interactive=run_view.can_resume(run_dir, status)) if status_changed else gr.skip(),
         shown=now,
@@ -342,15 +339,10 @@ def wire_train_tab(parts: dict, form: Form, lang: gr.Radio, run_dir: gr.State, s
 
     parts["load"].upload(load, [parts["load"], lang], [parts["message"], *controls])
     outputs = [shown if name == "shown" else parts[name] for name in RunView._fields]
-    timer.tick(refresh_view, [run_dir, lang, shown, parts["smoothing"], parts["log_scale"]], outputs,
-               show_progress="hidden")
+    history_filters = [parts["runs"][name] for name in ("search", "tag", "archived")]
+    timer.tick(refresh_view, [run_dir, lang, shown, parts["smoothing"], parts["log_scale"], *history_filters],
+               outputs, show_progress="hidden")
     for control in (parts["smoothing"], parts["log_scale"]):  # forgetting what was drawn redraws at the next tick
         control.change(lambda: None, None, shown, show_progress="hidden")
-    parts["refresh"].click(lambda current_lang: run_view.history_table(current_lang), lang, parts["history"])
-
-    def select_run(current_lang, event: gr.SelectData):
-        chosen = run_view.run_dir_of_row(event.row_value)
-        return chosen, None, gr.update(value=run_view.run_config_text(chosen), visible=True)
-
-    parts["history"].select(select_run, lang, [run_dir, shown, parts["run_config"]])
+    history_panel.wire_history_panel(parts["runs"], lang, run_dir, shown)
     compare_panel.wire_compare_panel(parts["compare"], lang, parts["history"], parts["refresh"])
