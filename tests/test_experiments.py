@@ -76,6 +76,28 @@ def test_resource_events_are_written_on_cpu(two_runs):
     assert len(samples) >= 6 and all(e["cpu_rss_mb"] > 0 and e["gpus"] == [] for e in samples)
     assert peak_memory_mb(events) >= max(e["cpu_rss_mb"] for e in samples)
     assert summarize_run(two_runs[0]).peak_memory_mb == peak_memory_mb(events)
+    from webui.run_view import resource_curves
+
+    memory, use = resource_curves(events, "zh")  # what the run view plots
+    assert set(memory.series) == {"CPU 常驻内存"} and list(memory.step) == list(dict.fromkeys(e["step"] for e in samples))
+    assert (memory.value > 0).all() and set(use.series) == {"CPU 使用率"}
+
+
+def test_the_run_view_plots_memory_and_use_per_gpu():
+    from webui.run_view import resource_curves
+    from webui.tabs.train import _resources_update
+
+    gpu = {"device": 0, "allocated_mb": 100.0, "reserved_mb": 150.0, "peak_mb": 120.0, "utilization": None}
+    events = [{"event": "resources", "step": step, "cpu_rss_mb": 500.0, "cpu_percent": 90.0,
+               "gpus": [gpu, {**gpu, "device": 1, "utilization": 75}]} for step in (1, 2)]
+    memory, use = resource_curves(events, "en")
+    assert len(memory) == 2 * 7 and set(memory[memory.step == 2].series) == {
+        "CPU resident memory", "GPU0 allocated", "GPU0 reserved", "GPU0 peak", "GPU1 allocated", "GPU1 reserved",
+        "GPU1 peak"}
+    assert set(use.series) == {"CPU use", "GPU1 use"}  # GPU0's utilisation was not reported: no line for it
+    shown = _resources_update(events, "en")
+    assert shown["memory"]["visible"] and shown["use"]["visible"]
+    assert not _resources_update([], "en")["memory"]["visible"]
 
 
 def test_tensorboard_files_are_readable(two_runs):

@@ -563,6 +563,16 @@ TEXT: dict[str, dict[str, str]] = {
     "column.tags": {"en": "tags", "zh": "标签"},
     "column.note": {"en": "note", "zh": "备注"},
     "experiments.notes": {"en": "Notes", "zh": "备注"},
+    # the run view's resources over time (webui/run_view.py resource_curves)
+    "resources.memory": {"en": "Memory (MB) over steps", "zh": "内存（MB）随步数变化"},
+    "resources.use": {"en": "Utilisation (%) over steps", "zh": "利用率（%）随步数变化"},
+    "resources.cpu_rss": {"en": "CPU resident memory", "zh": "CPU 常驻内存"},
+    "resources.cpu_percent": {"en": "CPU use", "zh": "CPU 使用率"},
+    "resources.gpu_allocated_mb": {"en": "GPU{device} allocated", "zh": "GPU{device} 已分配"},
+    "resources.gpu_reserved_mb": {"en": "GPU{device} reserved", "zh": "GPU{device} 已预留"},
+    "resources.gpu_peak_mb": {"en": "GPU{device} peak", "zh": "GPU{device} 峰值"},
+    "resources.gpu_percent": {"en": "GPU{device} use", "zh": "GPU{device} 使用率"},
+    "resources.legend": {"en": "series", "zh": "曲线"},
 }
 
 

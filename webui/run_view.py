@@ -166,6 +166,32 @@ def stage_metrics(events: list[dict]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["step", "value", "metric"]).astype({"step": "int64", "value": "float64"})
 
 
+# What a resources event holds per GPU (engine/train/resources.py), drawn as memory series.
+GPU_MEMORY_KEYS = ("allocated_mb", "reserved_mb", "peak_mb")
+
+
+def resource_curves(events: list[dict], lang: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(memory, utilisation) as (step, value, series) points from the run's resources events: memory in MB
+    (CPU resident; per GPU allocated, reserved and peak) and use in % (CPU; per GPU when NVML reports it).
+    Series are named in the page's language; both are empty for a run that recorded none. The end of training
+    samples again at the last step: the newest sample of a step is its point."""
+    memory, use = [], []
+    newest = {event["step"]: event for event in events if event["event"] == "resources"}
+    for step, event in newest.items():
+        memory.append((step, event["cpu_rss_mb"], text("resources.cpu_rss", lang)))
+        use.append((step, event.get("cpu_percent"), text("resources.cpu_percent", lang)))
+        for gpu in event.get("gpus", []):
+            memory += [(step, gpu[key], text(f"resources.gpu_{key}", lang, device=gpu["device"]))
+                       for key in GPU_MEMORY_KEYS]
+            use.append((step, gpu.get("utilization"), text("resources.gpu_percent", lang, device=gpu["device"])))
+    return _points(memory), _points([row for row in use if row[1] is not None])
+
+
+def _points(rows: list[tuple]) -> pd.DataFrame:
+    return pd.DataFrame(rows, columns=["step", "value", "series"]).astype(
+        {"step": "int64", "value": "float64", "series": "str"})
+
+
 def clock(seconds: float | None) -> str:
     if seconds is None:
         return "?"

@@ -109,6 +109,11 @@ def build_train_tab(form: Form, labels: Labels) -> dict:
         gr.LinePlot, "train.metrics", x="step", y="value", color="metric", height=280, elem_id="stage-metrics",
         visible=False,
     )
+    with gr.Row():  # drawn once the run has recorded resources (at every log point)
+        for name, key, unit in (("memory", "resources.memory", "MB"), ("use", "resources.use", "%")):
+            parts[name] = labels.labelled(gr.LinePlot, key, x="step", y="value", color="series", y_title=unit,
+                                          height=240, color_title=text("resources.legend", labels.lang),
+                                          visible=False, elem_id=f"resources-{name}")
     parts["runs"] = history_panel.build_history_panel(labels)
     parts["history"], parts["refresh"] = parts["runs"]["history"], parts["runs"]["refresh"]
     parts["compare"] = compare_panel.build_compare_panel(labels)
@@ -247,6 +252,8 @@ class RunView(NamedTuple):
     command: Any
     history: Any
     metrics: Any
+    memory: Any
+    use: Any
     resume: Any
     shown: Any
 
@@ -271,6 +278,7 @@ def refresh_view(run_dir: str, lang: str, shown: tuple | None, smoothing: float 
         command=run_view.command_for(run_dir),
         history=run_view.history_table(lang, search, tag, archived) if status_changed else gr.skip(),
         metrics=_metrics_update(events),
+        **_resources_update(events, lang),
         resume=gr.update(interactive=run_view.can_resume(run_dir, status)) if status_changed else gr.skip(),
         shown=now,
     )
@@ -285,6 +293,13 @@ def curve_update(events: list[dict], smoothing: float | None, log_scale: bool, l
 def _metrics_update(events: list[dict]):
     metrics = run_view.stage_metrics(events)
     return gr.update(value=metrics, visible=not metrics.empty)
+
+
+def _resources_update(events: list[dict], lang: str) -> dict:
+    memory, use = run_view.resource_curves(events, lang)
+    legend = text("resources.legend", lang)
+    return {"memory": gr.update(value=memory, visible=not memory.empty, color_title=legend),
+            "use": gr.update(value=use, visible=not use.empty, color_title=legend)}
 
 
 # ---------------------------------------------------------------------------------------------------------
