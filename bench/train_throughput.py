@@ -33,6 +33,7 @@ import os
 import platform
 import sys
 import tempfile
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -42,6 +43,7 @@ os.environ.update(HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", HF_HUB_DISABLE_TE
 
 # The engine is imported once the project folder is on the path.
 from engine.config.schema import RunConfig  # noqa: E402
+from engine.train.label_logits import compute_logits_at_labels_only  # noqa: E402
 from engine.train.packing import (  # noqa: E402
     IGNORE,
     TOKEN_COUNTS,
@@ -182,6 +184,7 @@ class Variant:
     batches: list = field(default_factory=list)
     meter: Throughput = field(default_factory=Throughput)
     rates: list = field(default_factory=list)  # real tokens/s of each measured step
+    cpu_rates: list = field(default_factory=list)  # real tokens per CPU-second (all threads) of each step
     paddings: list = field(default_factory=list)  # padding share of each measured step
     peak_gib: float | None = None
     steps_done: int = 0
@@ -207,6 +210,8 @@ def prepare(variant: Variant, model_spec: tuple, examples: dict, device, dtype, 
     attention = plan.attention if variant.engine else "sdpa"
     model = build_model(kind, shape, attention, dtype, device, variant.method == "qlora")
     model = engine_method(model, variant.method) if variant.engine else baseline_method(model, variant.method)
+    if variant.engine and plan.label_logits:
+        compute_logits_at_labels_only(model)
     if variant.engine and plan.liger:
         from transformers.integrations.liger import apply_liger_kernel
 
@@ -223,7 +228,7 @@ def prepare(variant: Variant, model_spec: tuple, examples: dict, device, dtype, 
     variant.flops_per_token = flops_per_token(shape, variant.method, examples)
     variant.peak_tflops = peak_tflops
     baseline_notes = [f"pad to 512, sdpa, {BASELINE_METHODS[variant.method]}"]
-    variant.notes = [str(n) for n in plan.notes[:3]] if variant.engine else baseline_notes
+    variant.notes = [str(n) for n in plan.notes[:4]] if variant.engine else baseline_notes
 
 
 def engine_config(method: str) -> RunConfig:
@@ -251,6 +256,7 @@ def measure_step(variant: Variant, device, measured: bool) -> None:
     import torch
 
     tally = variant.collator.tally
+    real_before, cpu_before = tally.real, time.process_time()
     variant.meter.restart((tally.real, tally.total))
     variant.step(device)
     if device.type == "cuda":
@@ -259,6 +265,7 @@ def measure_step(variant: Variant, device, measured: bool) -> None:
     window = variant.meter.window()
     if measured:
         variant.rates.append(window["real_tokens_per_s"])
+        variant.cpu_rates.append((tally.real - real_before) / (time.process_time() - cpu_before))
         variant.paddings.append(window.get("padding_share", 0.0))
 
 
@@ -292,24 +299,36 @@ def padding(variant: Variant) -> float:
 
 def rate(variant: Variant) -> float:
     """The median step's real tokens/s: robust to the odd step slowed by someone else's work."""
-    ordered = sorted(variant.rates)
+    return median(variant.rates)
+
+
+def cpu_rate(variant: Variant) -> float:
+    """The median step's real tokens per CPU-second: what load from other processes changes least."""
+    return median(variant.cpu_rates)
+
+
+def median(values: list) -> float:
+    ordered = sorted(values)
     return ordered[len(ordered) // 2]
 
 
 def report_rows(model_name: str, variants: list[Variant]) -> list[str]:
-    baselines = {v.method: rate(v) for v in variants if not v.engine}
+    baselines = {v.method: v for v in variants if not v.engine}
     rows = []
     for v in variants:
         mfu = (f"{rate(v) * v.flops_per_token / (v.peak_tflops * 1e12):.1%}" if v.peak_tflops else "n/a")
         peak = f"{v.peak_gib:.2f}" if v.peak_gib is not None else "n/a"
-        ratio = rate(v) / baselines[v.method] if v.method in baselines else float("nan")
-        rows.append(f"| {model_name} | {v.name} | {rate(v):,.0f} | {peak} | {mfu} | {padding(v):.1%} | {ratio:.2f}x "
+        base = baselines[v.method]
+        rows.append(f"| {model_name} | {v.name} | {rate(v):,.0f} | {cpu_rate(v):,.0f} | {peak} | {mfu} "
+                    f"| {padding(v):.1%} | {rate(v) / rate(base):.2f}x | {cpu_rate(v) / cpu_rate(base):.2f}x "
                     f"| {'; '.join(v.notes)} |")
     return rows
 
 
 def packed_loss_check(examples: dict, model_spec: tuple, device, dtype) -> float:
-    """|mean loss of a batch packed - the same examples padded|: packing must not change what is learned."""
+    """The largest |mean loss - the plain padded batch's| of the same examples (packing must not change what is
+    learned) over: packed rows under the plain head, and packed rows under the engine's training forward (the
+    head at labelled tokens only)."""
     import torch
 
     model = build_model(*model_spec, "sdpa", dtype, device, False).eval()
@@ -319,7 +338,7 @@ def packed_loss_check(examples: dict, model_spec: tuple, device, dtype) -> float
     padded = CountingCollator(PadToCutoff(0))(rows)
     losses = []
     with torch.no_grad():
-        for batch in (packed, padded):
+        for batch in (padded, packed):
             batch = {k: v.to(device) for k, v in batch.items() if k != TOKEN_COUNTS}
             logits = model(**{k: v for k, v in batch.items() if k != "labels"}).logits.float()
             labels = batch["labels"][:, 1:]
@@ -327,7 +346,9 @@ def packed_loss_check(examples: dict, model_spec: tuple, device, dtype) -> float
                 logits[:, :-1].reshape(-1, logits.shape[-1]), labels.reshape(-1), ignore_index=IGNORE, reduction="sum")
             count = (labels != IGNORE).sum()
             losses.append((total / count).item())
-    return abs(losses[0] - losses[1])
+        compute_logits_at_labels_only(model)
+        losses.append(model.train()(**batch).loss.item())  # the packed batch, as the engine trains on it
+    return max(abs(loss - losses[0]) for loss in losses[1:])
 
 
 def environment() -> str:
@@ -355,6 +376,7 @@ def main() -> None:
 
     import torch
 
+    load = os.getloadavg()
     cuda = torch.cuda.is_available() and not args.quick
     device = torch.device("cuda" if cuda else "cpu")
     dtype = torch.bfloat16 if cuda else torch.float32  # bf16 matmuls are ~15x slower on CPUs without bf16 units
@@ -375,27 +397,37 @@ def main() -> None:
             (run_in_turn if cuda else run_interleaved)(variants, device, args.warmup, steps)
             rows += report_rows(model_name, variants)
             for variant in variants:
-                print(f"{model_name:18} {variant.name:16} {rate(variant):>9,.0f} real tok/s  padding "
+                print(f"{model_name:18} {variant.name:16} {rate(variant):>9,.0f} real tok/s "
+                      f"{cpu_rate(variant):>7,.0f} per CPU-s  padding "
                       f"{padding(variant):5.1%}" + (f"  peak {variant.peak_gib:.2f} GiB" if variant.peak_gib else ""),
                       flush=True)
             if method == "lora" and lora_ratio is None:
                 lora_ratio = rate(variants[1]) / rate(variants[0])
-    write_results(Path(args.results), rows, check, steps, args.warmup, cuda)
+                cpu_ratio = cpu_rate(variants[1]) / cpu_rate(variants[0])
+    write_results(Path(args.results), rows, check, steps, args.warmup, cuda, load)
     print(f"packed vs padded mean loss, same examples: |diff| = {check:.2e}")
+    print(f"engine LoRA vs baseline per CPU-second: {cpu_ratio:.2f}x")
     print(f"engine LoRA vs baseline: {lora_ratio:.2f}x")
 
 
-def write_results(path: Path, rows: list[str], check: float, steps: int, warmup: int, cuda: bool) -> None:
+def write_results(path: Path, rows: list[str], check: float, steps: int, warmup: int, cuda: bool,
+                  load: tuple) -> None:
     how = "one variant after another, peak memory each" if cuda else "the two variants interleaved step by step"
     path.write_text(
         "# Training throughput (bench/train_throughput.py)\n\n"
         f"{environment()}\n- {warmup} warm-up + {steps} measured steps per variant ({how}); batch {BATCH} rows, "
         f"cutoff {CUTOFF}; rate = the median step's real (non-padding) tokens/s\n"
-        f"- packed vs padded mean loss on the same examples: |diff| = {check:.2e}\n"
+        f"- mean loss on the same examples, packed (plain head; head at labelled tokens) vs padded: max |diff| = "
+        f"{check:.2e}\n"
         "- MFU = real tokens/s x (c x N + 12 x L x d x s) / peak FLOP/s; c = 6 full, 4 LoRA/QLoRA "
-        "(see the script's docstring); n/a without a known peak (CPU)\n\n"
-        "| model | variant | real tokens/s | peak GiB | MFU | padding | x baseline | what is on |\n"
-        "|---|---|---|---|---|---|---|---|\n" + "\n".join(rows) + "\n",
+        "(see the script's docstring); n/a without a known peak (CPU)\n"
+        f"- load average (1 min) at the start / end: {load[0]:.1f} / {os.getloadavg()[0]:.1f} on {os.cpu_count()} "
+        "cores; "
+        "x baseline per CPU-s compares real tokens per CPU-second (all threads), which load from others changes "
+        "least\n\n"
+        "| model | variant | real tokens/s | real tokens/CPU-s | peak GiB | MFU | padding | x baseline "
+        "| x baseline per CPU-s | what is on |\n"
+        "|---|---|---|---|---|---|---|---|---|---|\n" + "\n".join(rows) + "\n",
         encoding="utf-8",
     )
 

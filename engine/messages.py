@@ -404,4 +404,10 @@ ENGLISH: dict[str, str] = {
     "runs.note_saved": "run {run}: note saved",
     "runs.tags_saved": "run {run}: tags {tags}",
     "runs.none_match": "no run matches; archived runs are listed with --all",
+    "speed.label_logits_on": (
+        "output head: only at trained tokens (prompt logits are never computed; models that rescale their logits "
+        "and vision models keep the full head)"
+    ),
+    "speed.label_logits_liger": "output head: Liger's fused cross-entropy (it never holds the full logits)",
+    "speed.label_logits_stage": "output head: every token ({stage} has its own loss)",
 }

@@ -278,4 +278,7 @@ MESSAGES_ZH: dict[str, str] = {
     "runs.note_saved": "运行 {run}：备注已保存",
     "runs.tags_saved": "运行 {run}：标签 {tags}",
     "runs.none_match": "没有匹配的运行；加上 `--all` 会列出已归档的运行",
+    "speed.label_logits_on": "输出层：只在参与训练的词元上计算（从不计算提示部分的 logits；会缩放 logits 的模型和视觉模型仍用完整输出层）",
+    "speed.label_logits_liger": "输出层：Liger 融合交叉熵（从不保留完整 logits）",
+    "speed.label_logits_stage": "输出层：每个词元（{stage} 有自己的损失函数）",
 }

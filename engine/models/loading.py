@@ -26,6 +26,20 @@ def resolve_model(name_or_path: str) -> str:
     return name_or_path
 
 
+def needs_bitsandbytes(config: ModelConfig) -> bool:
+    """Whether loading this model can need bitsandbytes: quantisation asked for, or a checkpoint saved quantised.
+    A Hub id's files are not read here, so it may. (peft imports bitsandbytes whenever it is installed, ~2 s of
+    torch._inductor; a worker whose model never needs it treats it as absent: engine/runs/worker.py.)"""
+    if config.quantization != "none":
+        return True
+    if is_builtin(config.name_or_path):
+        return False
+    model_config = Path(config.name_or_path).expanduser() / "config.json"
+    if not model_config.is_file():
+        return True
+    return "quantization_config" in json.loads(model_config.read_text(encoding="utf-8"))
+
+
 def short_name(name_or_path: str) -> str:
     """A folder-safe model name for saves/<model>/...: builtin:tiny-demo → tiny-demo, org/Model → Model. A local
     path is resolved first, so `data/..` names the folder it means; a name of only dots never names a folder."""

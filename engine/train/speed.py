@@ -1,5 +1,5 @@
 """What makes a run fast, decided once from the config and this machine: packing, the attention kernel, Liger
-kernels, torch.compile, gradient checkpointing.
+kernels, the output head at labelled tokens only, torch.compile, gradient checkpointing.
 
 Each choice comes with its reason as a sentence ("packing: on, rows of 512 tokens", "Liger: not installed"),
 which the run's start event records and the Train tab's speed group shows. A choice that needs a GPU or a
@@ -23,6 +23,7 @@ class SpeedPlan:
     row_length: int  # tokens per packed row
     attention: str  # attn_implementation for from_pretrained
     liger: bool
+    label_logits: bool  # the output head and loss at labelled tokens only (engine/train/label_logits.py)
     torch_compile: bool
     notes: list[Message] = field(default_factory=list)  # one sentence per choice, saying why
 
@@ -40,10 +41,11 @@ def plan_speed(config: RunConfig, cuda: bool | None = None) -> SpeedPlan:
     packing, row_length, packing_note = _packing(config)
     attention, attention_note = _attention(config, cuda)
     liger, liger_note = _liger(config, cuda)
-    notes = [packing_note, attention_note, liger_note,
+    label_logits, label_note = _label_logits(config, liger)
+    notes = [packing_note, attention_note, liger_note, label_note,
              say("speed.compile_on" if config.speed.torch_compile else "speed.compile_off"),
              say("speed.checkpointing_on" if config.train.gradient_checkpointing else "speed.checkpointing_off")]
-    return SpeedPlan(packing, row_length, attention, liger, config.speed.torch_compile, notes)
+    return SpeedPlan(packing, row_length, attention, liger, label_logits, config.speed.torch_compile, notes)
 
 
 def _packing(config: RunConfig) -> tuple[bool, int, Message]:
@@ -84,6 +86,15 @@ def _liger(config: RunConfig, cuda: bool) -> tuple[bool, Message]:
     if not cuda:
         return False, say("speed.liger_no_gpu")
     return True, say("speed.liger_on")
+
+
+def _label_logits(config: RunConfig, liger: bool) -> tuple[bool, Message]:
+    """Always on where it applies: it changes no result, only skips logits nobody reads."""
+    if not stage_of(config).liger:  # the same condition as Liger's: a plain causal-LM loss
+        return False, say("speed.label_logits_stage", stage=config.method.stage)
+    if liger:
+        return False, say("speed.label_logits_liger")
+    return True, say("speed.label_logits_on")
 
 
 def training_options(plan: SpeedPlan) -> dict:

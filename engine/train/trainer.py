@@ -22,6 +22,7 @@ from engine.messages import Message, say
 from engine.train import distributed
 from engine.paths import FINAL_DIR, TENSORBOARD_DIR
 from engine.train.resources import ResourceSampler
+from engine.train.label_logits import compute_logits_at_labels_only
 from engine.train.packing import count_tokens
 from engine.train.speed import plan_speed, training_options
 from engine.train.stages import StageSpec, stage_of
@@ -261,6 +262,8 @@ def prepare_model(context: RunContext, train_examples: int):
         model.enable_input_require_grads()  # checkpointed blocks need a grad-carrying input under PEFT
     if plan.packing:
         model.config.use_cache = False  # a cache, even an empty one, turns off transformers' packed-row handling
+    if plan.label_logits:
+        compute_logits_at_labels_only(model)  # leaves models with their own logit transform as they are
     return model
 
 
