@@ -24,8 +24,6 @@ from dataclasses import dataclass
 
 IGNORE = -100
 TOKEN_COUNTS = "token_counts"  # batch key: (real tokens, all tokens) of the batch; the model never sees it
-# Attention kernels that read where each example starts (cu_seq_lens) from one flat row, instead of a 4D mask.
-FLAT_ATTENTION = ("flash_attention_2", "sdpa_documents")
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -126,7 +124,7 @@ class PackedCollator:
         self.tally = TokenTally()  # filled by count_tokens() as batches are trained on
 
     def __call__(self, rows: list[dict]) -> dict:
-        batch = self._flat(rows) if self.attention in FLAT_ATTENTION else self._padded(rows)
+        batch = self._flat(rows) if self.attention == "flash_attention_2" else self._padded(rows)
         batch[TOKEN_COUNTS] = (sum(sum(row["lengths"]) for row in rows), batch["input_ids"].numel())
         return batch
 
