@@ -8,9 +8,11 @@ from engine.train.packing import (
     IGNORE,
     TOKEN_COUNTS,
     PackedCollator,
+    batch_padding,
     document_mask,
     pack_examples,
     pack_rows,
+    packing_preview,
     position_ids,
 )
 
@@ -24,6 +26,16 @@ def test_rows_hold_every_example_once_and_never_overflow():
     assert sorted(i for row in rows for i in row) == list(range(len(lengths)))
     assert all(sum(lengths[i] for i in row) <= 512 for row in rows)
     assert len(rows) == 4  # 1,946 tokens: the fewest rows of 512 that can hold them
+
+
+def test_packing_preview_counts_the_padding_and_steps_packing_saves():
+    preview = packing_preview([300, 20, 180, 511, 90, 60, 250, 5, 400, 130], 512, batch_size=4)
+    assert sorted(i for row in preview["rows"] for i in row) == list(range(10)) and len(preview["rows"]) == 4
+    assert preview["row_tokens"] == [sum([300, 20, 180, 511, 90, 60, 250, 5, 400, 130][i] for i in row)
+                                     for row in preview["rows"]]
+    assert batch_padding([300, 20, 180, 511, 90], 4) == (511 * 4 - 1011) + 0
+    assert (preview["steps_unpacked"], preview["steps_packed"]) == (3, 1)
+    assert preview["padding_packed"] < preview["padding_unpacked"]
 
 
 def test_first_label_of_every_example_is_dropped_and_positions_restart():

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from webui.tabs.data_cleaning import clean, save_cleaned
-from webui.tabs.data_inspect import show_lengths, show_stats, show_tokens, tokenizer_for
+from webui.tabs.data_inspect import show_lengths, show_packing, show_stats, show_tokens, tokenizer_for
 from webui.tabs.data import import_upload, preview_upload
 
 PROJECT = Path(__file__).resolve().parent.parent
@@ -124,6 +124,22 @@ def test_histogram_draws_the_cutoff_and_counts_truncated_rows(data_dirs):
     assert 0 < truncated < 135
     figure, sentence = show_lengths("demo_alpaca_en", "builtin:tiny-demo", "auto", False, 48, "zh")
     assert f"135 行中有 {truncated} 行会被截断" in sentence and figure.axes[0].get_xlabel() == "每行 token 数"
+
+
+def test_packing_view_shows_which_rows_share_a_packed_row(data_dirs):
+    # cutoff 256, batches of 4, packing auto, pack_length 0 (= the cutoff), sft with LoRA: the quick demo's
+    view = show_packing("demo_alpaca_en", 3, *MODEL, 256, 4, "auto", 0, "sft", "lora", "en")
+    summary = re.search(r"\*\*Packing: 135 rows → (\d+) packed rows of up to 256 tokens\*\*.*padding (\d+) → (\d+) "
+                        r"tokens, steps an epoch 34 → (\d+)", view)
+    packed_rows, before, after, steps = (int(group) for group in summary.groups())
+    assert packed_rows < 135 / 2 and after < before and steps == -(-packed_rows // 4)
+    table = [line for line in view.splitlines() if line.startswith("| ") and line[2].isdigit()]
+    assert "**3**" in table[0]  # the shown row's packed row comes first, the row in bold
+    members = [int(n) for line in table for n in re.findall(r"\d+", line.split("|")[2])]
+    assert len(members) == len(set(members))  # no row in two packed rows
+    assert "另有" in show_packing("demo_alpaca_en", 3, *MODEL, 256, 4, "auto", 0, "sft", "lora", "zh")
+    assert show_packing("demo_alpaca_en", 3, *MODEL, 256, 4, "auto", 0, "dpo", "lora", "en") == (
+        "**packing: off (dpo forms its own batches)**")
 
 
 def test_stats_in_words(data_dirs):

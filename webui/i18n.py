@@ -198,6 +198,18 @@ TEXT: dict[str, dict[str, str]] = {
     "data.pick_dataset": {"en": "Pick a registered dataset first.", "zh": "请先选择一个已注册的数据集。"},
     "data.wrong_kind": {"en": "**{name}** is {kind} data; this view shows {wanted} data.", "zh": "**{name}** 是 {kind} 数据；此处只显示 {wanted} 数据。"},
     "data.view_failed": {"en": "**Cannot show this:** {error}", "zh": "**无法显示：** {error}"},
+    "data.packing_off": {"en": "**{reason}**", "zh": "**{reason}**"},
+    "data.packing_on": {
+        "en": "**Packing: {examples} rows → {rows} packed rows of up to {length} tokens** ({per_row} rows each, "
+              "{fill} full). In batches of {batch}: padding {before} → {after} tokens, steps an epoch "
+              "{steps_before} → {steps_after}. Each row still attends only to itself.",
+        "zh": "**打包：{examples} 行 → {rows} 个打包行，每行最多 {length} 个 token**（平均每行 {per_row} 条，"
+              "填充率 {fill}）。每批 {batch} 个：填充 {before} → {after} 个 token，每轮步数 {steps_before} → "
+              "{steps_after}。每条样本仍只关注自身。",
+    },
+    "data.packing_table": {"en": "| packed row | dataset rows in it | tokens |",
+                           "zh": "| 打包行 | 其中的数据行 | token 数 |"},
+    "data.packing_more": {"en": "{count} more packed rows", "zh": "另有 {count} 个打包行"},
     "data.clean_heading": {
         "en": "### Clean\nTrim whitespace, drop empty, too short, too long and duplicate rows, split off a validation set. The original stays untouched.",
         "zh": "### 清洗\n去除首尾空白，删除空行、过短、过长和重复的行，并划分验证集。原数据集保持不变。",

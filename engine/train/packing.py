@@ -20,6 +20,7 @@ collated: the data loader fetches a batch ahead, and evaluation batches go throu
 from __future__ import annotations
 
 import bisect
+import math
 from dataclasses import dataclass
 
 IGNORE = -100
@@ -69,6 +70,28 @@ def pack_dataset(dataset, row_length: int):
     from datasets import Dataset
 
     return Dataset.from_list(pack_examples(dataset.to_dict(), row_length))
+
+
+def packing_preview(lengths: list[int], row_length: int, batch_size: int) -> dict:
+    """How examples of `lengths` tokens (already cut to the cutoff) would be packed, for the Data tab:
+    `rows` (the examples of each packed row, 0-based, in order), `row_tokens`, `fill`, and the padding and steps
+    an epoch takes in batches of `batch_size` unpacked (each batch padded to its longest example, in dataset
+    order) and packed (each batch of rows padded to its longest row)."""
+    rows = [sorted(row) for row in pack_rows(lengths, row_length)]
+    row_tokens = [sum(lengths[i] for i in row) for row in rows]
+    return {
+        "examples": len(lengths), "rows": rows, "row_tokens": row_tokens,
+        "fill": sum(row_tokens) / (len(rows) * row_length) if rows else 0.0,
+        "padding_unpacked": batch_padding(lengths, batch_size),
+        "padding_packed": batch_padding(row_tokens, batch_size),
+        "steps_unpacked": math.ceil(len(lengths) / batch_size), "steps_packed": math.ceil(len(rows) / batch_size),
+    }
+
+
+def batch_padding(lengths: list[int], batch_size: int) -> int:
+    """Padding tokens when consecutive batches of `batch_size` are each padded to their longest member."""
+    batches = [lengths[start : start + batch_size] for start in range(0, len(lengths), batch_size)]
+    return sum(max(batch) * len(batch) - sum(batch) for batch in batches)
 
 
 def fill(rows, row_length: int) -> float:

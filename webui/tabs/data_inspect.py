@@ -13,7 +13,7 @@ import gradio as gr
 from engine.config.schema import field_info
 from engine.data.formats import FORMATS, formats_of_kind
 from engine.data.registry import read_registry
-from webui.i18n import Labels, text
+from webui.i18n import Labels, localize, text
 
 # Which registry labels (engine.data.formats.registry_label) each view can show.
 CONVERSATIONS = formats_of_kind("conversation")
@@ -123,6 +123,60 @@ def show_lengths(dataset: str, model: str, template: str, trust: bool, cutoff_le
     return figure, text("data.truncated", lang, **stats)
 
 
+PACKING_FIELDS = ("data.cutoff_len", "train.per_device_train_batch_size", "speed.packing", "speed.pack_length",
+                  "method.stage", "method.finetuning_type")
+PACKED_ROWS_SHOWN = 8
+
+
+def show_packing(dataset: str, row, model: str, template: str, trust: bool, cutoff_len, batch_size, packing: str,
+                 pack_length, stage: str, finetuning_type: str, lang: str) -> str:
+    """Markdown: whether the run would pack, and if so which rows share a packed row (the shown row's first),
+    how full the packed rows are, and the padding and steps an epoch saves."""
+    if refusal := cannot_show(dataset, LENGTHS, lang):
+        return refusal
+    from engine.config.schema import RunConfig
+    from engine.data.token_view import token_lengths
+    from engine.train.packing import packing_preview
+    from engine.train.speed import plan_speed
+
+    config = RunConfig()
+    config.data.cutoff_len = int(cutoff_len or 0) or field_info("data.cutoff_len")["default"]
+    config.speed.packing, config.speed.pack_length = packing, int(pack_length or 0)
+    config.method.stage, config.method.finetuning_type = stage, finetuning_type
+    plan = plan_speed(config, cuda=False)  # packing does not depend on the device
+    if not plan.packing:
+        return text("data.packing_off", lang, reason=localize(plan.notes[0], lang))
+    try:
+        full = token_lengths(dataset, template, tokenizer_for(model, trust))
+        lengths = [min(n, config.data.cutoff_len) for n in full]  # as encoding cuts them
+    except PROBLEMS as err:
+        return text("data.view_failed", lang, error=err)
+    preview = packing_preview(lengths, plan.row_length, max(1, int(batch_size or 1)))
+    return "\n\n".join([_packing_summary(preview, plan.row_length, int(batch_size or 1), lang),
+                         _packed_rows_table(preview, int(row or 1) - 1, lang)])
+
+
+def _packing_summary(preview: dict, row_length: int, batch_size: int, lang: str) -> str:
+    return text("data.packing_on", lang, length=row_length, examples=preview["examples"],
+                rows=len(preview["rows"]), per_row=round(preview["examples"] / max(1, len(preview["rows"])), 1),
+                fill=f"{preview['fill']:.0%}", batch=batch_size, before=preview["padding_unpacked"],
+                after=preview["padding_packed"], steps_before=preview["steps_unpacked"],
+                steps_after=preview["steps_packed"])
+
+
+def _packed_rows_table(preview: dict, shown: int, lang: str) -> str:
+    """The packed row holding the shown row first, then the others, up to PACKED_ROWS_SHOWN; rows 1-based."""
+    numbered = list(enumerate(zip(preview["rows"], preview["row_tokens"]), start=1))
+    numbered.sort(key=lambda item: shown not in item[1][0])  # stable: the rest keep their order
+    lines = [text("data.packing_table", lang), "|---|---|---|"]
+    for number, (members, tokens) in numbered[:PACKED_ROWS_SHOWN]:
+        names = ", ".join(f"**{i + 1}**" if i == shown else str(i + 1) for i in members)
+        lines.append(f"| {number} | {names} | {tokens} |")
+    if len(numbered) > PACKED_ROWS_SHOWN:
+        lines.append(f"| … | {text('data.packing_more', lang, count=len(numbered) - PACKED_ROWS_SHOWN)} | |")
+    return "\n".join(lines)
+
+
 def _label_in_chinese(figure, dataset: str, stats: dict) -> None:
     axes = figure.axes[0]
     font = {"fontfamily": HAN_FONTS}
@@ -194,6 +248,7 @@ def build_inspect_section(labels: Labels, datasets: list[str], chosen: list[str]
                 gr.Plot, "data.histogram", show_label=False, elem_id="length-histogram"
             )
             parts["lengths"] = gr.Markdown(elem_id="length-summary")
+            parts["packing"] = gr.Markdown(elem_id="packing-view")
         with gr.Column(scale=2):
             labels.markdown("data.stats_heading")
             parts["stats"] = gr.Markdown(elem_id="dataset-stats")
@@ -210,3 +265,6 @@ def wire_inspect_section(parts: dict, controls: dict, lang: gr.Radio) -> None:
     length_inputs = [parts["dataset"], *model, controls["data.cutoff_len"], lang]
     parts["show"].click(show_lengths, length_inputs, [parts["histogram"], parts["lengths"]])
     parts["show"].click(show_stats, [parts["dataset"], lang], parts["stats"])
+    packing_inputs = [parts["dataset"], parts["row"], *model, *(controls[name] for name in PACKING_FIELDS), lang]
+    parts["show"].click(show_packing, packing_inputs, parts["packing"])
+    parts["row"].submit(show_packing, packing_inputs, parts["packing"])
