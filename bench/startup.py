@@ -124,7 +124,7 @@ def first_loss(workspace: Path) -> tuple[float, float]:
     handle = submit(config)
     cpu = 0.0
     try:
-        while not any(event.get("kind") == "log" for event in handle.events()):
+        while not any(event.get("event") == "log" for event in handle.events()):
             if not handle.status().active or time.perf_counter() - started > TIMEOUT_S:
                 raise RuntimeError(f"the run ended without a loss: {handle.status()}")
             record = launch_record(handle.run_dir)
