@@ -45,8 +45,10 @@ IMPORTS = {
     "trl": "import trl",
     "datasets": "import datasets",
     "the page (webui.app)": "import webui.app",
-    "the worker (SFT)": "import engine.runs.worker, engine.train.trainer, engine.train.stages.sft; "
-                        "from transformers import Trainer",
+    "the worker (quick demo SFT)": "from engine.config.schema import RunConfig; from engine.runs.worker import "
+                                  "skip_unneeded_packages; skip_unneeded_packages(RunConfig.load("
+                                  "'examples/quick_demo.yaml')); import engine.train.trainer, "
+                                  "engine.train.stages.sft; from transformers import Trainer",
 }
 TIMEOUT_S = 600
 

@@ -96,7 +96,7 @@ def _train_claimed(run_dir: Path) -> int:
     try:
         resume_from = _announce_attempt(run_dir, log)
         config = RunConfig.load(run_dir / CONFIG_FILE)
-        _skip_unneeded_packages(config)  # before the training libraries load
+        skip_unneeded_packages(config)  # before the training libraries load
         from engine.train.distributed import needs_launcher
         from engine.train.trainer import RunContext, run_training
 
@@ -125,7 +125,7 @@ def _train_claimed(run_dir: Path) -> int:
     return 0
 
 
-def _skip_unneeded_packages(config: RunConfig) -> None:
+def skip_unneeded_packages(config: RunConfig) -> None:
     """A run whose model never needs bitsandbytes gets a process where it is absent: peft (and so the Trainer)
     imports it whenever it is installed, ~2 s of start-up on an idle CPU for nothing. A None entry in
     sys.modules makes find_spec() report the package missing and an import of it fail, as if not installed."""
