@@ -71,6 +71,9 @@ def main(argv: list[str] | None = None) -> None:
         quiet=True,
         prevent_thread_lock=True,
         footer_links=[],
+        # gradio's own check that localhost answers (a HEAD of the whole page, given 3 s) fails on a loaded
+        # machine and then refuses to start; the page is served either way, and we print its address.
+        _frontend=False,
         **launch_options(),
     )
     print(f"Finetune Studio is running at {local_url}", flush=True)
