@@ -1,6 +1,8 @@
 """Start Finetune Studio: `python launch.py`, then open the printed address.
 
-  --host 0.0.0.0 --auth user:password   serve other machines (a password is required off localhost)
+  --host 0.0.0.0 --auth-file FILE       serve other machines (a password is required off localhost); FILE
+                                        holds one line user:password. STUDIO_AUTH=user:password works too;
+                                        --auth user:password as well, but every user of the machine sees it in `ps`
   --port 7860                           default: the first free port from 7860
   --lang zh                             start in Simplified Chinese (switchable on the page)
   --share                               a public gradio.live link (off unless asked for)
@@ -11,6 +13,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from pathlib import Path
 
 # Before anything heavy is imported: no network calls to the Hub or analytics; everything local.
 for variable, value in {
@@ -22,19 +25,43 @@ for variable, value in {
     os.environ.setdefault(variable, value)
 
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
+AUTH_VARIABLE = "STUDIO_AUTH"
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description="Finetune Studio: fine-tune LLMs in the browser")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=None, help="port (default: first free from 7860)")
-    parser.add_argument("--auth", default=None, metavar="USER:PASSWORD", help="require this login")
+    parser.add_argument("--auth", default=None, metavar="USER:PASSWORD",
+                        help="require this login (visible to every user of the machine in `ps`: prefer --auth-file "
+                             f"or {AUTH_VARIABLE})")
+    parser.add_argument("--auth-file", default=None, metavar="FILE", help="require the login in FILE (user:password)")
     parser.add_argument("--lang", choices=("en", "zh"), default="en", help="starting language")
     parser.add_argument("--share", action="store_true", help="also create a public gradio.live link")
     parser.add_argument("--workspace", default=None, metavar="DIR",
                         help="folder for your datasets, runs and exports (default: workspace/ in the project; "
                              "the CLI reads STUDIO_WORKSPACE)")
     return parser.parse_args(argv)
+
+
+def read_login(args: argparse.Namespace) -> str | None:
+    """user:password from --auth, --auth-file or the STUDIO_AUTH variable. The variable is removed from this
+    process's environment, so the training workers it starts do not inherit the password."""
+    from engine.messages import say
+
+    from_environment = os.environ.pop(AUTH_VARIABLE, None)
+    if args.auth and args.auth_file:
+        sys.exit("error: " + say("launch.auth_twice"))
+    if not args.auth_file:
+        return args.auth or from_environment or None
+    try:
+        lines = Path(args.auth_file).read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as err:
+        sys.exit("error: " + say("launch.auth_file_unreadable", path=args.auth_file, error=str(err)))
+    logins = [line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#")]
+    if len(logins) != 1:
+        sys.exit("error: " + say("launch.auth_file_lines", path=args.auth_file, count=len(logins)))
+    return logins[0]
 
 
 def check_access(host: str, auth: str | None, share: bool) -> tuple[str, str] | None:
@@ -48,14 +75,15 @@ def check_access(host: str, auth: str | None, share: bool) -> tuple[str, str] | 
         reach = "a public share link" if share else f"--host {host}"
         sys.exit(
             f"error: {reach} makes the studio reachable from other machines, and anyone who reaches it can run "
-            "code and read files on this one. Add --auth user:password, or leave --host at 127.0.0.1."
+            "code and read files on this one. Add --auth-file FILE (one line user:password) or --auth user:password, "
+            "or leave --host at 127.0.0.1."
         )
     return None
 
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    auth = check_access(args.host, args.auth, args.share)
+    auth = check_access(args.host, read_login(args), args.share)
     if args.workspace:  # the environment carries it to the training workers too
         os.environ["STUDIO_WORKSPACE"] = os.path.abspath(os.path.expanduser(args.workspace))
     from webui.app import build_app, launch_options  # gradio loads here; torch only when a model is
@@ -74,7 +102,7 @@ def main(argv: list[str] | None = None) -> None:
         # gradio's own check that localhost answers (a HEAD of the whole page, given 3 s) fails on a loaded
         # machine and then refuses to start; the page is served either way, and we print its address.
         _frontend=False,
-        **launch_options(),
+        **launch_options(args.lang),
     )
     print(f"Finetune Studio is running at {local_url}", flush=True)
     if share_url:

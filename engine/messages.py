@@ -410,4 +410,11 @@ ENGLISH: dict[str, str] = {
     ),
     "speed.label_logits_liger": "output head: Liger's fused cross-entropy (it never holds the full logits)",
     "speed.label_logits_stage": "output head: every token ({stage} has its own loss)",
+    # launch.py: where the login comes from
+    "launch.auth_twice": "give the login once: --auth or --auth-file, not both",
+    "launch.auth_file_unreadable": "--auth-file {path} cannot be read: {error}",
+    "launch.auth_file_lines": (
+        "--auth-file {path} must hold exactly one line user:password (lines starting with # are comments); "
+        "it holds {count}"
+    ),
 }

@@ -2,16 +2,19 @@
 from __future__ import annotations
 
 import gradio as gr
+from starlette.middleware import Middleware
 
 from engine.config.schema import ConfigError
+from engine.data.uploads import MAX_UPLOAD_BYTES
 from webui import page_state, run_view
+from webui.gate import Gate
 from webui.next_steps import build_next_steps, wire_next_steps
 from webui.tabs.chat import build_chat_tab, wire_chat_tab
 from webui.tabs.data import build_data_tab, wire_data_tab
 from webui.tabs.evaluate import build_evaluate_tab, wire_evaluate_tab
 from webui.tabs.export import build_export_tab, wire_export_tab
 from webui.form import Form
-from webui.i18n import LANGUAGES, Labels
+from webui.i18n import LANGUAGES, Labels, text
 from webui.tabs.method import build_method_tab, wire_method_tab
 from webui.tabs.model import build_model_tab, wire_model_tab
 from webui.tabs.train import build_train_tab, wire_train_tab
@@ -31,11 +34,14 @@ THEME = gr.themes.Soft(
     font_mono=["ui-monospace", "Noto Sans Mono", "monospace"],
 )
 REFRESH_SECONDS = 1.0
+# Every 30 minutes gradio deletes the uploads and other temporary files of this app older than two hours (an
+# import copies what it keeps into the data folder), and all of them when the server stops.
+TEMPORARY_FILES = (30 * 60, 2 * 60 * 60)  # (how often, how old) in seconds
 
 
 def build_app(lang: str = "en") -> gr.Blocks:
     labels = Labels(lang)
-    with gr.Blocks(title="Finetune Studio") as app:
+    with gr.Blocks(title="Finetune Studio", delete_cache=TEMPORARY_FILES) as app:
         with gr.Row(equal_height=True):
             labels.markdown("title", container=False)
             language = gr.Radio(
@@ -115,6 +121,8 @@ def wire_page_state(
     reset.click(lambda: page_state.defaults(fields, base), None, form.components)
 
 
-def launch_options() -> dict:
-    """Options for Blocks.launch() that belong to the page's look (gradio 6 takes them at launch)."""
-    return {"theme": THEME, "css": CSS}
+def launch_options(lang: str = "en") -> dict:
+    """Options for Blocks.launch(): the page's look (gradio 6 takes it at launch), the largest upload the server
+    writes, the gate in front of every route (webui/gate.py) and the login page's note on wrong passwords."""
+    return {"theme": THEME, "css": CSS, "max_file_size": MAX_UPLOAD_BYTES,
+            "app_kwargs": {"middleware": [Middleware(Gate)]}, "auth_message": text("gate.login_note", lang)}

@@ -585,6 +585,22 @@ TEXT: dict[str, dict[str, str]] = {
     "resources.gpu_peak_mb": {"en": "GPU{device} peak", "zh": "GPU{device} 峰值"},
     "resources.gpu_percent": {"en": "GPU{device} use", "zh": "GPU{device} 使用率"},
     "resources.legend": {"en": "series", "zh": "曲线"},
+    # what the server's gate answers (webui/gate.py) and the login page's note
+    "gate.login_required": {"en": "Log in first: this studio needs its password.",
+                            "zh": "请先登录：此工作室需要密码。"},
+    "gate.wait": {"en": "Too many wrong passwords from this address: try again in {seconds} s.",
+                  "zh": "此地址输错密码次数过多：请在 {seconds} 秒后再试。"},
+    "gate.upload_length": {"en": "An upload must say its size (Content-Length) before it is sent.",
+                           "zh": "上传必须先声明大小（Content-Length）。"},
+    "gate.upload_budget": {
+        "en": "The upload folder holds {used} MB of its {budget} MB: import or remove earlier uploads, or wait "
+              "until old ones are cleared (after two hours).",
+        "zh": "上传文件夹已占用 {used} MB（上限 {budget} MB）：请先导入或移除之前的上传，或等待旧文件被清理（两小时后）。"},
+    "gate.upload_disk": {"en": "Only {free} MB are free on the disk: this upload would fill it.",
+                         "zh": "磁盘只剩 {free} MB 可用空间：这次上传会把它占满。"},
+    "gate.login_note": {
+        "en": "After 3 wrong passwords, each further try from the same address waits twice as long as the last.",
+        "zh": "输错 3 次密码后，同一地址的每次重试需要等待的时间是上一次的两倍。"},
 }
 
 

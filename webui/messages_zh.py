@@ -281,4 +281,8 @@ MESSAGES_ZH: dict[str, str] = {
     "speed.label_logits_on": "输出层：只在参与训练的词元上计算（从不计算提示部分的 logits；会缩放 logits 的模型和视觉模型仍用完整输出层）",
     "speed.label_logits_liger": "输出层：Liger 融合交叉熵（从不保留完整 logits）",
     "speed.label_logits_stage": "输出层：每个词元（{stage} 有自己的损失函数）",
+    # launch.py
+    "launch.auth_twice": "登录信息只需给一次：--auth 或 --auth-file，不要同时使用",
+    "launch.auth_file_unreadable": "无法读取 --auth-file {path}：{error}",
+    "launch.auth_file_lines": "--auth-file {path} 必须只有一行 user:password（以 # 开头的行是注释）；实际有 {count} 行",
 }

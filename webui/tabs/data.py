@@ -2,6 +2,7 @@
 look at a dataset as the model will see it (data_inspect.py) and clean it into a new one (data_cleaning.py)."""
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import gradio as gr
@@ -10,6 +11,7 @@ from engine.data.formats import FORMATS
 from engine.data.registry import DataError, read_registry
 from engine.paths import nearest_plain_name
 from webui.form import Form
+from webui.gate import upload_folder
 from webui.i18n import Labels, localize, text
 from webui.tabs.data_cleaning import build_cleaning_section, unused_name, wire_cleaning_section
 from webui.tabs.data_inspect import build_inspect_section, wire_inspect_section
@@ -34,13 +36,16 @@ def preview_upload(path: str | None, formatting: str, lang: str) -> list:
 
     Either way the message carries the report `python -m engine data check FILE` prints, line by line in the
     page's language, so the UI and the CLI say the same thing about a file. "Add dataset" stays disabled
-    while the file is not usable.
+    while the file is not usable; a file of which not one row could be read is unusable whatever the format or
+    columns, so its temporary upload is deleted at once.
     """
     if not path:
         return ["", gr.update(visible=False), "", gr.update(interactive=False), *role_updates(None, [])]
     from engine.data.uploads import preview_file
 
     detection, rows, report = preview_file(Path(path), formatting or "auto")
+    if not report.rows:
+        discard_upload(path)
     rendered = "\n\n```\n" + "\n".join(localize(line, lang) for line in report.lines()) + "\n```"
     looked = [gr.update(value=rows, visible=not rows.empty), suggest_name(path), gr.update(interactive=report.ok),
               *role_updates(detection, list(rows.columns))]
@@ -70,8 +75,21 @@ def import_upload(path: str | None, name: str, formatting: str, lang: str, *colu
         result = import_dataset(Path(path), (name or "").strip(), formatting or "auto", mapping or None)
     except DataError as err:
         return text("data.error", lang, error="\n\n```\n" + localize(err.args[0], lang) + "\n```"), gr.skip()
+    discard_upload(path)  # the data folder holds the copy now
     message = text("data.imported", lang, name=result.name, rows=result.rows, file=result.file_name)
     return message, gr.update(choices=list(read_registry()), value=[result.name])
+
+
+def discard_upload(path: str) -> None:
+    """Delete a temporary upload and its folder (gradio puts each in a folder named by its hash). Only ever a
+    file inside gradio's upload folder: a path given any other way is the user's own file."""
+    folder, file = upload_folder().resolve(), Path(path).resolve()
+    if not (file.is_relative_to(folder) and file.is_file()):
+        return
+    file.unlink()
+    if file.parent != folder:
+        with contextlib.suppress(OSError):  # not empty: another upload of the same bytes is still in use
+            file.parent.rmdir()
 
 
 # ---------------------------------------------------------------------------------------------------------
