@@ -195,15 +195,20 @@ def test_a_model_path_ending_in_dotdot_names_a_run_folder_inside_saves(studio_di
 
 
 def test_a_forged_history_row_reads_nothing_outside_saves(studio_dirs, tmp_path):
-    from webui.run_view import run_dir_of_row, run_config_text
+    from webui.run_view import history_table, run_config_text, run_dir_of_row
 
     run_dir = finished_run("real")
     outside = tmp_path / "elsewhere"
     outside.mkdir()
     (outside / "config.yaml").write_text("secret: 1\n")
-    assert run_dir_of_row(["real", str(run_dir.relative_to(saves_dir()))]) == str(run_dir)
-    for forged in (str(outside), "../elsewhere", "a/../../elsewhere", "", None, 5, "/etc"):
-        assert run_dir_of_row(["x", forged]) == ""
+    (run_dir.parent / "linked").symlink_to(outside)  # a run folder in saves that leads out
+    table = history_table("en")
+    assert list(table.iloc[0])[-1] == "tiny-demo/lora/real"  # the row carries the run's id, not a path
+    assert run_dir_of_row(list(table.iloc[0])) == str(run_dir)
+    real_id = str(run_dir.relative_to(saves_dir()))
+    for forged in (str(outside), "../elsewhere", "a/../../elsewhere", "", None, 5, "/etc", str(run_dir),
+                   f"{real_id}/..", f"{real_id}/../real", "tiny-demo/lora/linked"):
+        assert run_dir_of_row(["x", forged]) == "", forged
     assert "secret" not in str(run_config_text(run_dir_of_row(["x", str(outside)])))
 
 

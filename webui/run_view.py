@@ -317,8 +317,8 @@ def run_config_text(run_dir: str) -> str:
 
 
 def history_table(lang: str, search: str = "", tag: str = "", archived: bool = False) -> pd.DataFrame:
-    """Past runs, newest first, filtered like filter_runs (archived ones only when `archived`); `folder` is the
-    run's path under the saves dir (what selecting reads)."""
+    """Past runs, newest first, filtered like filter_runs (archived ones only when `archived`); the last column
+    is the run's id (what selecting a row looks up)."""
     rows = [
         (
             run.name,
@@ -330,7 +330,7 @@ def history_table(lang: str, search: str = "", tag: str = "", archived: bool = F
             ", ".join(run.notes.tags),
             _shortened(run.notes.text),
             run.started,
-            str(run.run_dir.relative_to(saves_dir())),
+            run_id(run.run_dir),
         )
         for run in filter_runs(list_runs(), tag, search, archived)
     ]
@@ -348,15 +348,19 @@ def _shortened(note: str) -> str:
     return line if len(line) <= NOTE_SHOWN_CHARS else line[: NOTE_SHOWN_CHARS - 1] + "…"
 
 
+def run_id(run_dir: Path) -> str:
+    """A run's id in the history: its folder under the saves dir, model/method/name (shown, and unique)."""
+    return run_dir.relative_to(saves_dir()).as_posix()
+
+
 def run_dir_of_row(row: list) -> str:
-    """The run directory named by a selected history row (its last column: the run's id, its folder under the
-    saves dir); "" unless that names a run inside the saves folder. The row comes from the browser, so it is
-    confined like Resume and Stop confine theirs: resolved, then checked to lie inside."""
-    run_id = row[-1] if row else None
-    if not isinstance(run_id, str) or not run_id or Path(run_id).is_absolute():
-        return ""
+    """The run directory of a selected history row; "" unless its last column is the id of a listed run. The
+    row comes from the browser, so its id is only ever looked up among the runs, never joined into a path, and
+    the run found is confined like Resume and Stop confine theirs (a symlinked folder may not lead out)."""
+    wanted = row[-1] if row else None
+    found = next((run.run_dir for run in list_runs() if run_id(run.run_dir) == wanted), None)
     try:
-        return str(run_directory(saves_dir() / run_id))
+        return str(run_directory(found)) if found else ""
     except (PathEscapeError, OSError):
         return ""
 
