@@ -417,4 +417,31 @@ ENGLISH: dict[str, str] = {
         "--auth-file {path} must hold exactly one line user:password (lines starting with # are comments); "
         "it holds {count}"
     ),
+    # engine/data/registry.py: a registry file that cannot be read (the studio starts; its pickers leave it out)
+    "registry.not_json": "{path} is not valid JSON (line {line}, column {column}): {error}",
+    "registry.not_utf8": "{path} is not UTF-8 text",
+    "registry.too_deep": "{path} nests too deeply to read",
+    "registry.not_object": "{path} must be a JSON object of dataset names; it is {kind}",
+    "registry.unreadable": "{path} cannot be read: {error}",
+    "registry.broken_note": "the dataset registry cannot be read, so its datasets are not offered: {problems}",
+    # engine/data/reader.py: a dataset folder's files stay inside it
+    "check.folder_link_out": (
+        "{file} in dataset folder {folder} is a link to a file outside that folder; only files inside it are read"
+    ),
+    # engine/models/loading.py: weights that pickle would read
+    "model.pickle_only": (
+        "{name} has its weights only as pickle files ({files}), which can run code when loaded, so they are not "
+        "read by default. Convert the model to safetensors, or tick 'allow pickle weights' "
+        "(model.allow_pickle_weights) if you trust where it came from."
+    ),
+    "model.pickle_only_beside": "{refusal} ({others} beside them are not the model's weights: those are {weights}.)",
+    # engine/data/template_bounds.py: a model's own chat template, rendered once under bounds
+    "template.too_long": (
+        "the model's own chat template writes more than {limit} characters for a four-message sample, so it is "
+        "not used; pick one of the studio's templates"
+    ),
+    "template.too_slow": (
+        "the model's own chat template takes more than {seconds} s to render a four-message sample, so it is "
+        "not used; pick one of the studio's templates"
+    ),
 }

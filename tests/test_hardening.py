@@ -312,3 +312,70 @@ def test_every_kind_the_engine_writes_is_one_readers_accept():
     written = {kind for path in engine.rglob("*.py")
                for kind in re.findall(r"\.write\(\s*\"(\w+)\"", path.read_text(encoding="utf-8"))}
     assert written and written <= set(REQUIRED_FIELDS), written - set(REQUIRED_FIELDS)
+
+
+def test_concurrent_saves_of_cleaned_rows_under_one_name_leave_no_orphan_files(data_dirs):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from engine.data.cleaning import CleanOptions, clean_dataset
+    from engine.data.registry import read_registry
+    from webui.tabs.data_cleaning import save_cleaned
+
+    result = clean_dataset("demo_quick", CleanOptions())
+    with ThreadPoolExecutor(6) as pool:
+        messages = [m for m, *_ in pool.map(lambda _: save_cleaned(result, "race_clean", [], "en"), range(6))]
+    assert sum("already registered" not in message for message in messages) == 1, messages
+    written = sorted(p.name for p in (data_dirs / "data").glob("race_clean*"))
+    assert written == [read_registry()["race_clean"]["file_name"]]
+
+
+def test_a_dataset_folder_does_not_follow_a_link_out_of_itself(data_dirs, tmp_path):
+    from engine.data.conversion import load_conversations
+    from engine.data.registry import DataError
+
+    folder = data_dirs / "data" / "parts"
+    folder.mkdir()
+    (folder / "a.json").write_text(json.dumps([{"instruction": "hi", "input": "", "output": "hello"}]))
+    (tmp_path / "secret.json").write_text(json.dumps([{"instruction": "secret", "input": "", "output": "x"}]))
+    (folder / "b.json").symlink_to(tmp_path / "secret.json")
+    add_registry_entry("parts", {"file_name": "parts"})
+    with pytest.raises(DataError, match="b.json in dataset folder parts is a link to a file outside"):
+        load_conversations("parts")
+
+
+def test_an_invalid_registry_at_start_shows_as_broken_and_the_app_builds(data_dirs):
+    from webui.app import build_app
+
+    (data_dirs / "dataset_info.json").write_text('{"mine": {"file_name": "a.json"},')
+    app = build_app("zh")
+    note = next(block for block in app.blocks.values() if getattr(block, "elem_id", None) == "registry-problem")
+    assert note.visible and "无法读取数据集注册表" in note.value and "dataset_info.json" in note.value
+
+
+def test_pickle_weights_beside_a_decoy_safetensors_are_refused_as_pickle(tiny_model, tmp_path):
+    import shutil
+
+    from engine.models.loading import load_model
+
+    folder = tmp_path / "decoy-model"
+    shutil.copytree(tiny_model, folder)
+    torch.save(load_file(str(folder / "model.safetensors")), folder / "pytorch_model.bin")
+    (folder / "model.safetensors").rename(folder / "decoy.safetensors")
+    config = RunConfig().model
+    config.name_or_path = str(folder)
+    with pytest.raises(ModelLoadError, match=r"only as pickle files \(pytorch_model.bin\).*decoy.safetensors beside"):
+        load_model(config)
+
+
+DOUBLING = "{% set ns = namespace(s='x') %}{% for i in range(60) %}{% set ns.s = ns.s ~ ns.s %}{% endfor %}{{ ns.s }}"
+
+
+@pytest.mark.parametrize("template", ["{{ 'x' * 300000000 }}", DOUBLING], ids=["repeat", "doubling"])
+def test_a_models_chat_template_that_writes_hundreds_of_megabytes_is_refused(template):
+    from types import SimpleNamespace
+
+    from engine.data.templates import load_template
+
+    tokenizer = SimpleNamespace(chat_template=template, special_tokens_map={"eos_token": "</s>"})
+    with pytest.raises(ValueError, match="writes more than 1000000 characters"):
+        load_template("auto", tokenizer)

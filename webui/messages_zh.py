@@ -285,4 +285,22 @@ MESSAGES_ZH: dict[str, str] = {
     "launch.auth_twice": "登录信息只需给一次：--auth 或 --auth-file，不要同时使用",
     "launch.auth_file_unreadable": "无法读取 --auth-file {path}：{error}",
     "launch.auth_file_lines": "--auth-file {path} 必须只有一行 user:password（以 # 开头的行是注释）；实际有 {count} 行",
+    # engine/data/registry.py
+    "registry.not_json": "{path} 不是有效的 JSON（第 {line} 行，第 {column} 列）：{error}",
+    "registry.not_utf8": "{path} 不是 UTF-8 文本",
+    "registry.too_deep": "{path} 嵌套过深，无法读取",
+    "registry.not_object": "{path} 必须是以数据集名称为键的 JSON 对象；实际是 {kind}",
+    "registry.unreadable": "无法读取 {path}：{error}",
+    "registry.broken_note": "无法读取数据集注册表，其中的数据集不会列出：{problems}",
+    # engine/data/reader.py
+    "check.folder_link_out": "数据集文件夹 {folder} 中的 {file} 是指向文件夹外文件的链接；只读取文件夹内的文件",
+    # engine/models/loading.py
+    "model.pickle_only": (
+        "{name} 的权重只有 pickle 文件（{files}），加载时可能执行任意代码，因此默认不读取。请把模型转换为 safetensors，"
+        "或在信任其来源时勾选“允许 pickle 权重”（model.allow_pickle_weights）。"
+    ),
+    "model.pickle_only_beside": "{refusal}（旁边的 {others} 不是模型的权重：模型权重应为 {weights}。）",
+    # engine/data/template_bounds.py
+    "template.too_long": "模型自带的对话模板在渲染四条消息的样例时写出超过 {limit} 个字符，因此不使用它；请选择工作室的模板",
+    "template.too_slow": "模型自带的对话模板渲染四条消息的样例超过 {seconds} 秒，因此不使用它；请选择工作室的模板",
 }

@@ -14,7 +14,7 @@ import gradio as gr
 
 from engine.config.schema import ConfigError, RunConfig, field_problems
 from engine.data.reader import read_rows
-from engine.data.registry import DataError, dataset_file, get_entry, read_registry
+from engine.data.registry import DataError, dataset_file, dataset_names, get_entry
 from webui.i18n import text
 
 STORAGE_KEY = "finetune-studio-form"
@@ -47,7 +47,7 @@ def defaults(fields: list[str], base: RunConfig) -> list:
 def _usable(form: dict, fields: list[str], base: RunConfig) -> dict:
     """The kept values that still make a config, field by field; the base value where one does not."""
     values = {dotted: base.get(dotted) for dotted in fields}
-    registered = read_registry()
+    registered = set(dataset_names())
     for dotted, value in form.items():
         if dotted not in values:
             continue
@@ -64,7 +64,7 @@ def _usable(form: dict, fields: list[str], base: RunConfig) -> dict:
 
 def _updates(fields: list[str], values: dict) -> list:
     # The datasets picker was filled when the page was built; datasets added since must be choices too.
-    return [gr.update(value=values[dotted], choices=list(read_registry())) if dotted == "data.datasets"
+    return [gr.update(value=values[dotted], choices=dataset_names()) if dotted == "data.datasets"
             else gr.update(value=values[dotted]) for dotted in fields]
 
 

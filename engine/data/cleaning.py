@@ -18,6 +18,7 @@ import json
 import random
 import re
 import unicodedata
+from pathlib import Path
 from dataclasses import dataclass, field
 
 from engine.data.checker import estimate_tokens
@@ -64,11 +65,31 @@ class CleanResult:
             check_dataset_name(name)
         original = read_registry()[self.source]
         for name, rows in parts.items():
-            path = free_file_name(name, ".jsonl")
-            with path.open("x", encoding="utf-8") as out:
-                out.writelines(json.dumps(row, ensure_ascii=False, default=_plain) + "\n" for row in rows)
-            add_registry_entry(name, {**original, "file_name": path.name})
+            path = _write_new_file(name, rows)
+            try:
+                add_registry_entry(name, {**original, "file_name": path.name})
+            except BaseException:  # another save took the name meanwhile: its file is the registered one
+                path.unlink(missing_ok=True)
+                raise
         return list(parts)
+
+
+def _write_new_file(name: str, rows: list[dict]) -> Path:
+    """rows as JSON Lines in a file of the data folder that did not exist before (mode "x": two saves at once
+    never write into one file; the one that lost the name tries the next)."""
+    while True:
+        path = free_file_name(name, ".jsonl")
+        try:
+            out = path.open("x", encoding="utf-8")
+        except FileExistsError:
+            continue
+        try:
+            with out:
+                out.writelines(json.dumps(row, ensure_ascii=False, default=_plain) + "\n" for row in rows)
+            return path
+        except BaseException:  # a half-written file (disk full, a value JSON cannot hold) must not stay behind
+            path.unlink(missing_ok=True)
+            raise
 
 
 def _plain(value):

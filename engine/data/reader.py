@@ -371,8 +371,13 @@ class _Refusal:
 
 
 def folder_files(folder: Path) -> list[Path]:
-    """The data files of a dataset folder (LLaMA-Factory allows a folder as file_name), in name order."""
+    """The data files of a dataset folder (LLaMA-Factory allows a folder as file_name), in name order. A link
+    to a file outside the folder is refused: the folder was checked to lie inside the data folder, its links
+    were not."""
     files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in SUFFIXES)
+    for file in files:
+        if not file.resolve().is_relative_to(folder.resolve()):
+            raise DataError(say("check.folder_link_out", file=file.name, folder=folder.name))
     if not files:
         raise DataError(say("check.folder_empty", folder=folder.name, suffixes=", ".join(SUFFIXES)))
     return files

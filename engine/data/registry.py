@@ -55,13 +55,41 @@ def _read_registry_file(path: Path) -> dict[str, dict]:
         return {}
     try:
         registry = json.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        raise DataError(say("registry.not_utf8", path=str(path))) from None
     except json.JSONDecodeError as err:
-        raise DataError(f"{path} is not valid JSON (line {err.lineno}, column {err.colno}): {err.msg}") from None
+        raise DataError(say("registry.not_json", path=str(path), line=err.lineno, column=err.colno,
+                            error=err.msg)) from None
     except RecursionError:
-        raise DataError(f"{path} nests too deeply to read") from None
+        raise DataError(say("registry.too_deep", path=str(path))) from None
     if not isinstance(registry, dict):
-        raise DataError(f"{path} must be a JSON object of dataset names; it is {type(registry).__name__}")
+        raise DataError(say("registry.not_object", path=str(path), kind=type(registry).__name__))
     return registry
+
+
+def dataset_names() -> list[str]:
+    """The names pickers offer: those of every registry file that can be read (registry_problems says why a
+    file adds none), so one hand-edited file never keeps the studio from starting."""
+    names: dict[str, dict] = {}
+    for path in (DEMO_REGISTRY, registry_path()):
+        try:
+            names |= _read_registry_file(path)
+        except (DataError, OSError):
+            continue
+    return list(names)
+
+
+def registry_problems() -> list[str]:
+    """Why a registry file cannot be read, one message per broken file."""
+    problems = []
+    for path in (DEMO_REGISTRY, registry_path()):
+        try:
+            _read_registry_file(path)
+        except DataError as err:
+            problems.append(err.args[0])
+        except OSError as err:
+            problems.append(say("registry.unreadable", path=str(path), error=err.strerror or str(err)))
+    return problems
 
 
 # The types of the entry keys this studio reads; a registry edited by hand may hold anything.

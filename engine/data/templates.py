@@ -18,6 +18,7 @@ import json
 import re
 from dataclasses import dataclass
 
+from engine.data.template_bounds import check_template_bounds
 from engine.paths import PROJECT_DIR
 
 TEMPLATES_DIR = PROJECT_DIR / "templates"
@@ -67,6 +68,7 @@ def load_template(name: str, tokenizer=None) -> ChatTemplate:
             source = source.get("default")
         if not source:
             raise ValueError(f"the tokenizer of this model has no chat template; pick one of: {choices}")
+        check_template_bounds(source, getattr(tokenizer, "special_tokens_map", None))
         # Stop words are unknown for a foreign template; the engine always adds the tokenizer's eos.
         return ChatTemplate(AUTO, source, (), "the model's own chat template (from its tokenizer)")
     if not isinstance(name, str) or not _NAME_RE.match(name):

@@ -226,19 +226,23 @@ def refuse_non_finite_weights(folder: Path) -> None:
 
 # Weight files that Python's pickle reads: loading one can run any code its author put in it.
 PICKLE_WEIGHT_PATTERNS = ("*.bin", "*.pt", "*.pth", "*.ckpt", "*.pkl")
+SAFE_WEIGHTS = ("model.safetensors", "model.safetensors.index.json")  # where transformers reads safetensors from
 
 
 def refuse_pickle_only_folder(name: str, folder: Path) -> None:
-    """A clear refusal for a local model folder whose weights exist only as pickle files."""
-    if not folder.is_dir() or any(folder.glob("*.safetensors")):
+    """A clear refusal for a local model folder whose weights exist only as pickle files. Any other .safetensors
+    file (an adapter, a decoy) does not count: transformers reads a model's weights only from SAFE_WEIGHTS."""
+    if not folder.is_dir() or any((folder / weights).is_file() for weights in SAFE_WEIGHTS):
         return
     pickled = sorted(p.name for pattern in PICKLE_WEIGHT_PATTERNS for p in folder.glob(pattern))
-    if pickled:
-        raise ModelLoadError(
-            f"{name!r} has its weights only as pickle files ({', '.join(pickled)}), which can run code when "
-            "loaded, so they are not read by default. Convert the model to safetensors, or tick 'allow pickle "
-            "weights' (model.allow_pickle_weights) if you trust where it came from."
-        )
+    if not pickled:
+        return
+    refusal = say("model.pickle_only", name=repr(name), files=", ".join(pickled))
+    others = sorted(p.name for p in folder.glob("*.safetensors"))
+    if others:
+        refusal = say("model.pickle_only_beside", refusal=refusal, others=", ".join(others),
+                      weights=" or ".join(SAFE_WEIGHTS))
+    raise ModelLoadError(refusal)
 
 
 def quantization_config(config: ModelConfig):

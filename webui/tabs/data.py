@@ -8,7 +8,8 @@ from pathlib import Path
 import gradio as gr
 
 from engine.data.formats import FORMATS
-from engine.data.registry import DataError, read_registry
+from engine.data.registry import DataError, dataset_names, registry_problems
+from engine.messages import say
 from engine.paths import nearest_plain_name
 from webui.form import Form
 from webui.gate import upload_folder
@@ -77,7 +78,7 @@ def import_upload(path: str | None, name: str, formatting: str, lang: str, *colu
         return text("data.error", lang, error="\n\n```\n" + localize(err.args[0], lang) + "\n```"), gr.skip()
     discard_upload(path)  # the data folder holds the copy now
     message = text("data.imported", lang, name=result.name, rows=result.rows, file=result.file_name)
-    return message, gr.update(choices=list(read_registry()), value=[result.name])
+    return message, gr.update(choices=dataset_names(), value=[result.name])
 
 
 def discard_upload(path: str) -> None:
@@ -96,10 +97,18 @@ def discard_upload(path: str) -> None:
 # Layout and wiring
 
 
+def registry_note(lang: str) -> dict:
+    """The registry's problems over the pickers (a broken file adds no datasets, and the studio still starts)."""
+    problems = registry_problems()
+    shown = localize(say("registry.broken_note", problems=problems), lang) if problems else ""
+    return gr.update(value=f"**{shown}**" if shown else "", visible=bool(problems))
+
+
 def build_data_tab(form: Form, labels: Labels) -> dict:
-    parts = {}
+    note = registry_note(labels.lang)
+    parts = {"registry": gr.Markdown(note["value"], visible=note["visible"], elem_id="registry-problem")}
     with gr.Row():
-        parts["datasets"] = form.control("data.datasets", gr.Dropdown, choices=list(read_registry()),
+        parts["datasets"] = form.control("data.datasets", gr.Dropdown, choices=dataset_names(),
                                          multiselect=True, scale=4, elem_id="datasets")
         parts["refresh"] = labels.button("data.refresh", size="sm", scale=1)
     with gr.Row():
@@ -134,7 +143,7 @@ def build_data_tab(form: Form, labels: Labels) -> dict:
     )  # shown with a file's first rows
     parts["import"] = labels.button("data.import", variant="primary", elem_id="upload-import", interactive=False)
     parts["message"] = gr.Markdown(elem_id="upload-message")
-    parts["inspect"] = build_inspect_section(labels, list(read_registry()), form.base.data.datasets)
+    parts["inspect"] = build_inspect_section(labels, dataset_names(), form.base.data.datasets)
     parts["cleaning"] = build_cleaning_section(labels)
     parts["controls"] = form.controls  # read when wiring: by then the Model and Train tabs have added theirs
     return parts
@@ -142,12 +151,13 @@ def build_data_tab(form: Form, labels: Labels) -> dict:
 
 def wire_data_tab(parts: dict, lang: gr.Radio) -> None:
     pickers = [parts["datasets"], parts["inspect"]["dataset"]]
-    parts["refresh"].click(lambda: [gr.update(choices=list(read_registry()))] * 2, None, pickers)
+    parts["refresh"].click(lambda: [gr.update(choices=dataset_names())] * 2, None, pickers)
+    parts["refresh"].click(registry_note, lang, parts["registry"])
     looked = [parts["found"], parts["preview"], parts["name"], parts["import"], *parts["roles"]]
     parts["file"].upload(preview_upload, [parts["file"], parts["formatting"], lang], looked)
     parts["formatting"].change(preview_upload, [parts["file"], parts["formatting"], lang], looked)
     inputs = [parts["file"], parts["name"], parts["formatting"], lang, *parts["roles"]]
     imported = parts["import"].click(import_upload, inputs, [parts["message"], parts["datasets"]])
-    imported.then(lambda: gr.update(choices=list(read_registry())), None, parts["inspect"]["dataset"])
+    imported.then(lambda: gr.update(choices=dataset_names()), None, parts["inspect"]["dataset"])
     wire_inspect_section(parts["inspect"], parts["controls"], lang)
     wire_cleaning_section(parts["cleaning"], parts["inspect"]["dataset"], parts["datasets"], parts["controls"], lang)

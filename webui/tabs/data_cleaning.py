@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import gradio as gr
 
-from engine.data.registry import DataError, read_registry
+from engine.data.registry import DataError, dataset_names
 
 from webui.tabs.data_inspect import CONVERSATIONS, PROBLEMS, cannot_show, tokenizer_for
 from webui.i18n import Labels, text
@@ -16,7 +16,7 @@ from webui.i18n import Labels, text
 
 def unused_name(stem: str) -> str:
     """`stem` if no dataset has that name yet, else stem-2, stem-3, ..."""
-    taken = read_registry()
+    taken = set(dataset_names())
     return next(name for n in range(1, 10_000) if (name := stem if n == 1 else f"{stem}-{n}") not in taken)
 
 
@@ -82,7 +82,7 @@ def save_cleaned(result, name: str, chosen: list[str] | None, lang: str):
         names = result.save_as(name.strip())
     except (DataError, OSError) as err:
         return text("data.clean_failed", lang, error=err), gr.skip(), gr.skip(), result
-    choices = list(read_registry())
+    choices = dataset_names()
     chosen = [names[0] if item == result.source else item for item in chosen or []]
     message = text("data.saved", lang, names=", ".join(names), source=result.source)
     return message, gr.update(choices=choices, value=chosen), gr.update(choices=choices, value=names[0]), None

@@ -9,7 +9,7 @@ import gradio as gr
 import pandas as pd
 
 from engine.config.schema import ConfigError, RunConfig
-from engine.data.registry import read_registry
+from engine.data.registry import dataset_names
 from engine.paths import CONFIG_FILE
 from engine.use.metrics import METRICS
 
@@ -90,7 +90,7 @@ def follow_run(picked: str):
     except (OSError, ConfigError):
         return gr.skip(), gr.skip()
     split = "validation" if config.data.val_size else "all"
-    return gr.update(choices=list(read_registry()), value=list(config.data.datasets)), gr.update(value=split)
+    return gr.update(choices=dataset_names(), value=list(config.data.datasets)), gr.update(value=split)
 
 
 def deltas_markdown(comparison) -> str:
@@ -228,7 +228,7 @@ def build_evaluate_tab(labels: Labels, form: Form) -> dict:
         )
         parts["refresh"] = labels.button("pick.refresh", size="sm", scale=1)
     with gr.Row():
-        names = list(read_registry())
+        names = dataset_names()
         parts["datasets"] = labels.labelled(
             gr.Dropdown,
             "evaluate.dataset",
@@ -300,7 +300,7 @@ def wire_evaluate_tab(parts: dict, form: Form, lang: gr.Radio, tab: gr.Tab) -> N
         keep = lambda value, fallback: value if value in values else fallback  # noqa: E731
         return (
             gr.update(choices=choices, value=keep(picked, run_view.BASE)),
-            gr.update(choices=list(read_registry())),
+            gr.update(choices=dataset_names()),
             gr.update(choices=choices, value=keep(picked_a, run_view.BASE)),
             gr.update(choices=choices, value=keep(picked_b, values[0])),
             gr.update(choices=split_choices(current_lang)),
