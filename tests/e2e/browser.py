@@ -26,6 +26,9 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
                  "--disable-sync", "--no-first-run", "--disable-quic"]
 ARTIFACTS = PROJECT / "test-artifacts"
 TIMINGS: dict[str, float] = {}
+# Seconds a wait on training, resuming or exporting may take: those waits poll the real status, so a generous
+# bound costs nothing when things go well, and a few steps take minutes on a loaded 2-core machine.
+SLOW_WAIT = 900
 
 if not Path(CHROMIUM).exists():
     pytest.skip(f"{CHROMIUM} is not installed", allow_module_level=True)

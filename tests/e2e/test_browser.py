@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.browser import page, studio, TIMINGS, open_tab, progress, shot, wait_until  # noqa: F401  (fixtures)
+from tests.e2e.browser import SLOW_WAIT, page, studio, TIMINGS, open_tab, progress, shot, wait_until  # noqa: F401  (fixtures)
 
 pytestmark = pytest.mark.browser
 
@@ -87,7 +87,7 @@ def test_training_shows_progress_and_survives_a_reload(page):
     )
     run_name = re.search(r"Started run (\S+)", page.locator("#train-message").inner_text()).group(1).strip(".*")
     assert "python -m engine train" in page.locator("#train-command textarea").input_value()
-    wait_until(lambda: progress(page)["step"] > 0, 120, "the first loss point")
+    wait_until(lambda: progress(page)["step"] > 0, SLOW_WAIT, "the first loss point")
     TIMINGS["Start → first curve point (s)"] = time.time() - clicked
     shot(page, "05-training")
     page.reload()
@@ -95,7 +95,7 @@ def test_training_shows_progress_and_survives_a_reload(page):
     open_tab(page, "Train")
     wait_until(lambda: run_name in progress(page)["text"] and progress(page)["step"] > 0, 20, "the run after reload")
     shot(page, "06-after-reload")
-    wait_until(lambda: progress(page)["status"] == "completed", 120, "the run to complete")
+    wait_until(lambda: progress(page)["status"] == "completed", SLOW_WAIT, "the run to complete")
     assert progress(page)["step"] == 30
     curve = page.locator("#loss-curve")
     wait_until(lambda: curve.locator("canvas, svg path").count() > 0, 10, "a drawn curve")
@@ -121,7 +121,7 @@ def test_export_writes_a_loadable_model(page):
     open_tab(page, "Export")
     page.locator("#export-button").click()
     result = page.locator("#export-result")
-    wait_until(lambda: "Exported to" in result.inner_text(), 120, "the export")
+    wait_until(lambda: "Exported to" in result.inner_text(), SLOW_WAIT, "the export")
     shot(page, "09-export")
     folder = Path(re.search(r"Exported to (\S+)", result.inner_text()).group(1))
     assert (folder / "config.json").exists()

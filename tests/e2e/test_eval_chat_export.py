@@ -11,7 +11,7 @@ import re
 
 import pytest
 
-from tests.e2e.browser import page, studio, open_tab, shot, wait_until  # noqa: F401  (fixtures)
+from tests.e2e.browser import SLOW_WAIT, page, studio, open_tab, shot, wait_until  # noqa: F401  (fixtures)
 
 pytestmark = pytest.mark.browser
 
@@ -93,7 +93,7 @@ def test_export_gguf_and_see_llama_cpp_load_it(page, run_name):
     page.locator("#export-gguf").get_by_text("f16", exact=True).click()
     page.locator("#export-button").click()
     result = page.locator("#export-result")
-    wait_until(lambda: "loaded" in result.inner_text(), 120, "the llama.cpp check", page=page)
+    wait_until(lambda: "loaded" in result.inner_text(), SLOW_WAIT, "the llama.cpp check", page=page)
     assert re.search(r"llama\.cpp \(llama-cpp-python [\d.]+\) loaded .*-f16\.gguf", result.inner_text())
     assert "same first 8 tokens as transformers on 3 of 3 prompts" in result.inner_text()
     assert "Modelfile" in page.locator("#export-files").inner_text()

@@ -23,7 +23,8 @@ import pytest
 
 from conftest import worker_processes
 from tests.e2e.browser import (
-    ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, PROJECT, free_port, open_tab, playwright_api, progress, shot, wait_until,
+    ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, PROJECT, SLOW_WAIT, free_port, open_tab, playwright_api, progress, shot,
+    wait_until,
 )
 
 pytestmark = pytest.mark.browser
@@ -179,7 +180,7 @@ def test_a_killed_worker_shows_failed_killed_and_resumes_to_its_step_count(page,
 
     load_tiny_config(page, studio, max_steps=24, save_steps=4)
     run_dir = start(page, studio)
-    wait_until(lambda: complete_checkpoints(run_dir), 120, "the first checkpoint", page=page)
+    wait_until(lambda: complete_checkpoints(run_dir), SLOW_WAIT, "the first checkpoint", page=page)
     kept = complete_checkpoints(run_dir)
     os.killpg(launch_record(run_dir)["pgid"], signal.SIGKILL)
     killed = time.time()
@@ -194,7 +195,7 @@ def test_a_killed_worker_shows_failed_killed_and_resumes_to_its_step_count(page,
 
     resume.click()
     wait_until(lambda: "Resumed run" in message(page), 30, "the resume message", page=page)
-    wait_until(lambda: progress(page)["status"] == "completed", 180, "the resumed run to complete", page=page)
+    wait_until(lambda: progress(page)["status"] == "completed", SLOW_WAIT, "the resumed run to complete", page=page)
     assert progress(page)["step"] == 24 and "failed" not in progress(page)["text"]
     assert not resume.is_enabled()
     shot(page, "faults-02-resumed")
@@ -236,7 +237,7 @@ def test_start_twice_quickly_runs_one_worker_and_queues_the_second(page, studio)
 def test_a_restarted_server_reattaches_to_the_run_still_training(browser, page, studio):
     load_tiny_config(page, studio, max_steps=300)
     run_dir = start(page, studio)
-    wait_until(lambda: progress(page)["step"] > 0, 120, "the first loss point", page=page)
+    wait_until(lambda: progress(page)["step"] > 0, SLOW_WAIT, "the first loss point", page=page)
     studio.kill()
     restarted = time.time()
     studio.start()
@@ -288,7 +289,7 @@ def test_two_sessions_share_the_run_list_but_not_their_forms(browser, studio):
     wait_until(lambda: bot.count() > 0 and bot.last.inner_text().strip(), 60, "a reply", page=second)
     shot(second, "faults-06-second-session-chat")
 
-    wait_until(lambda: progress(first)["status"] == "completed", 120, "the first session's run", page=first)
+    wait_until(lambda: progress(first)["status"] == "completed", SLOW_WAIT, "the first session's run", page=first)
     open_tab(second, "Train")
     wait_until(lambda: run_names(first, refresh=True) == run_names(second, refresh=True) != set(), 20,
                "the same run list in both sessions", poll=1.0, page=first)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from engine.runs.events import read_events
-from tests.e2e.browser import page, studio, open_tab, progress, shot, wait_until  # noqa: F401  (fixtures)
+from tests.e2e.browser import SLOW_WAIT, page, studio, open_tab, progress, shot, wait_until  # noqa: F401  (fixtures)
 from tests.e2e.test_eval_chat_export import choose, fill
 
 pytestmark = pytest.mark.browser
@@ -33,7 +33,7 @@ def test_grpo_trains_and_plots_its_rewards(page, studio):
     open_tab(page, "Train")
     fill(page, "#field-train-max-steps input", "6")
     page.locator("#start-button").click()
-    wait_until(lambda: progress(page)["status"] == "completed", 180, "the GRPO run to complete", page=page)
+    wait_until(lambda: progress(page)["status"] == "completed", SLOW_WAIT, "the GRPO run to complete", page=page)
     assert progress(page)["step"] == 6
     metrics = page.locator("#stage-metrics")
     wait_until(lambda: metrics.locator("canvas, svg path").count() > 0, 10, "the reward plot", page=page)
