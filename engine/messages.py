@@ -444,4 +444,29 @@ ENGLISH: dict[str, str] = {
         "the model's own chat template takes more than {seconds} s to render a four-message sample, so it is "
         "not used; pick one of the studio's templates"
     ),
+    # engine/data/reader.py: bounds on what one value, row or file may hold while read
+    "check.nested_too_deep": (
+        "the JSON nests too deeply to read (thousands of levels); a row is an object of fields"
+    ),
+    "check.value_too_big": (
+        "holds a value of {size} MB; a value may hold at most {limit} MB"
+    ),
+    "check.row_too_big": (
+        "holds more than {limit} MB of text; a row may hold at most {limit} MB"
+    ),
+    "check.csv_value_too_big": (
+        "line {line}: a value is longer than {limit} MB, and the rows after it cannot be found; split the value or the file"
+    ),
+    "check.parquet_rows_expand": (
+        "the rows expand beyond {limit} MB when decompressed — split the file into smaller files"
+    ),
+    "check.parquet_row_too_big": (
+        "holds {size} MB of text (largest value {largest} MB); a row may hold at most {row_limit} MB, a value {value_limit} MB"
+    ),
+    "check.parquet_expands": (
+        "the file expands to {size} MB when decompressed; at most {limit} MB are read — split it into smaller files"
+    ),
+    "check.parquet_row_group": (
+        "a row group expands to {size} MB when decompressed; at most {limit} MB per row group are read — write it with smaller row groups"
+    ),
 }

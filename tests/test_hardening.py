@@ -271,6 +271,27 @@ def test_preview_cells_are_cut_with_the_count_of_what_was_left_out(tmp_path):
     assert cell.endswith(f"({1_000_000 - PREVIEW_CELL_CHARS} more characters)")
 
 
+GOOD_LINE = json.dumps({"instruction": "hi", "output": "hello"}) + "\n"
+
+
+@pytest.mark.parametrize("name, body, words", [
+    ("line.jsonl", json.dumps({"instruction": "x" * 17 * 1024**2, "output": "y"}) + "\n" + GOOD_LINE,
+     "row 1: holds more than 16 MB of text"),
+    ("value.jsonl", json.dumps({"instruction": "x" * 5 * 1024**2, "output": "y"}) + "\n" + GOOD_LINE,
+     "row 1, field 'instruction': holds a value of 5 MB; a value may hold at most 4 MB"),
+    ("value.csv", 'instruction,output\n"' + "x" * 5 * 1024**2 + '",y\nhi,hello\n', "a value is longer than 4 MB"),
+], ids=["jsonl-line", "jsonl-value", "csv-value"])
+def test_jsonl_and_csv_rows_and_values_past_their_bounds_are_problems_in_the_upload_handler(tmp_path, name, body,
+                                                                                            words):
+    from webui.tabs.data import preview_upload
+
+    upload = tmp_path / name
+    upload.write_text(body)
+    message = preview_upload(str(upload), "auto", "en")[0]
+    assert "Cannot use this file" in message and words in message, message[:2000]
+    assert len(message) < 20_000  # the report names the bound; it never echoes the value
+
+
 # ---------------------------------------------------------------------------------------------------------
 # 11. The smaller ones
 

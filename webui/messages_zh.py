@@ -303,4 +303,29 @@ MESSAGES_ZH: dict[str, str] = {
     # engine/data/template_bounds.py
     "template.too_long": "模型自带的对话模板在渲染四条消息的样例时写出超过 {limit} 个字符，因此不使用它；请选择工作室的模板",
     "template.too_slow": "模型自带的对话模板渲染四条消息的样例超过 {seconds} 秒，因此不使用它；请选择工作室的模板",
+    # engine/data/reader.py: bounds on what one value, row or file may hold while read
+    "check.nested_too_deep": (
+        "JSON 嵌套过深，无法读取（上千层）；每行应是由字段组成的对象"
+    ),
+    "check.value_too_big": (
+        "包含 {size} MB 的值；单个值最多 {limit} MB"
+    ),
+    "check.row_too_big": (
+        "文本超过 {limit} MB；每行最多 {limit} MB"
+    ),
+    "check.csv_value_too_big": (
+        "第 {line} 行：有一个值超过 {limit} MB，其后的行无法定位；请拆分该值或文件"
+    ),
+    "check.parquet_rows_expand": (
+        "这些行解压后超过 {limit} MB——请把文件拆成更小的文件"
+    ),
+    "check.parquet_row_too_big": (
+        "包含 {size} MB 文本（最大的值 {largest} MB）；每行最多 {row_limit} MB，单个值最多 {value_limit} MB"
+    ),
+    "check.parquet_expands": (
+        "文件解压后为 {size} MB；最多读取 {limit} MB——请把它拆成更小的文件"
+    ),
+    "check.parquet_row_group": (
+        "一个行组解压后为 {size} MB；每个行组最多读取 {limit} MB——请用更小的行组写出"
+    ),
 }

@@ -35,7 +35,7 @@ SHOWN = 20  # problems printed by Report.render()
 # strings, and a row is only built when its largest value, the row and the file so far stay within bounds.
 PARQUET_EXPANDED_LIMIT = 512 * 1024**2  # bytes, the same as an upload's size
 PARQUET_ROW_GROUP_LIMIT = 128 * 1024**2  # bytes
-NESTED_TOO_DEEP = "the JSON nests too deeply to read (thousands of levels); a row is an object of fields"
+# Bounds on text while reading any file type (characters; Parquet's measured in bytes before decoding):
 MAX_VALUE_BYTES = 4 * 1024**2  # one cell: far beyond any training example
 MAX_ROW_BYTES = 16 * 1024**2
 
@@ -203,9 +203,30 @@ def file_rows(path: Path, report: Report, any_size: bool = False) -> Iterator[tu
     """(row number, row) of a file of one of SUFFIXES; a .json array over JSON_ARRAY_LIMIT only if `any_size`."""
     suffix = path.suffix.lower()
     if suffix == ".json":
-        return _json_rows(path, report, None if any_size else JSON_ARRAY_LIMIT)
+        return _bounded(_json_rows(path, report, None if any_size else JSON_ARRAY_LIMIT), report)
     readers = {".jsonl": _jsonl_rows, ".csv": _csv_rows, ".parquet": _parquet_rows, ".txt": _txt_rows}
-    return readers[suffix](path, report)
+    rows = readers[suffix](path, report)
+    return rows if suffix == ".parquet" else _bounded(rows, report)  # Parquet measures its rows in Arrow
+
+
+def _bounded(rows: Iterator[tuple[int, object]], report: Report) -> Iterator[tuple[int, object]]:
+    """The rows whose text values and whole text stay within MAX_VALUE_BYTES and MAX_ROW_BYTES (characters);
+    the others become problems, so no preview, check or training holds a value far beyond any example."""
+    for number, row in rows:
+        cells = row.items() if isinstance(row, dict) else ()
+        sizes = {key: len(value) for key, value in cells if isinstance(value, str)}
+        largest = max(sizes, key=sizes.get, default=None)
+        if largest is not None and sizes[largest] > MAX_VALUE_BYTES:
+            report.add(number, str(largest), say("check.value_too_big", size=_megabytes(sizes[largest]),
+                                                 limit=MAX_VALUE_BYTES // 1024**2))
+        elif sum(sizes.values()) > MAX_ROW_BYTES:
+            report.add(number, None, say("check.row_too_big", limit=MAX_ROW_BYTES // 1024**2))
+        else:
+            yield number, row
+
+
+def _megabytes(size: int) -> str:
+    return f"{size / 1024**2:,.0f}"
 
 
 def _json_rows(path: Path, report: Report, limit: int | None) -> Iterator[tuple[int, object]]:
@@ -220,7 +241,7 @@ def _json_rows(path: Path, report: Report, limit: int | None) -> Iterator[tuple[
         report.add(None, None, file_problem(err))
         raise StopReading from None
     except RecursionError:
-        report.add(None, None, NESTED_TOO_DEEP)
+        report.add(None, None, say("check.nested_too_deep"))
         raise StopReading from None
     if not isinstance(data, list):
         report.add(None, None, _not_a_list(data))
@@ -237,19 +258,34 @@ def _not_a_list(data) -> Message:
 
 def _jsonl_rows(path: Path, report: Report) -> Iterator[tuple[int, object]]:
     with path.open(encoding="utf-8-sig") as handle:
-        for number, line in enumerate(handle, 1):
+        for number, line in enumerate(_bounded_lines(handle), 1):
+            if line is None:
+                report.add(number, None, say("check.row_too_big", limit=MAX_ROW_BYTES // 1024**2))
+                continue
             if not line.strip():
                 continue
             try:
                 yield number, json.loads(line)
             except RecursionError:
-                report.add(number, None, NESTED_TOO_DEEP)
+                report.add(number, None, say("check.nested_too_deep"))
             except json.JSONDecodeError as err:
                 report.add(number, None, line_problem(err, number))
 
 
+def _bounded_lines(handle) -> Iterator[str | None]:
+    """The lines of a text file; None for a line over MAX_ROW_BYTES characters, skipped a chunk at a time
+    instead of being read whole (a one-line file of gigabytes is still one line)."""
+    while line := handle.readline(MAX_ROW_BYTES + 1):
+        if len(line) <= MAX_ROW_BYTES:
+            yield line
+            continue
+        while line and not line.endswith("\n"):
+            line = handle.readline(CHUNK)
+        yield None
+
+
 def _csv_rows(path: Path, report: Report) -> Iterator[tuple[int, object]]:
-    csv.field_size_limit(2**31 - 1)  # long answers are normal; the default 128 KB limit is not
+    csv.field_size_limit(MAX_VALUE_BYTES)  # long answers are normal (the default is 128 KB); a value past this is not
     with path.open(encoding="utf-8-sig", newline="") as handle:
         reader = csv.reader(handle, strict=True)
         try:
@@ -264,7 +300,11 @@ def _csv_rows(path: Path, report: Report) -> Iterator[tuple[int, object]]:
                     continue
                 yield number, dict(zip(header, record))
         except csv.Error as err:
-            report.add(None, None, say("check.csv_quoting", line=reader.line_num, error=str(err)))
+            if "field limit" in str(err):  # the reader cannot find the next row after a value it gave up on
+                report.add(None, None, say("check.csv_value_too_big", line=reader.line_num,
+                                           limit=MAX_VALUE_BYTES // 1024**2))
+            else:
+                report.add(None, None, say("check.csv_quoting", line=reader.line_num, error=str(err)))
             raise StopReading from None
 
 
@@ -284,13 +324,12 @@ def _parquet_rows(path: Path, report: Report) -> Iterator[tuple[int, object]]:
                 number += 1
                 expanded += size
                 if expanded > PARQUET_EXPANDED_LIMIT:
-                    report.add(None, None, f"the rows expand beyond {PARQUET_EXPANDED_LIMIT // 1024**2} MB when "
-                                           "decompressed — split the file into smaller files")
+                    report.add(None, None, say("check.parquet_rows_expand", limit=PARQUET_EXPANDED_LIMIT // 1024**2))
                     raise StopReading
                 if largest > MAX_VALUE_BYTES or size > MAX_ROW_BYTES:
-                    report.add(number, None, f"holds {size / 1024**2:,.0f} MB of text (largest value "
-                                             f"{largest / 1024**2:,.0f} MB); a row may hold at most "
-                                             f"{MAX_ROW_BYTES // 1024**2} MB, a value {MAX_VALUE_BYTES // 1024**2} MB")
+                    report.add(number, None, say("check.parquet_row_too_big", size=_megabytes(size),
+                                                 largest=_megabytes(largest), row_limit=MAX_ROW_BYTES // 1024**2,
+                                                 value_limit=MAX_VALUE_BYTES // 1024**2))
                     continue
                 yield number, batch.slice(index, 1).to_pylist()[0]
     except StopReading:
@@ -304,11 +343,9 @@ def _expansion_problem(metadata) -> str | None:
     """Why a Parquet file expands too far to read, from its metadata (nothing decompressed yet)."""
     groups = [metadata.row_group(i).total_byte_size for i in range(metadata.num_row_groups)]
     if sum(groups) > PARQUET_EXPANDED_LIMIT:
-        return (f"the file expands to {sum(groups) / 1024**2:,.0f} MB when decompressed; at most "
-                f"{PARQUET_EXPANDED_LIMIT // 1024**2} MB are read — split it into smaller files")
+        return say("check.parquet_expands", size=_megabytes(sum(groups)), limit=PARQUET_EXPANDED_LIMIT // 1024**2)
     if groups and max(groups) > PARQUET_ROW_GROUP_LIMIT:
-        return (f"a row group expands to {max(groups) / 1024**2:,.0f} MB when decompressed; at most "
-                f"{PARQUET_ROW_GROUP_LIMIT // 1024**2} MB per row group are read — write it with smaller row groups")
+        return say("check.parquet_row_group", size=_megabytes(max(groups)), limit=PARQUET_ROW_GROUP_LIMIT // 1024**2)
     return None
 
 
