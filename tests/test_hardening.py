@@ -391,7 +391,7 @@ def test_pickle_weights_beside_a_decoy_safetensors_are_refused_as_pickle(tiny_mo
 DOUBLING = "{% set ns = namespace(s='x') %}{% for i in range(60) %}{% set ns.s = ns.s ~ ns.s %}{% endfor %}{{ ns.s }}"
 
 
-@pytest.mark.parametrize("template", ["{{ 'x' * 300000000 }}", DOUBLING], ids=["repeat", "doubling"])
+@pytest.mark.parametrize("template", ["{{ 'x' * 2000000 }}", DOUBLING], ids=["repeat", "doubling"])
 def test_a_models_chat_template_that_writes_hundreds_of_megabytes_is_refused(template):
     from types import SimpleNamespace
 
