@@ -13,6 +13,7 @@ import os
 import shutil
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -46,7 +47,7 @@ def upload_folder() -> Path:
 class Guesses:
     """Wrong passwords per client address, and until when (time.monotonic) each must wait."""
 
-    clock: callable = time.monotonic
+    clock: Callable[[], float] = time.monotonic
     wrong: dict[str, int] = field(default_factory=dict)
     until: dict[str, float] = field(default_factory=dict)
 
