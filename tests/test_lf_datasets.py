@@ -145,7 +145,8 @@ def test_v1_conversations_with_reasoning_and_tool_parts_are_read(tmp_path, data_
             v1_message("system", ("text", "Be brief."), ("tools", TOOLS)),
             v1_message("user", ("text", "Weather in Paris?")),
             v1_message("assistant", ("reasoning", "I should call the tool."),
-                       ("tool_calls", json.dumps({"name": "get_weather", "arguments": {"city": "Paris"}})), weight=1.0),
+                       ("tool_calls", json.dumps({"name": "get_weather", "arguments": {"city": "Paris"}})),
+                       weight=1.0),
             v1_message("tool", ("text", '{"sky": "sunny"}')),
             v1_message("assistant", ("text", "Sunny."), weight=1.0),
         ]},
@@ -179,7 +180,8 @@ def test_v1_preference_rows_become_a_prompt_and_two_answers(data_dirs):
         {"prompt": [{"role": "user", "content": "Say hi."}], "chosen": "Hello!", "rejected": "Go away."},
         {"prompt": [{"role": "user", "content": "Name a colour."}], "chosen": "Blue.", "rejected": "7"},
     ]
-    differ = {**good, "rejected_messages": [v1_message("user", ("text", "Other.")), v1_message("assistant", ("text", "x"))]}
+    other = [v1_message("user", ("text", "Other.")), v1_message("assistant", ("text", "x"))]
+    differ = {**good, "rejected_messages": other}
     bad = check_file(write_jsonl(data_dirs / "data" / "v1_bad.jsonl", [good, differ]))
     assert not bad.ok and "differ before their last message" in bad.render()
 
@@ -274,7 +276,8 @@ def test_mask_history_trains_only_the_last_reply(tiny_tokenizer):
 
     def trained(mask_history: bool) -> str:
         [example], _ = encode_conversations([conversation], template, tiny_tokenizer, 512, mask_history=mask_history)
-        return tiny_tokenizer.decode([t for t, label in zip(example["input_ids"], example["labels"]) if label != IGNORE])
+        pairs = zip(example["input_ids"], example["labels"])
+        return tiny_tokenizer.decode([token for token, label in pairs if label != IGNORE])
 
     assert trained(False) == "One.<|im_end|>Two.<|im_end|>"
     assert trained(True) == "Two.<|im_end|>"
