@@ -222,8 +222,11 @@ def test_placeholders_are_noted_and_filled_into_a_new_dataset(lf_folder, data_di
 
 
 def test_the_data_tab_finds_and_fills_placeholders(lf_folder, data_dirs):
+    from webui.tabs.data import picker_choices
     from webui.tabs.data_inspect import with_dataset_dir
     from webui.tabs.data_placeholders import find_in_dataset, save_filled_copy
+
+    assert "hub_train" in picker_choices(str(lf_folder))[0]["choices"]  # typing the folder offers its datasets
 
     (data_dirs / "data" / "identity.json").write_text(json.dumps(IDENTITY))
     from engine.data.registry import add_registry_entry
@@ -332,6 +335,7 @@ def test_training_continues_a_finished_lora_adapter_on_hub_style_data(lf_folder,
     from engine.runs.preflight import model_problems
     from engine.runs.store import create_run
     from engine.train.trainer import RunContext, run_training
+    from webui.tabs.method import adapter_runs
 
     def train(values: dict):
         config = demo_config({"data.dataset_dir": str(lf_folder), "data.datasets": ["hub_train", "local_alpaca"],
@@ -345,6 +349,7 @@ def test_training_continues_a_finished_lora_adapter_on_hub_style_data(lf_folder,
 
     first, first_losses = train({})
     adapter = str(first.relative_to(studio_dirs / "saves"))
+    assert adapter in adapter_runs()  # the Method tab's "Continue adapter" offers it
     second, second_losses = train({"method.adapter_run": adapter, "data.mask_history": True,
                                    "train.neftune_noise_alpha": 5.0, "train.extra_args": '{"adam_beta2": 0.99}'})
     assert first_losses[-1] < first_losses[0]

@@ -4,9 +4,9 @@
 A hub entry is loaded with `datasets.load_dataset` (ModelScope's `MsDataset` / Modelers' `OmDataset` when that
 package is installed), honouring the entry's `subset` (the dataset's configuration name), `split` (default
 train), `folder` (a folder inside the repository) and `num_samples`. `datasets` keeps what it downloaded in its
-cache, so a second load (and a load offline, HF_HUB_OFFLINE=1) reads from there; a preview streams only the
-rows it shows. A hub id may also be a local folder or a data file's loader: the same code reads a dataset
-folder of parquet shards (train-*.parquet, test-*.parquet) on a machine without network.
+cache, so a second load (and a load offline, HF_HUB_OFFLINE=1) reads from there. A hub id may also be a
+local folder: the same code reads a dataset folder of parquet shards (train-*.parquet, test-*.parquet) on a
+machine without network.
 
 `num_samples` is LLaMA-Factory's: that many rows drawn at random without repeats (every row once, then
 repeats, when it asks for more than there are), with a fixed seed so a rerun trains on the same rows.
@@ -17,7 +17,6 @@ import hashlib
 import importlib.util
 import os
 import random
-from itertools import islice
 
 from engine.data.reader import folder_files, read_rows
 from engine.data.registry import DataError, DatasetEntry, dataset_file, is_hub_entry
@@ -32,14 +31,12 @@ HUBS = {"hf_hub_url": "the Hugging Face Hub", "ms_hub_url": "ModelScope", "om_hu
 PACKAGES = {"ms_hub_url": "modelscope", "om_hub_url": "openmind"}
 
 
-def entry_rows(entry: DatasetEntry, limit: int | None = None) -> list[dict]:
-    """Every row of `entry` (at most `limit`: a preview, streamed from a hub), v1 rows in this studio's shapes."""
+def entry_rows(entry: DatasetEntry) -> list[dict]:
+    """Every row of `entry`, v1 rows in this studio's shapes (engine/data/v1.py)."""
     if not is_hub_entry(entry):
-        rows = read_rows(dataset_file(entry))
-        return rows[:limit] if limit else rows
-    dataset = load_hub_dataset(entry, streaming=limit is not None)
-    rows = [from_v1(dict(row)) for row in (islice(dataset, limit) if limit else dataset)]
-    return rows if limit else _sampled(rows, entry.hub.get("num_samples"))
+        return read_rows(dataset_file(entry))
+    rows = [from_v1(dict(row)) for row in load_hub_dataset(entry)]
+    return _sampled(rows, entry.hub.get("num_samples"))
 
 
 def entry_fingerprint(entry: DatasetEntry) -> str:
@@ -63,14 +60,14 @@ def hub_id(entry: DatasetEntry) -> str:
 # Loading
 
 
-def load_hub_dataset(entry: DatasetEntry, streaming: bool = False):
-    """The datasets.Dataset (an IterableDataset when `streaming`) a hub entry names; a DataError that names the
-    dataset and the hub when it cannot be loaded (offline, not found, a split it does not have)."""
+def load_hub_dataset(entry: DatasetEntry):
+    """The datasets.Dataset a hub entry names; a DataError that names the dataset and the hub when it cannot be
+    loaded (offline, not found, a split it does not have)."""
     source = _source(entry)
     try:
         if source in PACKAGES:
-            return _load_with_package(entry, source, streaming)
-        return _load_with_datasets(entry, source, streaming)
+            return _load_with_package(entry, source)
+        return _load_with_datasets(entry, source)
     except DataError:
         raise
     except ConnectionError:  # offline (HF_HUB_OFFLINE) or the hub not reachable, and nothing cached
@@ -93,24 +90,24 @@ def _source(entry: DatasetEntry) -> str:
     return entry.source
 
 
-def _load_with_datasets(entry: DatasetEntry, source: str, streaming: bool):
+def _load_with_datasets(entry: DatasetEntry, source: str):
     from datasets import disable_progress_bars, load_dataset
 
     disable_progress_bars()  # tqdm bars would flood train.log and the CLI; a load is quick or fails in words
 
     hub, split = entry.hub, entry.hub.get("split", "train")
     if source == "cloud_file_name":  # one JSON / JSON Lines file on s3:// or gs:// (read through fsspec)
-        return load_dataset("json", data_files=hub[source], split="train", streaming=streaming)
+        return load_dataset("json", data_files=hub[source], split="train")
     path = hub[source]
     if source == "script_url":  # a folder beside the registry that holds the data files
         try:
             path = str(inside(entry.folder, hub[source], f"dataset {entry.name!r} script_url"))
         except PathEscapeError as err:
             raise DataError(str(err)) from None
-    return load_dataset(path, name=hub.get("subset"), data_dir=hub.get("folder"), split=split, streaming=streaming)
+    return load_dataset(path, name=hub.get("subset"), data_dir=hub.get("folder"), split=split)
 
 
-def _load_with_package(entry: DatasetEntry, source: str, streaming: bool):
+def _load_with_package(entry: DatasetEntry, source: str):
     package = PACKAGES[source]
     if importlib.util.find_spec(package) is None:
         raise DataError(say("data.hub_package", dataset=entry.name, key=source, package=package))
@@ -119,12 +116,11 @@ def _load_with_package(entry: DatasetEntry, source: str, streaming: bool):
         from modelscope import MsDataset
 
         dataset = MsDataset.load(dataset_name=hub[source], subset_name=hub.get("subset"), data_dir=hub.get("folder"),
-                                 split=split, use_streaming=streaming)
+                                 split=split)
         return dataset.to_hf_dataset() if isinstance(dataset, MsDataset) else dataset
     from openmind import OmDataset
 
-    return OmDataset.load_dataset(path=hub[source], name=hub.get("subset"), data_dir=hub.get("folder"), split=split,
-                                  streaming=streaming)
+    return OmDataset.load_dataset(path=hub[source], name=hub.get("subset"), data_dir=hub.get("folder"), split=split)
 
 
 def _sampled(rows: list[dict], count: int | None) -> list[dict]:

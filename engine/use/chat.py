@@ -73,7 +73,7 @@ def active(chat: ChatModel):
 def load_base_for_chat(model_config: ModelConfig) -> ChatModel:
     tokenizer = load_tokenizer(model_config)
     model = load_model(model_config).eval()
-    template = load_template(model_config.template, tokenizer)
+    template = load_template(model_config.template, tokenizer, model_config.enable_thinking)
     return ChatModel(model, tokenizer, template, model_config.name_or_path, processor=_processor(model_config))
 
 
