@@ -7,6 +7,7 @@ through the same datasets.load_dataset call from a local folder of parquet shard
 repository, and a real Hub id must fail with a message that names the dataset and says the Hub is unreachable.
 """
 import copy
+import importlib.util
 import json
 
 import pytest
@@ -48,6 +49,7 @@ def lf_folder(tmp_path):
         "script_folder": {"script_url": "scripted"},
         "script_escape": {"script_url": "../hub_repo"},
         "hub_offline": {"hf_hub_url": "llamafactory/alpaca_en", "ms_hub_url": "llamafactory/alpaca_en"},
+        "modelscope_only": {"ms_hub_url": "llamafactory/alpaca_en"},
         "demo_quick": {"file_name": "local.json"},  # a shipped demo's name: the dataset_dir's entry wins over it
     }
     (folder / "dataset_info.json").write_text(json.dumps(registry))
@@ -81,11 +83,14 @@ def test_a_hub_entry_offline_names_the_dataset_and_says_the_hub_is_unreachable(l
         with pytest.raises(DataError) as refused:
             load_conversations("hub_offline")
         escape = check_registered("script_escape")
+        modelscope = check_registered("modelscope_only")
     assert not report.ok
     for said in (report.render(), str(refused.value)):
         assert "hub_offline" in said and "llamafactory/alpaca_en" in said
         assert "Hugging Face Hub, which cannot be reached from here (offline)" in said
     assert not escape.ok and "points outside" in escape.render()
+    if importlib.util.find_spec("modelscope") is None:  # not a dependency: said, not a stack trace
+        assert "needs the modelscope package: pip install modelscope" in modelscope.render()
 
 
 def test_the_dataset_dir_registry_sits_between_the_demos_and_the_workspace(lf_folder, data_dirs):

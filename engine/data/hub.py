@@ -52,10 +52,6 @@ def entry_fingerprint(entry: DatasetEntry) -> str:
     return key.hexdigest()
 
 
-def hub_id(entry: DatasetEntry) -> str:
-    return entry.hub[_source(entry)]
-
-
 # ---------------------------------------------------------------------------------------------------------
 # Loading
 
