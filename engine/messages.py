@@ -270,7 +270,6 @@ ENGLISH: dict[str, str] = {
     "check.long_row_about": "is about {tokens} tokens, {ratio}× the cutoff length {cutoff}; training would keep only "
                             "the start — shorten or split it, or raise the cutoff",
     "check.not_registered": "dataset {name!r} is not registered",
-    "check.needs_network": "dataset {name!r} uses {source}, which needs network access; it cannot be checked here",
     "check.upload_too_big": "the file is {size} MB; uploads are limited to {limit} MB — split it into smaller files",
     "check.not_imported": "{file} was not imported (nothing was registered):\n{report}",
     # engine/data/rules.py: one row against its format
@@ -469,4 +468,46 @@ ENGLISH: dict[str, str] = {
     "check.parquet_row_group": (
         "a row group expands to {size} MB when decompressed; at most {limit} MB per row group are read — write it with smaller row groups"
     ),
+    # issue 16: hub entries and dataset_dir (engine/data/registry.py, engine/data/hub.py), v1 rows, placeholders
+    # (engine/data/placeholders.py), the LlamaBoard conveniences (engine/train/extra_args.py, engine/models/methods.py)
+    "data.dataset_dir_missing": (
+        "data.dataset_dir {folder} holds no {file}; point it at a folder with LLaMA-Factory's dataset_info.json "
+        "(its data/ folder)"
+    ),
+    "data.no_source": "dataset {dataset} names none of {sources}; add file_name (a file or folder beside the registry)",
+    "data.not_a_file": "dataset {dataset} is loaded from {source}, not from a file; this needs a file_name entry",
+    "data.hub_unreachable": (
+        "dataset {dataset} loads {id} ({key}) from {hub}, which cannot be reached from here (offline) and has no "
+        "cached copy; load it once where there is network (it is then cached), or download it and register the "
+        "file with file_name"
+    ),
+    "data.hub_not_found": "dataset {dataset}: {key} {id} was not found ({hub}): {error}",
+    "data.hub_failed": "dataset {dataset}: loading {key} {id} failed: {error}",
+    "data.hub_package": "dataset {dataset} loads from {key}, which needs the {package} package: pip install {package}",
+    "rules.pair_conversations_differ": (
+        "chosen and rejected are whole conversations that differ before their last message (or do not end with an "
+        "assistant reply); a preference pair shares its prompt and differs only in the answer"
+    ),
+    "check.placeholders": (
+        "{rows} rows hold the placeholders {names}: they would be trained as literal text; fill them in first "
+        "(Data tab: Fill placeholders, or python -m engine data fill)"
+    ),
+    "check.note_line": "  note: {note}",
+    "placeholders.none": "dataset {dataset} holds no {{{{...}}}} placeholders",
+    "placeholders.missing_value": "give a value for every placeholder: {names}",
+    "placeholders.saved": "saved {rows} rows as {name} with {values} filled in",
+    "extra_args.not_mapping": (
+        "train.extra_args must be a JSON or YAML mapping of TrainingArguments options, e.g. {{\"optim\": "
+        "\"adafactor\"}}; got {value}"
+    ),
+    "extra_args.unknown": "train.extra_args: {key} is not a TrainingArguments option; close names: {close}",
+    "extra_args.owned": "train.extra_args: {key} is set by the studio from {field}; set that instead",
+    "extra_args.studio_only": "train.extra_args: {key} is set by the studio itself and cannot be changed here",
+    "extra_args.bad_value": "train.extra_args: TrainingArguments refuses these options: {error}",
+    "adapter.needs_lora": "method.adapter_run continues a LoRA adapter: set method.finetuning_type to lora",
+    "adapter.missing": (
+        "method.adapter_run {run} is not a finished LoRA run under {saves} (it needs {final}/adapter_config.json)"
+    ),
+    "adapter.other_base": "method.adapter_run {run} was trained on {base}, not on {model}; continue it on its own base",
+    "lf.adapter_run": "adapter_name_or_path {adapter} → method.adapter_run = {run}",
 }

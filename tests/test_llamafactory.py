@@ -81,8 +81,8 @@ def test_each_stage_yaml_converts_to_a_valid_run(tmp_path, name):
 
 def test_unknown_keys_are_reported_and_defaults_follow_llamafactory():
     conversion = convert({"model_name_or_path": "builtin:tiny-demo", "stage": "sft", "dataset": "a",
-                          "neftune_noise_alpha": 5, "template": "chatml"})
-    assert "neftune_noise_alpha: no equivalent in the studio yet; ignored" in conversion.ignored
+                          "use_unsloth": True, "template": "chatml"})
+    assert "use_unsloth: no equivalent in the studio yet; ignored" in conversion.ignored
     config = conversion.config
     # Left out: LLaMA-Factory's (Hugging Face's) defaults, not the studio's.
     assert (config.train.learning_rate, config.train.per_device_train_batch_size, config.train.lr_scheduler_type,

@@ -203,7 +203,7 @@ def escape_registry(tmp_path, monkeypatch):
         ("dotdot", "'../outside.json' points outside"),
         ("absolute", "must be a path inside"),
         ("symlink_out", "'link_out.json' points outside"),
-        ("hub_only", "uses hf_hub_url, which needs network access"),
+        ("hub_only", "(hf_hub_url) from the Hugging Face Hub, which cannot be reached from here (offline)"),
     ],
 )
 def test_registered_file_name_must_stay_inside_data_dir(escape_registry, name, expected, capsys):

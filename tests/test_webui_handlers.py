@@ -109,12 +109,14 @@ def test_load_config_file(tmp_path, app_form):
 def test_load_config_file_converts_a_llamafactory_yaml(tmp_path, app_form):
     source = tmp_path / "llama3_lora_sft.yaml"
     source.write_text("model_name_or_path: builtin:tiny-demo\nstage: sft\nfinetuning_type: lora\nlora_target: all\n"
-                      "dataset: demo_alpaca_en\ntemplate: qwen\nlearning_rate: 3.0e-4\nneftune_noise_alpha: 5\n")
+                      "dataset: demo_alpaca_en\ntemplate: qwen\nlearning_rate: 3.0e-4\nneftune_noise_alpha: 5\n"
+                      "use_unsloth: true\n")
     values, message = load_config_file(str(source), app_form.fields, "zh")
     assert values[app_form.fields.index("train.learning_rate")] == 3e-4
     assert values[app_form.fields.index("method.lora_target")] == "all-linear"
     assert values[app_form.fields.index("model.template")] == "chatml"
-    assert "已加载 LLaMA-Factory 配置" in message and "neftune_noise_alpha：工作室暂无对应项" in message
+    assert values[app_form.fields.index("train.neftune_noise_alpha")] == 5
+    assert "已加载 LLaMA-Factory 配置" in message and "use_unsloth：工作室暂无对应项" in message
     merge = tmp_path / "merge.yaml"
     merge.write_text("model_name_or_path: builtin:tiny-demo\nadapter_name_or_path: saves/x/lora/sft\n"
                      "export_dir: out\n")

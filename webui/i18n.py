@@ -130,6 +130,29 @@ FIELDS: dict[str, tuple[str, str, str]] = {
         "Liger 内核（融合 RMSNorm、RoPE、SwiGLU，以及不保存完整 logits 的交叉熵）：auto = 有 GPU 且安装了 liger-kernel 时开启。",
     ),
     "speed.torch_compile": ("torch.compile", "torch.compile", "用 torch.compile 编译模型：第一步较慢，之后更快。"),
+    # issue 16: LLaMA-Factory conveniences
+    "data.dataset_dir": (
+        "Dataset folder", "数据集文件夹",
+        "含有自己的 dataset_info.json 的文件夹（LLaMA-Factory 的 data/ 文件夹）：其中的数据集也可选择，文件名相对于它；"
+        "同名时以你工作区的注册表为准。留空 = 不用。",
+    ),
+    "data.mask_history": ("Train last reply only", "只训练最后一轮回复", "每段对话只训练最后一条助手回复；之前的回复只作为上下文（被遮蔽）。"),
+    "model.enable_thinking": (
+        "Thinking", "思考模式",
+        "会先思考再回答的模型（<think>…</think>，如 Qwen3）：开 = 训练数据中的思考（回复没有思考时补一个空块），对话时允许思考；"
+        "关 = 从回复中去掉思考，空块作为提示的一部分，对话时要求不思考。",
+    ),
+    "method.adapter_run": (
+        "Continue adapter", "继续训练适配器",
+        "LoRA：在一个已完成的 LoRA 运行的适配器上继续训练（它在 saves/ 下的文件夹，如 tiny-demo/lora/my-run），"
+        "而不是新建一个；沿用它的秩和目标模块。留空 = 新适配器。",
+    ),
+    "train.neftune_noise_alpha": ("NEFTune noise", "NEFTune 噪声", "NEFTune：训练时给嵌入加上这个尺度的均匀噪声（0 = 关闭；常用 5）。"),
+    "train.extra_args": (
+        "Extra arguments", "额外参数",
+        "更多 Hugging Face TrainingArguments，写成 JSON 或 YAML 映射，如 {\"optim\": \"adafactor\"}；开始前会逐项检查。"
+        "工作室已由自身字段设置的选项会被拒绝。",
+    ),
 }
 
 # key -> {"en": ..., "zh": ...}
@@ -601,6 +624,18 @@ TEXT: dict[str, dict[str, str]] = {
     "gate.login_note": {
         "en": "After 3 wrong passwords, each further try from the same address waits twice as long as the last.",
         "zh": "输错 3 次密码后，同一地址的每次重试需要等待的时间是上一次的两倍。"},
+    # Data tab: placeholders (engine/data/placeholders.py)
+    "data.placeholders_heading": {"en": "### Fill placeholders", "zh": "### 填写占位符"},
+    "data.placeholders_find": {"en": "Find placeholders", "zh": "查找占位符"},
+    "data.placeholders_values": {"en": "Values, one per line (name=value)", "zh": "取值，每行一个（名称=值）"},
+    "data.placeholders_name": {"en": "Save the filled copy as", "zh": "填写后的副本另存为"},
+    "data.placeholders_save": {"en": "Fill and save as new dataset", "zh": "填写并保存为新数据集"},
+    "data.placeholders_found": {
+        "en": "{dataset}: {rows} rows hold {names}. Give each a value below.",
+        "zh": "{dataset}：{rows} 行含有 {names}。请在下面为每个占位符填写值。",
+    },
+    "data.placeholders_none": {"en": "{dataset} holds no {{{{...}}}} placeholders.",
+                               "zh": "{dataset} 中没有 {{{{...}}}} 占位符。"},
 }
 
 

@@ -162,7 +162,6 @@ MESSAGES_ZH: dict[str, str] = {
     "check.long_row": "有 {tokens} 个 token，是截断长度 {cutoff} 的 {ratio} 倍；训练只会保留开头部分——请缩短或拆分，或提高截断长度",
     "check.long_row_about": "约有 {tokens} 个 token，是截断长度 {cutoff} 的 {ratio} 倍；训练只会保留开头部分——请缩短或拆分，或提高截断长度",
     "check.not_registered": "数据集 {name!r} 没有注册",
-    "check.needs_network": "数据集 {name!r} 使用 {source}，需要联网；无法在这里检查",
     "check.upload_too_big": "文件有 {size} MB；上传上限为 {limit} MB——请拆分成较小的文件",
     "check.not_imported": "{file} 没有导入（没有注册任何数据集）：\n{report}",
     # engine/data/rules.py: one row against its format
@@ -328,4 +327,34 @@ MESSAGES_ZH: dict[str, str] = {
     "check.parquet_row_group": (
         "一个行组解压后为 {size} MB；每个行组最多读取 {limit} MB——请用更小的行组写出"
     ),
+    # issue 16
+    "data.dataset_dir_missing": "data.dataset_dir {folder} 中没有 {file}；请指向含有 LLaMA-Factory 的 dataset_info.json 的文件夹（它的 data/ 文件夹）",
+    "data.no_source": "数据集 {dataset} 没有指定 {sources} 中的任何一个；请添加 file_name（注册表旁的文件或文件夹）",
+    "data.not_a_file": "数据集 {dataset} 从 {source} 加载，不是文件；这里需要带 file_name 的条目",
+    "data.hub_unreachable": (
+        "数据集 {dataset} 要从 {hub} 加载 {id}（{key}），但这里无法连接（离线），也没有缓存的副本；请在有网络的地方加载一次"
+        "（之后会被缓存），或下载后用 file_name 注册该文件"
+    ),
+    "data.hub_not_found": "数据集 {dataset}：找不到 {key} {id}（{hub}）：{error}",
+    "data.hub_failed": "数据集 {dataset}：加载 {key} {id} 失败：{error}",
+    "data.hub_package": "数据集 {dataset} 从 {key} 加载，需要安装 {package} 包：pip install {package}",
+    "rules.pair_conversations_differ": (
+        "chosen 和 rejected 是完整的对话，但在最后一条消息之前就不同（或没有以助手回复结尾）；偏好对应共享同一提示，只在回答上不同"
+    ),
+    "check.placeholders": (
+        "{rows} 行含有占位符 {names}：它们会被当作字面文字训练；请先填写（数据页：填写占位符，或 python -m engine data fill）"
+    ),
+    "check.note_line": "  注意：{note}",
+    "placeholders.none": "数据集 {dataset} 中没有 {{{{...}}}} 占位符",
+    "placeholders.missing_value": "请为每个占位符填写值：{names}",
+    "placeholders.saved": "已将 {rows} 行保存为 {name}，并填入 {values}",
+    "extra_args.not_mapping": "train.extra_args 必须是 TrainingArguments 选项的 JSON 或 YAML 映射，例如 {{\"optim\": \"adafactor\"}}；实际为 {value}",
+    "extra_args.unknown": "train.extra_args：{key} 不是 TrainingArguments 的选项；相近的名称：{close}",
+    "extra_args.owned": "train.extra_args：{key} 由工作室根据 {field} 设置；请改设该字段",
+    "extra_args.studio_only": "train.extra_args：{key} 由工作室自己设置，不能在这里修改",
+    "extra_args.bad_value": "train.extra_args：TrainingArguments 不接受这些选项：{error}",
+    "adapter.needs_lora": "method.adapter_run 用于继续训练 LoRA 适配器：请把 method.finetuning_type 设为 lora",
+    "adapter.missing": "method.adapter_run {run} 不是 {saves} 下已完成的 LoRA 运行（需要 {final}/adapter_config.json）",
+    "adapter.other_base": "method.adapter_run {run} 是在 {base} 上训练的，不是 {model}；请在它自己的基础模型上继续训练",
+    "lf.adapter_run": "adapter_name_or_path {adapter} → method.adapter_run = {run}",
 }

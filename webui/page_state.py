@@ -14,7 +14,7 @@ import gradio as gr
 
 from engine.config.schema import ConfigError, RunConfig, field_problems
 from engine.data.reader import read_rows
-from engine.data.registry import DataError, dataset_file, dataset_names, get_entry
+from engine.data.registry import DataError, dataset_file, dataset_names, get_entry, is_hub_entry, using_dataset_dir
 from webui.i18n import text
 
 STORAGE_KEY = "finetune-studio-form"
@@ -47,7 +47,7 @@ def defaults(fields: list[str], base: RunConfig) -> list:
 def _usable(form: dict, fields: list[str], base: RunConfig) -> dict:
     """The kept values that still make a config, field by field; the base value where one does not."""
     values = {dotted: base.get(dotted) for dotted in fields}
-    registered = set(dataset_names())
+    registered = dataset_names(form.get("data.dataset_dir"))
     for dotted, value in form.items():
         if dotted not in values:
             continue
@@ -64,7 +64,8 @@ def _usable(form: dict, fields: list[str], base: RunConfig) -> dict:
 
 def _updates(fields: list[str], values: dict) -> list:
     # The datasets picker was filled when the page was built; datasets added since must be choices too.
-    return [gr.update(value=values[dotted], choices=dataset_names()) if dotted == "data.datasets"
+    names = dataset_names(values.get("data.dataset_dir"))
+    return [gr.update(value=values[dotted], choices=names) if dotted == "data.datasets"
             else gr.update(value=values[dotted]) for dotted in fields]
 
 
@@ -74,7 +75,12 @@ def _updates(fields: list[str], values: dict) -> list:
 
 def summary(config: RunConfig, lang: str) -> str:
     """model · template · method · stage · datasets (rows) · device, in `lang`."""
-    datasets = ", ".join(text("summary.rows", lang, name=name, rows=_rows(name)) for name in config.data.datasets)
+    try:
+        with using_dataset_dir(config.data.dataset_dir):
+            rows = {name: _rows(name) for name in config.data.datasets}
+    except DataError:
+        rows = {name: "?" for name in config.data.datasets}
+    datasets = ", ".join(text("summary.rows", lang, name=name, rows=rows[name]) for name in config.data.datasets)
     return text("summary", lang, model=config.model.name_or_path, template=config.model.template,
                 method=config.method.finetuning_type, stage=config.method.stage, datasets=datasets or "—",
                 device=_device())
@@ -82,7 +88,10 @@ def summary(config: RunConfig, lang: str) -> str:
 
 def _rows(name: str) -> str:
     try:
-        path = dataset_file(get_entry(name))
+        entry = get_entry(name)
+        if is_hub_entry(entry):
+            return "?"  # counting would load the whole hub dataset on every page change
+        path = dataset_file(entry)
         return str(_count_rows(str(path), path.stat().st_mtime_ns))
     except (DataError, OSError, ValueError):
         return "?"

@@ -11,6 +11,7 @@ caller passes (engine.models.loading.ships_chat_template), since this layer cann
 from __future__ import annotations
 
 import difflib
+import os
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Callable
@@ -96,6 +97,11 @@ KEYS: dict[str, tuple[str, Callable]] = {
     "per_device_eval_batch_size": ("eval.per_device_eval_batch_size", _same),
     "eval_steps": ("eval.eval_steps", _same),
     "export_dir": ("export.export_dir", _run_name),
+    "dataset_dir": ("data.dataset_dir", lambda value: os.path.abspath(os.path.expanduser(str(value)))),
+    "mask_history": ("data.mask_history", _same),
+    "neftune_noise_alpha": ("train.neftune_noise_alpha", _same),
+    "enable_thinking": ("model.enable_thinking", _same),
+    "adapter_name_or_path": ("method.adapter_run", _run_name),
     "export_size": ("export.max_shard_size", _shard_size),
     "fp16": ("model.dtype", lambda value: "float16" if value else "auto"),
 }

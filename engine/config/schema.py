@@ -71,6 +71,12 @@ class ModelConfig:
         "Also load weights stored as pickle files (.bin, .pt); these can run code when loaded, so by default "
         "only safetensors weights are read. Only tick this for models you trust.",
     )
+    enable_thinking: bool = option(
+        True,
+        "Models that think before answering (<think>…</think>, e.g. Qwen3): on = train the thinking in the data "
+        "(an empty block where a reply has none) and let the model think in chat; off = thinking is removed from "
+        "the replies, an empty block is part of the prompt, and chat asks for no thinking.",
+    )
 
 
 @dataclass
@@ -82,6 +88,13 @@ class DataConfig:
         0.0, "Fraction of examples held out for validation (0 = none).", minimum=0.0, maximum=0.5
     )
     max_samples: int = option(0, "Use at most this many examples per dataset (0 = all).", minimum=0)
+    dataset_dir: str = option(
+        "", "A folder with its own dataset_info.json (LLaMA-Factory's data/ folder): its datasets can be chosen too, "
+        "file names relative to it; your workspace registry wins on a shared name. Empty = none.",
+    )
+    mask_history: bool = option(
+        False, "Train only the last assistant reply of each conversation; earlier replies are context (masked)."
+    )
 
 
 @dataclass
@@ -157,6 +170,10 @@ class MethodConfig:
     grpo_reward_run: str = option(
         "", "GRPO reward_model reward: a finished reward-model (rm) run, as its folder under saves/."
     )
+    adapter_run: str = option(
+        "", "LoRA: continue training the adapter of a finished LoRA run (its folder under saves/, e.g. "
+        "tiny-demo/lora/my-run) instead of starting a new one; its rank and targets are kept. Empty = a new adapter.",
+    )
     freeze_vision_tower: bool = option(
         True,
         "Vision models: keep the image encoder fixed (the usual choice: it already sees; the language part learns).",
@@ -194,6 +211,14 @@ class TrainConfig:
     report_to: list[str] = option(
         [], "Also log to these experiment trackers when their package is installed (TensorBoard files are always "
         "written into the run folder).", choices=("wandb", "mlflow", "swanlab"),
+    )
+    neftune_noise_alpha: float = option(
+        0.0, "NEFTune: add uniform noise of this scale to the embeddings while training (0 = off; 5 is typical).",
+        minimum=0.0,
+    )
+    extra_args: str = option(
+        "", "More Hugging Face TrainingArguments as a JSON or YAML mapping, e.g. {\"optim\": \"adafactor\"}; "
+        "each key is checked before Start. Options the studio sets from its own fields are refused.",
     )
 
 

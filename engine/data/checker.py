@@ -12,7 +12,8 @@ from pathlib import Path
 # SHOWN is re-exported: callers read the report's limits from the checker.
 from engine.data.formats import FORMATS, SAMPLE_ROWS, UNKNOWN, Detection, detect_format, registry_label, row_shape
 from engine.data.reader import SHOWN, SUFFIXES, Report, StopReading, file_rows, folder_files, sniff_file  # noqa: F401
-from engine.data.registry import DataError, read_registry, registry_folder, unsupported_media
+from engine.data.registry import DataError, get_entry, is_hub_entry, read_registry, registry_folder, unsupported_media
+from engine.data.placeholders import placeholder_note, row_placeholders
 from engine.data.rules import kind_of
 from engine.messages import say
 from engine.paths import PathEscapeError, inside
@@ -99,6 +100,7 @@ def _check_folder(folder: Path, formatting: str, cutoff_len, tokenizer, columns,
         for problem in part.problems:
             report.add(problem.row, problem.field, say("check.in_file", file=file.name, problem=problem.message))
         report.total_problems += part.total_problems - len(part.problems)
+        report.notes += [say("check.in_file", file=file.name, problem=note) for note in part.notes]
         if part.detection is None:
             continue
         if report.detection is None:
@@ -125,18 +127,23 @@ def _check_rows(rows, report: Report, formatting: str, columns, tags, cutoff_len
     detection = report.detection = detect_format(objects, formatting, columns, tags) if objects else None
     if first and detection is not None and detection.formatting == UNKNOWN:
         report.add(None, None, say("check.unknown_format", reason=detection.reason))
-    empty = 0
+    empty, placeholders, rows_with_placeholders = 0, {}, 0
     for number, row in chain(first, rows):
         report.rows += 1
         if not isinstance(row, dict):
             report.add(number, None, say("check.row_not_object", kind=kind_of(row)))
             continue
+        if found := row_placeholders(row):
+            rows_with_placeholders += 1
+            placeholders.update(dict.fromkeys(found))
         if _is_empty(row):
             empty += 1
             report.add(number, None, say("check.row_empty"))
             continue
         if detection is not None and detection.formatting != UNKNOWN:
             _check_row(number, row, detection, formatting == "auto", report, cutoff_len, tokenizer)
+    if placeholders:
+        report.notes.append(placeholder_note(rows_with_placeholders, placeholders))
     if report.rows == 0 and report.total_problems == 0:
         report.add(None, None, say("check.no_rows"))
     elif empty and empty == report.rows:
@@ -173,11 +180,9 @@ def first_rows(path: Path, count: int) -> list[dict]:
 # Registered datasets
 
 
-NETWORK_SOURCES = ("hf_hub_url", "ms_hub_url", "om_hub_url", "script_url", "cloud_file_name")
-
-
 def check_registered(name: str, cutoff_len: int | None = None, tokenizer=None) -> Report:
-    """Check registered dataset `name`: its file_name must stay inside its folder, then its file."""
+    """Check registered dataset `name`: its file_name must stay inside its folder, then its file; a hub entry's
+    rows are loaded (engine/data/hub.py) and checked the same way."""
     raw = read_registry().get(name)
     report = Report(Path(name))
     if raw is None:
@@ -186,13 +191,23 @@ def check_registered(name: str, cutoff_len: int | None = None, tokenizer=None) -
     if media := unsupported_media(name, raw):
         report.add(None, "columns", media)
         return report
-    if "file_name" not in raw:
-        source = next((key for key in NETWORK_SOURCES if key in raw), "no file_name")
-        report.add(None, None, say("check.needs_network", name=name, source=source))
-        return report
     try:
+        entry = get_entry(name)
+        if is_hub_entry(entry):
+            return _check_hub(entry, registry_label(raw), cutoff_len, tokenizer, report)
         path = inside(registry_folder(name), raw["file_name"], f"dataset {name!r} file_name")
     except PathEscapeError as err:
         report.add(None, "file_name", str(err))
         return report
+    except DataError as err:
+        report.add(None, None, err.args[0])
+        return report
     return check_file(path, registry_label(raw), cutoff_len, tokenizer, raw.get("columns"), raw.get("tags"))
+
+
+def _check_hub(entry, label: str, cutoff_len, tokenizer, report: Report) -> Report:
+    from engine.data.hub import entry_rows
+
+    rows = entry_rows(entry)  # a DataError (offline, not found) becomes the report's one problem
+    _check_rows(iter(enumerate(rows, 1)), report, label, entry.columns, entry.tags, cutoff_len, tokenizer)
+    return report

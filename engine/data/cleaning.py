@@ -1,4 +1,5 @@
-"""Cleaning an instruction dataset into a new one: trim, drop short/long/duplicate rows, split.
+"""Cleaning an instruction dataset into a new one: trim, drop short/long/duplicate rows, split; and a copy with
+its `{{name}}` placeholders filled in (engine/data/placeholders.py finds them).
 
 Rows keep their original format (alpaca, sharegpt or OpenAI messages), so the cleaned set is registered
 with the original entry's formatting, columns and tags; the original file and entry are never touched.
@@ -22,10 +23,12 @@ from pathlib import Path
 from dataclasses import dataclass, field
 
 from engine.data.checker import estimate_tokens
+from engine.data.placeholders import filled, find_placeholders
 from engine.data.conversion import to_messages
 from engine.data.formats import formats_of_kind, registry_label
-from engine.data.reader import read_rows
-from engine.data.registry import DataError, add_registry_entry, dataset_file, get_entry, read_registry
+from engine.data.hub import entry_rows
+from engine.data.registry import HUB_KEYS, DataError, add_registry_entry, get_entry, read_registry
+from engine.messages import Message, say
 from engine.data.uploads import check_dataset_name, free_file_name
 
 REASONS = ("invalid row", "empty or too short", "over token limit", "exact duplicate", "near duplicate")
@@ -63,7 +66,8 @@ class CleanResult:
         parts = {new_name: self.train} | ({f"{new_name}_validation": self.validation} if self.validation else {})
         for name in parts:
             check_dataset_name(name)
-        original = read_registry()[self.source]
+        # The cleaned rows are a file: the source's hub keys (a hub id, split, num_samples) no longer apply.
+        original = {key: value for key, value in read_registry()[self.source].items() if key not in HUB_KEYS}
         for name, rows in parts.items():
             path = _write_new_file(name, rows)
             try:
@@ -92,6 +96,25 @@ def _write_new_file(name: str, rows: list[dict]) -> Path:
             raise
 
 
+def save_filled(source: str, new_name: str, values: dict[str, str]) -> Message:
+    """Register a copy of dataset `source` with every placeholder filled in as `new_name` (a JSON Lines file
+    in the workspace's data folder); a DataError when a placeholder has no value or there is none."""
+    rows = entry_rows(get_entry(source))
+    found = find_placeholders(rows)
+    if not found:
+        raise DataError(say("placeholders.none", dataset=source))
+    missing = [name for name in found if not (values.get(name) or "").strip()]
+    if missing:
+        raise DataError(say("placeholders.missing_value", names=", ".join(missing)))
+    check_dataset_name(new_name)
+    path = _write_new_file(new_name, [filled(row, values) for row in rows])
+    # A copy is a file: the source's hub keys (hub id, split, num_samples) do not apply to it.
+    original = {key: value for key, value in read_registry()[source].items() if key not in HUB_KEYS}
+    add_registry_entry(new_name, {**original, "file_name": path.name})
+    shown = ", ".join(f"{name} = {values[name]}" for name in found)
+    return say("placeholders.saved", rows=len(rows), name=new_name, values=shown)
+
+
 def _plain(value):
     # Parquet rows may carry numpy arrays for nested columns; JSON wants lists.
     if hasattr(value, "tolist"):
@@ -111,7 +134,7 @@ def clean_dataset(name: str, options: CleanOptions | None = None) -> CleanResult
         raise DataError(
             f"dataset {name!r} is {label} data; cleaning works on instruction data ({', '.join(CLEANABLE)})"
         )
-    rows = read_rows(dataset_file(entry))
+    rows = entry_rows(entry)
     removed = dict.fromkeys(REASONS, 0)
     kept, seen_exact, seen_near = [], set(), set()
     for number, row in enumerate(rows, 1):

@@ -12,8 +12,8 @@ import math
 
 from engine.data.formats import FORMATS, describe_kind, registry_label
 from engine.data.images import ImageError, VisionSample, flatten_parts, row_image_names, vision_sample
-from engine.data.reader import read_rows
-from engine.data.registry import DataError, DatasetEntry, dataset_file, get_entry, read_registry
+from engine.data.hub import entry_rows
+from engine.data.registry import DataError, DatasetEntry, get_entry, read_registry
 from engine.data.rules import ROLE_SLOT, misplaced_turn, with_tool_tags, without_system
 from engine.data.templates import Conversation
 from engine.messages import Message, say
@@ -149,10 +149,7 @@ def _check_alternation(messages: list[dict], where: str) -> None:
 
 def load_conversations(name: str, max_samples: int = 0) -> list[list[dict]]:
     """All rows of registered dataset `name` as message lists (at most `max_samples`, 0 = all)."""
-    entry = get_entry(name)
-    rows = read_rows(dataset_file(entry))
-    if max_samples:
-        rows = rows[:max_samples]
+    entry, rows = _rows_of(name, max_samples)
     return [to_messages(entry, row, number) for number, row in enumerate(rows, 1)]
 
 
@@ -162,7 +159,7 @@ def load_conversations(name: str, max_samples: int = 0) -> list[list[dict]]:
 
 def _rows_of(name: str, max_samples: int) -> tuple[DatasetEntry, list[dict]]:
     entry = get_entry(name)
-    rows = read_rows(dataset_file(entry))
+    rows = entry_rows(entry)
     return entry, rows[:max_samples] if max_samples else rows
 
 

@@ -48,9 +48,11 @@ def encode_conversations(
     cutoff_len: int,
     train_on_prompt: bool = False,
     progress: Callable[[int, int], None] | None = None,
+    mask_history: bool = False,
 ) -> tuple[list[dict], EncodeStats]:
     """[{"input_ids": [...], "labels": [...]}] for every usable conversation, and what happened to them;
-    `progress(done, total)` is told after each batch."""
+    `progress(done, total)` is told after each batch. `mask_history`: only each conversation's last reply is
+    trained, earlier ones are context (LLaMA-Factory's mask_history)."""
     stats, examples = EncodeStats(), []
     progress = progress or (lambda done, total: None)
     progress(0, len(conversations))
@@ -61,6 +63,7 @@ def encode_conversations(
             [text for text, _ in rendered], add_special_tokens=False, return_offsets_mapping=True
         )
         for (_, spans), ids, offsets in zip(rendered, encoded["input_ids"], encoded["offset_mapping"]):
+            spans = spans[-1:] if mask_history else spans
             labels = list(ids) if train_on_prompt else _mask(ids, offsets, spans)
             if len(ids) > cutoff_len:
                 stats.truncated += 1
@@ -108,30 +111,30 @@ def _render_part(conversations, template, tokenizer):
 
 
 def encode_dataset(name: str, template: ChatTemplate, tokenizer, cutoff_len: int, train_on_prompt: bool,
-                   max_samples: int = 0, progress: Callable[[int, int], None] | None = None):
+                   max_samples: int = 0, progress: Callable[[int, int], None] | None = None,
+                   mask_history: bool = False):
     """(datasets.Dataset of input_ids/labels, summary dict) for registered dataset `name`, from the cache
     when the file, registry entry, template, tokenizer and settings are all unchanged; `progress` as in
     encode_conversations (not called for a cached dataset)."""
     from datasets import Dataset, disable_progress_bars, load_from_disk
 
     from engine.data.conversion import load_conversations
-    from engine.data.reader import folder_files
-    from engine.data.registry import dataset_file, get_entry
+    from engine.data.hub import entry_fingerprint
+    from engine.data.registry import get_entry
     from engine.paths import cache_dir
 
     entry = get_entry(name)
-    source = dataset_file(entry)
-    key = hashlib.sha256()
-    for file in folder_files(source) if source.is_dir() else [source]:
-        key.update(file.name.encode() + file.read_bytes())
-    settings = [vars(entry), template.source, cutoff_len, train_on_prompt, max_samples]
+    key = hashlib.sha256(entry_fingerprint(entry).encode())
+    settings = [vars(entry), template.source, template.enable_thinking, cutoff_len, train_on_prompt, max_samples,
+                mask_history]
     key.update(json.dumps(settings, default=str).encode())  # default: the entry's folder is a Path
     key.update(_tokenizer_fingerprint(tokenizer).encode())
     folder = cache_dir() / "encoded" / f"{name}-{key.hexdigest()[:16]}"
     if (folder / "summary.json").exists():
         return load_from_disk(str(folder)), json.loads((folder / "summary.json").read_text())
     examples, stats = encode_conversations(
-        load_conversations(name, max_samples), template, tokenizer, cutoff_len, train_on_prompt, progress
+        load_conversations(name, max_samples), template, tokenizer, cutoff_len, train_on_prompt, progress,
+        mask_history,
     )
     dataset = Dataset.from_dict(
         {"input_ids": [e["input_ids"] for e in examples], "labels": [e["labels"] for e in examples]}

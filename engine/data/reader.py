@@ -22,6 +22,7 @@ from engine.data.formats import Detection
 from engine.data.json_problems import file_problem, line_problem
 from engine.data.registry import DataError
 from engine.data.rules import kind_of
+from engine.data.v1 import from_v1
 from engine.messages import Message, say
 
 SUFFIXES = (".json", ".jsonl", ".csv", ".parquet", ".txt")
@@ -82,6 +83,7 @@ class Report:
     detection: Detection | None = None
     problems: list[Problem] = field(default_factory=list)  # the first MAX_KEPT
     total_problems: int = 0
+    notes: list[str] = field(default_factory=list)  # Messages worth reading that do not make the data unusable
 
     @property
     def ok(self) -> bool:
@@ -104,6 +106,7 @@ class Report:
             lines = [say("check.header_format", file=name, rows=self.rows, formatting=detection.formatting,
                          confidence=f"{detection.confidence:.0%}"),
                      say("check.reason_line", reason=detection.reason)]
+        lines += [say("check.note_line", note=note) for note in self.notes]
         if self.ok:
             return [*lines, say("check.usable")]
         count = self.total_problems
@@ -200,13 +203,17 @@ def _add_encoding_problem(report: Report, chunk: bytes, err: UnicodeDecodeError,
 
 
 def file_rows(path: Path, report: Report, any_size: bool = False) -> Iterator[tuple[int, object]]:
-    """(row number, row) of a file of one of SUFFIXES; a .json array over JSON_ARRAY_LIMIT only if `any_size`."""
+    """(row number, row) of a file of one of SUFFIXES; a .json array over JSON_ARRAY_LIMIT only if `any_size`.
+    LLaMA-Factory v1 rows come out in the shapes the rest of the studio reads (engine/data/v1.py)."""
     suffix = path.suffix.lower()
     if suffix == ".json":
-        return _bounded(_json_rows(path, report, None if any_size else JSON_ARRAY_LIMIT), report)
-    readers = {".jsonl": _jsonl_rows, ".csv": _csv_rows, ".parquet": _parquet_rows, ".txt": _txt_rows}
-    rows = readers[suffix](path, report)
-    return rows if suffix == ".parquet" else _bounded(rows, report)  # Parquet measures its rows in Arrow
+        rows = _json_rows(path, report, None if any_size else JSON_ARRAY_LIMIT)
+    else:
+        readers = {".jsonl": _jsonl_rows, ".csv": _csv_rows, ".parquet": _parquet_rows, ".txt": _txt_rows}
+        rows = readers[suffix](path, report)
+    if suffix != ".parquet":  # Parquet measures its rows in Arrow
+        rows = _bounded(rows, report)
+    return ((number, from_v1(row)) for number, row in rows)
 
 
 def _bounded(rows: Iterator[tuple[int, object]], report: Report) -> Iterator[tuple[int, object]]:

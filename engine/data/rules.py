@@ -196,6 +196,11 @@ def mllm_problems(row: dict, detection) -> list[tuple[str | None, str]]:
 
 def preference_problems(row: dict, detection) -> list[tuple[str | None, str]]:
     columns = detection.columns
+    # Whole conversations as answers are read as a prompt and two replies (engine/data/v1.py) only when they
+    # share all but a last assistant message; such a row reaches here unread.
+    for key in ("chosen_messages", "chosen"):
+        if isinstance(row.get(key), list):
+            return [(key, say("rules.pair_conversations_differ"))]
     sharegpt = "messages" in columns
     found = conversation_problems(row, detection, ends_with="user") if sharegpt else alpaca_problems(row, detection)
     answers = {}

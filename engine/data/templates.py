@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from engine.data.template_bounds import check_template_bounds
 from engine.paths import PROJECT_DIR
@@ -35,6 +35,9 @@ class ChatTemplate:
     source: str  # jinja text
     stop_words: tuple[str, ...]
     description: str
+    # Passed to the template as `enable_thinking` (Qwen3-style templates read it); off also removes the
+    # <think>…</think> blocks from replies, as LLaMA-Factory does (ModelConfig.enable_thinking).
+    enable_thinking: bool = True
 
 
 def list_templates() -> list[str]:
@@ -59,8 +62,13 @@ def parse_metadata(name: str, source: str) -> dict:
     return meta
 
 
-def load_template(name: str, tokenizer=None) -> ChatTemplate:
+def load_template(name: str, tokenizer=None, enable_thinking: bool = True) -> ChatTemplate:
     """Load a template by name; ``auto`` takes the tokenizer's own chat_template."""
+    template = _load_template(name, tokenizer)
+    return template if enable_thinking else replace(template, enable_thinking=False)
+
+
+def _load_template(name: str, tokenizer) -> ChatTemplate:
     choices = ", ".join(list_templates())
     if name == AUTO:
         source = getattr(tokenizer, "chat_template", None) if tokenizer is not None else None
@@ -99,6 +107,18 @@ def uses_tools(messages: list[dict]) -> bool:
     return bool(tools_of(messages)) or any(m.get("role") == "tool" or m.get("tool_calls") for m in messages)
 
 
+THOUGHT = re.compile(r"<think>.*?</think>\s*", re.DOTALL)
+
+
+def without_thoughts(template: ChatTemplate, messages: list[dict]) -> list[dict]:
+    """The messages as `template` renders them: with enable_thinking off, replies lose their <think> blocks."""
+    if template.enable_thinking:
+        return messages
+    stripped = [{**m, "content": THOUGHT.sub("", m["content"])}
+                if m.get("role") == "assistant" and isinstance(m.get("content"), str) else m for m in messages]
+    return Conversation(stripped, tools_of(messages))
+
+
 def render_messages(template: ChatTemplate, tokenizer, messages: list[dict], add_generation_prompt: bool = False,
                     tools: list | None = None) -> str:
     """Render messages to text with the template (the tokenizer supplies bos/eos tokens); `tools` defaults to
@@ -107,9 +127,10 @@ def render_messages(template: ChatTemplate, tokenizer, messages: list[dict], add
         # Rendering would drop the schemas and calls without a word: refuse instead.
         raise ValueError(f"template '{template.name}' does not render tools or tool calls; use auto (the model's "
                          "own template, if it supports tools) or chatml")
+    messages = without_thoughts(template, messages)
     return tokenizer.apply_chat_template(
         list(messages), tools=tools or tools_of(messages), chat_template=template.source, tokenize=False,
-        add_generation_prompt=add_generation_prompt,
+        add_generation_prompt=add_generation_prompt, enable_thinking=template.enable_thinking,
     )
 
 
@@ -132,6 +153,7 @@ def assistant_spans(template: ChatTemplate, tokenizer, messages: list[dict]) -> 
     A span is what the model must learn to produce for that turn (reply + end-of-turn marker):
     the text that appears when the assistant message is added after the generation prompt.
     """
+    messages = without_thoughts(template, messages)  # so that each reply is found as it is rendered
     tools = tools_of(messages)  # slices below are plain lists: the schemas are passed explicitly
     full = render_messages(template, tokenizer, messages)
     markers = [m for m in (*template.stop_words, getattr(tokenizer, "eos_token", None)) if m]

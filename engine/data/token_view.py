@@ -10,8 +10,8 @@ import sys
 from engine.data.checker import row_text
 from engine.data.conversion import dataset_kind, load_conversations, load_texts
 from engine.data.encoding import IGNORE, encode_conversations
-from engine.data.reader import read_rows
-from engine.data.registry import dataset_file, get_entry
+from engine.data.hub import entry_rows
+from engine.data.registry import get_entry
 from engine.data.templates import ChatTemplate, load_template, render_messages
 
 NO_CUTOFF = sys.maxsize  # lengths are measured untruncated; the cutoff is applied when counting
@@ -26,7 +26,8 @@ def _template(template: ChatTemplate | str, tokenizer) -> ChatTemplate:
 
 
 def token_view(
-    messages: list[dict], template: ChatTemplate | str, tokenizer, train_on_prompt: bool = False
+    messages: list[dict], template: ChatTemplate | str, tokenizer, train_on_prompt: bool = False,
+    mask_history: bool = False,
 ) -> list[tuple[str, bool]]:
     """[(token text, trained?)] for `messages` rendered with `template`; the texts join to the exact render.
 
@@ -35,7 +36,8 @@ def token_view(
     template = _template(template, tokenizer)
     text = render_messages(template, tokenizer, messages)
     encoded = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
-    examples, _ = encode_conversations([messages], template, tokenizer, NO_CUTOFF, train_on_prompt)
+    examples, _ = encode_conversations([messages], template, tokenizer, NO_CUTOFF, train_on_prompt,
+                                       mask_history=mask_history)
     labels = examples[0]["labels"] if examples else [IGNORE] * len(encoded["input_ids"])
     return list(zip(_pieces(text, encoded["offset_mapping"]), (label != IGNORE for label in labels)))
 
@@ -143,7 +145,7 @@ def dataset_stats(name: str) -> dict:
     if kind == "text":
         return _text_stats(load_texts(name))
     if kind in ("preference", "kto"):
-        return _text_stats([row_text(row) for row in read_rows(dataset_file(get_entry(name)))])
+        return _text_stats([row_text(row) for row in entry_rows(get_entry(name))])
     return _conversation_stats(load_conversations(name))
 
 

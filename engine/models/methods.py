@@ -8,6 +8,7 @@ optimizer: see `loraplus_optimizer`.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable
 
 from engine.config.schema import MethodConfig
@@ -92,6 +93,8 @@ def _modules_to_save(method: MethodConfig, context: MethodContext) -> list[str] 
 def apply_lora(model, method: MethodConfig, context: MethodContext):
     from peft import LoraConfig
 
+    if method.adapter_run:
+        return continue_adapter(model, method.adapter_run, context)
     init = "pissa" if method.pissa_init else True
     config = LoraConfig(
         r=method.lora_rank,
@@ -106,6 +109,28 @@ def apply_lora(model, method: MethodConfig, context: MethodContext):
         task_type=context.task_type,
     )
     return _wrap(model, config, context)
+
+
+def continue_adapter(model, adapter_run: str, context: MethodContext):
+    """The finished LoRA run's adapter on `model`, trainable (LLaMA-Factory's adapter_name_or_path): training
+    goes on from its weights, with its rank and targets."""
+    from peft import PeftModel, prepare_model_for_kbit_training
+
+    if context.quantized:
+        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)
+    return PeftModel.from_pretrained(model, str(adapter_folder(adapter_run)), is_trainable=True)
+
+
+def adapter_folder(adapter_run: str) -> Path:
+    """The adapter of `adapter_run`: a run folder under saves/ (tiny-demo/lora/my-run) or, as a converted
+    LLaMA-Factory YAML names it, just the run's name (the one LoRA run of that name)."""
+    from engine.paths import FINAL_DIR, inside, is_plain_name, saves_dir
+
+    direct = inside(saves_dir(), adapter_run, "method.adapter_run") / FINAL_DIR
+    if (direct / "adapter_config.json").is_file() or not is_plain_name(adapter_run):
+        return direct
+    named = sorted(saves_dir().glob(f"*/lora/{adapter_run}/{FINAL_DIR}/adapter_config.json"))
+    return named[0].parent if named else direct
 
 
 def apply_adalora(model, method: MethodConfig, context: MethodContext):
@@ -193,7 +218,8 @@ METHODS: dict[str, MethodSpec] = {
     "bitfit": MethodSpec(apply_bitfit, peft=False, trainable=lambda method, shape: shape.layers * 4 * shape.hidden),
     "lora": MethodSpec(
         apply_lora, peft=True, trainable=lambda method, shape: _lora_params(method, shape, method.lora_rank),
-        fields=(*LORA_FIELDS, "use_rslora", "use_dora", "pissa_init", "loraplus_lr_ratio", "modules_to_save"),
+        fields=(*LORA_FIELDS, "use_rslora", "use_dora", "pissa_init", "loraplus_lr_ratio", "modules_to_save",
+                "adapter_run"),
     ),
     "adalora": MethodSpec(
         apply_adalora, peft=True, fields=(*LORA_FIELDS, "adalora_init_rank", "modules_to_save"),

@@ -17,7 +17,7 @@ from pathlib import Path
 from engine.config.llamafactory import template_problem
 from engine.config.schema import ConfigError, RunConfig
 from engine.data.conversion import stage_data_problem
-from engine.data.registry import DataError
+from engine.data.registry import DataError, using_dataset_dir
 from engine.messages import say
 from engine.models.methods import METHODS
 from engine.paths import CONFIG_FILE, FINAL_DIR, PathEscapeError, inside, saves_dir
@@ -72,7 +72,8 @@ def data_left_problems(config: RunConfig) -> list[str]:
     if not 0 < config.data.max_samples <= PREFLIGHT_EXAMPLES:
         measured.data.max_samples = PREFLIGHT_EXAMPLES + 1  # one more: tells a whole dataset from a cut one
     try:
-        problem = nothing_left_problem(measured, at_most=PREFLIGHT_EXAMPLES * len(config.data.datasets))
+        with using_dataset_dir(config.data.dataset_dir):
+            problem = nothing_left_problem(measured, at_most=PREFLIGHT_EXAMPLES * len(config.data.datasets))
     except (ModelLoadError, OSError, ValueError):  # DataError is a ValueError
         return []  # validate() and the worker report unreadable data or models in their own words
     return [problem] if problem else []
@@ -180,15 +181,19 @@ def distributed_problems(config: RunConfig) -> list[str]:
 def data_problems(config: RunConfig) -> list[str]:
     """Each dataset must be registered, readable from here, of a kind the stage trains on ("stage dpo
     needs preference pairs (chosen/rejected); demo_alpaca_en is alpaca instructions") and free of broken rows."""
-    needs, problems = STAGES[config.method.stage].data_kinds, []
-    for name in config.data.datasets:
-        try:
-            problem = stage_data_problem(config.method.stage, needs, name) or _row_problem(name)
-        except DataError as err:
-            problem = err.args[0]
-        if problem:
-            problems.append(problem)
-    return problems
+    try:
+        with using_dataset_dir(config.data.dataset_dir):
+            return [problem for name in config.data.datasets if (problem := _dataset_problem(config, name))]
+    except DataError as err:  # a dataset_dir without a dataset_info.json
+        return [err.args[0]]
+
+
+def _dataset_problem(config: RunConfig, name: str) -> str | None:
+    try:
+        return stage_data_problem(config.method.stage, STAGES[config.method.stage].data_kinds, name) or \
+            _row_problem(name)
+    except DataError as err:
+        return err.args[0]
 
 
 def _row_problem(name: str) -> str | None:
@@ -238,7 +243,27 @@ def _cuda_available() -> bool:
 
 def model_problems(config: RunConfig) -> list[str]:
     """A template or LoRA target the model cannot use, said at Start rather than after the model has loaded."""
-    return _template_problems(config.model) + _lora_target_problems(config)
+    return _template_problems(config.model) + _lora_target_problems(config) + _adapter_problems(config)
+
+
+def _adapter_problems(config: RunConfig) -> list[str]:
+    """method.adapter_run must be a finished LoRA run of the same base model."""
+    from engine.models.methods import adapter_folder
+    from engine.paths import CONFIG_FILE, FINAL_DIR, PathEscapeError
+
+    run = config.method.adapter_run
+    if not run or config.method.finetuning_type != "lora":
+        return []  # validate() says that adapter_run needs lora
+    try:
+        folder = adapter_folder(run)
+    except PathEscapeError as err:
+        return [str(err)]
+    if not (folder / "adapter_config.json").is_file():
+        return [say("adapter.missing", run=run, saves=str(saves_dir()), final=FINAL_DIR)]
+    base = RunConfig.load(folder.parent / CONFIG_FILE).model.name_or_path
+    if base != config.model.name_or_path:
+        return [say("adapter.other_base", run=run, base=base, model=config.model.name_or_path)]
+    return []
 
 
 def _template_problems(model) -> list[str]:

@@ -11,6 +11,7 @@ from engine.config.schema import RunConfig, field_problems
 from engine.messages import say
 from engine.models.methods import METHODS
 from engine.train import distributed
+from engine.train.extra_args import extra_args_problems
 from engine.train.speed import speed_problems
 from engine.train.stages import STAGES
 
@@ -22,7 +23,7 @@ def validate(config: RunConfig) -> list[str]:
         return problems  # the field rules named the unknown choice; the tables have nothing to say about it
     return (problems + method_problems(config) + eval_problems(config) + speed_problems(config)
             + STAGES[config.method.stage].rules(config)
-            + distributed.config_problems(config))
+            + distributed.config_problems(config) + extra_args_problems(config.train.extra_args))
 
 
 def method_problems(config: RunConfig) -> list[str]:
@@ -35,6 +36,8 @@ def method_problems(config: RunConfig) -> list[str]:
                             finetuning_type=method.finetuning_type))
     if method.pissa_init and model.quantization != "none":
         problems.append(say("config.pissa_quantized"))
+    if method.adapter_run and method.finetuning_type != "lora":
+        problems.append(say("adapter.needs_lora"))
     if stage.reward_head and not spec.trains_head:
         heads = ", ".join(name for name, other in METHODS.items() if other.trains_head)
         problems.append(say("config.needs_head", stage=method.stage, methods=heads))

@@ -17,6 +17,7 @@ from engine.config.schema import ConfigError, RunConfig
 from engine.train.rules import validate
 from engine.models.loading import load_model
 from engine.models.methods import MethodContext, apply_method, count_parameters, loraplus_optimizer
+from engine.data.registry import using_dataset_dir
 from engine.data.templates import load_template
 from engine.messages import Message, say
 from engine.train import distributed
@@ -24,6 +25,7 @@ from engine.paths import FINAL_DIR, TENSORBOARD_DIR
 from engine.train.resources import ResourceSampler
 from engine.train.label_logits import compute_logits_at_labels_only
 from engine.train.packing import count_tokens
+from engine.train.extra_args import parse_extra_args
 from engine.train.speed import plan_speed, training_options
 from engine.train.stages import StageSpec, stage_of
 from engine.train.throughput import Throughput
@@ -60,7 +62,8 @@ def run_training(context: RunContext) -> str:
     if problems:
         raise ConfigError(problems)
     module, function = context.stage.runner.rsplit(".", 1)
-    return getattr(import_module(f"engine.train.stages.{module}"), function)(context)
+    with using_dataset_dir(context.config.data.dataset_dir):  # the run's datasets, wherever the registry is
+        return getattr(import_module(f"engine.train.stages.{module}"), function)(context)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -219,6 +222,7 @@ def training_arguments(config: RunConfig, run_dir: Path, has_validation: bool, a
         report_to=list(train.report_to) or "none",
         disable_tqdm=True,
         logging_nan_inf_filter=False,  # a NaN loss must reach the event callback, which fails the run on it
+        neftune_noise_alpha=train.neftune_noise_alpha or None,
         **distributed.training_options(config, run_dir),
     )
     if keeps_best(config) and has_validation:
@@ -226,7 +230,8 @@ def training_arguments(config: RunConfig, run_dir: Path, has_validation: bool, a
         options.update(load_best_model_at_end=True, metric_for_best_model="eval_loss", greater_is_better=False,
                        save_strategy=eval_strategy, save_steps=evaluation.eval_steps or train.save_steps)
     speed = training_options(plan_speed(config))  # Liger, torch.compile, the token count packing needs
-    return (args_class or TrainingArguments)(**{**options, **speed, **extra})
+    user = parse_extra_args(train.extra_args)  # checked by validate(): none of them is one of the above
+    return (args_class or TrainingArguments)(**{**options, **speed, **extra, **user})
 
 
 def keeps_best(config: RunConfig) -> bool:

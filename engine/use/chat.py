@@ -73,7 +73,7 @@ def active(chat: ChatModel):
 def load_base_for_chat(model_config: ModelConfig) -> ChatModel:
     tokenizer = load_tokenizer(model_config)
     model = load_model(model_config).eval()
-    template = load_template(model_config.template, tokenizer)
+    template = load_template(model_config.template, tokenizer, model_config.enable_thinking)
     return ChatModel(model, tokenizer, template, model_config.name_or_path, processor=_processor(model_config))
 
 
@@ -99,7 +99,7 @@ def load_run_for_chat(run_dir: Path) -> ChatModel:
         model = PeftModel.from_pretrained(load_model(config.model), str(final))
     else:
         model = load_model(config.model, location=str(final))
-    template = load_template(config.model.template, tokenizer)
+    template = load_template(config.model.template, tokenizer, config.model.enable_thinking)
     return ChatModel(model.eval(), tokenizer, template, run_dir.name, processor=_processor(config.model, str(final)))
 
 
@@ -150,7 +150,8 @@ def _lora_config(run_dir: Path) -> RunConfig:
 
 
 def _adapter_chat(model, tokenizer, run_dir: Path, config: RunConfig) -> ChatModel:
-    return ChatModel(model, tokenizer, load_template(config.model.template, tokenizer), run_dir.name, run_dir.name)
+    template = load_template(config.model.template, tokenizer, config.model.enable_thinking)
+    return ChatModel(model, tokenizer, template, run_dir.name, run_dir.name)
 
 
 def build_messages(system: str, history: list[dict], message: str, images: int = 0, role: str = "user") -> list[dict]:

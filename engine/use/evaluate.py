@@ -16,6 +16,7 @@ from engine.use.chat import ChatModel, active, load_base_for_chat, load_run_for_
 from engine.config.schema import ModelConfig, RunConfig
 from engine.data.conversion import load_conversations
 from engine.data.encoding import IGNORE, encode_conversations
+from engine.data.registry import using_dataset_dir
 from engine.use.predict import (
     PredictionProgress,
     default_output_dir,
@@ -127,7 +128,8 @@ def stream_evaluation(plan: EvalPlan, stop: threading.Event | None = None) -> It
     """
     datasets, cutoff, split, output = resolve_plan(plan)
     loaded = load_source(plan.source)
-    tasks = prediction_tasks(datasets, plan.max_samples, plan.split, **split)
+    with using_dataset_dir(_dataset_dir(plan.source)):  # a run's datasets, wherever its registry is
+        tasks = prediction_tasks(datasets, plan.max_samples, plan.split, **split)
     conversations = [task["messages"] + [{"role": "assistant", "content": task["label"]}] for task in tasks]
     extra = {"datasets": datasets, "split": plan.split, **measure_loss(loaded, conversations, cutoff, plan.batch_size)}
     output.mkdir(parents=True, exist_ok=True)
@@ -140,6 +142,11 @@ def stream_evaluation(plan: EvalPlan, stop: threading.Event | None = None) -> It
     write_metrics(output, first.metrics)
     yield first
     yield from stream_predictions(loaded, tasks, output, plan.max_new_tokens, plan.batch_size, stop, extra)
+
+
+def _dataset_dir(source: str) -> str:
+    run_config = Path(source) / CONFIG_FILE
+    return RunConfig.load(run_config).data.dataset_dir if run_config.exists() else ""
 
 
 def run_evaluation(plan: EvalPlan) -> dict:

@@ -16,6 +16,7 @@ from webui.gate import upload_folder
 from webui.i18n import Labels, localize, text
 from webui.tabs.data_cleaning import build_cleaning_section, unused_name, wire_cleaning_section
 from webui.tabs.data_inspect import build_inspect_section, wire_inspect_section
+from webui.tabs.data_placeholders import build_placeholders_section, wire_placeholders_section
 
 FORMAT_CHOICES = ["auto", *FORMATS]
 # Every role a format maps to a column of the file (prompt, response, messages, chosen, ...), in a stable order.
@@ -93,6 +94,11 @@ def discard_upload(path: str) -> None:
             file.parent.rmdir()
 
 
+def picker_choices(dataset_dir: str) -> list:
+    """Both dataset pickers offered every registered name, with those of the form's dataset folder."""
+    return [gr.update(choices=dataset_names(dataset_dir))] * 2
+
+
 # ---------------------------------------------------------------------------------------------------------
 # Layout and wiring
 
@@ -107,13 +113,16 @@ def registry_note(lang: str) -> dict:
 def build_data_tab(form: Form, labels: Labels) -> dict:
     note = registry_note(labels.lang)
     parts = {"registry": gr.Markdown(note["value"], visible=note["visible"], elem_id="registry-problem")}
+    names = dataset_names(form.base.data.dataset_dir)
     with gr.Row():
-        parts["datasets"] = form.control("data.datasets", gr.Dropdown, choices=dataset_names(),
+        parts["datasets"] = form.control("data.datasets", gr.Dropdown, choices=names,
                                          multiselect=True, scale=4, elem_id="datasets")
         parts["refresh"] = labels.button("data.refresh", size="sm", scale=1)
     with gr.Row():
         form.control("data.max_samples")
         form.control("data.train_on_prompt")
+        form.control("data.mask_history")
+        parts["dataset_dir"] = form.control("data.dataset_dir", scale=2)
     labels.markdown("data.upload_heading")
     with gr.Row():
         with gr.Column(scale=2):
@@ -143,7 +152,8 @@ def build_data_tab(form: Form, labels: Labels) -> dict:
     )  # shown with a file's first rows
     parts["import"] = labels.button("data.import", variant="primary", elem_id="upload-import", interactive=False)
     parts["message"] = gr.Markdown(elem_id="upload-message")
-    parts["inspect"] = build_inspect_section(labels, dataset_names(), form.base.data.datasets)
+    parts["inspect"] = build_inspect_section(labels, names, form.base.data.datasets)
+    parts["placeholders"] = build_placeholders_section(labels)
     parts["cleaning"] = build_cleaning_section(labels)
     parts["controls"] = form.controls  # read when wiring: by then the Model and Train tabs have added theirs
     return parts
@@ -151,13 +161,16 @@ def build_data_tab(form: Form, labels: Labels) -> dict:
 
 def wire_data_tab(parts: dict, lang: gr.Radio) -> None:
     pickers = [parts["datasets"], parts["inspect"]["dataset"]]
-    parts["refresh"].click(lambda: [gr.update(choices=dataset_names())] * 2, None, pickers)
+    parts["refresh"].click(picker_choices, parts["dataset_dir"], pickers)
     parts["refresh"].click(registry_note, lang, parts["registry"])
+    parts["dataset_dir"].change(picker_choices, parts["dataset_dir"], pickers)
     looked = [parts["found"], parts["preview"], parts["name"], parts["import"], *parts["roles"]]
     parts["file"].upload(preview_upload, [parts["file"], parts["formatting"], lang], looked)
     parts["formatting"].change(preview_upload, [parts["file"], parts["formatting"], lang], looked)
     inputs = [parts["file"], parts["name"], parts["formatting"], lang, *parts["roles"]]
     imported = parts["import"].click(import_upload, inputs, [parts["message"], parts["datasets"]])
-    imported.then(lambda: gr.update(choices=dataset_names()), None, parts["inspect"]["dataset"])
+    imported.then(picker_choices, parts["dataset_dir"], pickers)
     wire_inspect_section(parts["inspect"], parts["controls"], lang)
+    wire_placeholders_section(parts["placeholders"], parts["inspect"]["dataset"], parts["datasets"],
+                              parts["controls"], lang)
     wire_cleaning_section(parts["cleaning"], parts["inspect"]["dataset"], parts["datasets"], parts["controls"], lang)

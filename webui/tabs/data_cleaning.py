@@ -10,7 +10,7 @@ import gradio as gr
 
 from engine.data.registry import DataError, dataset_names
 
-from webui.tabs.data_inspect import CONVERSATIONS, PROBLEMS, cannot_show, tokenizer_for
+from webui.tabs.data_inspect import CONVERSATIONS, PROBLEMS, cannot_show, tokenizer_for, with_dataset_dir
 from webui.i18n import Labels, text
 
 
@@ -127,9 +127,11 @@ def wire_cleaning_section(
         for key in ("trim", "min_prompt", "min_response", "max_tokens", "exact", "near", "validation", "seed")
     ]
     model = [controls["model.name_or_path"], controls["model.trust_remote_code"]]
-    parts["clean"].click(clean, [dataset, *options, *model, lang], [parts["report"], parts["result"], parts["name"]])
+    folder = controls["data.dataset_dir"]
+    parts["clean"].click(with_dataset_dir(clean), [folder, dataset, *options, *model, lang],
+                         [parts["report"], parts["result"], parts["name"]])
     parts["save"].click(
-        save_cleaned,
-        [parts["result"], parts["name"], datasets, lang],
+        with_dataset_dir(save_cleaned),
+        [folder, parts["result"], parts["name"], datasets, lang],
         [parts["message"], datasets, dataset, parts["result"]],
     )

@@ -12,7 +12,7 @@ import gradio as gr
 
 from engine.config.schema import field_info
 from engine.data.formats import FORMATS, formats_of_kind
-from engine.data.registry import read_registry
+from engine.data.registry import DataError, dataset_folder, read_registry, using_dataset_dir
 from webui.i18n import Labels, localize, text
 
 # Which registry labels (engine.data.formats.registry_label) each view can show.
@@ -21,6 +21,21 @@ LENGTHS = (*CONVERSATIONS, *formats_of_kind("text"))
 TOKEN_COLORS = ("#86efac", "#cbd5e1")  # trained (green), masked (grey): readable on either theme
 PROBLEMS = (ValueError, OSError, RuntimeError)  # DataError, a bad template, a tokenizer that cannot be found
 HAN_FONTS = ["Noto Sans CJK SC", "Noto Sans CJK JP", "DejaVu Sans"]  # matplotlib's default font has no Han glyphs
+
+
+def with_dataset_dir(handler):
+    """`handler` with the form's data.dataset_dir as a first input: it reads registries with that folder's
+    entries (a folder without a dataset_info.json is left out here; Start says why)."""
+
+    def run(dataset_dir, *args):
+        try:
+            folder = dataset_folder(dataset_dir) if dataset_dir else None
+        except DataError:
+            folder = None
+        with using_dataset_dir(folder):
+            return handler(*args)
+
+    return run
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -76,7 +91,8 @@ def token_categories(lang: str) -> tuple[str, str]:
     return text("data.trained", lang), text("data.masked", lang)
 
 
-def show_tokens(dataset: str, row, model: str, template: str, trust: bool, train_on_prompt: bool, lang: str):
+def show_tokens(dataset: str, row, model: str, template: str, trust: bool, train_on_prompt: bool, lang: str,
+                mask_history: bool = False):
     """(HighlightedText update: one span per token, trained or masked; a sentence with the counts)."""
     if refusal := cannot_show(dataset, CONVERSATIONS, lang):
         return gr.update(value=None), refusal
@@ -86,7 +102,8 @@ def show_tokens(dataset: str, row, model: str, template: str, trust: bool, train
     try:
         conversations = load_conversations(dataset)
         number = min(max(int(row or 1), 1), len(conversations))  # 1-based, clamped to the dataset
-        tokens = token_view(conversations[number - 1], template, tokenizer_for(model, trust), bool(train_on_prompt))
+        tokens = token_view(conversations[number - 1], template, tokenizer_for(model, trust), bool(train_on_prompt),
+                            bool(mask_history))
     except PROBLEMS as err:
         return gr.update(value=None), text("data.view_failed", lang, error=err)
     trained_name, masked_name = token_categories(lang)
@@ -258,13 +275,16 @@ def build_inspect_section(labels: Labels, datasets: list[str], chosen: list[str]
 def wire_inspect_section(parts: dict, controls: dict, lang: gr.Radio) -> None:
     """`controls`: the run form's controls by dotted field name (those of other tabs included)."""
     model = [controls[name] for name in ("model.name_or_path", "model.template", "model.trust_remote_code")]
-    token_inputs = [parts["dataset"], parts["row"], *model, controls["data.train_on_prompt"], lang]
+    folder = controls["data.dataset_dir"]
+    token_inputs = [folder, parts["dataset"], parts["row"], *model, controls["data.train_on_prompt"], lang,
+                    controls["data.mask_history"]]
     token_outputs = [parts["tokens"], parts["token_counts"]]
-    parts["show"].click(show_tokens, token_inputs, token_outputs)
-    parts["row"].submit(show_tokens, token_inputs, token_outputs)
-    length_inputs = [parts["dataset"], *model, controls["data.cutoff_len"], lang]
-    parts["show"].click(show_lengths, length_inputs, [parts["histogram"], parts["lengths"]])
-    parts["show"].click(show_stats, [parts["dataset"], lang], parts["stats"])
-    packing_inputs = [parts["dataset"], parts["row"], *model, *(controls[name] for name in PACKING_FIELDS), lang]
-    parts["show"].click(show_packing, packing_inputs, parts["packing"])
-    parts["row"].submit(show_packing, packing_inputs, parts["packing"])
+    parts["show"].click(with_dataset_dir(show_tokens), token_inputs, token_outputs)
+    parts["row"].submit(with_dataset_dir(show_tokens), token_inputs, token_outputs)
+    length_inputs = [folder, parts["dataset"], *model, controls["data.cutoff_len"], lang]
+    parts["show"].click(with_dataset_dir(show_lengths), length_inputs, [parts["histogram"], parts["lengths"]])
+    parts["show"].click(with_dataset_dir(show_stats), [folder, parts["dataset"], lang], parts["stats"])
+    packing_inputs = [folder, parts["dataset"], parts["row"], *model, *(controls[name] for name in PACKING_FIELDS),
+                      lang]
+    parts["show"].click(with_dataset_dir(show_packing), packing_inputs, parts["packing"])
+    parts["row"].submit(with_dataset_dir(show_packing), packing_inputs, parts["packing"])

@@ -13,6 +13,7 @@ from webui.form import Form
 
 CHOOSERS = ("method.stage", "method.finetuning_type")
 REWARD_RUN = "method.grpo_reward_run"
+ADAPTER_RUN = "method.adapter_run"
 SLIDERS = {"method.lora_dropout": {"minimum": 0.0, "maximum": 0.9, "step": 0.05}}
 PER_ROW = 4
 
@@ -41,8 +42,9 @@ def build_method_tab(form: Form) -> dict:
                 slider = SLIDERS.get(dotted)
                 if slider:
                     controls.append(form.control(dotted, gr.Slider, **slider, **options))
-                elif dotted == REWARD_RUN:
-                    controls.append(form.control(dotted, gr.Dropdown, choices=reward_runs(), allow_custom_value=True,
+                elif dotted in (REWARD_RUN, ADAPTER_RUN):
+                    runs = reward_runs() if dotted == REWARD_RUN else adapter_runs()
+                    controls.append(form.control(dotted, gr.Dropdown, choices=["", *runs], allow_custom_value=True,
                                                  **options))
                 else:
                     controls.append(form.control(dotted, **options))
@@ -57,13 +59,22 @@ def wire_method_tab(parts: dict) -> None:
         chooser.change(show, [parts["stage"], parts["kind"]], parts["controls"])
     if REWARD_RUN in parts["fields"]:  # reward-model runs finished since the page loaded become choosable
         reward_run = parts["controls"][parts["fields"].index(REWARD_RUN)]
-        parts["stage"].change(lambda: gr.update(choices=reward_runs()), None, reward_run)
+        parts["stage"].change(lambda: gr.update(choices=["", *reward_runs()]), None, reward_run)
+    if ADAPTER_RUN in parts["fields"]:  # so do LoRA runs, when LoRA is picked again
+        adapter_run = parts["controls"][parts["fields"].index(ADAPTER_RUN)]
+        parts["kind"].change(lambda: gr.update(choices=["", *adapter_runs()]), None, adapter_run)
 
 
 def reward_runs() -> list[str]:
     """Finished reward-model runs, as GRPO's reward_model reward names them: their folder under saves/."""
     return [str(run.run_dir.relative_to(saves_dir())) for run in list_runs()
             if run.stage == "rm" and (run.run_dir / FINAL_DIR).is_dir()]
+
+
+def adapter_runs() -> list[str]:
+    """Finished LoRA runs whose adapter training can continue from: their folder under saves/."""
+    return [str(run.run_dir.relative_to(saves_dir())) for run in list_runs()
+            if (run.run_dir / FINAL_DIR / "adapter_config.json").is_file()]
 
 
 def method_visibility(stage: str, finetuning_type: str, fields: list[str] | None = None) -> list[dict]:

@@ -60,6 +60,9 @@ def build_train_tab(form: Form, labels: Labels) -> dict:
             form.control("eval.early_stopping_patience")
             form.control("eval.load_best_model_at_end")
             form.control("train.report_to")
+        with gr.Row():
+            form.control("train.neftune_noise_alpha", scale=1)
+            form.control("train.extra_args", lines=2, scale=3)
     devices = devices_panel.build_devices_panel(form, labels)
     with labels.add(gr.Accordion(text("train.speed", labels.lang), open=False), "train.speed") as speed_group:
         with gr.Row():

@@ -21,10 +21,11 @@ def build_sft_examples(config: RunConfig, tokenizer, progress=None):
     run's seed. `progress(dataset, done, total)` hears how far the encoding of each dataset is."""
     from datasets import concatenate_datasets
 
-    template = load_template(config.model.template, tokenizer)
+    template = load_template(config.model.template, tokenizer, config.model.enable_thinking)
     parts = [
         encode_dataset(name, template, tokenizer, config.data.cutoff_len, config.data.train_on_prompt,
-                       config.data.max_samples, progress=progress and partial(progress, name))
+                       config.data.max_samples, progress=progress and partial(progress, name),
+                       mask_history=config.data.mask_history)
         for name in config.data.datasets
     ]
     summary = {key: sum(part[1][key] for part in parts) for key in parts[0][1]}

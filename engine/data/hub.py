@@ -1,0 +1,134 @@
+"""Rows of a registry entry, from its file or from the hub dataset it names (LLaMA-Factory's `hf_hub_url`,
+`ms_hub_url`, `om_hub_url`, `script_url` and `cloud_file_name` entries).
+
+A hub entry is loaded with `datasets.load_dataset` (ModelScope's `MsDataset` / Modelers' `OmDataset` when that
+package is installed), honouring the entry's `subset` (the dataset's configuration name), `split` (default
+train), `folder` (a folder inside the repository) and `num_samples`. `datasets` keeps what it downloaded in its
+cache, so a second load (and a load offline, HF_HUB_OFFLINE=1) reads from there. A hub id may also be a
+local folder: the same code reads a dataset folder of parquet shards (train-*.parquet, test-*.parquet) on a
+machine without network.
+
+`num_samples` is LLaMA-Factory's: that many rows drawn at random without repeats (every row once, then
+repeats, when it asks for more than there are), with a fixed seed so a rerun trains on the same rows.
+"""
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import os
+import random
+
+from engine.data.reader import folder_files, read_rows
+from engine.data.registry import DataError, DatasetEntry, dataset_file, is_hub_entry
+from engine.data.v1 import from_v1
+from engine.messages import say
+from engine.paths import PathEscapeError, inside
+
+SAMPLE_SEED = 42  # num_samples draws the same rows on every load
+# Where each source key loads from, in words for messages.
+HUBS = {"hf_hub_url": "the Hugging Face Hub", "ms_hub_url": "ModelScope", "om_hub_url": "Modelers (openMind)",
+        "script_url": "a dataset folder", "cloud_file_name": "cloud storage"}
+PACKAGES = {"ms_hub_url": "modelscope", "om_hub_url": "openmind"}
+
+
+def entry_rows(entry: DatasetEntry) -> list[dict]:
+    """Every row of `entry`, v1 rows in this studio's shapes (engine/data/v1.py)."""
+    if not is_hub_entry(entry):
+        return read_rows(dataset_file(entry))
+    rows = [from_v1(dict(row)) for row in load_hub_dataset(entry)]
+    return _sampled(rows, entry.hub.get("num_samples"))
+
+
+def entry_fingerprint(entry: DatasetEntry) -> str:
+    """What identifies the rows of `entry`, for caches: its file's bytes, or the loaded hub dataset's fingerprint
+    (datasets' own, from the cached data) and the keys that shape the load."""
+    key = hashlib.sha256(repr(sorted(entry.hub.items())).encode())
+    if is_hub_entry(entry):
+        key.update(str(getattr(load_hub_dataset(entry), "_fingerprint", "")).encode())
+        return key.hexdigest()
+    source = dataset_file(entry)
+    for file in folder_files(source) if source.is_dir() else [source]:
+        key.update(file.name.encode() + file.read_bytes())
+    return key.hexdigest()
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Loading
+
+
+def load_hub_dataset(entry: DatasetEntry):
+    """The datasets.Dataset a hub entry names; a DataError that names the dataset and the hub when it cannot be
+    loaded (offline, not found, a split it does not have)."""
+    source = _source(entry)
+    try:
+        if source in PACKAGES:
+            return _load_with_package(entry, source)
+        return _load_with_datasets(entry, source)
+    except DataError:
+        raise
+    except ConnectionError:  # offline (HF_HUB_OFFLINE) or the hub not reachable, and nothing cached
+        raise DataError(say("data.hub_unreachable", dataset=entry.name, hub=HUBS[source], key=source,
+                            id=entry.hub[source])) from None
+    except FileNotFoundError as err:
+        raise DataError(say("data.hub_not_found", dataset=entry.name, hub=HUBS[source], key=source,
+                            id=entry.hub[source], error=_short(err))) from None
+    except Exception as err:  # noqa: BLE001  (datasets raises many kinds; its own words say what is wrong)
+        raise DataError(say("data.hub_failed", dataset=entry.name, key=source, id=entry.hub[source],
+                            error=_short(err))) from None
+
+
+def _source(entry: DatasetEntry) -> str:
+    """The key to load from: LLaMA-Factory prefers ModelScope / Modelers when USE_MODELSCOPE_HUB /
+    USE_OPENMIND_HUB is set and the entry names one, else the entry's first source."""
+    for key, variable in (("ms_hub_url", "USE_MODELSCOPE_HUB"), ("om_hub_url", "USE_OPENMIND_HUB")):
+        if entry.hub.get(key) and os.environ.get(variable, "0").lower() in ("1", "true", "y"):
+            return key
+    return entry.source
+
+
+def _load_with_datasets(entry: DatasetEntry, source: str):
+    from datasets import disable_progress_bars, load_dataset
+
+    disable_progress_bars()  # tqdm bars would flood train.log and the CLI; a load is quick or fails in words
+
+    hub, split = entry.hub, entry.hub.get("split", "train")
+    if source == "cloud_file_name":  # one JSON / JSON Lines file on s3:// or gs:// (read through fsspec)
+        return load_dataset("json", data_files=hub[source], split="train")
+    path = hub[source]
+    if source == "script_url":  # a folder beside the registry that holds the data files
+        try:
+            path = str(inside(entry.folder, hub[source], f"dataset {entry.name!r} script_url"))
+        except PathEscapeError as err:
+            raise DataError(str(err)) from None
+    return load_dataset(path, name=hub.get("subset"), data_dir=hub.get("folder"), split=split)
+
+
+def _load_with_package(entry: DatasetEntry, source: str):
+    package = PACKAGES[source]
+    if importlib.util.find_spec(package) is None:
+        raise DataError(say("data.hub_package", dataset=entry.name, key=source, package=package))
+    hub, split = entry.hub, entry.hub.get("split", "train")
+    if source == "ms_hub_url":
+        from modelscope import MsDataset
+
+        dataset = MsDataset.load(dataset_name=hub[source], subset_name=hub.get("subset"), data_dir=hub.get("folder"),
+                                 split=split)
+        return dataset.to_hf_dataset() if isinstance(dataset, MsDataset) else dataset
+    from openmind import OmDataset
+
+    return OmDataset.load_dataset(path=hub[source], name=hub.get("subset"), data_dir=hub.get("folder"), split=split)
+
+
+def _sampled(rows: list[dict], count: int | None) -> list[dict]:
+    """`count` rows drawn at random: each row once before any repeats (LLaMA-Factory's num_samples)."""
+    if not count or not rows:
+        return rows
+    generator = random.Random(SAMPLE_SEED)
+    order = generator.sample(range(len(rows)), min(count, len(rows)))
+    order += [generator.randrange(len(rows)) for _ in range(count - len(order))]
+    return [rows[index] for index in order]
+
+
+def _short(err: Exception) -> str:
+    text = str(err) or type(err).__name__
+    return text if len(text) <= 300 else text[:300] + "…"
