@@ -410,4 +410,6 @@ ENGLISH: dict[str, str] = {
     ),
     "speed.label_logits_liger": "output head: Liger's fused cross-entropy (it never holds the full logits)",
     "speed.label_logits_stage": "output head: every token ({stage} has its own loss)",
+    # vision-language: packing, archive uploads, previews
+    "speed.packing_vision": "packing: off, a vision model keeps one conversation per row with its own pictures",
 }

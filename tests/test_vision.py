@@ -275,7 +275,11 @@ def test_vlm_sft_learns_and_adapts_only_the_language_model(vlm_run):
 
     from engine.runs.events import read_events
 
-    losses = [e["loss"] for e in read_events(vlm_run) if e["event"] == "log"]
+    events = read_events(vlm_run)
+    start = next(e for e in events if e["event"] == "start")
+    assert start["speed"][0] == "packing: off, a vision model keeps one conversation per row with its own pictures"
+    assert "packed_rows" not in start["data"]
+    losses = [e["loss"] for e in events if e["event"] == "log"]
     assert len(losses) == 24
     start, end = sum(losses[:3]) / 3, sum(losses[-3:]) / 3
     assert end < start - 3.0, f"loss went {start:.3f} → {end:.3f}"
@@ -388,3 +392,12 @@ def test_memory_estimate_counts_the_vision_tower_and_what_trains(tiny_vlm):
     assert trained.activations > frozen.activations  # a training tower keeps its activations for backward
     lora = estimate_memory(vlm_config(freeze_projector=False))
     assert lora.trainable_params - estimate_memory(vlm_config()).trainable_params == shape.vision.projector_params
+
+
+def test_packing_stays_off_for_a_vision_model_even_when_asked():
+    from engine.train.speed import plan_speed
+
+    config = vlm_config()
+    config.speed.packing = "on"
+    plan = plan_speed(config, cuda=False)
+    assert not plan.packing and plan.notes[0].startswith("packing: off, a vision model")

@@ -281,4 +281,6 @@ MESSAGES_ZH: dict[str, str] = {
     "speed.label_logits_on": "输出层：只在参与训练的词元上计算（从不计算提示部分的 logits；会缩放 logits 的模型和视觉模型仍用完整输出层）",
     "speed.label_logits_liger": "输出层：Liger 融合交叉熵（从不保留完整 logits）",
     "speed.label_logits_stage": "输出层：每个词元（{stage} 有自己的损失函数）",
+    # vision-language: packing, archive uploads, previews
+    "speed.packing_vision": "打包：关闭，视觉模型每行只放一段对话及其图片",
 }
