@@ -151,7 +151,8 @@ TEXT: dict[str, dict[str, str]] = {
     # data tab
     "data.refresh": {"en": "Refresh list", "zh": "刷新列表"},
     "data.upload_heading": {"en": "### Add a dataset from a file", "zh": "### 从文件添加数据集"},
-    "data.upload_file": {"en": "File (.json, .jsonl, .csv, .parquet)", "zh": "文件（.json、.jsonl、.csv、.parquet）"},
+    "data.upload_file": {"en": "File (.json, .jsonl, .csv, .parquet; .zip: a .json/.jsonl and its pictures)",
+                         "zh": "文件（.json、.jsonl、.csv、.parquet；.zip：一个 .json/.jsonl 及其图片）"},
     "data.formatting": {"en": "Format", "zh": "格式"},
     "data.columns": {"en": "**Column mapping**: which column of the file plays each role", "zh": "**列映射**：文件中的哪一列担任每个角色"},
     "data.name": {"en": "Dataset name", "zh": "数据集名称"},
@@ -585,6 +586,8 @@ TEXT: dict[str, dict[str, str]] = {
     "resources.gpu_peak_mb": {"en": "GPU{device} peak", "zh": "GPU{device} 峰值"},
     "resources.gpu_percent": {"en": "GPU{device} use", "zh": "GPU{device} 使用率"},
     "resources.legend": {"en": "series", "zh": "曲线"},
+    # vision-language data (webui/tabs/data.py, data_inspect.py)
+    "data.thumbnails": {"en": "Pictures of the first rows", "zh": "前几行的图片"},
 }
 
 
