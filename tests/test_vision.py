@@ -401,3 +401,15 @@ def test_packing_stays_off_for_a_vision_model_even_when_asked():
     config.speed.packing = "on"
     plan = plan_speed(config, cuda=False)
     assert not plan.packing and plan.notes[0].startswith("packing: off, a vision model")
+
+
+def test_data_tab_token_view_shows_a_vision_row_with_its_picture_tokens(tiny_vlm):
+    from webui.tabs.data_inspect import show_tokens
+
+    shown, counts = show_tokens("demo_vision", 2, "builtin:tiny-vlm", "auto", False, False, "en")
+    spans = shown["value"]
+    assert [piece for piece, kind in spans if kind == "picture (masked)"] == ["<image>"] * 16
+    assert "".join(piece for piece, kind in spans if kind == "trained").startswith("The shape is")
+    assert "Row 2 of 288" in counts
+    _, refusal = show_tokens("demo_vision", 1, "builtin:tiny-demo", "auto", False, False, "en")
+    assert "demo_vision has pictures: pick a vision model" in refusal

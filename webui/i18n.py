@@ -588,6 +588,11 @@ TEXT: dict[str, dict[str, str]] = {
     "resources.legend": {"en": "series", "zh": "曲线"},
     # vision-language data (webui/tabs/data.py, data_inspect.py)
     "data.thumbnails": {"en": "Pictures of the first rows", "zh": "前几行的图片"},
+    "data.image_tokens": {"en": "picture (masked)", "zh": "图片（屏蔽）"},
+    "data.view_needs_vision_model": {
+        "en": "{dataset} has pictures: pick a vision model in the Model tab (e.g. builtin:tiny-vlm) to see its tokens; "
+              "{model} reads text only",
+        "zh": "{dataset} 含有图片：请在“模型”页选择视觉模型（例如 builtin:tiny-vlm）来查看其词元；{model} 只能读取文本"},
 }
 
 
