@@ -413,3 +413,24 @@ def test_data_tab_token_view_shows_a_vision_row_with_its_picture_tokens(tiny_vlm
     assert "Row 2 of 288" in counts
     _, refusal = show_tokens("demo_vision", 1, "builtin:tiny-demo", "auto", False, False, "en")
     assert "demo_vision has pictures: pick a vision model" in refusal
+
+
+def test_evaluate_a_vision_run_from_the_cli_and_the_evaluate_tab(vlm_run, tmp_path, capsys):
+    from engine.cli import main
+    from engine.use.predict import read_predictions
+    from webui.tabs.evaluate import stream_evaluate
+
+    output = tmp_path / "eval"
+    assert main(["evaluate", str(vlm_run), "--dataset", "demo_vision_heldout", "--max-samples", "6", "--generate",
+                 "--max-new-tokens", "6", "--batch-size", "4", "--output-dir", str(output)]) == 0
+    metrics = json.loads((output / "metrics.json").read_text())
+    assert metrics["complete"] and metrics["examples"] == 6 and 0 < metrics["eval_loss"] < 3.0
+    assert {"bleu-4", "rouge-l"} <= set(metrics) and metrics["rouge-l"] > 0
+    rows = read_predictions(output)
+    assert len(rows) == 6 and all(len(row["images"]) == 1 and row["prediction"] for row in rows)
+    assert "loss" in capsys.readouterr().out
+    # The Evaluate tab streams the same: loss first, then the rows with their pictures named.
+    *_, (progress, table, frame) = stream_evaluate(str(vlm_run), "builtin:tiny-vlm", ["demo_vision_heldout"], "all",
+                                                  2, 2, 4, True, "en")
+    assert "data-done='2'" in progress and "eval loss" in table and "ROUGE-L" in table
+    assert frame.iloc[0, 0].startswith("<image>") and frame.iloc[0, 0].endswith(".png]")

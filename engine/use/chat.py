@@ -248,9 +248,18 @@ def prompt_inputs(chat: ChatModel, messages: list[dict], images: list, tools: li
         return chat.tokenizer(prompt, return_tensors="pt", add_special_tokens=False)
     if placeholders != len(images):
         raise ValueError(say("images.count_mismatch", placeholders=placeholders, images=len(images)))
-    prompt = render_vision_prompt(chat.template, chat.processor, messages)
-    pictures = [image if hasattr(image, "convert") else load_image(Path(image)) for image in images]
-    return chat.processor(text=[prompt], images=pictures or None, return_tensors="pt", add_special_tokens=False)
+    return vision_inputs(chat, [messages], [images])
+
+
+def vision_inputs(chat: ChatModel, prompts: list[list[dict]], images: list[list]):
+    """A vision model's inputs for a batch of prompts (padded on the tokenizer's side) and each one's pictures
+    (paths or PIL images), in placeholder order."""
+    if chat.processor is None:
+        raise ValueError(say("chat.images_need_vision_model", model=chat.label))
+    texts = [render_vision_prompt(chat.template, chat.processor, messages) for messages in prompts]
+    pictures = [image if hasattr(image, "convert") else load_image(Path(image)) for group in images for image in group]
+    return chat.processor(text=texts, images=pictures or None, return_tensors="pt", padding=True,
+                          add_special_tokens=False)
 
 
 def character_streamer(tokenizer):
