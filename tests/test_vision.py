@@ -313,7 +313,8 @@ def test_chat_tab_sends_uploaded_pictures_with_the_message(tiny_vlm):
     image = str(PROJECT / "data" / "demo_vision" / "demo_vision_heldout-circle-red-0.png")
     steps = list(reply_with_images([image], [], "What colour is the shape?", [], [], sources, "", 6, 0.0, 1.0, "en"))
     history, _, box, files, pictures = steps[-1]
-    assert history[0]["content"] == "<image>What colour is the shape?" and history[-1]["role"] == "assistant"
+    # The placeholder shows as code: a bare <image> is an <img> tag to the browser, which blanks the chatbot.
+    assert history[0]["content"] == "`<image>`What colour is the shape?" and history[-1]["role"] == "assistant"
     assert box == "" and files is None and pictures == [image]
     # A follow-up without a new picture still carries the first one (its placeholder is in the history).
     history, *_, pictures = list(reply_with_images(None, pictures, "Describe the picture.", history, [], sources,
@@ -434,3 +435,15 @@ def test_evaluate_a_vision_run_from_the_cli_and_the_evaluate_tab(vlm_run, tmp_pa
                                                   2, 2, 4, True, "en")
     assert "data-done='2'" in progress and "eval loss" in table and "ROUGE-L" in table
     assert frame.iloc[0, 0].startswith("<image>") and frame.iloc[0, 0].endswith(".png]")
+
+
+def test_a_lora_run_shared_on_its_base_still_reads_pictures(vlm_run):
+    """The Chat tab loads LoRA runs onto one shared base; that path must keep the processor (it once did not)."""
+    from engine.use.chat import build_messages, load_adapters_for_chat, stream_reply
+
+    chats = load_adapters_for_chat([vlm_run])
+    image = PROJECT / "data" / "demo_vision" / "demo_vision_heldout-circle-red-0.png"
+    messages = build_messages("", [], "What colour is the shape?", images=1)
+    for chat in chats.values():
+        assert chat.processor is not None
+        assert list(stream_reply(chat, messages, max_new_tokens=4, temperature=0, images=[image]))[-1].strip()

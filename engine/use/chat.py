@@ -122,8 +122,11 @@ def load_adapters_for_chat(run_dirs: list[Path]) -> dict[str, ChatModel]:
     tokenizer = load_tokenizer(first.model, location=str(run_dirs[0] / FINAL_DIR))
     model = PeftModel.from_pretrained(load_model(first.model), str(run_dirs[0] / FINAL_DIR),
                                       adapter_name=run_dirs[0].name)
-    chats = {"base": ChatModel(model.eval(), tokenizer, load_template(first.model.template, tokenizer), "base", BASE)}
-    chats[run_dirs[0].name] = _adapter_chat(model, tokenizer, run_dirs[0], first)
+    # A vision base reads pictures through its processor (the same for every adapter: LoRA leaves it alone).
+    processor = _processor(first.model, str(run_dirs[0] / FINAL_DIR))
+    base = ChatModel(model.eval(), tokenizer, load_template(first.model.template, tokenizer), "base", BASE, processor)
+    chats = {"base": base}
+    chats[run_dirs[0].name] = _adapter_chat(base, run_dirs[0], first)
     for run_dir in run_dirs[1:]:
         add_adapter(chats, run_dir)
     return chats
@@ -138,7 +141,7 @@ def add_adapter(chats: dict[str, ChatModel], run_dir: Path) -> ChatModel:
         return chats[run_dir.name]
     with generation_lock(base.model):
         base.model.load_adapter(str(run_dir / FINAL_DIR), adapter_name=run_dir.name)
-    chats[run_dir.name] = _adapter_chat(base.model, base.tokenizer, run_dir, config)
+    chats[run_dir.name] = _adapter_chat(base, run_dir, config)
     return chats[run_dir.name]
 
 
@@ -149,8 +152,9 @@ def _lora_config(run_dir: Path) -> RunConfig:
     return RunConfig.load(run_dir / CONFIG_FILE)
 
 
-def _adapter_chat(model, tokenizer, run_dir: Path, config: RunConfig) -> ChatModel:
-    return ChatModel(model, tokenizer, load_template(config.model.template, tokenizer), run_dir.name, run_dir.name)
+def _adapter_chat(base: ChatModel, run_dir: Path, config: RunConfig) -> ChatModel:
+    template = load_template(config.model.template, base.tokenizer)
+    return ChatModel(base.model, base.tokenizer, template, run_dir.name, run_dir.name, base.processor)
 
 
 def build_messages(system: str, history: list[dict], message: str, images: int = 0, role: str = "user") -> list[dict]:
