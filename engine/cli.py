@@ -20,7 +20,7 @@
   python -m engine chat RUN_DIR|MODEL             chat in the terminal
   python -m engine export RUN_DIR [--name NAME] [--gguf f16,q8_0] [--adapter-only]
                                                   merge and save a standalone model (or the adapter)
-  python -m engine eval CONFIG|RUN_DIR [--dataset NAME] [--max-samples N] [--generate]
+  python -m engine eval|evaluate CONFIG|RUN_DIR [--dataset NAME] [--max-samples N] [--generate]
                                                   loss, perplexity; with --generate BLEU-4 / ROUGE
   python -m engine data check PATH|NAME [--format F] [--cutoff-len N]
                                                   check a dataset file (or a registered dataset)
@@ -104,7 +104,8 @@ def main(argv: list[str] | None = None) -> int:
     export.add_argument("--max-shard-size", default="2GB")
     export.add_argument("--gguf", default="", help="comma-separated GGUF types to add: f16, q8_0")
     export.add_argument("--adapter-only", action="store_true", help="export the LoRA adapter alone, unmerged")
-    evaluate = commands.add_parser("eval", help="evaluate a run's result or a config's base model on a dataset")
+    evaluate = commands.add_parser("eval", aliases=["evaluate"],
+                                   help="evaluate a run's result or a config's base model on a dataset")
     evaluate.add_argument("source", help="a run directory, or a run config YAML (its base model is evaluated)")
     evaluate.add_argument("--dataset", action="append", default=[],
                           help="registered dataset (repeatable); default: the config's")
@@ -571,5 +572,6 @@ COMMANDS = {
     "chat": command_chat,
     "export": command_export,
     "eval": command_eval,
+    "evaluate": command_eval,
     "data": command_data,
 }

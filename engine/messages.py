@@ -510,4 +510,16 @@ ENGLISH: dict[str, str] = {
     ),
     "adapter.other_base": "method.adapter_run {run} was trained on {base}, not on {model}; continue it on its own base",
     "lf.adapter_run": "adapter_name_or_path {adapter} → method.adapter_run = {run}",
+    # vision-language: packing, archive uploads, previews
+    "speed.packing_vision": "packing: off, a vision model keeps one conversation per row with its own pictures",
+    "archive.unreadable": "{archive} could not be read as a zip archive ({error})",
+    "archive.too_many_entries": "the archive holds {count} entries; at most {limit} are unpacked — split it into several uploads",
+    "archive.duplicate": "entry {entry} appears twice in the archive; keep one",
+    "archive.ratio": "entry {entry} would inflate {ratio} times (at most {limit}); this looks like a zip bomb and is refused",
+    "archive.too_big": "the archive unpacks to more than {limit} MB (reached at entry {entry}); split it into smaller uploads",
+    "archive.escapes": "entry {entry} would be written outside the dataset's folder (an absolute path or ..); refused",
+    "archive.not_a_file": "entry {entry} is a link or special file, not a plain file; refused",
+    "archive.size_lies": "entry {entry} holds more data than the {size} bytes its header claims; refused",
+    "archive.no_dataset": "the archive holds no dataset file: add one .json or .jsonl file of conversations next to the images",
+    "archive.several_datasets": "the archive holds several dataset files ({names}); keep exactly one .json or .jsonl file",
 }

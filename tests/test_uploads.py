@@ -129,11 +129,11 @@ def test_columns_override_maps_unusual_names(studio, tmp_path):
 
 
 def test_preview_shows_rows_detection_and_report():
-    detection, frame, report = preview_file(GOOD / "openai.jsonl")
-    assert detection.formatting == "openai" and report.ok
-    assert list(frame.columns) == ["messages"] and frame.iloc[0, 0].startswith('[{"role": "system"')
-    detection, frame, report = preview_file(BAD / "empty.json")
-    assert detection is None and frame.empty and not report.ok
+    good = preview_file(GOOD / "openai.jsonl")
+    assert good.detection.formatting == "openai" and good.report.ok and good.thumbnails == []
+    assert list(good.rows.columns) == ["messages"] and good.rows.iloc[0, 0].startswith('[{"role": "system"')
+    bad = preview_file(BAD / "empty.json")
+    assert bad.detection is None and bad.rows.empty and not bad.report.ok
 
 
 def test_failed_registry_write_removes_the_copy(studio, monkeypatch):

@@ -275,7 +275,11 @@ def test_vlm_sft_learns_and_adapts_only_the_language_model(vlm_run):
 
     from engine.runs.events import read_events
 
-    losses = [e["loss"] for e in read_events(vlm_run) if e["event"] == "log"]
+    events = read_events(vlm_run)
+    start = next(e for e in events if e["event"] == "start")
+    assert start["speed"][0] == "packing: off, a vision model keeps one conversation per row with its own pictures"
+    assert "packed_rows" not in start["data"]
+    losses = [e["loss"] for e in events if e["event"] == "log"]
     assert len(losses) == 24
     start, end = sum(losses[:3]) / 3, sum(losses[-3:]) / 3
     assert end < start - 3.0, f"loss went {start:.3f} → {end:.3f}"
@@ -309,7 +313,8 @@ def test_chat_tab_sends_uploaded_pictures_with_the_message(tiny_vlm):
     image = str(PROJECT / "data" / "demo_vision" / "demo_vision_heldout-circle-red-0.png")
     steps = list(reply_with_images([image], [], "What colour is the shape?", [], [], sources, "", 6, 0.0, 1.0, "en"))
     history, _, box, files, pictures = steps[-1]
-    assert history[0]["content"] == "<image>What colour is the shape?" and history[-1]["role"] == "assistant"
+    # The placeholder shows as code: a bare <image> is an <img> tag to the browser, which blanks the chatbot.
+    assert history[0]["content"] == "`<image>`What colour is the shape?" and history[-1]["role"] == "assistant"
     assert box == "" and files is None and pictures == [image]
     # A follow-up without a new picture still carries the first one (its placeholder is in the history).
     history, *_, pictures = list(reply_with_images(None, pictures, "Describe the picture.", history, [], sources,
@@ -388,3 +393,57 @@ def test_memory_estimate_counts_the_vision_tower_and_what_trains(tiny_vlm):
     assert trained.activations > frozen.activations  # a training tower keeps its activations for backward
     lora = estimate_memory(vlm_config(freeze_projector=False))
     assert lora.trainable_params - estimate_memory(vlm_config()).trainable_params == shape.vision.projector_params
+
+
+def test_packing_stays_off_for_a_vision_model_even_when_asked():
+    from engine.train.speed import plan_speed
+
+    config = vlm_config()
+    config.speed.packing = "on"
+    plan = plan_speed(config, cuda=False)
+    assert not plan.packing and plan.notes[0].startswith("packing: off, a vision model")
+
+
+def test_data_tab_token_view_shows_a_vision_row_with_its_picture_tokens(tiny_vlm):
+    from webui.tabs.data_inspect import show_tokens
+
+    shown, counts = show_tokens("demo_vision", 2, "builtin:tiny-vlm", "auto", False, False, "en")
+    spans = shown["value"]
+    assert [piece for piece, kind in spans if kind == "picture (masked)"] == ["<image>"] * 16
+    assert "".join(piece for piece, kind in spans if kind == "trained").startswith("The shape is")
+    assert "Row 2 of 288" in counts
+    _, refusal = show_tokens("demo_vision", 1, "builtin:tiny-demo", "auto", False, False, "en")
+    assert "demo_vision has pictures: pick a vision model" in refusal
+
+
+def test_evaluate_a_vision_run_from_the_cli_and_the_evaluate_tab(vlm_run, tmp_path, capsys):
+    from engine.cli import main
+    from engine.use.predict import read_predictions
+    from webui.tabs.evaluate import stream_evaluate
+
+    output = tmp_path / "eval"
+    assert main(["evaluate", str(vlm_run), "--dataset", "demo_vision_heldout", "--max-samples", "6", "--generate",
+                 "--max-new-tokens", "6", "--batch-size", "4", "--output-dir", str(output)]) == 0
+    metrics = json.loads((output / "metrics.json").read_text())
+    assert metrics["complete"] and metrics["examples"] == 6 and 0 < metrics["eval_loss"] < 3.0
+    assert {"bleu-4", "rouge-l"} <= set(metrics) and metrics["rouge-l"] > 0
+    rows = read_predictions(output)
+    assert len(rows) == 6 and all(len(row["images"]) == 1 and row["prediction"] for row in rows)
+    assert "loss" in capsys.readouterr().out
+    # The Evaluate tab streams the same: loss first, then the rows with their pictures named.
+    *_, (progress, table, frame) = stream_evaluate(str(vlm_run), "builtin:tiny-vlm", ["demo_vision_heldout"], "all",
+                                                  2, 2, 4, True, "en")
+    assert "data-done='2'" in progress and "eval loss" in table and "ROUGE-L" in table
+    assert frame.iloc[0, 0].startswith("<image>") and frame.iloc[0, 0].endswith(".png]")
+
+
+def test_a_lora_run_shared_on_its_base_still_reads_pictures(vlm_run):
+    """The Chat tab loads LoRA runs onto one shared base; that path must keep the processor (it once did not)."""
+    from engine.use.chat import build_messages, load_adapters_for_chat, stream_reply
+
+    chats = load_adapters_for_chat([vlm_run])
+    image = PROJECT / "data" / "demo_vision" / "demo_vision_heldout-circle-red-0.png"
+    messages = build_messages("", [], "What colour is the shape?", images=1)
+    for chat in chats.values():
+        assert chat.processor is not None
+        assert list(stream_reply(chat, messages, max_new_tokens=4, temperature=0, images=[image]))[-1].strip()

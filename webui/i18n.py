@@ -174,7 +174,8 @@ TEXT: dict[str, dict[str, str]] = {
     # data tab
     "data.refresh": {"en": "Refresh list", "zh": "刷新列表"},
     "data.upload_heading": {"en": "### Add a dataset from a file", "zh": "### 从文件添加数据集"},
-    "data.upload_file": {"en": "File (.json, .jsonl, .csv, .parquet)", "zh": "文件（.json、.jsonl、.csv、.parquet）"},
+    "data.upload_file": {"en": "File (.json, .jsonl, .csv, .parquet; .zip: a .json/.jsonl and its pictures)",
+                         "zh": "文件（.json、.jsonl、.csv、.parquet；.zip：一个 .json/.jsonl 及其图片）"},
     "data.formatting": {"en": "Format", "zh": "格式"},
     "data.columns": {"en": "**Column mapping**: which column of the file plays each role", "zh": "**列映射**：文件中的哪一列担任每个角色"},
     "data.name": {"en": "Dataset name", "zh": "数据集名称"},
@@ -636,6 +637,13 @@ TEXT: dict[str, dict[str, str]] = {
     },
     "data.placeholders_none": {"en": "{dataset} holds no {{{{...}}}} placeholders.",
                                "zh": "{dataset} 中没有 {{{{...}}}} 占位符。"},
+    # vision-language data (webui/tabs/data.py, data_inspect.py)
+    "data.thumbnails": {"en": "Pictures of the first rows", "zh": "前几行的图片"},
+    "data.image_tokens": {"en": "picture (masked)", "zh": "图片（屏蔽）"},
+    "data.view_needs_vision_model": {
+        "en": "{dataset} has pictures: pick a vision model in the Model tab (e.g. builtin:tiny-vlm) to see its tokens; "
+              "{model} reads text only",
+        "zh": "{dataset} 含有图片：请在“模型”页选择视觉模型（例如 builtin:tiny-vlm）来查看其词元；{model} 只能读取文本"},
 }
 
 

@@ -357,4 +357,16 @@ MESSAGES_ZH: dict[str, str] = {
     "adapter.missing": "method.adapter_run {run} 不是 {saves} 下已完成的 LoRA 运行（需要 {final}/adapter_config.json）",
     "adapter.other_base": "method.adapter_run {run} 是在 {base} 上训练的，不是 {model}；请在它自己的基础模型上继续训练",
     "lf.adapter_run": "adapter_name_or_path {adapter} → method.adapter_run = {run}",
+    # vision-language: packing, archive uploads, previews
+    "speed.packing_vision": "打包：关闭，视觉模型每行只放一段对话及其图片",
+    "archive.unreadable": "{archive} 无法作为 zip 压缩包读取（{error}）",
+    "archive.too_many_entries": "压缩包含 {count} 个条目；最多解压 {limit} 个——请拆分为多次上传",
+    "archive.duplicate": "条目 {entry} 在压缩包中出现了两次；请只保留一个",
+    "archive.ratio": "条目 {entry} 解压后会膨胀 {ratio} 倍（最多 {limit} 倍）；这像是 zip 炸弹，已拒绝",
+    "archive.too_big": "压缩包解压后超过 {limit} MB（在条目 {entry} 处达到）；请拆分为更小的上传",
+    "archive.escapes": "条目 {entry} 会被写到数据集文件夹之外（绝对路径或 ..）；已拒绝",
+    "archive.not_a_file": "条目 {entry} 是链接或特殊文件，不是普通文件；已拒绝",
+    "archive.size_lies": "条目 {entry} 的数据多于其头部声明的 {size} 字节；已拒绝",
+    "archive.no_dataset": "压缩包中没有数据集文件：请在图片旁放一个对话的 .json 或 .jsonl 文件",
+    "archive.several_datasets": "压缩包中有多个数据集文件（{names}）；请只保留一个 .json 或 .jsonl 文件",
 }

@@ -63,15 +63,17 @@ def check_file(
     tokenizer=None,
     columns: dict | None = None,
     tags: dict | None = None,
+    media_folder: Path | None = None,
 ) -> Report:
-    """Check a dataset file; `formatting` forces a format, `columns` overrides detected column names.
+    """Check a dataset file; `formatting` forces a format, `columns` overrides detected column names, and
+    image paths are relative to `media_folder` (the data folder when None).
 
     With `cutoff_len`, rows over LONG_ROW_FACTOR × cutoff are problems (token counts are exact with a
     tokenizer, estimated from characters without).
     """
     path = Path(path)
     if path.is_dir():
-        return _check_folder(path, formatting, cutoff_len, tokenizer, columns, tags)
+        return _check_folder(path, formatting, cutoff_len, tokenizer, columns, tags, media_folder)
     report = Report(path)
     if formatting != "auto" and formatting not in FORMATS:
         report.add(None, None, say("check.unknown_formatting", formatting=formatting, formats=", ".join(FORMATS)))
@@ -79,13 +81,13 @@ def check_file(
     if not _readable(path, report) or not sniff_file(path, report):
         return report
     try:
-        _check_rows(file_rows(path, report), report, formatting, columns, tags, cutoff_len, tokenizer)
+        _check_rows(file_rows(path, report), report, formatting, columns, tags, cutoff_len, tokenizer, media_folder)
     except StopReading:
         pass
     return report
 
 
-def _check_folder(folder: Path, formatting: str, cutoff_len, tokenizer, columns, tags) -> Report:
+def _check_folder(folder: Path, formatting: str, cutoff_len, tokenizer, columns, tags, media_folder) -> Report:
     """One report for every data file of a folder: rows add up, problems name their file, and all files
     must hold the same format."""
     report = Report(folder)
@@ -95,7 +97,7 @@ def _check_folder(folder: Path, formatting: str, cutoff_len, tokenizer, columns,
         report.add(None, None, err.args[0])
         return report
     for file in files:
-        part = check_file(file, formatting, cutoff_len, tokenizer, columns, tags)
+        part = check_file(file, formatting, cutoff_len, tokenizer, columns, tags, media_folder)
         report.rows += part.rows
         for problem in part.problems:
             report.add(problem.row, problem.field, say("check.in_file", file=file.name, problem=problem.message))
@@ -121,10 +123,12 @@ def _readable(path: Path, report: Report) -> bool:
     return False
 
 
-def _check_rows(rows, report: Report, formatting: str, columns, tags, cutoff_len, tokenizer) -> None:
+def _check_rows(rows, report: Report, formatting: str, columns, tags, cutoff_len, tokenizer, media_folder) -> None:
     first = list(islice(rows, SAMPLE_ROWS))
     objects = [row for _, row in first if isinstance(row, dict)]
     detection = report.detection = detect_format(objects, formatting, columns, tags) if objects else None
+    if detection is not None:
+        detection.media_folder = media_folder
     if first and detection is not None and detection.formatting == UNKNOWN:
         report.add(None, None, say("check.unknown_format", reason=detection.reason))
     empty, placeholders, rows_with_placeholders = 0, {}, 0
@@ -202,12 +206,15 @@ def check_registered(name: str, cutoff_len: int | None = None, tokenizer=None) -
     except DataError as err:
         report.add(None, None, err.args[0])
         return report
-    return check_file(path, registry_label(raw), cutoff_len, tokenizer, raw.get("columns"), raw.get("tags"))
+    return check_file(path, registry_label(raw), cutoff_len, tokenizer, raw.get("columns"), raw.get("tags"),
+                      registry_folder(name))
 
 
 def _check_hub(entry, label: str, cutoff_len, tokenizer, report: Report) -> Report:
     from engine.data.hub import entry_rows
 
     rows = entry_rows(entry)  # a DataError (offline, not found) becomes the report's one problem
-    _check_rows(iter(enumerate(rows, 1)), report, label, entry.columns, entry.tags, cutoff_len, tokenizer)
+    # Pictures named by a hub entry's rows are relative to its registry's folder, as LLaMA-Factory reads them.
+    _check_rows(iter(enumerate(rows, 1)), report, label, entry.columns, entry.tags, cutoff_len, tokenizer,
+                entry.folder)
     return report

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
 from engine.data.formats import FORMATS, describe_kind, registry_label
 from engine.data.images import ImageError, VisionSample, flatten_parts, row_image_names, vision_sample
@@ -224,6 +225,13 @@ def load_vision_samples(name: str, max_samples: int = 0) -> list[VisionSample]:
         except ImageError as err:
             raise DataError(str(err)) from None
     return samples
+
+
+def load_conversations_with_images(name: str, max_samples: int = 0) -> list[tuple[list[dict], list[Path]]]:
+    """(messages, pictures) of every row of a conversation or vision dataset; text data has no pictures."""
+    if dataset_kind(name) == "vision":
+        return [(sample.messages, sample.images) for sample in load_vision_samples(name, max_samples)]
+    return [(messages, []) for messages in load_conversations(name, max_samples)]
 
 
 # ---------------------------------------------------------------------------------------------------------

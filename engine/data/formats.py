@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from engine.data import rules
 from engine.messages import Message, say
@@ -140,6 +141,7 @@ class Detection:
     tags: dict = field(default_factory=dict)
     confidence: float = 0.0
     reason: str = ""  # a Message
+    media_folder: Path | None = None  # what the rows' image paths are relative to; None = the data folder
 
     @property
     def registry_formatting(self) -> str:

@@ -69,6 +69,33 @@ def _part_text(part, images: list) -> str:
     return str(part.get("text", ""))
 
 
+def rebase_images(row: dict, turns_column: str, content_tag: str, images_column: str, folder: str) -> dict:
+    """The row with `folder/` put in front of every image path it holds (the images column and OpenAI-style
+    content parts): paths relative to an unpacked upload become paths relative to the data folder."""
+    def moved(name):
+        return f"{folder}/{name}" if isinstance(name, str) else name
+
+    def part(item):
+        if not isinstance(item, dict) or item.get("type") not in ("image", "image_url"):
+            return item
+        key = "image" if "image" in item else "image_url"
+        source = item.get(key)
+        moved_source = {**source, "url": moved(source.get("url"))} if isinstance(source, dict) else moved(source)
+        return {**item, key: moved_source}
+
+    row = dict(row)
+    if images_column in row:
+        value = row[images_column]
+        row[images_column] = moved(value) if isinstance(value, str) else [moved(name) for name in value or []]
+    if isinstance(row.get(turns_column), list):
+        row[turns_column] = [
+            {**turn, content_tag: [part(item) for item in turn[content_tag]]}
+            if isinstance(turn, dict) and isinstance(turn.get(content_tag), list) else turn
+            for turn in row[turns_column]
+        ]
+    return row
+
+
 def row_image_names(row: dict, column: str) -> list:
     """The row's image list as written (a single path counts as a list of one)."""
     value = row.get(column)
@@ -149,6 +176,13 @@ def vision_sample(messages: list[dict], names: list, where: str, root: Path | No
         if problem := file_problem(path):
             raise ImageError(f"{where}: {problem}")
     return VisionSample(messages, paths)
+
+
+def thumbnail(path: Path, side: int = 96):
+    """A small RGB copy of the picture (at most `side` pixels a side) for previews."""
+    image = load_image(path)
+    image.thumbnail((side, side))
+    return image
 
 
 def load_image(path: Path):

@@ -191,7 +191,7 @@ def mllm_problems(row: dict, detection) -> list[tuple[str | None, str]]:
     if found:
         return found
     texts = [turn.get(content_tag) for turn in row[column]]
-    return [(images, problem) for problem in image_problems(row, images, texts)]
+    return [(images, problem) for problem in image_problems(row, images, texts, detection.media_folder)]
 
 
 def preference_problems(row: dict, detection) -> list[tuple[str | None, str]]:

@@ -74,6 +74,11 @@ def needs_build(name: str) -> bool:
     return is_builtin(name) and not (_cached_folder(name)[2] / "config.json").exists()
 
 
+def is_builtin_vision(name: str) -> bool:
+    """Whether built-in model `name` reads images (its recipe says so; nothing is built)."""
+    return isinstance(BUILTIN_MODELS.get(name.removeprefix(PREFIX)), TinyVlmSpec)
+
+
 def _cached_folder(name: str) -> tuple[str, object, Path]:
     key = name.removeprefix(PREFIX)
     if key not in BUILTIN_MODELS:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from engine.models.builtin import builtin_path, is_builtin
+from engine.models.builtin import builtin_path, is_builtin, is_builtin_vision
 from engine.config.schema import ModelConfig, RunConfig
 from engine.messages import say
 from engine.paths import CONFIG_FILE, FINAL_DIR
@@ -128,6 +128,16 @@ def is_vision_model(location: str) -> bool:
     except (OSError, ValueError):
         return False
     return getattr(config, "vision_config", None) is not None
+
+
+def reads_images(name_or_path: str) -> bool:
+    """is_vision_model by name: a built-in model is answered from its recipe, so nothing is built to ask."""
+    if is_builtin(name_or_path):
+        return is_builtin_vision(name_or_path)
+    try:
+        return is_vision_model(resolve_model(name_or_path))
+    except ModelLoadError:
+        return False
 
 
 def load_processor(config: ModelConfig, location: str | None = None):

@@ -12,6 +12,7 @@ import importlib.util
 from dataclasses import dataclass, field
 
 from engine.config.schema import RunConfig
+from engine.models.loading import reads_images
 from engine.models.methods import METHODS
 from engine.messages import Message, say
 from engine.train.stages import stage_of
@@ -54,6 +55,8 @@ def _packing(config: RunConfig) -> tuple[bool, int, Message]:
         return False, row_length, say("speed.packing_stage", stage=config.method.stage)
     if config.speed.packing == "off":
         return False, row_length, say("speed.packing_off")
+    if reads_images(config.model.name_or_path):  # a row's vision tokens must stay with its own pixels
+        return False, row_length, say("speed.packing_vision")
     if "num_virtual_tokens" in METHODS[config.method.finetuning_type].fields:  # prefix / prompt / P-tuning
         return False, row_length, say("speed.packing_virtual_tokens", method=config.method.finetuning_type)
     return True, row_length, say("speed.packing_on", length=row_length)

@@ -122,8 +122,11 @@ def load_adapters_for_chat(run_dirs: list[Path]) -> dict[str, ChatModel]:
     tokenizer = load_tokenizer(first.model, location=str(run_dirs[0] / FINAL_DIR))
     model = PeftModel.from_pretrained(load_model(first.model), str(run_dirs[0] / FINAL_DIR),
                                       adapter_name=run_dirs[0].name)
-    chats = {"base": ChatModel(model.eval(), tokenizer, load_template(first.model.template, tokenizer), "base", BASE)}
-    chats[run_dirs[0].name] = _adapter_chat(model, tokenizer, run_dirs[0], first)
+    # A vision base reads pictures through its processor (the same for every adapter: LoRA leaves it alone).
+    processor = _processor(first.model, str(run_dirs[0] / FINAL_DIR))
+    base = ChatModel(model.eval(), tokenizer, load_template(first.model.template, tokenizer), "base", BASE, processor)
+    chats = {"base": base}
+    chats[run_dirs[0].name] = _adapter_chat(base, run_dirs[0], first)
     for run_dir in run_dirs[1:]:
         add_adapter(chats, run_dir)
     return chats
@@ -138,7 +141,7 @@ def add_adapter(chats: dict[str, ChatModel], run_dir: Path) -> ChatModel:
         return chats[run_dir.name]
     with generation_lock(base.model):
         base.model.load_adapter(str(run_dir / FINAL_DIR), adapter_name=run_dir.name)
-    chats[run_dir.name] = _adapter_chat(base.model, base.tokenizer, run_dir, config)
+    chats[run_dir.name] = _adapter_chat(base, run_dir, config)
     return chats[run_dir.name]
 
 
@@ -149,9 +152,9 @@ def _lora_config(run_dir: Path) -> RunConfig:
     return RunConfig.load(run_dir / CONFIG_FILE)
 
 
-def _adapter_chat(model, tokenizer, run_dir: Path, config: RunConfig) -> ChatModel:
-    template = load_template(config.model.template, tokenizer, config.model.enable_thinking)
-    return ChatModel(model, tokenizer, template, run_dir.name, run_dir.name)
+def _adapter_chat(base: ChatModel, run_dir: Path, config: RunConfig) -> ChatModel:
+    template = load_template(config.model.template, base.tokenizer, config.model.enable_thinking)
+    return ChatModel(base.model, base.tokenizer, template, run_dir.name, run_dir.name, base.processor)
 
 
 def build_messages(system: str, history: list[dict], message: str, images: int = 0, role: str = "user") -> list[dict]:
@@ -249,9 +252,18 @@ def prompt_inputs(chat: ChatModel, messages: list[dict], images: list, tools: li
         return chat.tokenizer(prompt, return_tensors="pt", add_special_tokens=False)
     if placeholders != len(images):
         raise ValueError(say("images.count_mismatch", placeholders=placeholders, images=len(images)))
-    prompt = render_vision_prompt(chat.template, chat.processor, messages)
-    pictures = [image if hasattr(image, "convert") else load_image(Path(image)) for image in images]
-    return chat.processor(text=[prompt], images=pictures or None, return_tensors="pt", add_special_tokens=False)
+    return vision_inputs(chat, [messages], [images])
+
+
+def vision_inputs(chat: ChatModel, prompts: list[list[dict]], images: list[list]):
+    """A vision model's inputs for a batch of prompts (padded on the tokenizer's side) and each one's pictures
+    (paths or PIL images), in placeholder order."""
+    if chat.processor is None:
+        raise ValueError(say("chat.images_need_vision_model", model=chat.label))
+    texts = [render_vision_prompt(chat.template, chat.processor, messages) for messages in prompts]
+    pictures = [image if hasattr(image, "convert") else load_image(Path(image)) for group in images for image in group]
+    return chat.processor(text=texts, images=pictures or None, return_tensors="pt", padding=True,
+                          add_special_tokens=False)
 
 
 def character_streamer(tokenizer):

@@ -2,7 +2,9 @@
 evaluation that the Evaluate tab and `python -m engine eval` run (loss, then scored generation, streamed).
 
 The loss is the mean over every trained (assistant) token of the dataset, so batches with long replies
-weigh more than short ones, exactly as if the whole set were one batch; perplexity = exp(loss).
+weigh more than short ones, exactly as if the whole set were one batch; perplexity = exp(loss). Conversations
+with pictures are encoded as vision training encodes them (each picture its masked vision tokens) and the model
+reads their pixels.
 """
 from __future__ import annotations
 
@@ -14,9 +16,11 @@ from typing import Callable, Iterator
 
 from engine.use.chat import ChatModel, active, load_base_for_chat, load_run_for_chat
 from engine.config.schema import ModelConfig, RunConfig
-from engine.data.conversion import load_conversations
+from engine.data.conversion import load_conversations_with_images
 from engine.data.encoding import IGNORE, encode_conversations
+from engine.data.images import VisionSample
 from engine.data.registry import using_dataset_dir
+from engine.messages import say
 from engine.use.predict import (
     PredictionProgress,
     default_output_dir,
@@ -46,8 +50,9 @@ def evaluate_loss(
 ) -> dict:
     """{"eval_loss", "perplexity", "examples", "tokens"} of `source` on registered dataset(s) `dataset`."""
     names = [dataset] if isinstance(dataset, str) else list(dataset)
-    conversations = [messages for name in names for messages in load_conversations(name, max_samples)]
-    return measure_loss(load_source(source), conversations, cutoff_len, batch_size, progress)
+    pairs = [pair for name in names for pair in load_conversations_with_images(name, max_samples)]
+    return measure_loss(load_source(source), [messages for messages, _ in pairs], cutoff_len, batch_size, progress,
+                        [images for _, images in pairs])
 
 
 def measure_loss(
@@ -56,18 +61,19 @@ def measure_loss(
     cutoff_len: int = 512,
     batch_size: int = 8,
     progress: Callable[[int, int], None] | None = None,
+    images: list[list] | None = None,
 ) -> dict:
-    """Loss and perplexity of an already loaded model on conversations (message lists)."""
+    """Loss and perplexity of an already loaded model on conversations (message lists); `images`: each
+    conversation's pictures (paths), for a vision model."""
     import torch
-    from transformers import DataCollatorForSeq2Seq
 
-    examples, _ = encode_conversations(conversations, loaded.template, loaded.tokenizer, cutoff_len)
-    collate = DataCollatorForSeq2Seq(loaded.tokenizer, padding=True, label_pad_token_id=IGNORE)
+    examples, collate = _encoded(loaded, conversations, cutoff_len, images)
     total_loss, total_tokens = 0.0, 0
     with active(loaded), torch.inference_mode():
         for start in range(0, len(examples), batch_size):
-            batch = collate(examples[start : start + batch_size]).to(loaded.model.device)
-            logits = loaded.model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+            collated = collate(examples[start : start + batch_size])
+            batch = {key: value.to(loaded.model.device) for key, value in collated.items()}
+            logits = loaded.model(**{key: value for key, value in batch.items() if key != "labels"}).logits
             # Shift so that position t predicts token t+1, as the model's own loss does.
             targets = batch["labels"][:, 1:]
             losses = torch.nn.functional.cross_entropy(
@@ -84,6 +90,23 @@ def measure_loss(
         "examples": len(examples),
         "tokens": total_tokens,
     }
+
+
+def _encoded(loaded: ChatModel, conversations: list[list[dict]], cutoff_len: int, images: list[list] | None):
+    """(examples, collator): text as text training encodes it; with pictures, as vision training does."""
+    from transformers import DataCollatorForSeq2Seq
+
+    if not any(images or []):
+        examples, _ = encode_conversations(conversations, loaded.template, loaded.tokenizer, cutoff_len)
+        return examples, DataCollatorForSeq2Seq(loaded.tokenizer, padding=True, label_pad_token_id=IGNORE)
+    if loaded.processor is None:
+        raise ValueError(say("chat.images_need_vision_model", model=loaded.label))
+    from engine.data.vision_encoding import VisionCollator, encode_vision_samples
+
+    samples = [VisionSample(messages, [Path(path) for path in pictures])
+               for messages, pictures in zip(conversations, images)]
+    examples, _ = encode_vision_samples(samples, loaded.template, loaded.processor, cutoff_len)
+    return examples, VisionCollator(loaded.processor)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -131,7 +154,9 @@ def stream_evaluation(plan: EvalPlan, stop: threading.Event | None = None) -> It
     with using_dataset_dir(_dataset_dir(plan.source)):  # a run's datasets, wherever its registry is
         tasks = prediction_tasks(datasets, plan.max_samples, plan.split, **split)
     conversations = [task["messages"] + [{"role": "assistant", "content": task["label"]}] for task in tasks]
-    extra = {"datasets": datasets, "split": plan.split, **measure_loss(loaded, conversations, cutoff, plan.batch_size)}
+    images = [task.get("images", []) for task in tasks]
+    loss = measure_loss(loaded, conversations, cutoff, plan.batch_size, images=images)
+    extra = {"datasets": datasets, "split": plan.split, **loss}
     output.mkdir(parents=True, exist_ok=True)
     first = PredictionProgress(0, len(tasks), [], summarize([], len(tasks), loaded.label, extra))
     if not plan.generate:

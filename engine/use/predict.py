@@ -1,7 +1,8 @@
 """Batch generation over a dataset, scored with BLEU-4 / ROUGE, and side-by-side comparison of two models.
 
 Each conversation becomes one task: every message before the last assistant reply is the prompt, that reply
-is the label. Generation is greedy (deterministic, so two models compare fairly), batched with left padding.
+is the label; a conversation with pictures keeps them (a vision model sees them, the rows name them).
+Generation is greedy (deterministic, so two models compare fairly), batched with left padding.
 Results stream: `stream_predictions` yields after every batch, and the files grow as it goes:
 
   generated_predictions.jsonl   one {"prompt", "label", "prediction", "scores"} per row, appended per batch
@@ -16,8 +17,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Iterator
 
-from engine.use.chat import ChatModel, active
-from engine.data.conversion import load_conversations
+from engine.use.chat import ChatModel, active, vision_inputs
+from engine.data.conversion import load_conversations_with_images
 from engine.data.split import split_indices
 from engine.use.metrics import mean_scores, score_deltas, score_texts
 from engine.models.loading import short_name
@@ -37,25 +38,28 @@ SPLITS = ("all", "validation")
 def prediction_tasks(
     datasets: list[str], max_samples: int = 0, split: str = "all", seed: int = 42, val_size: float = 0.0
 ) -> list[dict]:
-    """[{"messages": prompt messages, "prompt": the last user text, "label": the reply}] for every conversation.
+    """[{"messages": prompt messages, "prompt": the last user text, "label": the reply}] for every conversation,
+    plus "images" (file paths, in placeholder order) for one with pictures.
 
     split="validation" keeps the part a run with this `seed` and `val_size` held out (the same shuffle as
     training; it is the exact held-out set whenever no conversation was dropped as empty at encoding).
     """
     if split not in SPLITS:
         raise ValueError(f"split must be one of {', '.join(SPLITS)}; got {split!r}")
-    conversations = [messages for name in datasets for messages in load_conversations(name, max_samples)]
+    conversations = [pair for name in datasets for pair in load_conversations_with_images(name, max_samples)]
     if split == "validation":
         _, held_out = split_indices(len(conversations), seed, val_size)
         conversations = [conversations[i] for i in held_out]
         if not conversations:
             raise ValueError("the validation split is empty: the run held nothing out (data.val_size is 0)")
     tasks = []
-    for messages in conversations:
+    for messages, images in conversations:
         last = max(i for i, message in enumerate(messages) if message["role"] == "assistant")
         prompt = messages[:last]
         user = next((m["content"] for m in reversed(prompt) if m["role"] == "user"), "")
         tasks.append({"messages": prompt, "prompt": user, "label": messages[last]["content"]})
+        if images:
+            tasks[-1]["images"] = [str(path) for path in images]
     return tasks
 
 
@@ -63,17 +67,16 @@ def prediction_tasks(
 # Generation
 
 
-def generate_replies(chat: ChatModel, prompts: list[list[dict]], max_new_tokens: int = 128) -> list[str]:
-    """Greedy replies to a batch of prompt message lists, rendered with the chat's template."""
+def generate_replies(chat: ChatModel, prompts: list[list[dict]], max_new_tokens: int = 128,
+                     images: list[list] | None = None) -> list[str]:
+    """Greedy replies to a batch of prompt message lists, rendered with the chat's template; `images`: each
+    prompt's pictures (a vision model's processor turns them into pixels)."""
     import torch
 
-    texts = [
-        render_messages(chat.template, chat.tokenizer, messages, add_generation_prompt=True) for messages in prompts
-    ]
     side = chat.tokenizer.padding_side
     chat.tokenizer.padding_side = "left"  # a decoder continues from the right edge: pad on the left
     try:
-        batch = chat.tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False)
+        batch = _prompt_batch(chat, prompts, images or [[] for _ in prompts])
     finally:
         chat.tokenizer.padding_side = side
     batch = batch.to(chat.model.device)
@@ -87,6 +90,23 @@ def generate_replies(chat: ChatModel, prompts: list[list[dict]], max_new_tokens:
         )
     new_tokens = output[:, batch["input_ids"].shape[1] :]
     return [text.strip() for text in chat.tokenizer.batch_decode(new_tokens, skip_special_tokens=True)]
+
+
+def _prompt_batch(chat: ChatModel, prompts: list[list[dict]], images: list[list]):
+    if chat.processor is not None or any(images):
+        return vision_inputs(chat, prompts, images)
+    texts = [render_messages(chat.template, chat.tokenizer, messages, add_generation_prompt=True)
+             for messages in prompts]
+    return chat.tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False)
+
+
+def prediction_row(task: dict, reply: str) -> dict:
+    """One line of generated_predictions.jsonl; a task with pictures names them."""
+    row = {"prompt": task["prompt"], "label": task["label"], "prediction": reply,
+           "scores": score_texts(reply, task["label"])}
+    if task.get("images"):
+        row["images"] = task["images"]
+    return row
 
 
 @dataclass
@@ -124,16 +144,9 @@ def stream_predictions(
         if stop.is_set():
             break
         batch = tasks[start : start + batch_size]
-        replies = generate_replies(chat, [task["messages"] for task in batch], max_new_tokens)
-        new_rows = [
-            {
-                "prompt": task["prompt"],
-                "label": task["label"],
-                "prediction": reply,
-                "scores": score_texts(reply, task["label"]),
-            }
-            for task, reply in zip(batch, replies)
-        ]
+        replies = generate_replies(chat, [task["messages"] for task in batch], max_new_tokens,
+                                   [task.get("images", []) for task in batch])
+        new_rows = [prediction_row(task, reply) for task, reply in zip(batch, replies)]
         rows.extend(new_rows)
         progress = PredictionProgress(
             len(rows), len(tasks), rows, summarize(rows, len(tasks), chat.label, extra_metrics)
@@ -285,14 +298,7 @@ def stream_comparison(
             return
         batch = tasks[start : start + batch_size]
         for chat, rows in ((chat_a, rows_a), (chat_b, rows_b)):
-            replies = generate_replies(chat, [task["messages"] for task in batch], max_new_tokens)
-            rows.extend(
-                {
-                    "prompt": task["prompt"],
-                    "label": task["label"],
-                    "prediction": reply,
-                    "scores": score_texts(reply, task["label"]),
-                }
-                for task, reply in zip(batch, replies)
-            )
+            replies = generate_replies(chat, [task["messages"] for task in batch], max_new_tokens,
+                                       [task.get("images", []) for task in batch])
+            rows.extend(prediction_row(task, reply) for task, reply in zip(batch, replies))
         yield compare_predictions(rows_a, rows_b, chat_a.label, chat_b.label, len(tasks))

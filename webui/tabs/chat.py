@@ -18,6 +18,9 @@ from webui.stopping import stoppable, wire_stop
 
 NONE = ""  # the second picker's value for "no second model": a single chat
 TOOL_TITLE = "tool"  # the chatbot's mark (message metadata title) on a message the user sent as a tool's answer
+# How a picture's `<image>` placeholder shows in the chatbot: as code, because the browser reads a bare <image> as
+# an <img> tag, and the chatbot then draws nothing at all.
+SHOWN_PLACEHOLDER = f"`{PLACEHOLDER}`"
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -48,7 +51,8 @@ def plain_messages(history: list[dict], system: str) -> list[dict]:
         if isinstance(content, list):
             content = "".join(block.get("text", "") for block in content if isinstance(block, dict))
         from_tool = (message.get("metadata") or {}).get("title") == TOOL_TITLE
-        messages.append({"role": "tool" if from_tool else message["role"], "content": str(content)})
+        content = str(content).replace(SHOWN_PLACEHOLDER, PLACEHOLDER)
+        messages.append({"role": "tool" if from_tool else message["role"], "content": content})
     return messages
 
 
@@ -88,19 +92,24 @@ def reply(message, history, history_b, sources, system, max_new_tokens, temperat
     stop = stop or threading.Event()
     sampling = {"max_new_tokens": int(max_new_tokens), "temperature": float(temperature), "top_p": float(top_p),
                 "images": list(images), "tools": offered}
-    asked = {"role": "user", "content": message, **({"metadata": {"title": TOOL_TITLE}} if as_tool else {})}
+    shown = message.replace(PLACEHOLDER, SHOWN_PLACEHOLDER)
+    asked = {"role": "user", "content": shown, **({"metadata": {"title": TOOL_TITLE}} if as_tool else {})}
+    before = history, history_b, message
     history, history_b = [*history, asked], [*history_b, asked]
-    answer = ""
+    answer, streamed = "", False
     try:
         role = "tool" if as_tool else "user"
         for answer, answer_b in replies(sources, message, history[:-1], history_b[:-1], system or "", sampling, stop,
                                         role=role):
             second = [*history_b, {"role": "assistant", "content": answer_b}] if len(sources) == 2 else history_b[:-1]
+            streamed = True
             yield [*history, {"role": "assistant", "content": answer}], second, ""
         if calls := parse_tool_calls(answer):
             gr.Info(text("chat.tool_calls", lang, calls=json.dumps(calls, ensure_ascii=False)))
     except Exception as err:  # e.g. out of memory mid-reply: say so in the page instead of a red error box
         gr.Warning(text("chat.reply_failed", lang, error=err))
+        if not streamed:  # a handler that yields nothing empties its outputs: keep the conversation and message
+            yield before
     finally:
         stop.set()  # the page went away or Clear was pressed: let generation end early
 
@@ -109,12 +118,16 @@ def reply_with_images(files, pictures, message, *rest, **tool_options):
     """reply() with the pictures attached to this message: an `<image>` in front of the text for each, and
     the conversation's pictures (a gr.State) grown by them once the message is sent. Streams reply's three
     outputs, then the emptied file box and the pictures."""
+    attached, typed = files, message
     files = [getattr(file, "name", file) for file in files or []]
     message = PLACEHOLDER * len(files) + message if files and (message or "").strip() else message
     every = [*(pictures or []), *files]
     history = rest[0]
     for step in reply(message, *rest, images=every, **tool_options):
-        yield (*step, None, every if len(step[0]) > len(history) else pictures)
+        if len(step[0]) > len(history):  # sent: the file box empties, the pictures join the conversation's
+            yield (*step, None, every)
+        else:  # not sent (nothing loaded, a failed reply): the text and the files stay for another try
+            yield (*step[:2], typed, attached, pictures)
 
 
 def clear(stop: threading.Event | None):

@@ -21,7 +21,7 @@ from webui.tabs.data_placeholders import build_placeholders_section, wire_placeh
 FORMAT_CHOICES = ["auto", *FORMATS]
 # Every role a format maps to a column of the file (prompt, response, messages, chosen, ...), in a stable order.
 ROLES = list(dict.fromkeys([*(role for spec in FORMATS.values() for role in spec.columns), "system", "history"]))
-UPLOAD_TYPES = [".json", ".jsonl", ".csv", ".parquet"]
+UPLOAD_TYPES = [".json", ".jsonl", ".csv", ".parquet", ".zip"]  # a zip: a JSON/JSONL dataset and its pictures
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -34,7 +34,8 @@ def suggest_name(path: str) -> str:
 
 
 def preview_upload(path: str | None, formatting: str, lang: str) -> list:
-    """[what was found or what is wrong, first rows, suggested name, Add-button update, one update per role].
+    """[what was found or what is wrong, first rows, suggested name, Add-button update, one update per role,
+    thumbnails of the first rows' pictures].
 
     Either way the message carries the report `python -m engine data check FILE` prints, line by line in the
     page's language, so the UI and the CLI say the same thing about a file. "Add dataset" stays disabled
@@ -42,15 +43,18 @@ def preview_upload(path: str | None, formatting: str, lang: str) -> list:
     columns, so its temporary upload is deleted at once.
     """
     if not path:
-        return ["", gr.update(visible=False), "", gr.update(interactive=False), *role_updates(None, [])]
+        hidden = gr.update(value=None, visible=False)
+        return ["", hidden, "", gr.update(interactive=False), *role_updates(None, []), hidden]
     from engine.data.uploads import preview_file
 
-    detection, rows, report = preview_file(Path(path), formatting or "auto")
+    preview = preview_file(Path(path), formatting or "auto")
+    detection, rows, report = preview.detection, preview.rows, preview.report
     if not report.rows:
         discard_upload(path)
     rendered = "\n\n```\n" + "\n".join(localize(line, lang) for line in report.lines()) + "\n```"
     looked = [gr.update(value=rows, visible=not rows.empty), suggest_name(path), gr.update(interactive=report.ok),
-              *role_updates(detection, list(rows.columns))]
+              *role_updates(detection, list(rows.columns)),
+              gr.update(value=preview.thumbnails or None, visible=bool(preview.thumbnails))]
     if not report.ok:
         return [text("data.error", lang, error=rendered), *looked]
     found = text("data.detected", lang, formatting=detection.formatting, rows=report.rows,
@@ -150,6 +154,9 @@ def build_data_tab(form: Form, labels: Labels) -> dict:
     parts["preview"] = labels.labelled(
         gr.Dataframe, "data.preview", interactive=False, max_height=240, wrap=True, visible=False
     )  # shown with a file's first rows
+    parts["thumbnails"] = labels.labelled(
+        gr.Gallery, "data.thumbnails", columns=8, height="auto", visible=False, elem_id="upload-thumbnails"
+    )  # shown when the first rows have pictures
     parts["import"] = labels.button("data.import", variant="primary", elem_id="upload-import", interactive=False)
     parts["message"] = gr.Markdown(elem_id="upload-message")
     parts["inspect"] = build_inspect_section(labels, names, form.base.data.datasets)
@@ -164,7 +171,7 @@ def wire_data_tab(parts: dict, lang: gr.Radio) -> None:
     parts["refresh"].click(picker_choices, parts["dataset_dir"], pickers)
     parts["refresh"].click(registry_note, lang, parts["registry"])
     parts["dataset_dir"].change(picker_choices, parts["dataset_dir"], pickers)
-    looked = [parts["found"], parts["preview"], parts["name"], parts["import"], *parts["roles"]]
+    looked = [parts["found"], parts["preview"], parts["name"], parts["import"], *parts["roles"], parts["thumbnails"]]
     parts["file"].upload(preview_upload, [parts["file"], parts["formatting"], lang], looked)
     parts["formatting"].change(preview_upload, [parts["file"], parts["formatting"], lang], looked)
     inputs = [parts["file"], parts["name"], parts["formatting"], lang, *parts["roles"]]

@@ -17,8 +17,9 @@ from webui.i18n import Labels, localize, text
 
 # Which registry labels (engine.data.formats.registry_label) each view can show.
 CONVERSATIONS = formats_of_kind("conversation")
+VISION = formats_of_kind("vision")
 LENGTHS = (*CONVERSATIONS, *formats_of_kind("text"))
-TOKEN_COLORS = ("#86efac", "#cbd5e1")  # trained (green), masked (grey): readable on either theme
+TOKEN_COLORS = ("#86efac", "#cbd5e1", "#93c5fd")  # trained (green), masked (grey), image (blue, masked too)
 PROBLEMS = (ValueError, OSError, RuntimeError)  # DataError, a bad template, a tokenizer that cannot be found
 HAN_FONTS = ["Noto Sans CJK SC", "Noto Sans CJK JP", "DejaVu Sans"]  # matplotlib's default font has no Han glyphs
 
@@ -43,24 +44,34 @@ def with_dataset_dir(handler):
 
 
 MAX_TOKENIZERS = 4  # a few models at most; the oldest is forgotten first
-_tokenizers: dict[tuple[str, bool], object] = {}  # (model name or path, trust_remote_code) -> tokenizer
+_tokenizers: dict[tuple[str, str, bool], object] = {}  # (kind, model name or path, trust_remote_code) -> it
 _tokenizers_lock = threading.Lock()
 
 
 def tokenizer_for(model: str, trust_remote_code: bool = False):
     """The model's tokenizer, loaded once per process; tokenizers are not changed after loading."""
-    key = (model, bool(trust_remote_code))
+    from engine.models.loading import load_tokenizer
+
+    return _loaded(load_tokenizer, model, trust_remote_code)
+
+
+def processor_for(model: str, trust_remote_code: bool = False):
+    """A vision model's processor (tokenizer + image processor), loaded once per process like tokenizers."""
+    from engine.models.loading import load_processor
+
+    return _loaded(load_processor, model, trust_remote_code)
+
+
+def _loaded(load, model: str, trust_remote_code: bool):
+    key = (load.__name__, model, bool(trust_remote_code))
     # One load at a time: the three outputs of "Show" ask for the same tokenizer at once on a first click.
     with _tokenizers_lock:
         if key not in _tokenizers:
             from engine.config.schema import ModelConfig
-            from engine.models.loading import load_tokenizer
 
             if len(_tokenizers) >= MAX_TOKENIZERS:
                 _tokenizers.pop(next(iter(_tokenizers)))
-            _tokenizers[key] = load_tokenizer(
-                ModelConfig(name_or_path=model, trust_remote_code=bool(trust_remote_code))
-            )
+            _tokenizers[key] = load(ModelConfig(name_or_path=model, trust_remote_code=bool(trust_remote_code)))
         return _tokenizers[key]
 
 
@@ -86,42 +97,81 @@ def cannot_show(name: str, wanted: tuple[str, ...], lang: str) -> str | None:
 # Handlers: plain functions from values to values
 
 
-def token_categories(lang: str) -> tuple[str, str]:
-    """(trained, masked) legend names in `lang`."""
-    return text("data.trained", lang), text("data.masked", lang)
+def token_categories(lang: str) -> tuple[str, str, str]:
+    """(trained, masked, image) legend names in `lang`."""
+    return text("data.trained", lang), text("data.masked", lang), text("data.image_tokens", lang)
 
 
 def show_tokens(dataset: str, row, model: str, template: str, trust: bool, train_on_prompt: bool, lang: str,
                 mask_history: bool = False):
-    """(HighlightedText update: one span per token, trained or masked; a sentence with the counts)."""
-    if refusal := cannot_show(dataset, CONVERSATIONS, lang):
+    """(HighlightedText update: one span per token, trained, masked or a picture's vision token; a sentence
+    with the counts)."""
+    if refusal := cannot_show(dataset, (*CONVERSATIONS, *VISION), lang) or _needs_vision_model(dataset, model, lang):
         return gr.update(value=None), refusal
-    from engine.data.conversion import load_conversations
-    from engine.data.token_view import token_view
-
     try:
-        conversations = load_conversations(dataset)
-        number = min(max(int(row or 1), 1), len(conversations))  # 1-based, clamped to the dataset
-        tokens = token_view(conversations[number - 1], template, tokenizer_for(model, trust), bool(train_on_prompt),
-                            bool(mask_history))
+        if dataset_label(dataset) in VISION:
+            tokens, rows, number, image_piece = _vision_tokens(dataset, row, model, template, trust, train_on_prompt)
+        else:
+            tokens, rows, number = _text_tokens(dataset, row, model, template, trust, train_on_prompt, mask_history)
+            image_piece = None
     except PROBLEMS as err:
         return gr.update(value=None), text("data.view_failed", lang, error=err)
-    trained_name, masked_name = token_categories(lang)
-    spans = [(piece, trained_name if trained else masked_name) for piece, trained in tokens]
+    trained_name, masked_name, image_name = token_categories(lang)
+    spans = [(piece, image_name if piece == image_piece else trained_name if trained else masked_name)
+             for piece, trained in tokens]
     trained = sum(trained for _, trained in tokens)
     counts = text(
         "data.token_counts",
         lang,
         row=number,
-        rows=len(conversations),
+        rows=rows,
         tokens=len(tokens),
         trained=trained,
         masked=len(tokens) - trained,
         template=template,
         model=model,
     )
-    colors = dict(zip((trained_name, masked_name), TOKEN_COLORS))
+    shown = (trained_name, masked_name, image_name) if image_piece else (trained_name, masked_name)
+    colors = dict(zip(shown, TOKEN_COLORS))
     return gr.update(value=spans, color_map=colors), counts
+
+
+def _needs_vision_model(dataset: str, model: str, lang: str) -> str | None:
+    """A dataset with pictures is tokenised by a vision model's processor; a text model cannot show it."""
+    from engine.models.loading import reads_images
+
+    if dataset_label(dataset) in VISION and not reads_images(model):
+        return text("data.view_needs_vision_model", lang, dataset=dataset, model=model)
+    return None
+
+
+def _row_number(row, rows: int) -> int:
+    return min(max(int(row or 1), 1), rows)  # 1-based, clamped to the dataset
+
+
+def _text_tokens(dataset: str, row, model: str, template: str, trust: bool, train_on_prompt: bool,
+                 mask_history: bool):
+    """([(piece, trained?)], rows in the dataset, the row shown)."""
+    from engine.data.conversion import load_conversations
+    from engine.data.token_view import token_view
+
+    conversations = load_conversations(dataset)
+    number = _row_number(row, len(conversations))
+    tokens = token_view(conversations[number - 1], template, tokenizer_for(model, trust), bool(train_on_prompt),
+                        bool(mask_history))
+    return tokens, len(conversations), number
+
+
+def _vision_tokens(dataset: str, row, model: str, template: str, trust: bool, train_on_prompt: bool):
+    """As _text_tokens, plus the text of an image token: each picture shows as that many vision tokens."""
+    from engine.data.conversion import load_vision_samples
+    from engine.data.token_view import vision_token_view
+
+    samples = load_vision_samples(dataset)
+    number = _row_number(row, len(samples))
+    processor = processor_for(model, trust)
+    tokens = vision_token_view(samples[number - 1], template, processor, bool(train_on_prompt))
+    return tokens, len(samples), number, processor.image_token
 
 
 def show_lengths(dataset: str, model: str, template: str, trust: bool, cutoff_len, lang: str):
@@ -248,13 +298,12 @@ def build_inspect_section(labels: Labels, datasets: list[str], chosen: list[str]
             ),
         }
         parts["show"] = labels.button("data.inspect", variant="primary", scale=1, elem_id="inspect-show")
-    trained_name, masked_name = token_categories(labels.lang)
     parts["tokens"] = labels.labelled(
         gr.HighlightedText,
         "data.tokens",
         show_legend=True,
         combine_adjacent=False,
-        color_map=dict(zip((trained_name, masked_name), TOKEN_COLORS)),
+        color_map=dict(zip(token_categories(labels.lang), TOKEN_COLORS)),
         elem_id="token-view",
     )
     parts["token_counts"] = gr.Markdown(elem_id="token-counts")

@@ -69,11 +69,17 @@ def rows_table(rows: list[dict], lang: str = "en") -> pd.DataFrame:
     headers = [text(f"evaluate.column.{name}", lang) for name in ROW_COLUMNS[:3]] + ROW_COLUMNS[3:]
     return pd.DataFrame(
         [
-            [row["prompt"], row["label"], row["prediction"], *(round(row["scores"][key], 1) for key in METRICS)]
+            [prompt_cell(row), row["label"], row["prediction"], *(round(row["scores"][key], 1) for key in METRICS)]
             for row in rows
         ],
         columns=headers,
     )
+
+
+def prompt_cell(row: dict) -> str:
+    """The prompt, and the file names of its pictures when it has some (its `<image>` placeholders say where)."""
+    names = ", ".join(Path(path).name for path in row.get("images", []))
+    return f"{row['prompt']}  [{names}]" if names else row["prompt"]
 
 
 def split_choices(lang: str) -> list[tuple[str, str]]:
