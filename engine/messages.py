@@ -43,6 +43,17 @@ def say(code: str, **params) -> Message:
     return Message(code, **params)
 
 
+def lines(items: list) -> Message:
+    """Several messages (or plain texts) as one, a line each: each line is rendered in the reader's language."""
+    first, *rest = items
+    return say("lines.more", first=first, rest=lines(rest)) if rest else say("lines.one", line=first)
+
+
+def message_of(err: BaseException) -> Message | str:
+    """The Message an exception was raised with (rendered in the reader's language), else its plain text."""
+    return err.args[0] if len(err.args) == 1 and isinstance(err.args[0], Message) else str(err)
+
+
 def from_dict(record: dict) -> Message:
     """The Message that `Message.as_dict()` wrote."""
     params = {k: from_dict(v) if isinstance(v, dict) and "code" in v else v for k, v in record["params"].items()}
@@ -179,6 +190,7 @@ ENGLISH: dict[str, str] = {
     "json.error_at": "{detail} at line {line}, column {column}",
     "names.dataset_name_taken": "the dataset name {name!r} is already registered (the file is fine); pick another "
                                 "name",
+    "json.missing_comma_on_line": "a comma `,` is probably missing on line {line}, before column {column}",
     # hardening: training that diverged, weights that are not finite, damaged run files
     "train.not_finite": (
         "{quantity} became {value} at step {step}: training stopped there and no final model was written. Lower the learning rate (train.learning_rate), keep gradient clipping on (train.max_grad_norm), check data.cutoff_len and that the data has no empty answers; Resume continues from the last good checkpoint."
@@ -522,4 +534,53 @@ ENGLISH: dict[str, str] = {
     "archive.size_lies": "entry {entry} holds more data than the {size} bytes its header claims; refused",
     "archive.no_dataset": "the archive holds no dataset file: add one .json or .jsonl file of conversations next to the images",
     "archive.several_datasets": "the archive holds several dataset files ({names}); keep exactly one .json or .jsonl file",
+    # several messages shown as one, a line each (lines())
+    "lines.one": "{line}",
+    "lines.more": "{first}\n{rest}",
+    # engine/runs/failures.py: why a run failed, and what to do (shown under "failed" in the run view)
+    "failure.out_of_memory": "ran out of memory: {error}",
+    "failure.disk_full": "the disk is full: {error}",
+    "failure.disk_full_unnamed": "the disk is full ({error})",
+    "failure.not_writable": "cannot write {file}: {error}",
+    "failure.its_folder": "its folder",
+    "failure.config_problems": "the config has problems:\n{problems}",
+    "failure.problem_line": "- {problem}",
+    "failure.advice.out_of_memory": (
+        "The model and one training batch did not fit in memory. Try these, one at a time: lower the batch size "
+        "(train.per_device_train_batch_size) and raise gradient accumulation to keep the same effective batch; "
+        "lower the cutoff length (data.cutoff_len); turn on gradient checkpointing "
+        "(train.gradient_checkpointing); train LoRA instead of the full model; load the model in 4-bit (QLoRA) "
+        "if your GPU supports it; or pick a smaller model. Resume continues from the last checkpoint."
+    ),
+    "failure.advice.disk_full": (
+        "The disk holding the saves folder is full, so a checkpoint or log could not be written. Free some "
+        "space (delete old runs or exports), keep fewer checkpoints (train.save_total_limit), or move the saves "
+        "folder to a bigger disk; then Resume continues from the last complete checkpoint."
+    ),
+    "failure.advice.not_writable": (
+        "The run could not write into its folder. Check that the saves folder exists, is a folder, and that "
+        "the user running the studio may write there (or point STUDIO_SAVES_DIR elsewhere)."
+    ),
+    "failure.advice.data": (
+        "The training data cannot be used as it is. Open the Data tab (or run python -m engine data check NAME) "
+        "to see every problem row; fix the file, pick a dataset of the kind the stage needs, or change the stage. "
+        "Nothing was trained, so Start again once the data is fixed."
+    ),
+    "failure.advice.killed": (
+        "The training process ended without a word: something killed it (a person, a crash, or the system "
+        "when it ran out of memory). Resume continues from the last checkpoint."
+    ),
+    "preflight.saves_is_file": "the saves folder {folder} is a file, not a folder; move it away or point "
+                               "STUDIO_SAVES_DIR at a folder",
+    "preflight.saves_not_writable": "cannot write to the saves folder {folder}: {error}; {advice}",
+    # engine/export/merge.py: why a run cannot be exported so
+    "export.no_adapter": "run {run} has no LoRA adapter (it is not a finished LoRA run); export the full model",
+    "export.folder_exists": "export folder {name!r} already exists in {folder}; choose another name",
+    "export.unknown_gguf": "unknown GGUF type {kinds}; choose from {choices}",
+    "export.gguf_reward_model": "a reward model scores text and cannot chat: GGUF is for chat models; export it "
+                                "without GGUF",
+    "export.gguf_needs_merged": "GGUF files are made from the merged model; untick 'adapter only' to export GGUF",
+    # engine/data/cleaning.py
+    "cleaning.bad_ratio": "validation_ratio must be between 0 and 0.5; got {ratio}",
+    "cleaning.wrong_kind": "dataset {name!r} is {label} data; cleaning works on instruction data ({kinds})",
 }

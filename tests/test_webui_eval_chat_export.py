@@ -132,6 +132,8 @@ def test_adapter_only_and_refusals(run):
     assert {"adapter_config.json", "README.md"} <= set(files["file"])
     message, _ = list(export(run, "ui-adapter", "2GB", True, [], False, "en"))[-1]
     assert message.startswith("**Export failed:**") and "already exists" in message
+    message, _ = list(export(run, "ui-adapter", "2GB", True, [], False, "zh"))[-1]  # the refusal in 中文 too
+    assert message.startswith("**导出失败：**") and "已存在" in message and "already" not in message
     assert list(export("", "", "2GB", False, [], False, "en"))[-1][0] == "Pick a finished run first."
 
 

@@ -145,6 +145,24 @@ def test_a_failed_run_shows_its_reason_and_advice(saves):
     assert refresh_view(str(run_dir), "en", None).resume == {"__type__": "update", "interactive": True}
 
 
+def test_a_failed_run_reads_in_chinese(saves):
+    """The worker writes the failure as message codes (EventLog's "said"), so the run view words it in 中文."""
+    from engine.runs.events import EventLog
+    from engine.runs.failures import classify_failure
+
+    run_dir = saves / "tiny-demo" / "lora" / "oom-zh"
+    run_dir.mkdir(parents=True)
+    default_config().save(run_dir / "config.yaml")
+    record_launch(run_dir, os.getpid())
+    failure = classify_failure(MemoryError("CUDA out of memory"))
+    EventLog(run_dir).write("status", status="failed", reason=failure.reason, error=failure.message,
+                            advice=failure.advice)
+    drawn = refresh_view(str(run_dir), "zh", None)[0]
+    assert "内存不足：CUDA out of memory" in drawn and "减小批大小" in drawn
+    assert "lower the batch size" not in drawn
+    assert "lower the batch size" in refresh_view(str(run_dir), "en", None)[0]
+
+
 def test_every_status_has_both_languages():
     statuses = ["created", "queued", "starting", "running", "completed", "stopped", "cancelled", "failed",
                 *(f"failed ({reason})" for reason in ("killed", "out of memory", "disk full", "not writable"))]

@@ -89,6 +89,7 @@ MESSAGES_ZH: dict[str, str] = {
     "json.unexpected_end": "文件提前结束：末尾可能缺少右方括号 `]` 或右花括号",
     "json.several_values": "第 {line} 行开始了第二个值；这个文件看起来是 JSON Lines（每行一个对象），请把扩展名改为 .jsonl",
     "json.error_at": "第 {line} 行第 {column} 列：{detail}",
+    "json.missing_comma_on_line": "第 {line} 行第 {column} 列之前可能缺少逗号 `,`",
     "names.dataset_name_taken": "数据集名称 {name!r} 已被使用（文件本身没有问题），请换一个名称",
     # hardening
     "train.not_finite": "{quantity} 在第 {step} 步变为 {value}：训练已在此停止，未写入最终模型。请降低学习率（train.learning_rate），保持梯度裁剪（train.max_grad_norm），检查 data.cutoff_len 以及数据中是否有空回答；「继续」会从最后一个正常的检查点接着训练。",
@@ -369,4 +370,47 @@ MESSAGES_ZH: dict[str, str] = {
     "archive.size_lies": "条目 {entry} 的数据多于其头部声明的 {size} 字节；已拒绝",
     "archive.no_dataset": "压缩包中没有数据集文件：请在图片旁放一个对话的 .json 或 .jsonl 文件",
     "archive.several_datasets": "压缩包中有多个数据集文件（{names}）；请只保留一个 .json 或 .jsonl 文件",
+    # several messages shown as one, a line each
+    "lines.one": "{line}",
+    "lines.more": "{first}\n{rest}",
+    # engine/runs/failures.py
+    "failure.out_of_memory": "内存不足：{error}",
+    "failure.disk_full": "磁盘已满：{error}",
+    "failure.disk_full_unnamed": "磁盘已满（{error}）",
+    "failure.not_writable": "无法写入 {file}：{error}",
+    "failure.its_folder": "运行文件夹",
+    "failure.config_problems": "配置有问题：\n{problems}",
+    "failure.problem_line": "- {problem}",
+    "failure.advice.out_of_memory": (
+        "模型和一个训练批次放不进内存。请逐一尝试：减小批大小（train.per_device_train_batch_size）并增大梯度累积以保持"
+        "相同的有效批大小；减小截断长度（data.cutoff_len）；打开梯度检查点（train.gradient_checkpointing）；用 LoRA "
+        "代替全量训练；若 GPU 支持，以 4 比特加载模型（QLoRA）；或换一个更小的模型。“继续训练”会从最后一个检查点继续。"
+    ),
+    "failure.advice.disk_full": (
+        "保存文件夹所在的磁盘已满，无法写入检查点或日志。请腾出空间（删除旧的运行或导出），少保留一些检查点"
+        "（train.save_total_limit），或把保存文件夹移到更大的磁盘；然后“继续训练”会从最后一个完整的检查点继续。"
+    ),
+    "failure.advice.not_writable": (
+        "运行无法写入它的文件夹。请检查保存文件夹是否存在、是否是文件夹，以及运行工作室的用户是否有写入权限"
+        "（或把 STUDIO_SAVES_DIR 指向别处）。"
+    ),
+    "failure.advice.data": (
+        "训练数据无法直接使用。打开“数据”页（或运行 python -m engine data check 数据集名）查看每一个有问题的行；"
+        "修正文件、选择训练阶段所需类型的数据集，或更换训练阶段。尚未训练任何内容，数据修好后重新点击“开始”即可。"
+    ),
+    "failure.advice.killed": (
+        "训练进程没有留下任何信息就结束了：有东西终止了它（有人手动结束、程序崩溃，或系统在内存耗尽时结束了它）。"
+        "“继续训练”会从最后一个检查点继续。"
+    ),
+    "preflight.saves_is_file": "保存文件夹 {folder} 是一个文件而不是文件夹；请把它移走，或把 STUDIO_SAVES_DIR 指向一个文件夹",
+    "preflight.saves_not_writable": "无法写入保存文件夹 {folder}：{error}；{advice}",
+    # engine/export/merge.py
+    "export.no_adapter": "运行 {run} 没有 LoRA 适配器（它不是已完成的 LoRA 运行）；请导出完整模型",
+    "export.folder_exists": "导出文件夹 {name!r} 已存在于 {folder}；请换一个名称",
+    "export.unknown_gguf": "未知的 GGUF 类型 {kinds}；可选：{choices}",
+    "export.gguf_reward_model": "奖励模型只给文本打分，不能对话：GGUF 用于对话模型；请不带 GGUF 导出",
+    "export.gguf_needs_merged": "GGUF 文件由合并后的模型生成；请取消勾选“仅导出适配器”再导出 GGUF",
+    # engine/data/cleaning.py
+    "cleaning.bad_ratio": "验证集比例必须在 0 到 0.5 之间；当前为 {ratio}",
+    "cleaning.wrong_kind": "数据集 {name!r} 是 {label} 数据；清洗只适用于指令数据（{kinds}）",
 }

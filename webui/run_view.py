@@ -15,12 +15,12 @@ import pandas as pd
 from engine.config.schema import ConfigError, RunConfig
 from engine.paths import PathEscapeError, saves_dir
 from engine.runs.compare import smooth
-from engine.messages import say
+from engine.messages import from_dict, say
 from engine.runs.cluster import node_commands
 from engine.runs.events import current_events, final_status, latest_progress, read_events
 from engine.runs.files import CONFIG_FILE, EVENTS_FILE, FINAL_DIR, LOG_FILE
 from engine.runs.scheduler import queued_runs
-from engine.runs.status import RunStatus, State
+from engine.runs.status import Reason, RunStatus, State
 from engine.runs.store import (
     RunSummary,
     filter_runs,
@@ -233,7 +233,7 @@ def progress_html(run_dir: str, lang: str, events: list[dict] | None = None, sta
         parts = parts[:2] + [phase_text(events, lang)]
         if attempt:
             parts.append(text("train.elapsed", lang, time=clock(time.time() - attempt[0]["time"])))
-    error = failure_text(run_dir, status)
+    error = failure_text(run_dir, status, events, lang)
     detail = ranks_html(run_dir, lang) + (f"<pre class='run-error'>{html.escape(error)}</pre>" if error else "")
     note = outcome_note(events, lang) if status.final else ""
     detail += f"<div class='run-note' id='run-note'>{html.escape(note)}</div>" if note else ""
@@ -290,14 +290,23 @@ def outcome_note(events: list[dict], lang: str) -> str:
     return localize(say("train.early_stop", step=final["early_stop_step"], best=final["best_step"]), lang)
 
 
-def failure_text(run_dir: str, status: RunStatus) -> str:
-    """Why a failed run failed and what to do about it (the engine's words); "" for any other run."""
+def failure_text(run_dir: str, status: RunStatus, events: list[dict], lang: str) -> str:
+    """Why a failed run failed and what to do about it, in `lang`; "" for any other run."""
     if not status.failed:
         return ""
-    try:
-        return summarize_run(Path(run_dir)).error
-    except (OSError, ValueError):
-        return ""
+    final = final_status(events)
+    if final is None or status.reason is Reason.DAMAGED:  # no status event to read: the store words it
+        try:
+            return localize(summarize_run(Path(run_dir)).error, lang)
+        except (OSError, ValueError):
+            return ""
+    return "\n".join(part for part in (said(final, "error", lang), said(final, "advice", lang)) if part)
+
+
+def said(event: dict, key: str, lang: str) -> str:
+    """An event's field in `lang`: by its message code when the engine wrote one (see EventLog.write)."""
+    record = event.get("said", {}).get(key)
+    return localize(from_dict(record), lang) if record else str(event.get(key) or "")
 
 
 def log_tail(run_dir: str, lines: int = 40) -> str:

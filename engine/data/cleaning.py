@@ -131,9 +131,7 @@ def clean_dataset(name: str, options: CleanOptions | None = None) -> CleanResult
     entry = get_entry(name)
     label = registry_label(read_registry()[name])
     if label not in CLEANABLE:
-        raise DataError(
-            f"dataset {name!r} is {label} data; cleaning works on instruction data ({', '.join(CLEANABLE)})"
-        )
+        raise DataError(say("cleaning.wrong_kind", name=name, label=label, kinds=list(CLEANABLE)))
     rows = entry_rows(entry)
     removed = dict.fromkeys(REASONS, 0)
     kept, seen_exact, seen_near = [], set(), set()
@@ -191,7 +189,7 @@ def _trimmed(value):
 def _split(rows: list[dict], ratio: float, seed: int) -> tuple[list[dict], list[dict]]:
     """Shuffle with `seed`, hold out round(ratio × rows) (at least 1 when ratio > 0 and there are 2+ rows)."""
     if not 0 <= ratio <= 0.5:
-        raise DataError(f"validation_ratio must be between 0 and 0.5; got {ratio}")
+        raise DataError(say("cleaning.bad_ratio", ratio=ratio))
     held = max(1, round(ratio * len(rows))) if ratio and len(rows) > 1 else 0
     order = list(range(len(rows)))
     random.Random(seed).shuffle(order)

@@ -45,7 +45,9 @@ def explain(err: json.JSONDecodeError, first_line: int = 1) -> Message:
     if not doc[pos:].strip():
         return say("json.unexpected_end")
     if err.msg.startswith("Expecting ',' delimiter") and before is not None:
-        line, next_line = _place(doc, before, first_line)[0], _place(doc, pos, first_line)[0]
+        line, (next_line, column) = _place(doc, before, first_line)[0], _place(doc, pos, first_line)
+        if line == next_line:  # two values on one line (JSON Lines): point at the gap between them
+            return say("json.missing_comma_on_line", line=line, column=column)
         return say("json.missing_comma", line=line, next_line=next_line)
     line, column = _place(doc, pos, first_line)
     return say("json.error_at", detail=err.msg, line=line, column=column)

@@ -15,7 +15,7 @@ from typing import Callable
 from engine.config.schema import RunConfig
 from engine.export.gguf import GGUF_TYPES, ollama_modelfile, write_gguf
 from engine.export.model_card import write_model_card
-from engine.messages import say
+from engine.messages import Message, say
 from engine.models.loading import (is_vision_model, load_text_processing, load_tokenizer, merged_model,
                                    refuse_non_finite_weights, resolve_model)
 from engine.paths import CONFIG_FILE, FINAL_DIR, exports_dir, inside
@@ -60,14 +60,14 @@ def _any_run(run_dir: Path) -> str | None:
 def _adapter_run(run_dir: Path) -> str | None:
     if (run_dir / FINAL_DIR / "adapter_config.json").exists():
         return None
-    return f"run {run_dir.name} has no LoRA adapter (it is not a finished LoRA run); export the full model"
+    return say("export.no_adapter", run=run_dir.name)
 
 
 @dataclass(frozen=True)
 class ExportTarget:
     card: str  # what the model card calls this export
     write: Callable[[Path, RunConfig, Path, str], None]  # (run_dir, config, staging folder, max shard size)
-    refuses: Callable[[Path], str | None]  # why a run cannot be exported so; None when it can
+    refuses: Callable[[Path], Message | None]  # why a run cannot be exported so; None when it can
     gguf: bool  # GGUF files (made from a merged model folder) can be added
 
 
@@ -104,7 +104,7 @@ def export_run(
     name = name or config.export.export_dir or f"{run_dir.name}-{kind}"
     target = inside(exports_dir(), name, "export folder")
     if target.exists():
-        raise FileExistsError(f"export folder {name!r} already exists in {exports_dir()}; choose another name")
+        raise FileExistsError(say("export.folder_exists", name=name, folder=str(exports_dir())))
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
     try:
@@ -121,13 +121,13 @@ def export_run(
 def _check_kinds(run_dir: Path, config: RunConfig, target: ExportTarget, gguf_types: list[str]) -> list[str]:
     unknown = [kind for kind in gguf_types if kind not in GGUF_TYPES]
     if unknown:
-        raise ValueError(f"unknown GGUF type {', '.join(unknown)}; choose from {', '.join(GGUF_TYPES)}")
+        raise ValueError(say("export.unknown_gguf", kinds=unknown, choices=list(GGUF_TYPES)))
     if gguf_types and config.method.stage == "rm":
-        raise ValueError("a reward model scores text and cannot chat: GGUF is for chat models; export it without GGUF")
+        raise ValueError(say("export.gguf_reward_model"))
     if gguf_types and is_vision_model(resolve_model(config.model.name_or_path)):
         raise ValueError(say("export.gguf_vision"))
     if gguf_types and not target.gguf:
-        raise ValueError("GGUF files are made from the merged model; untick 'adapter only' to export GGUF")
+        raise ValueError(say("export.gguf_needs_merged"))
     refusal = target.refuses(run_dir)
     if refusal:
         raise ValueError(refusal)

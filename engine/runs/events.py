@@ -13,7 +13,8 @@ Kinds (the "event" key):
   status  status = running | resumed | completed | stopped | cancelled | failed
           a "resumed" status carries from_step (the checkpoint's step, 0 when none) and checkpoint;
           a failed one carries error, and reason (killed | out of memory | disk full | not writable) with advice
-          when the cause is known.
+          when the cause is known. Fields that are engine messages (engine/messages.py) are repeated under
+          said = {field: {code, params}}, so that a reader can show them in its own language.
 A resumed run appends to the same file: earlier attempts stay readable, and `current_events` drops the points
 a resume went back over. Readers tolerate a half-written last line (the worker may be mid-write), and skip any
 other line that is not a well-formed event (`well_formed`): a stray line must not break the queue or the UI. A
@@ -25,6 +26,7 @@ import json
 import time
 from pathlib import Path
 
+from engine.messages import Message
 from engine.runs.files import EVENTS_FILE
 
 FINAL_STATUSES = ("completed", "stopped", "cancelled", "failed")
@@ -50,7 +52,12 @@ class EventLog:
         self.path = Path(run_dir) / EVENTS_FILE
 
     def write(self, kind: str, **fields) -> None:
+        """Append one event. A field that is a Message is written as its English text (what the CLI prints)
+        and again under "said" by code and parameters, so that the web UI can show it in the page's language."""
         record = {"event": kind, "time": round(time.time(), 3), **fields}
+        said = {key: value.as_dict() for key, value in fields.items() if isinstance(value, Message)}
+        if said:
+            record["said"] = said
         line = json.dumps(record, ensure_ascii=False) + "\n"
         with self.path.open("a+b") as out:
             # A worker killed mid-write leaves a last line without its newline: start on a line of our own,

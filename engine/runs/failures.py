@@ -10,7 +10,7 @@ import errno
 from dataclasses import dataclass
 from pathlib import Path
 
-from engine.messages import Message
+from engine.messages import Message, message_of, say
 from engine.data.registry import DataError
 from engine.runs.status import Reason, disk_nearly_full
 from engine.train.trainer import TrainingNotFinite
@@ -26,33 +26,14 @@ OUT_OF_MEMORY_TEXT = (
 # safetensors reports a full disk inside its own error type; torch.save as a stream-writer failure.
 DISK_FULL_TEXT = ("no space left on device", "storagefull", "disk quota exceeded", "file write failed")
 
-ADVICE = {
-    Reason.OUT_OF_MEMORY: (
-        "The model and one training batch did not fit in memory. Try these, one at a time: lower the batch size "
-        "(train.per_device_train_batch_size) and raise gradient accumulation to keep the same effective batch; "
-        "lower the cutoff length (data.cutoff_len); turn on gradient checkpointing "
-        "(train.gradient_checkpointing); train LoRA instead of the full model; load the model in 4-bit (QLoRA) "
-        "if your GPU supports it; or pick a smaller model. Resume continues from the last checkpoint."
-    ),
-    Reason.DISK_FULL: (
-        "The disk holding the saves folder is full, so a checkpoint or log could not be written. Free some "
-        "space (delete old runs or exports), keep fewer checkpoints (train.save_total_limit), or move the saves "
-        "folder to a bigger disk; then Resume continues from the last complete checkpoint."
-    ),
-    Reason.NOT_WRITABLE: (
-        "The run could not write into its folder. Check that the saves folder exists, is a folder, and that "
-        "the user running the studio may write there (or point STUDIO_SAVES_DIR elsewhere)."
-    ),
-    Reason.DATA: (
-        "The training data cannot be used as it is. Open the Data tab (or run python -m engine data check NAME) "
-        "to see every problem row; fix the file, pick a dataset of the kind the stage needs, or change the stage. "
-        "Nothing was trained, so Start again once the data is fixed."
-    ),
-    Reason.KILLED: (
-        "The training process ended without a word: something killed it (a person, a crash, or the system "
-        "when it ran out of memory). Resume continues from the last checkpoint."
-    ),
-}
+# What to do about each recognised cause; the English is in engine/messages.py, the UI shows it localized.
+ADVICE = {reason: say(f"failure.advice.{code}") for reason, code in (
+    (Reason.OUT_OF_MEMORY, "out_of_memory"),
+    (Reason.DISK_FULL, "disk_full"),
+    (Reason.NOT_WRITABLE, "not_writable"),
+    (Reason.DATA, "data"),
+    (Reason.KILLED, "killed"),
+)}
 
 
 @dataclass
@@ -75,16 +56,16 @@ def classify_failure(err: BaseException, run_dir: Path | None = None) -> Failure
             return Failure(Reason.NOT_FINITE, cause.message)
         text = str(cause).lower()
         if isinstance(cause, DataError):
-            return _known(Reason.DATA, str(cause))
+            return _known(Reason.DATA, message_of(cause))
         if isinstance(cause, MemoryError) or _is_torch_oom(cause) or any(t in text for t in OUT_OF_MEMORY_TEXT):
-            return _known(Reason.OUT_OF_MEMORY, f"ran out of memory: {_first_line(cause)}")
+            return _known(Reason.OUT_OF_MEMORY, say("failure.out_of_memory", error=_first_line(cause)))
         if _errno(cause) in (errno.ENOSPC, errno.EDQUOT) or any(t in text for t in DISK_FULL_TEXT):
-            return _known(Reason.DISK_FULL, f"the disk is full: {_first_line(cause)}")
+            return _known(Reason.DISK_FULL, say("failure.disk_full", error=_first_line(cause)))
         if _errno(cause) in (errno.EACCES, errno.EPERM, errno.EROFS):
-            filename = getattr(cause, "filename", None) or "its folder"
-            return _known(Reason.NOT_WRITABLE, f"cannot write {filename}: {cause.strerror}")
+            filename = getattr(cause, "filename", None) or say("failure.its_folder")
+            return _known(Reason.NOT_WRITABLE, say("failure.not_writable", file=filename, error=cause.strerror))
     if run_dir is not None and disk_nearly_full(run_dir):
-        return _known(Reason.DISK_FULL, f"the disk is full ({_first_line(err)})")
+        return _known(Reason.DISK_FULL, say("failure.disk_full_unnamed", error=_first_line(err)))
     if isinstance(getattr(err, "message", None), Message):  # the engine's own words already (NothingToTrain)
         return Failure(None, err.message)
     return Failure(None, f"{type(err).__name__}: {err}".strip())

@@ -82,13 +82,14 @@ def data_left_problems(config: RunConfig) -> list[str]:
 def saves_dir_problem(folder: Path) -> str | None:
     """Why run folders cannot be created in `folder`, or None when they can (tested by writing a file)."""
     if folder.exists() and not folder.is_dir():
-        return f"the saves folder {folder} is a file, not a folder; move it away or point STUDIO_SAVES_DIR at a folder"
+        return say("preflight.saves_is_file", folder=str(folder))
     try:
         folder.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=folder, prefix=".write-test-"):
             pass
     except OSError as err:
-        return f"cannot write to the saves folder {folder}: {err.strerror or err}; {ADVICE[Reason.NOT_WRITABLE]}"
+        return say("preflight.saves_not_writable", folder=str(folder), error=err.strerror or str(err),
+                   advice=ADVICE[Reason.NOT_WRITABLE])
     return None
 
 

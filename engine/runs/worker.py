@@ -16,6 +16,7 @@ from pathlib import Path
 from engine.config.schema import ConfigError, RunConfig
 from engine.data.registry import DataError
 from engine.models.loading import needs_bitsandbytes
+from engine.messages import lines, say
 from engine.runs.events import RESUMED, EventLog, read_last_status
 from engine.runs.failures import classify_failure
 from engine.runs.files import CONFIG_FILE, LOG_FILE
@@ -106,7 +107,7 @@ def _train_claimed(run_dir: Path) -> int:
             raise ConfigError(problems)
         problems = data_problems(config)  # failed with reason "data" and the checker's advice
         if problems:
-            raise DataError("\n".join(problems))
+            raise DataError(lines(problems))
         _build_builtin_model(config, log)
         fields: dict = {}  # what the outcome adds (an early stop's note), when this process trained
         if needs_launcher(config):  # several processes: they train, this process follows them
@@ -160,7 +161,8 @@ def _build_builtin_model(config: RunConfig, log: EventLog) -> None:
 
 def _write_failure(log: EventLog, err: Exception, run_dir: Path) -> None:
     if isinstance(err, ConfigError):
-        fields = {"error": "the config has problems:\n" + "\n".join(f"- {p}" for p in err.problems)}
+        problems = lines([say("failure.problem_line", problem=problem) for problem in err.problems])
+        fields = {"error": say("failure.config_problems", problems=problems)}
     elif isinstance(err, RanksFailed):
         fields = err.fields
         print(f"\n{fields['error']}\n{fields['advice']}", flush=True)

@@ -9,9 +9,10 @@ from __future__ import annotations
 import gradio as gr
 
 from engine.data.registry import DataError, dataset_names
+from engine.messages import message_of
 
 from webui.tabs.data_inspect import CONVERSATIONS, PROBLEMS, cannot_show, tokenizer_for, with_dataset_dir
-from webui.i18n import Labels, text
+from webui.i18n import Labels, localize, text
 
 
 def unused_name(stem: str) -> str:
@@ -46,7 +47,7 @@ def clean(dataset: str, trim: bool, min_prompt, min_response, max_tokens, exact:
         )
         result = clean_dataset(dataset, options)
     except PROBLEMS as err:
-        return text("data.clean_failed", lang, error=err), None, ""
+        return text("data.clean_failed", lang, error=localize(message_of(err), lang)), None, ""
     return describe(result, lang), result, unused_name(f"{dataset}_clean")
 
 
@@ -81,7 +82,7 @@ def save_cleaned(result, name: str, chosen: list[str] | None, lang: str):
     try:
         names = result.save_as(name.strip())
     except (DataError, OSError) as err:
-        return text("data.clean_failed", lang, error=err), gr.skip(), gr.skip(), result
+        return text("data.clean_failed", lang, error=localize(message_of(err), lang)), gr.skip(), gr.skip(), result
     choices = dataset_names()
     chosen = [names[0] if item == result.source else item for item in chosen or []]
     message = text("data.saved", lang, names=", ".join(names), source=result.source)

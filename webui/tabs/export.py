@@ -8,8 +8,9 @@ import gradio as gr
 import pandas as pd
 
 from engine.export.gguf import GGUF_TYPES
+from engine.messages import message_of
 from webui import run_view
-from webui.i18n import Labels, text
+from webui.i18n import Labels, localize, text
 
 # A few short chats for the llama.cpp check: greedy first tokens must match transformers on each.
 VERIFY_PROMPTS = [
@@ -71,7 +72,7 @@ def export(run_dir: str, name: str, max_shard_size: str, adapter_only: bool, ggu
         result = export_run(Path(run_dir), name=(name or "").strip(), max_shard_size=(max_shard_size or "2GB").strip(),
                             adapter_only=bool(adapter_only), gguf_types=gguf_types)
     except Exception as err:  # folder exists, no result yet, bad name: the engine words it for the user
-        yield text("export.failed", lang, error=err), empty
+        yield text("export.failed", lang, error=localize(message_of(err), lang)), empty
         return
     message = text(
         "export.done", lang, folder=result.folder, size=human_size(result.total_bytes), count=len(result.files)
