@@ -163,6 +163,13 @@ def test_a_failed_run_reads_in_chinese(saves):
     assert "lower the batch size" in refresh_view(str(run_dir), "en", None)[0]
 
 
+def test_an_empty_curve_says_no_data_yet_in_both_languages(saves):
+    for lang, words in (("en", "No data yet"), ("zh", "暂无数据")):
+        drawn = refresh_view("", lang, None)
+        assert drawn.curve["visible"] is False
+        assert drawn.curve_empty["visible"] is True and words in drawn.curve_empty["value"]
+
+
 def test_every_status_has_both_languages():
     statuses = ["created", "queued", "starting", "running", "completed", "stopped", "cancelled", "failed",
                 *(f"failed ({reason})" for reason in ("killed", "out of memory", "disk full", "not writable"))]

@@ -26,6 +26,9 @@ CSS = """
 .run-error { white-space: pre-wrap; color: var(--error-text-color, #b91c1c); }
 #language { max-width: 260px; }
 .wrap-report pre, .wrap-report code { white-space: pre-wrap; overflow-wrap: anywhere; }
+.curve-empty { height: 340px; display: flex; align-items: center; justify-content: center; text-align: center;
+  padding: 0 24px; border: 1px dashed var(--border-color-primary); border-radius: 8px;
+  color: var(--body-text-color-subdued); }
 """
 
 # System fonts only: the default theme fetches web fonts, which an offline machine cannot reach.

@@ -530,6 +530,8 @@ TEXT: dict[str, dict[str, str]] = {
     "curve.legend": {"en": "curve", "zh": "曲线"},
     "curve.loss": {"en": "loss", "zh": "损失"},
     "curve.log_loss": {"en": "log₁₀ loss", "zh": "log₁₀ 损失"},
+    "curve.empty": {"en": "No data yet: the loss curve appears here once a run logs its first step.",
+                    "zh": "暂无数据：运行记录第一步后，损失曲线会显示在这里。"},
     # hardening: runs whose files are damaged, runs whose training diverged
     "status.failed (damaged)": {"en": "failed (damaged files)", "zh": "失败（运行文件已损坏）"},
     "status.failed (not finite)": {"en": "failed (loss became NaN)", "zh": "失败（损失变为 NaN）"},

@@ -119,6 +119,12 @@ def loss_curve(events: list[dict], smoothing: float | None = None, log_scale: bo
     return curve
 
 
+def has_loss(events: list[dict]) -> bool:
+    """Whether the run has logged a train or eval loss, i.e. whether its curve has anything to draw."""
+    return any((e["event"] == "log" and e.get("loss") is not None) or (e["event"] == "eval" and "eval_loss" in e)
+               for e in events)
+
+
 def curve_colors() -> dict[str, str]:
     """Colours by series name in every language: the raw train line faint, its EMA solid, eval amber."""
     colors = {"train": "#c7d2fe", "smoothed": "#6366f1", "eval": "#f59e0b"}

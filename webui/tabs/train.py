@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import html
 import tempfile
 import threading
 import time
@@ -91,11 +92,13 @@ def build_train_tab(form: Form, labels: Labels) -> dict:
     parts["progress"] = gr.HTML(elem_id="run-progress")
     with gr.Row():
         with gr.Column(scale=3):
+            # Until the run logs a loss the plot would be a bare axis: a sentence stands in its place.
+            parts["curve_empty"] = gr.HTML(empty_curve_html(labels.lang), elem_id="curve-empty")
             # A fixed colour per series name, even before the first eval point.
             parts["curve"] = labels.labelled(
                 gr.LinePlot, "train.curve", x="step", y="loss", color="series", color_map=run_view.curve_colors(),
                 color_title=text("curve.legend", labels.lang), y_title=text("curve.loss", labels.lang),
-                height=340, elem_id="loss-curve",
+                height=340, elem_id="loss-curve", visible=False,
             )
             with gr.Row():
                 parts["smoothing"] = labels.labelled(gr.Slider, "experiments.smoothing", minimum=0.0, maximum=0.95,
@@ -250,6 +253,7 @@ class RunView(NamedTuple):
 
     progress: Any
     curve: Any
+    curve_empty: Any
     log: Any
     raw_log: Any
     command: Any
@@ -276,6 +280,7 @@ def refresh_view(run_dir: str, lang: str, shown: tuple | None, smoothing: float 
     return RunView(
         progress=run_view.progress_html(run_dir, lang, events, status),
         curve=curve_update(events, smoothing, log_scale, lang),
+        curve_empty=gr.update(value=empty_curve_html(lang), visible=not run_view.has_loss(events)),
         log=run_view.readable_log(events, lang),
         raw_log=run_view.log_tail(run_dir),
         command=run_view.command_for(run_dir),
@@ -290,7 +295,11 @@ def refresh_view(run_dir: str, lang: str, shown: tuple | None, smoothing: float 
 def curve_update(events: list[dict], smoothing: float | None, log_scale: bool, lang: str):
     y_title = text("curve.log_loss" if log_scale else "curve.loss", lang)
     return gr.update(value=run_view.loss_curve(events, smoothing, log_scale, lang), y_title=y_title,
-                     color_title=text("curve.legend", lang))
+                     color_title=text("curve.legend", lang), visible=run_view.has_loss(events))
+
+
+def empty_curve_html(lang: str) -> str:
+    return f"<div class='curve-empty'>{html.escape(text('curve.empty', lang))}</div>"
 
 
 def _metrics_update(events: list[dict]):
