@@ -1,6 +1,8 @@
 """The studio page: a header with the language switch, one tab per step, and the timer that follows runs."""
 from __future__ import annotations
 
+import json
+
 import gradio as gr
 from starlette.middleware import Middleware
 
@@ -40,6 +42,20 @@ REFRESH_SECONDS = 1.0
 # Every 30 minutes gradio deletes the uploads and other temporary files of this app older than two hours (an
 # import copies what it keeps into the data folder), and all of them when the server stops.
 TEMPORARY_FILES = (30 * 60, 2 * 60 * 60)  # (how often, how old) in seconds
+
+# Gradio draws some text itself (the upload zone's "Drop File Here" and "Click to Upload", an error toast's
+# title), in the language its front end picked from the browser's when the page loaded. To follow the page's
+# language instead, the page calls changeLocale (what Gradio's own Settings > Language calls) from the front end's
+# core chunk, found among the loaded scripts as its file name carries a build hash. Gradio draws whatever it shows
+# from then on in that language; the widgets it has already drawn keep their words until drawn again.
+GRADIO_LOCALES = {"en": "en", "zh": "zh-CN"}
+GRADIO_LOCALE_JS = """
+async (lang) => {
+    const core = performance.getEntriesByType("resource").map((entry) => entry.name)
+        .find((name) => /\\/assets\\/core-[\\w-]+\\.js$/.test(name));
+    if (core) (await import(core)).changeLocale(%(locales)s[lang] || "en");
+}
+""" % {"locales": json.dumps(GRADIO_LOCALES)}
 
 
 def build_app(lang: str = "en") -> gr.Blocks:
@@ -86,16 +102,23 @@ def build_app(lang: str = "en") -> gr.Blocks:
         wire_next_steps(next_steps, tab_set, pickers, run_dir, language, timer)
 
         # Relabel everything; forgetting what the timer drew makes it redraw the run view in the new language.
-        language.change(lambda new: [*labels.updates(new), None], language, [*labels.components, shown])
+        # Gradio's own words follow too: its locale switches at once in the browser (for a person's click, and
+        # for the language a loaded page restores), and the upload zones it drew are hidden and shown again.
+        drawn = [data["file"], chat["images"]]
+        relabel = language.change(lambda new: [*relabelled(labels, new, drawn), None], language,
+                                  [*labels.components, shown])
+        relabel.then(lambda: [gr.update(visible=True)] * len(drawn), None, drawn, show_progress="hidden")
+        language.input(None, language, None, js=GRADIO_LOCALE_JS)
         # A new or reloaded page follows the run that is training now, else the newest one (read from disk).
         app.load(lambda: (run_view.attach_run(), None), None, [run_dir, shown])
-        wire_page_state(app, form, language, reset, summary, kept)
+        restoring = wire_page_state(app, form, language, reset, summary, kept)
+        restoring.then(None, language, None, js=GRADIO_LOCALE_JS)
     return app
 
 
 def wire_page_state(
     app: gr.Blocks, form: Form, language: gr.Radio, reset: gr.Button, summary: gr.Markdown, kept: gr.BrowserState
-) -> None:
+):
     """The browser keeps the form and the language: a new page starts from them, every change saves them and
     redraws the summary line, and Reset goes back to the preset."""
     fields, base = form.fields, form.base
@@ -122,6 +145,17 @@ def wire_page_state(
         trigger_mode="always_last",
     )
     reset.click(lambda: page_state.defaults(fields, base), None, form.components)
+    return restoring
+
+
+def relabelled(labels: Labels, lang: str, drawn: list) -> list:
+    """One update per labelled component in `lang`; the `drawn` ones (always visible) are hidden as well, so
+    that showing them again draws them anew, in Gradio's new locale (GRADIO_LOCALE_JS)."""
+    updates, hidden = labels.updates(lang), {id(component) for component in drawn}
+    for component, update in zip(labels.components, updates):
+        if id(component) in hidden:
+            update["visible"] = False
+    return updates
 
 
 def launch_options(lang: str = "en") -> dict:
