@@ -370,3 +370,17 @@ def test_a_kept_form_comes_back_and_what_no_longer_fits_is_dropped(data_dirs):
     assert [update["value"] for update in defaults(fields, base)] == [base.get(dotted) for dotted in fields]
     line = summary(base.replace({"data.datasets": ["demo_alpaca_zh"]}), "zh")
     assert "builtin:tiny-demo" in line and "demo_alpaca_zh（" in line and " 行）" in line
+
+
+def test_a_language_switch_translates_table_headers_and_keeps_the_rows():
+    import pandas as pd
+
+    from engine.use.metrics import METRICS
+    from webui.tabs.evaluate import rows_table
+
+    table = rows_table([{"prompt": "hi", "label": "hello", "prediction": "hey",
+                         "scores": dict.fromkeys(METRICS, 1.0)}], "en")
+    chinese = i18n.translated_columns(table, "zh")
+    assert list(chinese.columns[:3]) == ["提示词", "参考答案", "模型回答"] and chinese.iloc[0, 0] == "hi"
+    assert list(i18n.translated_columns(chinese, "en").columns) == list(table.columns)
+    assert list(i18n.translated_columns(pd.DataFrame(columns=["file", "size"]), "zh").columns) == ["文件", "大小"]

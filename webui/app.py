@@ -16,7 +16,7 @@ from webui.tabs.data import build_data_tab, wire_data_tab
 from webui.tabs.evaluate import build_evaluate_tab, wire_evaluate_tab
 from webui.tabs.export import build_export_tab, wire_export_tab
 from webui.form import Form
-from webui.i18n import LANGUAGES, Labels, text
+from webui.i18n import LANGUAGES, Labels, text, translated_columns
 from webui.tabs.method import build_method_tab, wire_method_tab
 from webui.tabs.model import build_model_tab, wire_model_tab
 from webui.tabs.train import build_train_tab, wire_train_tab
@@ -64,7 +64,8 @@ def build_app(lang: str = "en") -> gr.Blocks:
         with gr.Row(equal_height=True):
             labels.markdown("title", container=False)
             language = gr.Radio(
-                LANGUAGES, value=lang, show_label=False, container=False, elem_id="language", scale=0, min_width=240
+                LANGUAGES, value=lang, label="Language · 语言", show_label=False, container=False, elem_id="language",
+                scale=0, min_width=240,
             )
             reset = labels.button("reset", size="sm", scale=0, min_width=160, elem_id="reset-form")
         labels.markdown("subtitle")
@@ -109,6 +110,10 @@ def build_app(lang: str = "en") -> gr.Blocks:
                                   [*labels.components, shown])
         relabel.then(lambda: [gr.update(visible=True)] * len(drawn), None, drawn, show_progress="hidden")
         language.input(None, language, None, js=GRADIO_LOCALE_JS)
+        # Tables keep their rows and take the new language's headers.
+        tables = [evaluate["rows"], evaluate["compared"], export["files"]]
+        language.change(lambda lang, *shown: [translated_columns(table, lang) for table in shown],
+                        [language, *tables], tables, show_progress="hidden")
         # A new or reloaded page follows the run that is training now, else the newest one (read from disk).
         app.load(lambda: (run_view.attach_run(), None), None, [run_dir, shown])
         restoring = wire_page_state(app, form, language, reset, summary, kept)

@@ -17,6 +17,7 @@ from engine.messages import Message, render
 from webui.messages_zh import MESSAGES_ZH
 
 LANGUAGES = [("English", "en"), ("简体中文", "zh")]
+HEADER_KEYS = ("column.", "evaluate.column.")  # TEXT keys of table headers (translated_columns)
 
 # dotted field -> (English label, Chinese label, Chinese help); English help comes from field_info().
 FIELDS: dict[str, tuple[str, str, str]] = {
@@ -661,6 +662,13 @@ def localize(message, lang: str) -> str:
     if lang == "zh" and isinstance(message, Message):
         return render(MESSAGES_ZH[message.code], message.params, MESSAGES_ZH)
     return str(message)
+
+
+def translated_columns(table, lang: str):
+    """`table` (a pandas DataFrame) with the headers that are studio words ("column.*" and "evaluate.column.*"
+    keys of TEXT, in either language) in `lang`; other headers, and the rows, as they are."""
+    words = {value: entry[lang] for key, entry in TEXT.items() if key.startswith(HEADER_KEYS) for value in entry.values()}
+    return table.rename(columns=lambda header: words.get(header, header))
 
 
 def field_label(dotted: str, lang: str) -> str:

@@ -1,5 +1,7 @@
-"""The first hour in 简体中文, in a real browser: a bad file's check report reads in Chinese, a new upload becomes
-the only selected dataset, a reload keeps the form and the language, and a finished run offers its next steps.
+"""The first hour in 简体中文, in a real browser: Gradio's own upload zone and a bad file's check report read in
+Chinese, a new upload becomes the only selected dataset, a reload keeps the form and the language, the empty loss
+plot says there is no data yet, a finished run offers its next steps, and the quick demo trained from the page
+answers a demo question in Chat with its trained answer.
 
 The tests run in file order and share one page. Their screenshots are the README's, written to docs/.
 """
@@ -16,6 +18,7 @@ from tests.test_webui_data import english_sentences
 pytestmark = pytest.mark.browser
 
 DOCS = PROJECT / "docs"
+LOADED_S = 120  # a generous bound for the page to draw a tab on a loaded 2-core machine
 ROWS = [{"instruction": f"星湾岛的第 {n} 个景点叫什么？", "input": "", "output": f"第 {n} 个景点叫星光湾{n}号。"}
         for n in range(1, 13)]
 
@@ -29,10 +32,17 @@ def selected_datasets(page) -> str:
     return page.locator("#datasets").inner_text()
 
 
+def studio_runs(studio) -> list[str]:
+    return [path.parent.name for path in (studio["root"] / "saves").glob("*/*/*/config.yaml")]
+
+
 def test_a_bad_file_is_reported_in_chinese(page, studio):
     page.goto(studio["url"])
     page.get_by_text("简体中文", exact=True).click()
     page.get_by_role("tab", name="数据", exact=True).wait_for()
+    zone = page.locator("#upload-file")  # drawn by Gradio itself, in its own locale: now the page's
+    wait_until(lambda: "将文件拖放到此处" in zone.inner_text() and "点击上传" in zone.inner_text(), 30,
+               "Gradio's upload zone in Chinese", page=page)
     bad = PROJECT / "tests" / "data" / "bad" / "sharegpt_out_of_order.json"
     page.locator("#upload-file input[type=file]").set_input_files(str(bad))
     found = page.locator("#upload-found")
@@ -46,7 +56,7 @@ def test_a_bad_file_is_reported_in_chinese(page, studio):
 def test_a_new_upload_is_the_only_selected_dataset(page, studio):
     good = studio["root"] / "island_faq.json"
     good.write_text(json.dumps(ROWS, ensure_ascii=False), encoding="utf-8")
-    page.locator("#upload-file button[aria-label='Clear']").click()
+    page.locator("#upload-file button[aria-label='清除']").click()  # Gradio's own button, in its Chinese
     page.locator("#upload-file input[type=file]").set_input_files(str(good))
     found = page.locator("#upload-found")
     wait_until(lambda: "检测到格式" in found.inner_text() and "可以使用" in found.inner_text(), 30, "the detection",
@@ -79,6 +89,7 @@ def test_a_reload_keeps_the_form_and_the_language(page):
     assert "demo_alpaca_en" not in selected_datasets(page)
     open_tab(page, "训练")
     wait_until(lambda: page.locator("#field-train-max-steps input").input_value() == "4", 20, "max steps restored")
+    assert "暂无数据" in page.locator("#curve-empty").inner_text()  # no run yet: a sentence, not a bare axis
     assert "island_faq（12 行）" in page.locator("#summary").inner_text()
 
 
@@ -86,6 +97,8 @@ def test_a_finished_run_offers_its_next_steps(page, studio):
     page.locator("#start-button").click()
     wait_until(lambda: progress(page)["status"] == "completed", 300, "the run to complete", page=page)
     wait_until(lambda: page.locator("#next-steps").is_visible(), 20, "the next steps", page=page)
+    wait_until(lambda: page.locator("#loss-curve").is_visible(), 20, "the loss curve", page=page)
+    assert not page.locator("#curve-empty").is_visible()
     log = page.locator("#readable-log textarea").input_value()
     assert re.search(r"第 \d+/4 步 · 损失", log), log
     doc_shot(page, "zh-trained")
@@ -96,3 +109,42 @@ def test_a_finished_run_offers_its_next_steps(page, studio):
     page.locator("#chat-source").wait_for()
     wait_until(lambda: run_name in page.locator("#chat-source input").input_value(), 20, "the run picked in Chat",
                page=page)
+
+
+def test_the_quick_demo_trained_here_answers_in_chat(page, studio):
+    """The starting preset, trained from the page (on its first two questions, one English and one Chinese, as
+    tests/test_quick_demo.py does), answers the Chinese one in Chat with its trained answer, greedy."""
+    row = json.loads((PROJECT / "data" / "demo_quick.json").read_text(encoding="utf-8"))[1]  # the Chinese one
+    question, answer = row["instruction"], row["output"]
+    page.goto(studio["url"])  # a fresh page, in the language this browser kept (or switched to here)
+    page.get_by_role("tab", name=re.compile("^(数据|Data)$")).first.wait_for(timeout=LOADED_S * 1000)
+    if not page.get_by_role("tab", name="数据", exact=True).is_visible():
+        page.get_by_text("简体中文", exact=True).click()
+    page.get_by_role("tab", name="数据", exact=True).wait_for(timeout=LOADED_S * 1000)
+    page.locator("#reset-form").click()
+    wait_until(lambda: "demo_quick" in selected_datasets(page) and "island_faq" not in selected_datasets(page), 20,
+               "the quick demo preset", page=page)
+    max_samples = page.locator("#field-data-max-samples input")
+    max_samples.fill("2")
+    max_samples.press("Tab")
+    wait_until(lambda: page.locator("#field-data-max-samples input").input_value() == "2", 10, "max samples 2")
+    earlier = set(studio_runs(studio))
+    page.get_by_role("tab", name="训练", exact=True).click(timeout=LOADED_S * 1000)
+    page.locator("#start-button").click()
+    new_run = wait_until(lambda: next(iter(set(studio_runs(studio)) - earlier), None), 60, "the new run", page=page)
+    wait_until(lambda: new_run in progress(page)["text"] and progress(page)["status"] == "completed", 300,
+               "the quick demo to finish training", page=page)
+    page.locator("#next-chat").click()
+    wait_until(lambda: new_run in page.locator("#chat-source input").input_value(), 20, "the run picked in Chat",
+               page=page)
+    temperature = page.locator("#chat-temperature input[type=number]")
+    temperature.fill("0")
+    temperature.press("Tab")
+    page.locator("#chat-load").click()
+    wait_until(lambda: new_run in page.locator("#chat-status").inner_text(), 60, "the run loaded", page=page)
+    page.locator("#chat-message textarea").fill(question)
+    page.locator("#chat-send").click()
+    replies = page.locator("#chatbot .message.bot, #chatbot [data-testid='bot']")
+    shown = answer.replace("`", "")  # the chat renders the answer's `code` as code
+    wait_until(lambda: shown in replies.last.inner_text(), 60, "the trained answer", page=page)
+    doc_shot(page, "zh-quick-demo-chat")

@@ -188,7 +188,7 @@ def build_chat_tab(labels: Labels) -> dict:
             parts["max_new_tokens"] = labels.labelled(gr.Slider, "chat.max_new_tokens", minimum=8, maximum=2048,
                                                       value=128, step=8)
             parts["temperature"] = labels.labelled(gr.Slider, "chat.temperature", minimum=0.0, maximum=1.5,
-                                                   value=0.7, step=0.05)
+                                                   value=0.7, step=0.05, elem_id="chat-temperature")
             parts["top_p"] = labels.labelled(gr.Slider, "chat.top_p", minimum=0.05, maximum=1.0, value=0.9, step=0.05)
     parts["sources"] = gr.State([])
     parts["pictures"] = gr.State([])  # the conversation's pictures, in the order of its <image> placeholders

@@ -15,7 +15,7 @@ from engine.use.metrics import METRICS
 
 from webui import judging_panel, run_view
 from webui.form import Form
-from webui.i18n import Labels, text
+from webui.i18n import Labels, text, translated_columns
 from webui.loaded_models import BASE_PREFIX, load_pair, source_of
 from webui.stopping import stoppable, wire_stop
 
@@ -112,9 +112,9 @@ def deltas_markdown(comparison) -> str:
     return "\n".join(lines)
 
 
-def comparison_table(comparison) -> pd.DataFrame:
+def comparison_table(comparison, lang: str = "en") -> pd.DataFrame:
     rows = [[*row[:4], *(round(score, 1) for score in row[4:])] for row in comparison.table()]
-    return pd.DataFrame(rows, columns=comparison.table_headers())
+    return translated_columns(pd.DataFrame(rows, columns=comparison.table_headers()), lang)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -203,14 +203,14 @@ def stream_compare(
             yield (
                 progress_html(comparison.done, comparison.total, note),
                 deltas_markdown(comparison),
-                comparison_table(comparison),
+                comparison_table(comparison, lang),
             )
         done = comparison.done if comparison else 0
         if done < len(tasks):
             yield (
                 progress_html(done, len(tasks), text("evaluate.stopped", lang, done=done, total=len(tasks))),
                 deltas_markdown(comparison) if comparison else "",
-                comparison_table(comparison) if comparison else empty,
+                comparison_table(comparison, lang) if comparison else empty,
             )
     except Exception as err:  # as above: a sentence in the page, never a crash
         yield progress_html(0, 0, ""), text("compare.failed", lang, error=err), empty
@@ -285,7 +285,7 @@ def build_evaluate_tab(labels: Labels, form: Form) -> dict:
     parts["compared"] = labels.labelled(
         gr.Dataframe,
         "compare.rows",
-        value=pd.DataFrame(columns=["prompt", "label"]),
+        value=translated_columns(pd.DataFrame(columns=["prompt", "label"]), lang),
         interactive=False,
         wrap=True,
         max_height=420,
