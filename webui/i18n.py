@@ -386,7 +386,7 @@ TEXT: dict[str, dict[str, str]] = {
         "zh": "**{source}** 在 **{dataset}** 上：评估损失 **{eval_loss:.4f}**，困惑度 **{perplexity:.2f}**（{examples} 条样本，{tokens} 个训练 token）。",
     },
     "evaluate.failed": {"en": "**Evaluation failed:** {error}", "zh": "**评估失败：** {error}"},
-    "evaluate.split": {"en": "Split (validation = what the run held out)", "zh": "数据划分（validation = 运行留出的验证集）"},
+    "evaluate.split": {"en": "Split (validation = what the run held out)", "zh": "数据划分（验证集 = 运行训练时留出的样本）"},
     "evaluate.max_new_tokens": {"en": "Max new tokens per reply", "zh": "每条回复最多生成 token 数"},
     "evaluate.generate": {"en": "Generate and score (BLEU-4, ROUGE)", "zh": "生成并评分（BLEU-4、ROUGE）"},
     "evaluate.stop": {"en": "Stop", "zh": "停止"},
