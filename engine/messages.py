@@ -583,4 +583,7 @@ ENGLISH: dict[str, str] = {
     # engine/data/cleaning.py
     "cleaning.bad_ratio": "validation_ratio must be between 0 and 0.5; got {ratio}",
     "cleaning.wrong_kind": "dataset {name!r} is {label} data; cleaning works on instruction data ({kinds})",
+    "failure.silent.disk_full": "the training process died while its disk was full",
+    "failure.silent.killed": "the training process was killed before it finished",
+    "failure.silent.before_start": "the training process ended before it could start; the end of train.log:\n{tail}",
 }

@@ -413,4 +413,7 @@ MESSAGES_ZH: dict[str, str] = {
     # engine/data/cleaning.py
     "cleaning.bad_ratio": "验证集比例必须在 0 到 0.5 之间；当前为 {ratio}",
     "cleaning.wrong_kind": "数据集 {name!r} 是 {label} 数据；清洗只适用于指令数据（{kinds}）",
+    "failure.silent.disk_full": "训练进程在磁盘已满时终止了",
+    "failure.silent.killed": "训练进程在完成前被终止了",
+    "failure.silent.before_start": "训练进程在开始训练前就结束了；train.log 的末尾：\n{tail}",
 }

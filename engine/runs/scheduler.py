@@ -177,9 +177,9 @@ def _failure_recorded(run_dir: Path) -> bool:
 
 # What a silent death's status means, said in the event that records it.
 SILENT_DEATHS = {
-    Reason.DISK_FULL: "the training process died while its disk was full",
-    Reason.KILLED: "the training process was killed before it finished",
-    None: "the training process ended before it could start; the end of train.log:\n",
+    Reason.DISK_FULL: "failure.silent.disk_full",
+    Reason.KILLED: "failure.silent.killed",
+    None: "failure.silent.before_start",  # with the end of train.log
 }
 
 
@@ -187,7 +187,7 @@ def _record_silent_death(run_dir: Path, status: RunStatus) -> None:
     """Write down why a worker that ended without a final status failed, so every reader sees the same
     reason and advice (the UI shows them next to the status)."""
     reason = status.reason
-    error = SILENT_DEATHS[reason] + ("" if reason else _log_tail(run_dir))
+    error = say(SILENT_DEATHS[reason], **({} if reason else {"tail": _log_tail(run_dir)}))
     fields = {"reason": reason, "advice": ADVICE[reason]} if reason else {}
     try:
         EventLog(run_dir).write("status", status=State.FAILED, error=error, **fields)

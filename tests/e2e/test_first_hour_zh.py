@@ -89,7 +89,9 @@ def test_a_reload_keeps_the_form_and_the_language(page):
     assert "demo_alpaca_en" not in selected_datasets(page)
     open_tab(page, "训练")
     wait_until(lambda: page.locator("#field-train-max-steps input").input_value() == "4", 20, "max steps restored")
-    assert "暂无数据" in page.locator("#curve-empty").inner_text()  # no run yet: a sentence, not a bare axis
+    # No run yet: a sentence instead of a bare axis (redrawn in the page's language at the timer's next tick).
+    wait_until(lambda: "暂无数据" in page.locator("#curve-empty").inner_text(), 20, "the empty curve's sentence",
+               page=page)
     assert "island_faq（12 行）" in page.locator("#summary").inner_text()
 
 
