@@ -220,3 +220,20 @@ def test_blind_judging_in_the_page_hides_the_order_and_ends_with_the_win_rate(tw
     assert [record["verdict"] for record in saved] == ["a", "a", "a"]
     assert all(record["reply_a"].startswith("tuned") for record in saved)
     assert compare_runs(two_runs).metrics["blind_win_rate"][0].startswith("100%")
+
+
+def test_the_live_curve_marks_eval_points_in_both_languages(two_runs):
+    from webui.run_view import curve_figure
+
+    events = read_events(two_runs[0])
+    evals = {e["step"]: e["eval_loss"] for e in events if e["event"] == "eval"}
+    for lang, name, legend in (("en", "eval loss", "curve"), ("zh", "验证损失", "曲线")):
+        axes = curve_figure(events, smoothing=0.6, lang=lang).axes[0]
+        lines = {line.get_label(): line for line in axes.get_lines()}
+        assert lines[name].get_marker() == "o" and list(lines[name].get_xdata()) == [2, 4, 6]
+        assert list(lines[name].get_ydata()) == pytest.approx([evals[step] for step in (2, 4, 6)])
+        assert len(lines) == 3 and axes.get_legend().get_title().get_text() == legend
+        assert all(line.get_marker() in ("None", "", None) for label, line in lines.items() if label != name)
+    first = [e for e in events if not (e["event"] in ("log", "eval") and e.get("step", 0) > 2)]
+    one_point = {line.get_label(): line for line in curve_figure(first).axes[0].get_lines()}["eval loss"]
+    assert list(one_point.get_xdata()) == [2] and one_point.get_marker() == "o"  # visible before a second eval

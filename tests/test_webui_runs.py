@@ -117,8 +117,8 @@ def test_resume_continues_a_stopped_run_to_its_step_count(saves):
     drawn = refresh_view(run_dir, "zh", None)
     assert "data-step='12' data-total='12'" in drawn[0] and "已完成" in drawn[0]
     assert drawn.resume == {"__type__": "update", "interactive": False}
-    curve = drawn.curve["value"]  # in the page's language: 训练损失 = train loss
-    steps = list(curve[curve.series == "训练损失"]["step"])
+    lines = {line.get_label(): line for line in drawn.curve["value"].axes[0].get_lines()}  # 训练损失 = train loss
+    steps = list(lines["训练损失"].get_xdata())
     assert steps == list(range(1, 13))  # the steps a resume went back over are drawn once
     assert resume_training(run_dir, "en").startswith(text("train.problems", "en"))  # completed: refused
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import html
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -33,6 +34,9 @@ from engine.runs.store import (
 
 from webui.devices_panel import ranks_html
 from webui.i18n import TEXT, localize, text
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 CURVE_COLUMNS = ["step", "loss", "series"]
 CURVE_SERIES = ("train", "eval", "smoothed")
@@ -94,14 +98,9 @@ def command_for(run_dir: str) -> str:
 
 def loss_curve(events: list[dict], smoothing: float | None = None, log_scale: bool = False,
                lang: str = "en") -> pd.DataFrame:
-    """Long-format points for the plot: train loss at each logged step, eval loss at each evaluation, and with
-    `smoothing` (an EMA weight) the smoothed train loss, drawn solid over the faint raw line. `log_scale`
-    plots log10 of the loss. Series are named in the page's language (CURVE_SERIES keys of TEXT).
-
-    Every series always appears, with an empty (NaN, not drawn) point when it has none yet: the browser's
-    plot fixes its legend and colours from the first data it receives and would never show a series that
-    was missing then.
-    """
+    """Long-format points: train loss at each logged step, eval loss at each evaluation, and with `smoothing`
+    (an EMA weight) the smoothed train loss. `log_scale` gives log10 of the loss. Series are named in the
+    page's language (CURVE_SERIES keys of TEXT)."""
     train = [(e["step"], e["loss"]) for e in events if e["event"] == "log" and e.get("loss") is not None]
     evals = [(e["step"], e["eval_loss"]) for e in events if e["event"] == "eval" and "eval_loss" in e]
     named = {series: text(f"curve.{series}", lang) for series in CURVE_SERIES}
@@ -110,9 +109,6 @@ def loss_curve(events: list[dict], smoothing: float | None = None, log_scale: bo
     if smoothing is not None:
         smoothed = smooth([loss for _, loss in train], smoothing)
         rows += [(step, loss, named["smoothed"]) for (step, _), loss in zip(train, smoothed)]
-    wanted = [named[series] for series in CURVE_SERIES if smoothing is not None or series != "smoothed"]
-    first_step = min((step for step, _, _ in rows), default=0)
-    rows += [(first_step, float("nan"), series) for series in wanted if series not in {r[2] for r in rows}]
     curve = pd.DataFrame(rows, columns=CURVE_COLUMNS).astype({"step": "int64", "loss": "float64", "series": "str"})
     if log_scale:
         curve["loss"] = np.log10(curve["loss"].where(curve["loss"] > 0))
@@ -125,10 +121,36 @@ def has_loss(events: list[dict]) -> bool:
                for e in events)
 
 
-def curve_colors() -> dict[str, str]:
-    """Colours by series name in every language: the raw train line faint, its EMA solid, eval amber."""
-    colors = {"train": "#c7d2fe", "smoothed": "#6366f1", "eval": "#f59e0b"}
-    return {TEXT[f"curve.{series}"][lang]: color for series, color in colors.items() for lang in ("en", "zh")}
+# How each series is drawn: eval points marked, as a line of one point (the first evaluation) draws nothing.
+CURVE_STYLES = {"train": {"linewidth": 1.5}, "smoothed": {"linewidth": 2},
+                "eval": {"linestyle": "--", "marker": "o", "markersize": 6}}
+CURVE_COLORS = {"train": "#c7d2fe", "smoothed": "#6366f1", "eval": "#f59e0b"}
+# Matplotlib falls back along this list glyph by glyph: Latin from DejaVu, Chinese legends from Noto CJK.
+PLOT_FONTS = {"font.family": ["DejaVu Sans", "Noto Sans CJK SC"]}
+
+
+def curve_figure(events: list[dict], smoothing: float | None = None, log_scale: bool = False,
+                 lang: str = "en") -> Figure:
+    """The live loss curve (loss_curve's points): the raw train line faint, its EMA solid, eval loss as marked
+    points joined by a dashed line; the legend names the series in the page's language."""
+    from matplotlib import rc_context
+    from matplotlib.figure import Figure  # ~0.3 s of imports, paid on the first drawn curve, not at page start
+
+    curve = loss_curve(events, smoothing, log_scale, lang).dropna()
+    with rc_context(PLOT_FONTS):  # text takes its font when created, so the context need not outlive this
+        figure = Figure(figsize=(7, 3.6), layout="constrained")
+        axes = figure.add_subplot()
+        for series in CURVE_SERIES:
+            points = curve[curve.series == text(f"curve.{series}", lang)]
+            if not points.empty:
+                axes.plot(points.step, points.loss, color=CURVE_COLORS[series], label=text(f"curve.{series}", lang),
+                          **CURVE_STYLES[series])
+        axes.set_xlabel(text("experiments.x.step", lang))
+        axes.set_ylabel(text("curve.log_loss" if log_scale else "curve.loss", lang))
+        axes.grid(alpha=0.3)
+        if not curve.empty:
+            axes.legend(title=text("curve.legend", lang), fontsize="small")
+    return figure
 
 
 def readable_log(events: list[dict], lang: str, lines: int = 40) -> str:

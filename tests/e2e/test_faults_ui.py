@@ -248,7 +248,7 @@ def test_a_restarted_server_reattaches_to_the_run_still_training(browser, page, 
     step = progress(fresh)["step"]
     wait_until(lambda: progress(fresh)["step"] > step, 30, "the run to go on", page=fresh)
     curve = fresh.locator("#loss-curve")
-    wait_until(lambda: curve.locator("canvas, svg path").count() > 0, 10, "the curve", page=fresh)
+    wait_until(lambda: curve.locator("img[src]").count() > 0, 10, "the curve", page=fresh)
     fresh.wait_for_timeout(1500)  # the plot's last redraw, for the screenshot
     shot(fresh, "faults-04-reattached")
     fresh.locator("#stop-button").click()

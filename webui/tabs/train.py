@@ -94,12 +94,8 @@ def build_train_tab(form: Form, labels: Labels) -> dict:
         with gr.Column(scale=3):
             # Until the run logs a loss the plot would be a bare axis: a sentence stands in its place.
             parts["curve_empty"] = gr.HTML(empty_curve_html(labels.lang), elem_id="curve-empty")
-            # A fixed colour per series name, even before the first eval point.
-            parts["curve"] = labels.labelled(
-                gr.LinePlot, "train.curve", x="step", y="loss", color="series", color_map=run_view.curve_colors(),
-                color_title=text("curve.legend", labels.lang), y_title=text("curve.loss", labels.lang),
-                height=340, elem_id="loss-curve", visible=False,
-            )
+            # A drawn figure, not a gr.LinePlot: that draws lines only, so eval points could not be marked.
+            parts["curve"] = labels.labelled(gr.Plot, "train.curve", elem_id="loss-curve", visible=False)
             with gr.Row():
                 parts["smoothing"] = labels.labelled(gr.Slider, "experiments.smoothing", minimum=0.0, maximum=0.95,
                                                      step=0.05, value=0.6, elem_id="curve-smoothing")
@@ -293,9 +289,8 @@ def refresh_view(run_dir: str, lang: str, shown: tuple | None, smoothing: float 
 
 
 def curve_update(events: list[dict], smoothing: float | None, log_scale: bool, lang: str):
-    y_title = text("curve.log_loss" if log_scale else "curve.loss", lang)
-    return gr.update(value=run_view.loss_curve(events, smoothing, log_scale, lang), y_title=y_title,
-                     color_title=text("curve.legend", lang), visible=run_view.has_loss(events))
+    return gr.update(value=run_view.curve_figure(events, smoothing, log_scale, lang),
+                     visible=run_view.has_loss(events))
 
 
 def empty_curve_html(lang: str) -> str:
