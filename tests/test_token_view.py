@@ -2,12 +2,14 @@
 import io
 import json
 import shutil
+import tracemalloc
 from pathlib import Path
 
 import pytest
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import PreTrainedTokenizerFast
 
+from engine.data.conversion import conversation_at
 from engine.data.encoding import encode_conversations
 from engine.data.templates import load_template
 from engine.data.token_view import dataset_stats, detect_language, length_histogram, token_view
@@ -111,6 +113,31 @@ def test_dataset_stats(registry):
     assert dataset_stats("alpaca")["languages"] == {"en": 2, "zh": 1}
     assert dataset_stats("text")["rows"] == 3
     assert dataset_stats("preference")["rows"] == 2
+
+
+def test_one_row_and_the_stats_hold_one_row_at_a_time(registry, tmp_path):
+    """A 4 MB JSONL of 2,000 rows: the view of one row and the stats stay under 0.5 MB of peak Python
+    allocations (the rows held as a list take over 4 MB), and give what the whole list would."""
+    rows = [{"instruction": f"Question {number}?", "output": f"{number} " + "x" * 2000} for number in range(1, 2_001)]
+    (tmp_path / "data" / "big.jsonl").write_text("\n".join(map(json.dumps, rows)), encoding="utf-8")
+    registry_file = tmp_path / "dataset_info.json"
+    entries = json.loads(registry_file.read_text(encoding="utf-8"))
+    registry_file.write_text(json.dumps({**entries, "big": {"file_name": "big.jsonl"}}), encoding="utf-8")
+
+    tracemalloc.start()
+    try:
+        messages, number, total = conversation_at("big", 2)
+        _, view_peak = tracemalloc.get_traced_memory()
+        tracemalloc.reset_peak()
+        stats = dataset_stats("big")
+        _, stats_peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert (number, total) == (2, 2_000) and messages[-1]["content"] == rows[1]["output"]
+    assert stats["rows"] == 2_000 and stats["turns"] == {"min": 1, "mean": 1.0, "max": 1}
+    assert stats["average_response_chars"] == pytest.approx(sum(len(row["output"]) for row in rows) / 2_000, abs=0.1)
+    assert view_peak < 512 * 1024 and stats_peak < 512 * 1024, (view_peak, stats_peak)
+    assert conversation_at("alpaca", 999)[1:] == (3, 3)  # past the end: the last row, as before
 
 
 @pytest.mark.parametrize(

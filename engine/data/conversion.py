@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from engine.data.formats import FORMATS, describe_kind, registry_label
 from engine.data.images import ImageError, VisionSample, flatten_parts, row_image_names, vision_sample
-from engine.data.hub import entry_rows
+from engine.data.hub import entry_rows, iter_entry_rows
 from engine.data.registry import DataError, DatasetEntry, get_entry, read_registry
 from engine.data.rules import ROLE_SLOT, misplaced_turn, with_tool_tags, without_system
 from engine.data.templates import Conversation
@@ -154,6 +155,30 @@ def load_conversations(name: str, max_samples: int = 0) -> list[list[dict]]:
     return [to_messages(entry, row, number) for number, row in enumerate(rows, 1)]
 
 
+def iter_conversations(name: str) -> Iterator[list[dict]]:
+    """load_conversations one row at a time, for tallies that need not hold them all."""
+    entry = get_entry(name)
+    return (to_messages(entry, row, number) for number, row in enumerate(iter_entry_rows(entry), 1))
+
+
+def conversation_at(name: str, number: int) -> tuple[list[dict], int, int]:
+    """(messages, row number, rows) of one row of `name`: row `number`, clamped to the dataset's rows."""
+    entry, row, number, rows = _row_at(name, number)
+    return to_messages(entry, row, number), number, rows
+
+
+def _row_at(name: str, number: int) -> tuple[DatasetEntry, dict, int, int]:
+    """(entry, row, its 1-based number clamped to 1..rows, rows): the rows are read one at a time and only the
+    wanted one is kept (the last, when `number` is past the end); the rest are counted."""
+    entry, wanted = get_entry(name), max(number, 1)
+    row, rows = None, 0
+    for rows, current in enumerate(iter_entry_rows(entry), 1):
+        row = current if rows <= wanted else row
+    if row is None:
+        raise DataError(say("check.no_rows_in", file=name))
+    return entry, row, min(wanted, rows), rows
+
+
 # ---------------------------------------------------------------------------------------------------------
 # Other stages' data: plain text, preference pairs, KTO examples
 
@@ -167,8 +192,18 @@ def _rows_of(name: str, max_samples: int) -> tuple[DatasetEntry, list[dict]]:
 def load_texts(name: str, max_samples: int = 0) -> list[str]:
     """Documents of a plain-text (pretraining) dataset: its `prompt` column, "text" by default."""
     entry, rows = _rows_of(name, max_samples)
+    return list(_texts(entry, rows))
+
+
+def iter_texts(name: str) -> Iterator[str]:
+    """load_texts one document at a time."""
+    entry = get_entry(name)
+    return _texts(entry, iter_entry_rows(entry))
+
+
+def _texts(entry: DatasetEntry, rows: Iterable[dict]) -> Iterator[str]:
     column = entry.column("prompt", FORMATS["text"].columns["prompt"])
-    return [_field(entry, row, column, number, required=True) for number, row in enumerate(rows, 1)]
+    return (_field(entry, row, column, number, required=True) for number, row in enumerate(rows, 1))
 
 
 def load_preference_pairs(name: str, max_samples: int = 0) -> list[dict]:
@@ -211,20 +246,27 @@ def load_vision_samples(name: str, max_samples: int = 0) -> list[VisionSample]:
     """Conversations with images (LLaMA-Factory's mllm shape): each row's messages, `<image>` placeholders in
     the text, and the checked image files they stand for, inside the data folder."""
     entry, rows = _rows_of(name, max_samples)
+    return [_vision_sample(entry, row, number) for number, row in enumerate(rows, 1)]
+
+
+def vision_sample_at(name: str, number: int) -> tuple[VisionSample, int, int]:
+    """(sample, row number, rows) of one row of vision dataset `name`, as conversation_at."""
+    entry, row, number, rows = _row_at(name, number)
+    return _vision_sample(entry, row, number), number, rows
+
+
+def _vision_sample(entry: DatasetEntry, row: dict, number: int) -> VisionSample:
     column = entry.column("images", FORMATS["mllm"].columns["images"])
     # The turns as conversion reads them (the registry's formatting: sharegpt or openai defaults).
     spec = FORMATS[entry.formatting]
     turns, content_tag = entry.column("messages", spec.columns["messages"]), {**spec.tags, **entry.tags}["content_tag"]
-    samples = []
-    for number, row in enumerate(rows, 1):
-        row = flatten_parts(row, turns, content_tag, column)
-        try:
-            # Image paths are relative to the folder the dataset's registry points into (shipped data or workspace).
-            samples.append(vision_sample(to_messages(entry, row, number), row_image_names(row, column),
-                                         f"dataset {entry.name!r} row {number}", root=entry.folder))
-        except ImageError as err:
-            raise DataError(str(err)) from None
-    return samples
+    row = flatten_parts(row, turns, content_tag, column)
+    try:
+        # Image paths are relative to the folder the dataset's registry points into (shipped data or workspace).
+        return vision_sample(to_messages(entry, row, number), row_image_names(row, column),
+                             f"dataset {entry.name!r} row {number}", root=entry.folder)
+    except ImageError as err:
+        raise DataError(str(err)) from None
 
 
 def load_conversations_with_images(name: str, max_samples: int = 0) -> list[tuple[list[dict], list[Path]]]:

@@ -17,8 +17,9 @@ import hashlib
 import importlib.util
 import os
 import random
+from collections.abc import Iterator
 
-from engine.data.reader import folder_files, read_rows
+from engine.data.reader import folder_files, iter_rows
 from engine.data.registry import DataError, DatasetEntry, dataset_file, is_hub_entry
 from engine.data.v1 import from_v1
 from engine.messages import say
@@ -33,10 +34,17 @@ PACKAGES = {"ms_hub_url": "modelscope", "om_hub_url": "openmind"}
 
 def entry_rows(entry: DatasetEntry) -> list[dict]:
     """Every row of `entry`, v1 rows in this studio's shapes (engine/data/v1.py)."""
+    return list(iter_entry_rows(entry))
+
+
+def iter_entry_rows(entry: DatasetEntry) -> Iterator[dict]:
+    """entry_rows one at a time, for views and tallies that need not hold them all: a file is read row by row,
+    a hub dataset (Arrow, on disk) indexed row by row."""
     if not is_hub_entry(entry):
-        return read_rows(dataset_file(entry))
-    rows = [from_v1(dict(row)) for row in load_hub_dataset(entry)]
-    return _sampled(rows, entry.hub.get("num_samples"))
+        return iter_rows(dataset_file(entry))
+    dataset, count = load_hub_dataset(entry), entry.hub.get("num_samples")
+    rows = (dataset[index] for index in _sampled(len(dataset), count)) if count else dataset
+    return (from_v1(dict(row)) for row in rows)
 
 
 def entry_fingerprint(entry: DatasetEntry) -> str:
@@ -119,14 +127,14 @@ def _load_with_package(entry: DatasetEntry, source: str):
     return OmDataset.load_dataset(path=hub[source], name=hub.get("subset"), data_dir=hub.get("folder"), split=split)
 
 
-def _sampled(rows: list[dict], count: int | None) -> list[dict]:
-    """`count` rows drawn at random: each row once before any repeats (LLaMA-Factory's num_samples)."""
-    if not count or not rows:
-        return rows
+def _sampled(rows: int, count: int) -> list[int]:
+    """Indexes of `count` of `rows` rows drawn at random: each row once before any repeats (LLaMA-Factory's
+    num_samples)."""
+    if not rows:
+        return []
     generator = random.Random(SAMPLE_SEED)
-    order = generator.sample(range(len(rows)), min(count, len(rows)))
-    order += [generator.randrange(len(rows)) for _ in range(count - len(order))]
-    return [rows[index] for index in order]
+    order = generator.sample(range(rows), min(count, rows))
+    return order + [generator.randrange(rows) for _ in range(count - len(order))]
 
 
 def _short(err: Exception) -> str:

@@ -430,17 +430,27 @@ def folder_files(folder: Path) -> list[Path]:
 def read_rows(path: Path) -> list[dict]:
     """Rows of a json (array), jsonl, csv, parquet or txt (blank-line separated documents) file, or of every
     such file in a folder, one after the other. A .json array of any size is read (it was registered)."""
+    return list(iter_rows(path))
+
+
+def iter_rows(path: Path) -> Iterator[dict]:
+    """read_rows one row at a time, each problem raised when the reading reaches it: a caller that wants a few
+    rows, or a tally of them all, holds one row, not the file's (a .json array is still parsed whole)."""
     if path.is_dir():
-        return [row for file in folder_files(path) for row in read_rows(file)]
+        for file in folder_files(path):
+            yield from iter_rows(file)
+        return
     if path.suffix.lower() not in SUFFIXES:
         raise DataError(say("check.unsupported_in_file", file=path.name, suffix=path.suffix.lower(),
                             suffixes=", ".join(SUFFIXES)))
+    empty = True
     try:
-        rows = [row for _, row in file_rows(path, _Refusal(path), any_size=True)]
+        for _, row in file_rows(path, _Refusal(path), any_size=True):
+            if not isinstance(row, dict):
+                raise DataError(say("check.not_objects", file=path.name))
+            empty = False
+            yield row
     except UnicodeDecodeError as err:
         raise DataError(say("check.not_utf8_short", file=path.name, byte=err.start)) from None
-    if not all(isinstance(row, dict) for row in rows):
-        raise DataError(say("check.not_objects", file=path.name))
-    if not rows:
+    if empty:
         raise DataError(say("check.no_rows_in", file=path.name))
-    return rows

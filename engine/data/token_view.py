@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import statistics
 import sys
+from collections.abc import Iterable, Iterator
 
 from engine.data.checker import row_text
-from engine.data.conversion import dataset_kind, load_conversations, load_texts
+from engine.data.conversion import dataset_kind, iter_conversations, iter_texts, load_conversations, load_texts
 from engine.data.encoding import IGNORE, encode_conversations
-from engine.data.hub import entry_rows
+from engine.data.hub import iter_entry_rows
 from engine.data.registry import get_entry
 from engine.data.templates import ChatTemplate, load_template, render_messages
 
@@ -140,39 +141,60 @@ def detect_language(text: str) -> str:
 
 
 def dataset_stats(name: str) -> dict:
-    """rows, turns per conversation (min/mean/max user turns), languages by script, average lengths in characters."""
+    """rows, turns per conversation (min/mean/max user turns), languages by script, average lengths in characters.
+
+    One pass over the rows, one row held at a time: a tally, not a list, so a large dataset costs time only."""
     kind = dataset_kind(name)
     if kind == "text":
-        return _text_stats(load_texts(name))
+        return _text_stats(iter_texts(name))
     if kind in ("preference", "kto"):
-        return _text_stats([row_text(row) for row in entry_rows(get_entry(name))])
-    return _conversation_stats(load_conversations(name))
+        return _text_stats(row_text(row) for row in iter_entry_rows(get_entry(name)))
+    return _conversation_stats(iter_conversations(name))
 
 
-def _conversation_stats(conversations: list[list[dict]]) -> dict:
-    turns = [sum(message["role"] == "user" for message in messages) for messages in conversations]
-    prompts = [sum(len(m["content"]) for m in messages if m["role"] != "assistant") for messages in conversations]
-    answers = [sum(len(m["content"]) for m in messages if m["role"] == "assistant") for messages in conversations]
-    texts = [" ".join(m["content"] for m in messages) for messages in conversations]
+def _conversation_stats(conversations: Iterable[list[dict]]) -> dict:
+    turns, prompts, answers = _Tally(), _Tally(), _Tally()
+
+    def texts() -> Iterator[str]:  # the text tally reads the conversations; the others count on the way
+        for messages in conversations:
+            turns.add(sum(message["role"] == "user" for message in messages))
+            prompts.add(sum(len(m["content"]) for m in messages if m["role"] != "assistant"))
+            answers.add(sum(len(m["content"]) for m in messages if m["role"] == "assistant"))
+            yield " ".join(m["content"] for m in messages)
+
     return {
-        **_text_stats(texts),
-        "turns": {
-            "min": min(turns, default=0),
-            "mean": round(statistics.fmean(turns or [0]), 2),
-            "max": max(turns, default=0),
-        },
-        "average_prompt_chars": round(statistics.fmean(prompts or [0]), 1),
-        "average_response_chars": round(statistics.fmean(answers or [0]), 1),
+        **_text_stats(texts()),
+        "turns": {"min": turns.low, "mean": round(turns.mean, 2), "max": turns.high},
+        "average_prompt_chars": round(prompts.mean, 1),
+        "average_response_chars": round(answers.mean, 1),
     }
 
 
-def _text_stats(texts: list[str]) -> dict:
+def _text_stats(texts: Iterable[str]) -> dict:
     languages: dict[str, int] = {}
+    lengths = _Tally()
     for text in texts:
         language = detect_language(text)
         languages[language] = languages.get(language, 0) + 1
+        lengths.add(len(text))
     return {
-        "rows": len(texts),
+        "rows": lengths.count,
         "languages": dict(sorted(languages.items(), key=lambda item: -item[1])),
-        "average_chars": round(statistics.fmean([len(text) for text in texts] or [0]), 1),
+        "average_chars": round(lengths.mean, 1),
     }
+
+
+class _Tally:
+    """Count, sum, min and max of whole numbers seen one at a time; 0 for each when none was."""
+
+    def __init__(self):
+        self.count = self.total = self.low = self.high = 0
+
+    def add(self, value: int) -> None:
+        self.low = value if not self.count else min(self.low, value)
+        self.high = max(self.high, value)
+        self.count, self.total = self.count + 1, self.total + value
+
+    @property
+    def mean(self) -> float:
+        return self.total / self.count if self.count else 0.0

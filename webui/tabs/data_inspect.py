@@ -145,33 +145,26 @@ def _needs_vision_model(dataset: str, model: str, lang: str) -> str | None:
     return None
 
 
-def _row_number(row, rows: int) -> int:
-    return min(max(int(row or 1), 1), rows)  # 1-based, clamped to the dataset
-
-
 def _text_tokens(dataset: str, row, model: str, template: str, trust: bool, train_on_prompt: bool,
                  mask_history: bool):
-    """([(piece, trained?)], rows in the dataset, the row shown)."""
-    from engine.data.conversion import load_conversations
+    """([(piece, trained?)], rows in the dataset, the row shown); only the shown row is held."""
+    from engine.data.conversion import conversation_at
     from engine.data.token_view import token_view
 
-    conversations = load_conversations(dataset)
-    number = _row_number(row, len(conversations))
-    tokens = token_view(conversations[number - 1], template, tokenizer_for(model, trust), bool(train_on_prompt),
-                        bool(mask_history))
-    return tokens, len(conversations), number
+    messages, number, rows = conversation_at(dataset, int(row or 1))
+    tokens = token_view(messages, template, tokenizer_for(model, trust), bool(train_on_prompt), bool(mask_history))
+    return tokens, rows, number
 
 
 def _vision_tokens(dataset: str, row, model: str, template: str, trust: bool, train_on_prompt: bool):
     """As _text_tokens, plus the text of an image token: each picture shows as that many vision tokens."""
-    from engine.data.conversion import load_vision_samples
+    from engine.data.conversion import vision_sample_at
     from engine.data.token_view import vision_token_view
 
-    samples = load_vision_samples(dataset)
-    number = _row_number(row, len(samples))
+    sample, number, rows = vision_sample_at(dataset, int(row or 1))
     processor = processor_for(model, trust)
-    tokens = vision_token_view(samples[number - 1], template, processor, bool(train_on_prompt))
-    return tokens, len(samples), number, processor.image_token
+    tokens = vision_token_view(sample, template, processor, bool(train_on_prompt))
+    return tokens, rows, number, processor.image_token
 
 
 def show_lengths(dataset: str, model: str, template: str, trust: bool, cutoff_len, lang: str):
