@@ -416,6 +416,21 @@ def test_data_tab_token_view_shows_a_vision_row_with_its_picture_tokens(tiny_vlm
     assert "demo_vision has pictures: pick a vision model" in refusal
 
 
+def test_data_tab_length_histogram_counts_each_picture_as_its_vision_tokens(tiny_vlm, processor):
+    from engine.data.token_view import vision_token_view
+    from webui.tabs.data_inspect import show_lengths
+
+    # What the token view shows row by row: each picture as its 16 vision tokens.
+    lengths = [len(vision_token_view(sample, "auto", processor)) for sample in load_vision_samples("demo_vision")]
+    truncated = sum(length > 48 for length in lengths)
+    assert min(lengths) > 16 and 0 < truncated < 288
+    figure, sentence = show_lengths("demo_vision", "builtin:tiny-vlm", "auto", False, 48, "en")
+    assert f"**{truncated} of 288 rows would be truncated**" in sentence and f"longest {max(lengths)})" in sentence
+    assert sum(bar.get_height() for bar in figure.axes[0].patches) == 288  # every row is in a bar
+    figure, refusal = show_lengths("demo_vision", "builtin:tiny-demo", "auto", False, 48, "en")
+    assert figure is None and "demo_vision has pictures: pick a vision model" in refusal
+
+
 def test_evaluate_a_vision_run_from_the_cli_and_the_evaluate_tab(vlm_run, tmp_path, capsys):
     from engine.cli import main
     from engine.use.predict import read_predictions

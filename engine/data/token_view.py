@@ -9,7 +9,8 @@ import sys
 from collections.abc import Iterable, Iterator
 
 from engine.data.checker import row_text
-from engine.data.conversion import dataset_kind, iter_conversations, iter_texts, load_conversations, load_texts
+from engine.data.conversion import (dataset_kind, iter_conversations, iter_texts, load_conversations, load_texts,
+                                    load_vision_samples)
 from engine.data.encoding import IGNORE, encode_conversations
 from engine.data.hub import iter_entry_rows
 from engine.data.registry import get_entry
@@ -83,16 +84,32 @@ def _pieces(text: str, offsets: list[tuple[int, int]]) -> list[str]:
 
 
 def token_lengths(name: str, template: ChatTemplate | str, tokenizer) -> list[int]:
-    """Untruncated token length of every row of dataset `name` under `template` (plain text: the document)."""
-    if dataset_kind(name) == "text":
+    """Untruncated token length of every row of dataset `name` under `template` (plain text: the document).
+
+    A dataset with pictures takes the model's processor as `tokenizer`: each picture counts as the vision tokens
+    it expands to, as training sees it.
+    """
+    kind = dataset_kind(name)
+    if kind == "text":
         return [len(ids) for ids in tokenizer(load_texts(name), add_special_tokens=False)["input_ids"]]
+    if kind == "vision":
+        return _vision_lengths(name, template, tokenizer)
     template = _template(template, tokenizer)
     _, stats = encode_conversations(load_conversations(name), template, tokenizer, NO_CUTOFF)
     return stats.lengths
 
 
+def _vision_lengths(name: str, template: ChatTemplate | str, processor) -> list[int]:
+    from engine.data.vision_encoding import encode_vision_samples
+
+    template = _template(template, processor.tokenizer)
+    _, stats = encode_vision_samples(load_vision_samples(name), template, processor, NO_CUTOFF)
+    return stats.lengths
+
+
 def length_histogram(name: str, template: ChatTemplate | str, tokenizer, cutoff_len: int):
-    """(matplotlib Figure, stats) of the token lengths of dataset `name`, with the cutoff drawn.
+    """(matplotlib Figure, stats) of the token lengths of dataset `name`, with the cutoff drawn; `tokenizer` is
+    the processor for a dataset with pictures (see token_lengths).
 
     stats: rows, truncated, cutoff_len, mean, median, p95, max, and `summary` in words.
     """

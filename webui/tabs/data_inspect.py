@@ -169,13 +169,15 @@ def _vision_tokens(dataset: str, row, model: str, template: str, trust: bool, tr
 
 def show_lengths(dataset: str, model: str, template: str, trust: bool, cutoff_len, lang: str):
     """(matplotlib Figure of token lengths with the cutoff drawn, or None; a sentence with the truncation count)."""
-    if refusal := cannot_show(dataset, LENGTHS, lang):
+    if refusal := cannot_show(dataset, (*LENGTHS, *VISION), lang) or _needs_vision_model(dataset, model, lang):
         return None, refusal
     from engine.data.token_view import length_histogram
 
     cutoff = int(cutoff_len or 0) or field_info("data.cutoff_len")["default"]  # an emptied box: the default
+    # A dataset with pictures is counted by the processor: each picture as the vision tokens it becomes.
+    counter = processor_for if dataset_label(dataset) in VISION else tokenizer_for
     try:
-        figure, stats = length_histogram(dataset, template, tokenizer_for(model, trust), cutoff)
+        figure, stats = length_histogram(dataset, template, counter(model, trust), cutoff)
     except PROBLEMS as err:
         return None, text("data.view_failed", lang, error=err)
     if lang == "zh":
