@@ -306,20 +306,28 @@ def test_chat_about_an_image_with_the_trained_run(vlm_run):
 def test_chat_tab_sends_uploaded_pictures_with_the_message(tiny_vlm):
     from engine.config.schema import ModelConfig
     from webui import run_view
-    from webui.tabs.chat import load_chat, reply_with_images
+    import gradio as gr
+
+    from webui.tabs.chat import load_chat, plain_messages, reply_with_images
 
     values = {f"model.{name}": value for name, value in vars(ModelConfig(name_or_path="builtin:tiny-vlm")).items()}
     _, sources, _ = load_chat(run_view.BASE, "", values, "en")
     image = str(PROJECT / "data" / "demo_vision" / "demo_vision_heldout-circle-red-0.png")
     steps = list(reply_with_images([image], [], "What colour is the shape?", [], [], sources, "", 6, 0.0, 1.0, "en"))
     history, _, box, files, pictures = steps[-1]
-    # The placeholder shows as code: a bare <image> is an <img> tag to the browser, which blanks the chatbot.
-    assert history[0]["content"] == "`<image>`What colour is the shape?" and history[-1]["role"] == "assistant"
-    assert box == "" and files is None and pictures == [image]
+    # The chatbot shows the picture itself, then the text; the model read an <image> in its place.
+    assert history[0]["content"] == [{"path": image, "alt_text": image.rsplit("/", 1)[-1]},
+                                     {"type": "text", "text": "What colour is the shape?"}]
+    assert history[-1]["role"] == "assistant" and box == "" and files is None and pictures == [image]
+    # The page sends the history back in gradio's own shape: the picture is still its placeholder there.
+    chatbot = gr.Chatbot()
+    history = chatbot.preprocess(chatbot.postprocess(history))
+    assert history[0]["content"][0]["file"]["mime_type"] == "image/png"
+    assert plain_messages(history, "")[0]["content"] == "<image>What colour is the shape?"
     # A follow-up without a new picture still carries the first one (its placeholder is in the history).
     history, *_, pictures = list(reply_with_images(None, pictures, "Describe the picture.", history, [], sources,
                                                    "", 6, 0.0, 1.0, "en"))[-1]
-    assert len(history) == 4 and pictures == [image]
+    assert len(history) == 4 and history[2]["content"] == "Describe the picture." and pictures == [image]
 
 
 def test_merged_export_reloads_and_generates_like_adapter_on_base(vlm_run):

@@ -83,6 +83,11 @@ def test_chat_about_a_picture_with_the_trained_run(page, vlm_run_name):
     wait_until(lambda: (replies.count() and replies.last.inner_text().strip()) or toasts.count(), 60, "a reply",
                page=page)
     assert not toasts.count(), toasts.all_inner_texts()
-    assert "<image>What colour is the shape?" in page.locator("#chatbot").inner_text()  # the placeholder as code
+    # The user's message shows the attached picture itself (no `<image>` marker), then the text.
+    assert "What colour is the shape?" in page.locator("#chatbot").inner_text()
+    assert "<image>" not in page.locator("#chatbot").inner_text()
+    drawn = "imgs => imgs.filter(img => img.naturalWidth > 0).map(img => img.alt + ' ' + img.src).join('\\n')"
+    wait_until(lambda: PICTURES[0].name in page.locator("#chatbot img").evaluate_all(drawn), 20,
+               "the picture in the chat", page=page)
     page.wait_for_timeout(1000)  # let the stream finish drawing for the screenshot
     shot(page, "vision-02-chat-with-picture")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+from pathlib import Path
 
 import gradio as gr
 
@@ -18,8 +19,8 @@ from webui.stopping import stoppable, wire_stop
 
 NONE = ""  # the second picker's value for "no second model": a single chat
 TOOL_TITLE = "tool"  # the chatbot's mark (message metadata title) on a message the user sent as a tool's answer
-# How a picture's `<image>` placeholder shows in the chatbot: as code, because the browser reads a bare <image> as
-# an <img> tag, and the chatbot then draws nothing at all.
+# How an `<image>` typed in a message shows in the chatbot: as code, because the browser reads a bare <image> as an
+# <img> tag, and the chatbot then draws nothing at all. An attached picture shows as itself.
 SHOWN_PLACEHOLDER = f"`{PLACEHOLDER}`"
 
 
@@ -44,16 +45,36 @@ def load_chat(picked: str, picked_b: str, model_values: dict, lang: str) -> tupl
 
 
 def plain_messages(history: list[dict], system: str) -> list[dict]:
-    """Chatbot messages (content may be a list of blocks) as engine messages with text content."""
+    """Chatbot messages (content may be a list of blocks) as engine messages with text content; a picture shown
+    in a message is its `<image>` placeholder there, so the model reads each picture where it was sent."""
     messages = [{"role": "system", "content": system}] if system.strip() else []
     for message in history:
         content = message["content"]
         if isinstance(content, list):
-            content = "".join(block.get("text", "") for block in content if isinstance(block, dict))
+            content = "".join(_block_text(block) for block in content)
         from_tool = (message.get("metadata") or {}).get("title") == TOOL_TITLE
         content = str(content).replace(SHOWN_PLACEHOLDER, PLACEHOLDER)
         messages.append({"role": "tool" if from_tool else message["role"], "content": content})
     return messages
+
+
+def _block_text(block) -> str:
+    """One chatbot content block as the model reads it. Files come back from the page as {"type": "file"} and
+    are sent as {"path"}; the chat attaches only pictures, so a file is a picture."""
+    if not isinstance(block, dict):
+        return str(block)
+    if block.get("type") == "file" or "path" in block:
+        return PLACEHOLDER
+    return block.get("text", "")
+
+
+def shown_message(message: str, attached: list[str]) -> str | list[dict]:
+    """A user message as the chatbot shows it: the attached pictures themselves, then the text (a typed
+    placeholder as code); plain text when nothing is attached."""
+    shown = message.replace(PLACEHOLDER, SHOWN_PLACEHOLDER)
+    if not attached:
+        return shown
+    return [*({"path": path, "alt_text": Path(path).name} for path in attached), {"type": "text", "text": shown}]
 
 
 def read_tools(tools: str) -> list | None:
@@ -68,12 +89,13 @@ def read_tools(tools: str) -> list | None:
 
 
 def reply(message, history, history_b, sources, system, max_new_tokens, temperature, top_p, lang, stop=None,
-          images=(), *, tools: str = "", as_tool: bool = False):
+          images=(), *, attached=(), tools: str = "", as_tool: bool = False):
     """Stream (history, second history, textbox value); the textbox empties as soon as the message is sent.
 
     Each side keeps its own history, so in a multi-turn side-by-side chat each model sees its own replies,
-    rendered with its own training template. `images`: the conversation's pictures, one per `<image>` in it.
-    `tools`: JSON function schemas offered to the model; `as_tool`:
+    rendered with its own training template. `images`: the conversation's pictures, one per `<image>` in it;
+    `attached`: those sent with this message (the last of `images`), shown in the chatbot and read by the model
+    as an `<image>` each in front of the text. `tools`: JSON function schemas offered to the model; `as_tool`:
     the message is a tool's answer to the model's last call. Calls in the reply are shown parsed.
     """
     if not sources:
@@ -92,14 +114,15 @@ def reply(message, history, history_b, sources, system, max_new_tokens, temperat
     stop = stop or threading.Event()
     sampling = {"max_new_tokens": int(max_new_tokens), "temperature": float(temperature), "top_p": float(top_p),
                 "images": list(images), "tools": offered}
-    shown = message.replace(PLACEHOLDER, SHOWN_PLACEHOLDER)
-    asked = {"role": "user", "content": shown, **({"metadata": {"title": TOOL_TITLE}} if as_tool else {})}
+    asked = {"role": "user", "content": shown_message(message, list(attached)),
+             **({"metadata": {"title": TOOL_TITLE}} if as_tool else {})}
     before = history, history_b, message
+    sent = PLACEHOLDER * len(attached) + message
     history, history_b = [*history, asked], [*history_b, asked]
     answer, streamed = "", False
     try:
         role = "tool" if as_tool else "user"
-        for answer, answer_b in replies(sources, message, history[:-1], history_b[:-1], system or "", sampling, stop,
+        for answer, answer_b in replies(sources, sent, history[:-1], history_b[:-1], system or "", sampling, stop,
                                         role=role):
             second = [*history_b, {"role": "assistant", "content": answer_b}] if len(sources) == 2 else history_b[:-1]
             streamed = True
@@ -115,19 +138,16 @@ def reply(message, history, history_b, sources, system, max_new_tokens, temperat
 
 
 def reply_with_images(files, pictures, message, *rest, **tool_options):
-    """reply() with the pictures attached to this message: an `<image>` in front of the text for each, and
-    the conversation's pictures (a gr.State) grown by them once the message is sent. Streams reply's three
-    outputs, then the emptied file box and the pictures."""
-    attached, typed = files, message
-    files = [getattr(file, "name", file) for file in files or []]
-    message = PLACEHOLDER * len(files) + message if files and (message or "").strip() else message
-    every = [*(pictures or []), *files]
+    """reply() with the pictures attached to this message, and the conversation's pictures (a gr.State) grown
+    by them once the message is sent. Streams reply's three outputs, then the emptied file box and the pictures."""
+    attached = [getattr(file, "name", file) for file in files or []]
+    every = [*(pictures or []), *attached]
     history = rest[0]
-    for step in reply(message, *rest, images=every, **tool_options):
+    for step in reply(message, *rest, images=every, attached=attached, **tool_options):
         if len(step[0]) > len(history):  # sent: the file box empties, the pictures join the conversation's
             yield (*step, None, every)
         else:  # not sent (nothing loaded, a failed reply): the text and the files stay for another try
-            yield (*step[:2], typed, attached, pictures)
+            yield (*step[:2], message, files, pictures)
 
 
 def clear(stop: threading.Event | None):
