@@ -263,7 +263,7 @@ def test_every_text_has_both_languages():
     for key, entry in i18n.TEXT.items():
         assert entry.get("en") and entry.get("zh"), key
     for dotted in all_fields():
-        assert dotted in i18n.FIELDS, f"{dotted} has no label / Chinese text in webui/i18n.py"
+        assert dotted in i18n.FIELDS, f"{dotted} has no label / Chinese text in webui/field_texts.py"
         en_label, zh_label, zh_help = i18n.FIELDS[dotted]
         assert en_label and zh_label and zh_help
 
