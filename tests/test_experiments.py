@@ -142,7 +142,9 @@ def test_early_stopping_stops_a_diverging_run_and_keeps_the_best(studio_dirs):
 
 
 def test_compare_panel_draws_named_curves_and_the_diff(two_runs):
-    from webui.compare_panel import compare_view
+    import gradio as gr
+
+    from webui.compare_panel import compare_view, redraw_in_language
 
     message, notes, figure, diff, metrics = compare_view([str(run) for run in two_runs], "step", 0.6, True, "zh")
     assert message == "" and notes == ""
@@ -153,6 +155,10 @@ def test_compare_panel_draws_named_curves_and_the_diff(two_runs):
     assert diff.values.tolist() == [["train.learning_rate", "0.002", "0.0002"]]
     assert list(metrics.columns) == ["指标", *(run.name for run in two_runs)]
     assert compare_view([str(two_runs[0])], "step", 0.6, False, "en")[1:] == ("", None, None, None)
+    # Switching the page to English redraws a shown comparison in English and leaves an empty panel alone.
+    english = redraw_in_language([str(run) for run in two_runs], "step", 0.6, True, "en")
+    assert list(english[4].columns) == ["metric", *(run.name for run in two_runs)]
+    assert redraw_in_language([], "step", 0.6, True, "en") == (gr.skip(),) * 5
 
 
 def test_a_tracker_that_is_not_installed_is_refused_plainly():

@@ -72,6 +72,14 @@ def compare_view(run_dirs: list[str] | None, x: str, smoothing: float, log_scale
             diff_frame(comparison, lang), metrics_frame(comparison, lang))
 
 
+def redraw_in_language(run_dirs: list[str] | None, x: str, smoothing: float, log_scale: bool, lang: str) -> tuple:
+    """compare_view in the page's new language when runs are chosen (headers, metric names, legend); the
+    panel stays as it is otherwise."""
+    if not 2 <= len(run_dirs or []) <= MAX_RUNS:
+        return (gr.skip(),) * 5
+    return compare_view(run_dirs, x, smoothing, log_scale, lang)
+
+
 def notes_markdown(comparison: Comparison, lang: str) -> str:
     """'**Notes**' and a line per run with a note or tags: '- **run** `tag` `tag` · note'; "" when none has."""
     lines = [_note_line(run, note, tags) for run, note, tags in zip(comparison.runs, comparison.notes, comparison.tags)
@@ -142,3 +150,4 @@ def wire_compare_panel(parts: dict, lang: gr.Radio, history: gr.Dataframe, refre
     for event in (history.change, refresh.click):
         event(lambda: gr.update(choices=run_choices()), None, parts["runs"], show_progress="hidden")
     lang.change(lambda current: gr.update(choices=x_choices(current)), lang, parts["x"])
+    lang.change(redraw_in_language, inputs, outputs, show_progress="hidden")
