@@ -382,3 +382,14 @@ def test_a_language_switch_translates_table_headers_and_keeps_the_rows():
     assert list(chinese.columns[:3]) == ["提示词", "参考答案", "模型回答"] and chinese.iloc[0, 0] == "hi"
     assert list(i18n.translated_columns(chinese, "en").columns) == list(table.columns)
     assert list(i18n.translated_columns(pd.DataFrame(columns=["file", "size"]), "zh").columns) == ["文件", "大小"]
+
+
+def test_an_engine_error_shown_in_a_ui_sentence_is_in_the_page_language():
+    from engine.data.registry import DataError
+    from engine.messages import say
+    from webui.i18n import text
+
+    error = DataError(say("check.not_registered", name="demo"))
+    english, chinese = text("evaluate.failed", "en", error=error), text("evaluate.failed", "zh", error=error)
+    assert str(error) in english and str(error) not in chinese and "demo" in chinese
+    assert text("evaluate.failed", "zh", error=ValueError("plain words")).endswith("plain words")

@@ -516,9 +516,18 @@ TEXT: dict[str, dict[str, str]] = {
 
 
 def text(key: str, lang: str, **values) -> str:
+    """TEXT[key] in `lang` with `values` filled in; an engine message among them (or an error that carries one,
+    as the engine raises them) is put in `lang` too."""
     entry = TEXT[key]
     template = entry.get(lang) or entry["en"]
-    return template.format(**values) if values else template
+    return template.format(**{name: _in_language(value, lang) for name, value in values.items()}) if values \
+        else template
+
+
+def _in_language(value, lang: str):
+    if isinstance(value, BaseException) and value.args and isinstance(value.args[0], Message):
+        value = value.args[0]
+    return localize(value, lang) if isinstance(value, Message) else value
 
 
 def localize(message, lang: str) -> str:
