@@ -104,6 +104,13 @@ def open_tab(page, name: str) -> None:
     page.get_by_role("tab", name=name, exact=True).click()
 
 
+def fill(page, selector: str, value: str) -> None:
+    """Type `value` into the field and leave it: gradio takes a number or text field's value on blur."""
+    field = page.locator(selector)
+    field.fill(value)
+    field.press("Tab")
+
+
 def progress(page) -> dict:
     bar = page.locator("#run-progress .run-progress")
     return {"status": bar.get_attribute("data-status"), "step": int(bar.get_attribute("data-step") or 0),

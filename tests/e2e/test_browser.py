@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.browser import SLOW_WAIT, page, studio, TIMINGS, open_tab, progress, shot, wait_until  # noqa: F401  (fixtures)
+from tests.e2e.browser import SLOW_WAIT, page, studio, TIMINGS, fill, open_tab, progress, shot, wait_until  # noqa: F401  (fixtures)
 
 pytestmark = pytest.mark.browser
 
@@ -77,9 +77,7 @@ def test_upload_registers_a_dataset(page, studio):
 
 def test_training_shows_progress_and_survives_a_reload(page):
     open_tab(page, "Train")
-    max_steps = page.locator("#field-train-max-steps input")
-    max_steps.fill("30")
-    max_steps.press("Tab")
+    fill(page, "#field-train-max-steps input", "30")
     page.locator("#start-button").click()
     clicked = time.time()
     wait_until(

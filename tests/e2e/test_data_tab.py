@@ -11,7 +11,7 @@ import re
 
 import pytest
 
-from tests.e2e.browser import page, studio, ARTIFACTS, open_tab, shot, wait_until  # noqa: F401  (fixtures)
+from tests.e2e.browser import page, studio, ARTIFACTS, fill, open_tab, shot, wait_until  # noqa: F401  (fixtures)
 
 pytestmark = pytest.mark.browser
 
@@ -51,9 +51,7 @@ def test_broken_uploads_get_their_own_message_and_register_nothing(page, studio)
 
 def test_token_view_shows_trained_and_masked_tokens(page):
     open_tab(page, "Train")
-    cutoff = page.locator("#field-data-cutoff-len input")
-    cutoff.fill("48")  # the Train tab's cutoff is the one the histogram draws
-    cutoff.press("Tab")
+    fill(page, "#field-data-cutoff-len input", "48")  # the Train tab's cutoff is the one the histogram draws
     open_tab(page, "Data")
     # The starting preset trains the quick demo; look at (and later clean) the bigger English demo set.
     page.locator("#inspect-dataset input").click()

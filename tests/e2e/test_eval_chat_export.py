@@ -11,7 +11,7 @@ import re
 
 import pytest
 
-from tests.e2e.browser import SLOW_WAIT, page, studio, open_tab, shot, wait_until  # noqa: F401  (fixtures)
+from tests.e2e.browser import SLOW_WAIT, page, studio, fill, open_tab, shot, wait_until  # noqa: F401  (fixtures)
 
 pytestmark = pytest.mark.browser
 
@@ -34,12 +34,6 @@ def run_name(studio) -> str:
 def choose(page, picker: str, option) -> None:
     page.locator(f"{picker} input").click()
     page.get_by_role("option", name=option).click()
-
-
-def fill(page, selector: str, value: str) -> None:
-    field = page.locator(selector)
-    field.fill(value)
-    field.press("Tab")
 
 
 def test_evaluate_streams_rows_and_metrics(page, studio, run_name):

@@ -11,7 +11,7 @@ import re
 
 import pytest
 
-from tests.e2e.browser import page, studio, open_tab, shot, wait_until  # noqa: F401  (fixtures)
+from tests.e2e.browser import page, studio, fill, open_tab, shot, wait_until  # noqa: F401  (fixtures)
 
 pytestmark = pytest.mark.browser
 
@@ -88,12 +88,8 @@ def test_judge_three_prompts_blind(page, runs):
     open_tab(page, "Evaluate")
     choose(page, "#eval-source", re.compile("^lr-high ·"))
     page.get_by_text("all rows", exact=True).click()  # its validation split holds too few of the first rows
-    max_samples = page.locator("#eval-max-samples input")
-    max_samples.fill("3")
-    max_samples.press("Tab")
-    new_tokens = page.locator("#eval-max-new-tokens input")
-    new_tokens.fill("8")
-    new_tokens.press("Tab")
+    fill(page, "#eval-max-samples input", "3")
+    fill(page, "#eval-max-new-tokens input", "8")
     choose(page, "#compare-a", re.compile("^lr-high ·"))
     choose(page, "#compare-b", re.compile("^lr-low ·"))
     page.locator("#compare-run").click()

@@ -12,7 +12,7 @@ import re
 
 import pytest
 
-from tests.e2e.browser import PROJECT, page, studio, open_tab, progress, wait_until  # noqa: F401  (fixtures)
+from tests.e2e.browser import PROJECT, page, studio, fill, open_tab, progress, wait_until  # noqa: F401  (fixtures)
 from tests.test_webui_data import english_sentences
 
 pytestmark = pytest.mark.browser
@@ -76,12 +76,8 @@ def test_a_reload_keeps_the_form_and_the_language(page):
     kept = lambda: page.evaluate("() => window.localStorage.getItem('finetune-studio-form')")  # noqa: E731
     before = kept()
     open_tab(page, "训练")
-    max_steps = page.locator("#field-train-max-steps input")
-    max_steps.fill("4")
-    max_steps.press("Tab")
-    cutoff = page.locator("#field-data-cutoff-len input")
-    cutoff.fill("64")
-    cutoff.press("Tab")
+    fill(page, "#field-train-max-steps input", "4")
+    fill(page, "#field-data-cutoff-len input", "64")
     wait_until(lambda: kept() not in (None, before), 20, "the form saved in the browser", page=page)
     page.reload()
     page.get_by_role("tab", name="训练", exact=True).wait_for()
@@ -126,9 +122,7 @@ def test_the_quick_demo_trained_here_answers_in_chat(page, studio):
     page.locator("#reset-form").click()
     wait_until(lambda: "demo_quick" in selected_datasets(page) and "island_faq" not in selected_datasets(page), 20,
                "the quick demo preset", page=page)
-    max_samples = page.locator("#field-data-max-samples input")
-    max_samples.fill("2")
-    max_samples.press("Tab")
+    fill(page, "#field-data-max-samples input", "2")
     wait_until(lambda: page.locator("#field-data-max-samples input").input_value() == "2", 10, "max samples 2")
     earlier = set(studio_runs(studio))
     page.get_by_role("tab", name="训练", exact=True).click(timeout=LOADED_S * 1000)
@@ -139,9 +133,7 @@ def test_the_quick_demo_trained_here_answers_in_chat(page, studio):
     page.locator("#next-chat").click()
     wait_until(lambda: new_run in page.locator("#chat-source input").input_value(), 20, "the run picked in Chat",
                page=page)
-    temperature = page.locator("#chat-temperature input[type=number]")
-    temperature.fill("0")
-    temperature.press("Tab")
+    fill(page, "#chat-temperature input[type=number]", "0")
     page.locator("#chat-load").click()
     wait_until(lambda: new_run in page.locator("#chat-status").inner_text(), 60, "the run loaded", page=page)
     page.locator("#chat-message textarea").fill(question)
