@@ -239,7 +239,7 @@ PEAK_RSS = """
 import json, resource, sys
 from engine.data.uploads import preview_file
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-detection, preview, report = preview_file(sys.argv[1])
+report = preview_file(sys.argv[1]).report
 grown = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before
 print(json.dumps({"grown_kb": grown, "problems": [str(p) for p in report.problems]}))
 """
@@ -265,7 +265,7 @@ def test_preview_cells_are_cut_with_the_count_of_what_was_left_out(tmp_path):
 
     long_line = tmp_path / "long.jsonl"
     long_line.write_text(json.dumps({"instruction": "x" * 1_000_000, "output": "y"}) + "\n")
-    _, preview, _ = preview_file(long_line)
+    preview = preview_file(long_line).rows
     cell = preview.iloc[0]["instruction"]
     assert len(cell) < PREVIEW_CELL_CHARS + 100
     assert cell.endswith(f"({1_000_000 - PREVIEW_CELL_CHARS} more characters)")
