@@ -17,7 +17,7 @@ os.environ.setdefault("STUDIO_WORKSPACE", tempfile.mkdtemp(prefix="studio-worksp
 PROJECT = Path(__file__).resolve().parent.parent
 
 
-def wait_for(predicate, timeout: float = 180.0, poll: float = 0.1) -> None:
+def wait_for(predicate, timeout: float = 600.0, poll: float = 0.1) -> None:
     """Poll `predicate` until it is true; TimeoutError after `timeout` seconds."""
     deadline = time.time() + timeout
     while time.time() < deadline:
