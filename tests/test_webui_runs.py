@@ -31,7 +31,7 @@ def tiny_values(max_steps: int, **train) -> dict:
     return values | {f"train.{name}": value for name, value in train.items()}
 
 
-def wait_for(predicate, timeout: float = 180.0, poll: float = 0.25, tick=None):
+def wait_for(predicate, timeout: float = 600.0, poll: float = 0.25, tick=None):
     """Wait for `predicate`, calling `tick` (a page's timer) meanwhile."""
     deadline = time.time() + timeout
     while time.time() < deadline:
