@@ -120,7 +120,7 @@ def test_export_writes_a_loadable_model(page):
     open_tab(page, "Export")
     page.locator("#export-button").click()
     result = page.locator("#export-result")
-    wait_until(lambda: "Exported to" in result.inner_text(), SLOW_WAIT, "the export")
+    wait_until(lambda: "Exported to" in result.inner_text(), SLOW_WAIT, "the export", page=page)
     shot(page, "09-export")
     folder = Path(re.search(r"Exported to (\S+)", result.inner_text()).group(1))
     assert (folder / "config.json").exists()
