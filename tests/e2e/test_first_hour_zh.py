@@ -3,11 +3,13 @@ Chinese, a new upload becomes the only selected dataset, a reload keeps the form
 plot says there is no data yet, a finished run offers its next steps, and the quick demo trained from the page
 answers a demo question in Chat with its trained answer.
 
-The tests run in file order and share one page. Their screenshots are the README's, written to docs/.
+The tests run in file order and share one page. Their screenshots are the README's: written to test-artifacts/,
+or to docs/ with STUDIO_DOC_SHOTS=1 (a test run leaves the checkout as it was).
 """
 from __future__ import annotations
 
 import json
+import os
 import re
 
 import pytest
@@ -17,7 +19,7 @@ from tests.test_webui_data import english_sentences
 
 pytestmark = pytest.mark.browser
 
-DOCS = PROJECT / "docs"
+DOCS = PROJECT / ("docs" if os.environ.get("STUDIO_DOC_SHOTS") == "1" else "test-artifacts")
 LOADED_S = 120  # a generous bound for the page to draw a tab on a loaded 2-core machine
 ROWS = [{"instruction": f"星湾岛的第 {n} 个景点叫什么？", "input": "", "output": f"第 {n} 个景点叫星光湾{n}号。"}
         for n in range(1, 13)]
@@ -25,6 +27,7 @@ ROWS = [{"instruction": f"星湾岛的第 {n} 个景点叫什么？", "input": "
 
 def doc_shot(page, name: str) -> None:
     """A screenshot of what is on screen (not the whole page), small enough for the README."""
+    DOCS.mkdir(exist_ok=True)
     page.screenshot(path=str(DOCS / f"{name}.png"))
 
 
