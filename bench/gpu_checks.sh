@@ -12,4 +12,4 @@ export HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 HF_HUB_DISABLE_TELEMETRY=1
 python -c "import torch; assert torch.cuda.is_available(), 'no CUDA device'; print(torch.cuda.get_device_name())"
 python -c "import importlib.util as u; print({p: bool(u.find_spec(p)) for p in ('flash_attn', 'liger_kernel', 'bitsandbytes')})"
 python -m pytest -q -p no:cacheprovider -s -m gpu tests/test_packing_gpu.py tests/test_memory_gpu.py
-python bench/train_throughput.py --steps "${STEPS:-20}" --results bench/RESULTS_GPU.md
+python bench/train_throughput.py --examples "${EXAMPLES:-640}" --results bench/RESULTS_GPU.md

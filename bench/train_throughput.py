@@ -3,12 +3,16 @@ engine's default path (packed rows with per-example attention, the automatic att
 
 The same model (a real architecture config with random weights), the same synthetic alpaca-like lengths
 (log-normal, median 176, p90 385, cut at 512; the first 40 % of each example is prompt and carries no label),
-the same batch of 8 rows, AdamW. Every variant warms up first; then
-  CPU  the variants take turns step by step (a shared machine's load hits all of them alike), in one process
+the same batch of 8 rows, AdamW. Every variant warms up first; then each trains on the same measured examples
+(the baseline in batches of 8 padded examples, the engine in batches of 8 packed rows):
+  CPU  the variants take turns step by step, the one furthest behind in its pass next (a shared machine's load
+       hits all of them alike), in one process
   GPU  the variants run one after another, each with its own peak-memory count
-and the script prints, per variant: real (non-padding) tokens/s, peak memory (GPU), MFU, the padding share, and
-the ratio to its baseline. Real tokens are counted by the engine's own TokenTally and the rate by its Throughput
-meter: the numbers a run's log events carry.
+and the script prints, per variant: real (non-padding) tokens/s over the whole pass, peak memory (GPU), MFU, the
+padding share, and the ratio to its baseline. Rates of the same examples are compared, not of single steps:
+a padded step costs the same whatever its examples' lengths, so its real tokens/s depends on which examples it
+drew. Real tokens are counted by the engine's own TokenTally and the rate by its Throughput meter: the numbers
+a run's log events carry.
 
 MFU = real tokens/s x FLOPs per real token / the device's peak FLOP/s, with
   FLOPs per real token = c x N + 12 x L x d x s
@@ -19,7 +23,7 @@ MFU = real tokens/s x FLOPs per real token / the device's peak FLOP/s, with
 Padding tokens are not counted as useful work. CPU peak FLOP/s is not known reliably, so MFU is left out there
 unless --peak-tflops is given.
 
-    python bench/train_throughput.py --quick      # CPU, a 7 M-parameter Llama, LoRA and full (~2 min on 2 idle cores)
+    python bench/train_throughput.py --quick      # CPU, a 7 M-parameter Llama, LoRA and full (~1.5 min, 2 idle cores)
     python bench/train_throughput.py              # GPU: Qwen2.5-0.5B and Llama-3.2-1B shapes, LoRA, QLoRA, full
 
 The last line reads `engine LoRA vs baseline: X.XXx`. Results are written to bench/RESULTS.md.
@@ -94,10 +98,14 @@ def synthetic_examples(count: int, vocab: int, seed: int = 0) -> dict:
     return columns
 
 
-def padded_batches(examples: dict, pad_id: int):
-    """The seed-style baseline: BATCH examples a step, each padded to CUTOFF tokens."""
+def padded_batches(examples: dict) -> list[list[dict]]:
+    """The seed-style baseline: BATCH examples a step (each padded to CUTOFF tokens by PadToCutoff)."""
     rows = [{"input_ids": ids, "labels": labels} for ids, labels in zip(examples["input_ids"], examples["labels"])]
-    return CountingCollator(PadToCutoff(pad_id)), [rows[i : i + BATCH] for i in range(0, len(rows) - BATCH + 1, BATCH)]
+    return in_batches(rows)
+
+
+def in_batches(rows: list) -> list[list]:
+    return [rows[i : i + BATCH] for i in range(0, len(rows), BATCH)]
 
 
 class PadToCutoff:
@@ -117,11 +125,9 @@ class PadToCutoff:
         }
 
 
-def packed_batches(examples: dict, pad_id: int, attention: str, dtype):
+def packed_batches(examples: dict) -> list[list[dict]]:
     """The engine's default: examples packed into rows of CUTOFF tokens, BATCH rows a step."""
-    rows = pack_examples(examples, CUTOFF)
-    collator = PackedCollator(pad_id, attention, dtype)
-    return collator, [rows[i : i + BATCH] for i in range(0, len(rows) - BATCH + 1, BATCH)]
+    return in_batches(pack_examples(examples, CUTOFF))
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -181,28 +187,31 @@ class Variant:
     model: object = None
     optimizer: object = None
     collator: object = None
-    batches: list = field(default_factory=list)
+    warmup: list = field(default_factory=list)  # batches of the warm-up steps
+    batches: list = field(default_factory=list)  # batches of the measured pass
     meter: Throughput = field(default_factory=Throughput)
-    rates: list = field(default_factory=list)  # real tokens/s of each measured step
-    cpu_rates: list = field(default_factory=list)  # real tokens per CPU-second (all threads) of each step
-    paddings: list = field(default_factory=list)  # padding share of each measured step
+    real_tokens_per_s: float = 0.0  # over the measured pass
+    real_tokens_per_cpu_s: float = 0.0  # the same, per CPU-second (all threads)
+    padding: float = 0.0  # padding share of the measured pass
+    real: int = 0  # real tokens of the measured steps so far
+    cpu_seconds: float = 0.0
+    steps_done: int = 0  # of the measured pass
     peak_gib: float | None = None
-    steps_done: int = 0
     flops_per_token: float = 0.0
     peak_tflops: float | None = None
     notes: list = field(default_factory=list)  # what is on, in words
 
-    def step(self, device) -> None:
-        batch = self.collator(self.batches[self.steps_done % len(self.batches)])
-        batch = {k: v.to(device) if hasattr(v, "to") else v for k, v in batch.items()}
+    def step(self, rows: list, device) -> None:
+        batch = {k: v.to(device) if hasattr(v, "to") else v for k, v in self.collator(rows).items()}
         loss = self.model(**batch).loss
         loss.backward()
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
-        self.steps_done += 1
 
 
-def prepare(variant: Variant, model_spec: tuple, examples: dict, device, dtype, peak_tflops: float | None) -> None:
+def prepare(variant: Variant, model_spec: tuple, examples: tuple[dict, dict], warmup_steps: int, device, dtype,
+            peak_tflops: float | None) -> None:
+    """The variant's model, optimizer and batches; `examples` = (warm-up examples, measured examples)."""
     import torch
 
     kind, shape = model_spec
@@ -220,12 +229,12 @@ def prepare(variant: Variant, model_spec: tuple, examples: dict, device, dtype, 
     variant.model = torch.compile(model) if variant.engine and plan.torch_compile else model
     trainable = [p for p in model.parameters() if p.requires_grad]
     variant.optimizer = torch.optim.AdamW(trainable, lr=1e-4, fused=device.type == "cuda")
-    if variant.engine and plan.packing:
-        variant.collator, variant.batches = packed_batches(examples, 0, attention, dtype)
-    else:
-        variant.collator, variant.batches = padded_batches(examples, 0)
+    packed = variant.engine and plan.packing
+    variant.collator = PackedCollator(0, attention, dtype) if packed else CountingCollator(PadToCutoff(0))
+    variant.warmup, variant.batches = (packed_batches(part) if packed else padded_batches(part) for part in examples)
+    variant.warmup = variant.warmup[:warmup_steps]
     count_tokens(model, variant.collator.tally)  # as a run counts them: when the batch is trained on
-    variant.flops_per_token = flops_per_token(shape, variant.method, examples)
+    variant.flops_per_token = flops_per_token(shape, variant.method, examples[1])
     variant.peak_tflops = peak_tflops
     baseline_notes = [f"pad to 512, sdpa, {BASELINE_METHODS[variant.method]}"]
     variant.notes = [str(n) for n in plan.notes[:4]] if variant.engine else baseline_notes
@@ -251,39 +260,50 @@ def flops_per_token(shape: dict, method: str, examples: dict) -> float:
     return (6 if method == "full" else 4) * matmul_params + 12 * layers * q * mean_keys
 
 
-def measure_step(variant: Variant, device, measured: bool) -> None:
-    """One step; when `measured`, its real tokens and time join the variant's rate."""
+def warm_up(variant: Variant, device) -> None:
+    for rows in variant.warmup:
+        variant.step(rows, device)
+    variant.meter.window()  # nothing of the warm-up counts
+
+
+def measure_step(variant: Variant, device) -> None:
+    """The variant's next measured step: its real tokens and time join the window of its pass."""
     import torch
 
     tally = variant.collator.tally
     real_before, cpu_before = tally.real, time.process_time()
-    variant.meter.restart((tally.real, tally.total))
-    variant.step(device)
+    variant.meter.restart((tally.real, tally.total))  # the clock excludes the other variants' steps between
+    variant.step(variant.batches[variant.steps_done], device)
     if device.type == "cuda":
         torch.cuda.synchronize()
     variant.meter.step_done((tally.real, tally.total))
-    window = variant.meter.window()
-    if measured:
-        variant.rates.append(window["real_tokens_per_s"])
-        variant.cpu_rates.append((tally.real - real_before) / (time.process_time() - cpu_before))
-        variant.paddings.append(window.get("padding_share", 0.0))
+    variant.real += tally.real - real_before
+    variant.cpu_seconds += time.process_time() - cpu_before
+    variant.steps_done += 1
+    if variant.steps_done == len(variant.batches):  # the pass is over: its rates
+        window = variant.meter.window()
+        variant.real_tokens_per_s, variant.padding = window["real_tokens_per_s"], window.get("padding_share", 0.0)
+        variant.real_tokens_per_cpu_s = variant.real / variant.cpu_seconds
 
 
-def run_interleaved(variants: list[Variant], device, warmup: int, steps: int) -> None:
-    """CPU: every variant takes one step in turn, so that load from elsewhere hits them alike."""
-    for step in range(warmup + steps):
-        for variant in variants:
-            measure_step(variant, device, measured=step >= warmup)
+def run_interleaved(variants: list[Variant], device) -> None:
+    """CPU: the variants take turns, the one furthest behind in its pass next, so that load from elsewhere
+    hits them alike although their passes have different numbers of steps."""
+    for variant in variants:
+        warm_up(variant, device)
+    while unfinished := [v for v in variants if v.steps_done < len(v.batches)]:
+        measure_step(min(unfinished, key=lambda v: v.steps_done / len(v.batches)), device)
 
 
-def run_in_turn(variants: list[Variant], device, warmup: int, steps: int) -> None:
+def run_in_turn(variants: list[Variant], device) -> None:
     """GPU: one variant after another, each with its own peak memory (models are freed in between)."""
     import torch
 
     for variant in variants:
         torch.cuda.reset_peak_memory_stats()
-        for step in range(warmup + steps):
-            measure_step(variant, device, measured=step >= warmup)
+        warm_up(variant, device)
+        while variant.steps_done < len(variant.batches):
+            measure_step(variant, device)
         variant.peak_gib = torch.cuda.max_memory_allocated() / 1024**3
         variant.model = variant.optimizer = None
         torch.cuda.empty_cache()
@@ -293,34 +313,16 @@ def run_in_turn(variants: list[Variant], device, warmup: int, steps: int) -> Non
 # Report
 
 
-def padding(variant: Variant) -> float:
-    return sum(variant.paddings) / len(variant.paddings)
-
-
-def rate(variant: Variant) -> float:
-    """The median step's real tokens/s: robust to the odd step slowed by someone else's work."""
-    return median(variant.rates)
-
-
-def cpu_rate(variant: Variant) -> float:
-    """The median step's real tokens per CPU-second: what load from other processes changes least."""
-    return median(variant.cpu_rates)
-
-
-def median(values: list) -> float:
-    ordered = sorted(values)
-    return ordered[len(ordered) // 2]
-
-
 def report_rows(model_name: str, variants: list[Variant]) -> list[str]:
     baselines = {v.method: v for v in variants if not v.engine}
     rows = []
     for v in variants:
-        mfu = (f"{rate(v) * v.flops_per_token / (v.peak_tflops * 1e12):.1%}" if v.peak_tflops else "n/a")
+        mfu = (f"{v.real_tokens_per_s * v.flops_per_token / (v.peak_tflops * 1e12):.1%}" if v.peak_tflops else "n/a")
         peak = f"{v.peak_gib:.2f}" if v.peak_gib is not None else "n/a"
         base = baselines[v.method]
-        rows.append(f"| {model_name} | {v.name} | {rate(v):,.0f} | {cpu_rate(v):,.0f} | {peak} | {mfu} "
-                    f"| {padding(v):.1%} | {rate(v) / rate(base):.2f}x | {cpu_rate(v) / cpu_rate(base):.2f}x "
+        rate, cpu_rate = v.real_tokens_per_s, v.real_tokens_per_cpu_s
+        rows.append(f"| {model_name} | {v.name} | {rate:,.0f} | {cpu_rate:,.0f} | {peak} | {mfu} | {v.padding:.1%} "
+                    f"| {rate / base.real_tokens_per_s:.2f}x | {cpu_rate / base.real_tokens_per_cpu_s:.2f}x "
                     f"| {'; '.join(v.notes)} |")
     return rows
 
@@ -367,8 +369,9 @@ def environment() -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="CPU-sized: a 7 M-parameter Llama, LoRA and full")
-    parser.add_argument("--steps", type=int, default=None, help="measured steps per variant")
-    parser.add_argument("--warmup", type=int, default=1)
+    parser.add_argument("--examples", type=int, default=None,
+                        help="measured examples, the same for every variant (default: 96 on a CPU, 640 on a GPU)")
+    parser.add_argument("--warmup", type=int, default=1, help="warm-up steps per variant")
     parser.add_argument("--peak-tflops", type=float, default=None,
                         help="device peak for MFU (default: H200 bf16 on a GPU)")
     parser.add_argument("--results", default=str(PROJECT / "bench" / "RESULTS.md"))
@@ -383,40 +386,42 @@ def main() -> None:
     peak = args.peak_tflops or (H200_BF16_TFLOPS if cuda else None)
     models = GPU_SHAPES if cuda else {"llama-7m (quick)": ("llama", QUICK_SHAPE)}
     methods = ("lora", "qlora", "full") if cuda else ("lora", "full")
-    steps = args.steps or (20 if cuda else 3)
+    measured = args.examples or (640 if cuda else 96)
     rows, check = [], None
     lora_ratio = None
     for model_name, spec in models.items():
-        examples = synthetic_examples(BATCH * 3 * (args.warmup + steps + 2), spec[1]["vocab_size"])
-        check = packed_loss_check(examples, spec, device, dtype) if check is None else check
+        vocab = spec[1]["vocab_size"]
+        examples = synthetic_examples(BATCH * 3 * args.warmup, vocab, seed=1), synthetic_examples(measured, vocab)
+        check = packed_loss_check(examples[1], spec, device, dtype) if check is None else check
         for method in methods:  # one method at a time: its two models, and the LoRA figure comes first
             variants = [Variant(f"{'engine' if engine else 'baseline'} {method}", method, engine)
                         for engine in (False, True)]
             for variant in variants:
-                prepare(variant, spec, examples, device, dtype, peak)
-            (run_in_turn if cuda else run_interleaved)(variants, device, args.warmup, steps)
+                prepare(variant, spec, examples, args.warmup, device, dtype, peak)
+            (run_in_turn if cuda else run_interleaved)(variants, device)
             rows += report_rows(model_name, variants)
             for variant in variants:
-                print(f"{model_name:18} {variant.name:16} {rate(variant):>9,.0f} real tok/s "
-                      f"{cpu_rate(variant):>7,.0f} per CPU-s  padding "
-                      f"{padding(variant):5.1%}" + (f"  peak {variant.peak_gib:.2f} GiB" if variant.peak_gib else ""),
+                print(f"{model_name:18} {variant.name:16} {variant.real_tokens_per_s:>9,.0f} real tok/s "
+                      f"{variant.real_tokens_per_cpu_s:>7,.0f} per CPU-s  padding "
+                      f"{variant.padding:5.1%}" + (f"  peak {variant.peak_gib:.2f} GiB" if variant.peak_gib else ""),
                       flush=True)
             if method == "lora" and lora_ratio is None:
-                lora_ratio = rate(variants[1]) / rate(variants[0])
-                cpu_ratio = cpu_rate(variants[1]) / cpu_rate(variants[0])
-    write_results(Path(args.results), rows, check, steps, args.warmup, cuda, load)
+                baseline, engine = variants
+                lora_ratio = engine.real_tokens_per_s / baseline.real_tokens_per_s
+                cpu_ratio = engine.real_tokens_per_cpu_s / baseline.real_tokens_per_cpu_s
+    write_results(Path(args.results), rows, check, measured, args.warmup, cuda, load)
     print(f"mean loss packed (plain head; head at labelled tokens) vs padded, same examples: max |diff| = {check:.2e}")
     print(f"engine LoRA vs baseline per CPU-second: {cpu_ratio:.2f}x")
     print(f"engine LoRA vs baseline: {lora_ratio:.2f}x")
 
 
-def write_results(path: Path, rows: list[str], check: float, steps: int, warmup: int, cuda: bool,
+def write_results(path: Path, rows: list[str], check: float, measured: int, warmup: int, cuda: bool,
                   load: tuple) -> None:
     how = "one variant after another, peak memory each" if cuda else "the two variants interleaved step by step"
     path.write_text(
         "# Training throughput (bench/train_throughput.py)\n\n"
-        f"{environment()}\n- {warmup} warm-up + {steps} measured steps per variant ({how}); batch {BATCH} rows, "
-        f"cutoff {CUTOFF}; rate = the median step's real (non-padding) tokens/s\n"
+        f"{environment()}\n- {warmup} warm-up step(s), then a pass over the same {measured} examples per variant "
+        f"({how}); batch {BATCH} rows, cutoff {CUTOFF}; rate = real (non-padding) tokens / seconds of the pass\n"
         f"- mean loss on the same examples, packed (plain head; head at labelled tokens) vs padded: max |diff| = "
         f"{check:.2e}\n"
         "- MFU = real tokens/s x (c x N + 12 x L x d x s) / peak FLOP/s; c = 6 full, 4 LoRA/QLoRA "

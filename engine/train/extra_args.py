@@ -69,6 +69,8 @@ def _problems(text: str) -> tuple[Message, ...]:
         extra = parse_extra_args(text)
     except ValueError as err:
         return (err.args[0],)
+    if not extra:  # the usual case: no need to import TrainingArguments (seconds) to know nothing is wrong
+        return ()
     known = _option_names()
     problems = []
     for key in extra:
@@ -88,8 +90,6 @@ def _value_problems(extra: dict) -> tuple[Message, ...]:
 
     from transformers import TrainingArguments
 
-    if not extra:
-        return ()
     try:
         with tempfile.TemporaryDirectory() as folder:
             TrainingArguments(output_dir=folder, use_cpu=True, report_to="none", **extra)
