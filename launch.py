@@ -7,6 +7,8 @@
   --lang zh                             start in Simplified Chinese (switchable on the page)
   --share                               a public gradio.live link (off unless asked for)
   --workspace DIR                       where your datasets, runs and exports go (default: workspace/ here)
+  --no-standby                          do not keep a training process waiting with its libraries loaded (it
+                                        makes Start ~6 s faster and holds ~0.5 GB of memory while it waits)
 """
 from __future__ import annotations
 
@@ -41,6 +43,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--workspace", default=None, metavar="DIR",
                         help="folder for your datasets, runs and exports (default: workspace/ in the project; "
                              "the CLI reads STUDIO_WORKSPACE)")
+    parser.add_argument("--no-standby", action="store_true",
+                        help="do not keep a training process waiting with its libraries loaded (it makes Start "
+                             "~6 s faster and holds ~0.5 GB of memory while it waits)")
     return parser.parse_args(argv)
 
 
@@ -105,6 +110,10 @@ def main(argv: list[str] | None = None) -> None:
         **launch_options(args.lang),
     )
     print(f"Finetune Studio is running at {local_url}", flush=True)
+    if not args.no_standby:
+        from engine.runs.standby import keep_standby
+
+        keep_standby()  # after the page is served: its imports would otherwise slow the first page down
     if share_url:
         print(f"Public link: {share_url}", flush=True)
     app.block_thread()

@@ -16,6 +16,7 @@
   python -m engine compare RUN RUN [RUN...] [--x tokens] [--json]
                                                   curves, differing config fields and final metrics of 2–6 runs
   python -m engine worker RUN_DIR                 the training process itself (the queue starts it)
+  python -m engine standby                        a worker that imports first and reads its run folder from stdin
   python -m engine rank RUN_DIR [--resume-from C] one rank of a multi-process run (torchrun starts it on each node)
   python -m engine chat RUN_DIR|MODEL             chat in the terminal
   python -m engine export RUN_DIR [--name NAME] [--gguf f16,q8_0] [--adapter-only]
@@ -90,6 +91,8 @@ def main(argv: list[str] | None = None) -> int:
     compare.add_argument("--json", action="store_true", help="print the whole comparison as JSON")
     worker = commands.add_parser("worker", help="train a run folder in this process (the queue starts this)")
     worker.add_argument("run_dir")
+    commands.add_parser("standby", help="a worker started ahead of a run (the web UI keeps one): imports, then "
+                                        "trains the run folder named on its stdin")
     rank = commands.add_parser("rank", help="one rank of a run started by torchrun (each node of a cluster)")
     rank.add_argument("run_dir")
     rank.add_argument("--resume-from", default=None, help="a checkpoint folder of the run to continue from")
@@ -249,6 +252,12 @@ def command_worker(args) -> int:
     from engine.runs.worker import train_in_this_process
 
     return train_in_this_process(Path(args.run_dir))
+
+
+def command_standby(args) -> int:
+    from engine.runs.standby import wait_for_a_run
+
+    return wait_for_a_run()
 
 
 def command_rank(args) -> int:
@@ -566,6 +575,7 @@ COMMANDS = {
     "resume": command_resume,
     "stop": command_stop,
     "worker": command_worker,
+    "standby": command_standby,
     "rank": command_rank,
     "runs": command_runs,
     "compare": command_compare,

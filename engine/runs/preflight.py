@@ -160,8 +160,11 @@ def environment_problems(config: RunConfig) -> list[str]:
 
 def distributed_problems(config: RunConfig) -> list[str]:
     """What the `distributed` section asks that this machine lacks: GPUs, CPU cores, DeepSpeed."""
-    spread, gpus, problems = config.distributed, distributed.visible_gpus(), []
+    spread, problems = config.distributed, []
     asked = spread.processes_per_node
+    if not asked and spread.strategy not in (*distributed.DEEPSPEED_STAGES, "fsdp"):
+        return []  # one process per GPU, or one on a CPU: nothing to count (counting GPUs imports torch, ~2 s)
+    gpus = distributed.visible_gpus()
     if gpus and asked > gpus:
         problems.append(say("distributed.too_many_for_gpus", processes=asked, gpus=gpus))
     cores = os.cpu_count() or 1

@@ -20,6 +20,7 @@ from pathlib import Path
 from engine.paths import PROJECT_DIR
 from engine.runs.events import EventLog
 from engine.runs.files import LOCK_FILE, LOG_FILE, STOP_FILE, WORKER_FILE
+from engine.runs.standby import hand_over, take_standby, worker_environment
 
 # Seconds a worker gets to stop cleanly after Stop before it is sent SIGTERM, then SIGKILL.
 STOP_GRACE_S = 30.0
@@ -44,21 +45,26 @@ def worker_command(run_dir: Path) -> list[str]:
 
 
 def launch_worker(run_dir: Path) -> subprocess.Popen:
-    """Start the worker for `run_dir` in its own session; a stop asked of an earlier attempt is forgotten."""
+    """Start the worker for `run_dir` in its own session — the standby worker when this process keeps one
+    (engine/runs/standby.py), else a new process; a stop asked of an earlier attempt is forgotten."""
     (run_dir / STOP_FILE).unlink(missing_ok=True)
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT_DIR), env.get("PYTHONPATH")]))
-    with (run_dir / LOG_FILE).open("ab") as log:
-        process = subprocess.Popen(
-            worker_command(run_dir),
-            cwd=PROJECT_DIR,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            env=env,
-            start_new_session=True,  # its own process group: the UI closing or crashing does not end it
-        )
-    record_launch(run_dir, process.pid)
+    process = take_standby()
+    if process is not None:
+        record_launch(run_dir, process.pid)  # before the hand-over: from then on it may write events at once
+        if not hand_over(process, run_dir):
+            process = None
+    if process is None:
+        with (run_dir / LOG_FILE).open("ab") as log:
+            process = subprocess.Popen(
+                worker_command(run_dir),
+                cwd=PROJECT_DIR,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env=worker_environment(),
+                start_new_session=True,  # its own process group: the UI closing or crashing does not end it
+            )
+        record_launch(run_dir, process.pid)
     _children[process.pid] = process
     return process
 

@@ -28,6 +28,7 @@ from engine.runs.events import EventLog, read_events, read_last_status
 from engine.runs.failures import ADVICE
 from engine.runs.files import CONFIG_FILE, LOG_FILE, QUEUED_FILE
 from engine.runs.preflight import StartRefused, preflight, saves_dir_problem
+from engine.runs.standby import replenish
 from engine.runs.process import (
     KILL_GRACE_S,
     STOP_GRACE_S,
@@ -151,6 +152,7 @@ def advance(grace_s: float = STOP_GRACE_S, kill_after_s: float = KILL_GRACE_S) -
             return None
         waiting = sorted((d for d, s in statuses.items() if s.waiting), key=_queued_at)
         if not waiting:
+            replenish()  # the machine is idle: the next Start's worker may import its libraries now
             return None
         handle = RunHandle(waiting[0], launch_worker(waiting[0]))
         (waiting[0] / QUEUED_FILE).unlink(missing_ok=True)  # after the launch record: never neither

@@ -1,0 +1,159 @@
+"""A worker started before it is needed: the studio keeps one waiting with the training libraries imported, so
+that pressing Start does not wait ~6 s (on two idle cores) for torch, transformers, peft and trl to load.
+
+The standby is the same program as a worker (`python -m engine standby`), started the same way (its own
+session, the worker's environment), that imports what training needs and then blocks reading one line from
+its stdin: the run directory it is to train. From then on it *is* that run's worker — same claim, same events,
+same process group — so nothing that follows or stops a run can tell the difference. The process that keeps
+it (the web UI; `keep_standby()`) hands it the next run it launches and starts another once nothing trains,
+not at once: a standby importing beside a starting run would take the CPU that run needs. When the keeping
+process ends, the standby reads end-of-file and exits; it holds no file of any run until it is handed one.
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from engine.paths import PROJECT_DIR
+from engine.runs.files import LOG_FILE
+
+READY = b"ready\n"  # the standby's one line on its stdout once the libraries are imported
+
+
+class _Kept:
+    """The standby this process keeps, and the environment it was started in."""
+
+    enabled = False
+    process: subprocess.Popen | None = None
+    environment: dict[str, str] = {}
+
+
+def worker_environment() -> dict[str, str]:
+    """What a worker process runs in: this process's environment, unbuffered output, the project importable."""
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT_DIR), env.get("PYTHONPATH")]))
+    return env
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The keeping process's side
+
+
+def keep_standby() -> None:
+    """From now on this process keeps a standby worker ready (the web UI calls this once it serves)."""
+    _Kept.enabled = True
+    replenish()
+
+
+def replenish() -> None:
+    """Start a standby if this process keeps one and has none alive (the queue calls this when idle)."""
+    if not _Kept.enabled or (_Kept.process is not None and _Kept.process.poll() is None):
+        return
+    _Kept.environment = dict(os.environ)
+    _Kept.process = subprocess.Popen(
+        [sys.executable, "-m", "engine", "standby"],
+        cwd=PROJECT_DIR,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,  # until it is handed a run: then its output goes to that run's train.log
+        env=worker_environment(),
+        start_new_session=True,  # its own process group, as a worker's: stopping the run ends all of it
+    )
+
+
+def take_standby() -> subprocess.Popen | None:
+    """The standby, no longer kept, for the caller to hand a run with `hand_over`; None when there is none
+    alive, or it was started in another environment than a worker would now get (a changed workspace)."""
+    process, _Kept.process = _Kept.process, None
+    if process is None:
+        return None
+    if process.poll() is None and _Kept.environment == dict(os.environ):
+        return process
+    dismiss(process)
+    return None
+
+
+def hand_over(process: subprocess.Popen, run_dir: Path) -> bool:
+    """Tell the standby `process` to train `run_dir`; False when it has died meanwhile."""
+    try:
+        process.stdin.write(f"{run_dir}\n".encode())
+        process.stdin.close()
+    except (BrokenPipeError, ValueError):
+        return False
+    process.stdout.close()  # its "ready" line, if any, is of no more use
+    return True
+
+
+def dismiss(process: subprocess.Popen | None = None) -> None:
+    """Let a standby (by default the kept one) exit: it reads end-of-file, and leaves."""
+    process = process or _Kept.process
+    if process is None:
+        return
+    if process is _Kept.process:
+        _Kept.process = None
+    for pipe in (process.stdin, process.stdout):
+        pipe.close()
+    try:
+        process.wait(timeout=60)  # it may be in the middle of its imports; it exits once they are done
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def standby_ready(timeout_s: float) -> int | None:
+    """The pid of the kept standby once it has imported the training libraries, waiting up to `timeout_s`;
+    None when there is none, or it is not ready by then."""
+    import select
+
+    process = _Kept.process
+    if process is None or process.stdout.closed:
+        return None
+    if not select.select([process.stdout], [], [], timeout_s)[0] or process.stdout.readline() != READY:
+        return None
+    return process.pid
+
+
+def stop_keeping() -> None:
+    """This process keeps no standby from now on; the one waiting exits."""
+    _Kept.enabled = False
+    dismiss()
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The standby's side
+
+
+def wait_for_a_run() -> int:
+    """The standby process: import, say ready, wait for a run directory on stdin and train it as its worker.
+    End-of-file instead (the keeping process ended or dismissed it) exits at once."""
+    import engine.runs.worker  # noqa: F401  (the imports are the point: they are what Start would wait for)
+    import engine.train.stages.sft  # noqa: F401
+    import engine.train.trainer  # noqa: F401
+    import transformers  # noqa: F401
+    import trl  # noqa: F401
+
+    transformers.Trainer  # noqa: B018  (transformers loads its submodules on first access)
+    try:
+        os.write(sys.stdout.fileno(), READY)
+    except BrokenPipeError:
+        pass  # nobody listens for it any more (the keeper has handed a run over already, or has ended)
+    line = sys.stdin.readline().strip()
+    if not line:
+        return 0
+    run_dir = Path(line)
+    _output_to(run_dir / LOG_FILE)
+    from engine.runs.worker import train_in_this_process
+
+    return train_in_this_process(run_dir)
+
+
+def _output_to(log_path: Path) -> None:
+    """What a launched worker has from its start: stdout and stderr appended to the run's train.log, no stdin."""
+    log = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    null = os.open(os.devnull, os.O_RDONLY)
+    for source, target in ((log, 1), (log, 2), (null, 0)):
+        os.dup2(source, target)
+    os.close(log)
+    os.close(null)
