@@ -71,12 +71,27 @@ def worker_processes(saves: str) -> list:
     """Training worker processes on this machine whose run lives under `saves`."""
     import psutil
 
-    found = []
-    for process in psutil.process_iter(["cmdline"]):
-        cmdline = process.info["cmdline"] or []
-        if "worker" in cmdline and any(arg.startswith(str(saves)) for arg in cmdline):
-            found.append(process)
-    return found
+    return [process for process in psutil.process_iter(["cmdline"]) if worker_run(process, saves)]
+
+
+def worker_run(process, saves) -> str | None:
+    """The run folder under `saves` that `process` trains as its worker, or None. A worker names its run on
+    its command line; a standby worker (engine/runs/standby.py) was handed its run later, and holds the run's
+    worker.lock open."""
+    import psutil
+
+    saves = str(saves)
+    try:
+        cmdline = process.info["cmdline"] if hasattr(process, "info") else process.cmdline()
+        cmdline = cmdline or []
+        if "worker" in cmdline and cmdline[-1].startswith(saves):
+            return cmdline[-1]
+        if cmdline[-1:] == ["standby"] and "engine" in cmdline:
+            locks = [f.path for f in process.open_files() if f.path.endswith("/worker.lock")]
+            return next((str(Path(lock).parent) for lock in locks if lock.startswith(saves)), None)
+    except (psutil.NoSuchProcess, psutil.AccessDenied):
+        pass
+    return None
 
 
 @pytest.fixture

@@ -1,14 +1,13 @@
 """LLaMA-Factory YAMLs (written here in its flat shape) convert to studio runs, and one really trains and merges."""
 import json
 import os
-import signal
 import subprocess
 import sys
 
 import pytest
 import yaml
 
-from conftest import PROJECT, worker_processes
+from conftest import PROJECT, end_workers
 from engine.config.llamafactory import MergePlan, convert, convert_file, converted_path, is_llamafactory
 from engine.config.schema import ConfigError, RunConfig
 from engine.models.loading import ships_chat_template
@@ -162,16 +161,9 @@ def test_a_llamafactory_sft_yaml_trains_and_its_merge_yaml_exports(studio_dirs, 
         assert merged.returncode == 0, merged.stdout + merged.stderr
         assert (studio_dirs / "exports" / "tiny_lora_sft" / "config.json").is_file()
     finally:
-        _end_workers(studio_dirs / "saves")
+        end_workers(studio_dirs / "saves")
 
 
-def _end_workers(saves) -> None:
-    """End every worker's process group the CLI started, pass or fail."""
-    for process in worker_processes(saves):
-        try:
-            os.killpg(os.getpgid(process.pid), signal.SIGKILL)
-        except ProcessLookupError:
-            pass
 
 
 def test_video_and_audio_entries_are_refused_not_silently_dropped(data_dirs):

@@ -37,6 +37,12 @@ def worker_environment() -> dict[str, str]:
     return env
 
 
+def _environment() -> dict[str, str]:
+    """The environment a standby must have been started in to serve a run now: all of it, less pytest's
+    name of the test phase, which changes between a test's set-up and its body."""
+    return {name: value for name, value in os.environ.items() if name != "PYTEST_CURRENT_TEST"}
+
+
 # ---------------------------------------------------------------------------------------------------------
 # The keeping process's side
 
@@ -51,7 +57,7 @@ def replenish() -> None:
     """Start a standby if this process keeps one and has none alive (the queue calls this when idle)."""
     if not _Kept.enabled or (_Kept.process is not None and _Kept.process.poll() is None):
         return
-    _Kept.environment = dict(os.environ)
+    _Kept.environment = _environment()
     _Kept.process = subprocess.Popen(
         [sys.executable, "-m", "engine", "standby"],
         cwd=PROJECT_DIR,
@@ -69,7 +75,7 @@ def take_standby() -> subprocess.Popen | None:
     process, _Kept.process = _Kept.process, None
     if process is None:
         return None
-    if process.poll() is None and _Kept.environment == dict(os.environ):
+    if process.poll() is None and _Kept.environment == _environment():
         return process
     dismiss(process)
     return None

@@ -21,7 +21,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from conftest import worker_processes
+from conftest import worker_processes, worker_run
 from tests.e2e.browser import (
     ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, PROJECT, SLOW_WAIT, free_port, open_tab, playwright_api, progress, shot,
     wait_until,
@@ -219,7 +219,7 @@ def test_start_twice_quickly_runs_one_worker_and_queues_the_second(page, studio)
     def sample() -> None:
         training = [name for name in new if worker_alive(studio.run_dir(name))]
         assert len(training) <= 1, f"{training} train at once"
-        per_run = Counter(process.cmdline()[-1] for process in studio.workers())
+        per_run = Counter(worker_run(process, studio.root / "saves") for process in studio.workers())
         assert all(count == 1 for count in per_run.values()), per_run
         if training and any((studio.run_dir(name) / "QUEUED").exists() for name in new):
             while_waiting.append(len(studio.workers()))
