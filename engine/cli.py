@@ -255,9 +255,9 @@ def command_worker(args) -> int:
 
 
 def command_standby(args) -> int:
-    from engine.runs.standby import wait_for_a_run
+    from engine.runs.worker import train_when_handed_a_run
 
-    return wait_for_a_run()
+    return train_when_handed_a_run()
 
 
 def command_rank(args) -> int:

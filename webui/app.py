@@ -1,7 +1,6 @@
 """The studio page: a header with the language switch, one tab per step, and the timer that follows runs."""
 from __future__ import annotations
 
-import json
 
 import gradio as gr
 from starlette.middleware import Middleware
@@ -10,6 +9,7 @@ from engine.config.schema import ConfigError
 from engine.data.uploads import MAX_UPLOAD_BYTES
 from webui import page_state, run_view
 from webui.gate import Gate
+from webui.page_locale import GRADIO_LOCALE_JS, PageLocale
 from webui.next_steps import build_next_steps, wire_next_steps
 from webui.tabs.chat import build_chat_tab, wire_chat_tab
 from webui.tabs.data import build_data_tab, wire_data_tab
@@ -43,19 +43,6 @@ REFRESH_SECONDS = 1.0
 # import copies what it keeps into the data folder), and all of them when the server stops.
 TEMPORARY_FILES = (30 * 60, 2 * 60 * 60)  # (how often, how old) in seconds
 
-# Gradio draws some text itself (the upload zone's "Drop File Here" and "Click to Upload", an error toast's
-# title), in the language its front end picked from the browser's when the page loaded. To follow the page's
-# language instead, the page calls changeLocale (what Gradio's own Settings > Language calls) from the front end's
-# core chunk, found among the loaded scripts as its file name carries a build hash. Gradio draws whatever it shows
-# from then on in that language; the widgets it has already drawn keep their words until drawn again.
-GRADIO_LOCALES = {"en": "en", "zh": "zh-CN"}
-GRADIO_LOCALE_JS = """
-async (lang) => {
-    const core = performance.getEntriesByType("resource").map((entry) => entry.name)
-        .find((name) => /\\/assets\\/core-[\\w-]+\\.js$/.test(name));
-    if (core) (await import(core)).changeLocale(%(locales)s[lang] || "en");
-}
-""" % {"locales": json.dumps(GRADIO_LOCALES)}
 
 
 def build_app(lang: str = "en") -> gr.Blocks:
@@ -165,6 +152,8 @@ def relabelled(labels: Labels, lang: str, drawn: list) -> list:
 
 def launch_options(lang: str = "en") -> dict:
     """Options for Blocks.launch(): the page's look (gradio 6 takes it at launch), the largest upload the server
-    writes, the gate in front of every route (webui/gate.py) and the login page's note on wrong passwords."""
+    writes, the gate in front of every route (webui/gate.py), Gradio's own words in the page's language from the
+    first draw (webui/page_locale.py) and the login page's note on wrong passwords."""
     return {"theme": THEME, "css": CSS, "max_file_size": MAX_UPLOAD_BYTES,
-            "app_kwargs": {"middleware": [Middleware(Gate)]}, "auth_message": text("gate.login_note", lang)}
+            "app_kwargs": {"middleware": [Middleware(Gate), Middleware(PageLocale, lang=lang)]},
+            "auth_message": text("gate.login_note", lang)}

@@ -1,13 +1,14 @@
 """A worker started before it is needed: the studio keeps one waiting with the training libraries imported, so
 that pressing Start does not wait ~6 s (on two idle cores) for torch, transformers, peft and trl to load.
 
-The standby is the same program as a worker (`python -m engine standby`), started the same way (its own
-session, the worker's environment), that imports what training needs and then blocks reading one line from
-its stdin: the run directory it is to train. From then on it *is* that run's worker — same claim, same events,
-same process group — so nothing that follows or stops a run can tell the difference. The process that keeps
-it (the web UI; `keep_standby()`) hands it the next run it launches and starts another once nothing trains,
-not at once: a standby importing beside a starting run would take the CPU that run needs. When the keeping
-process ends, the standby reads end-of-file and exits; it holds no file of any run until it is handed one.
+The standby is the same program as a worker (`python -m engine standby`, engine/runs/worker.py:
+train_when_handed_a_run), started the same way (its own session, the worker's environment), that imports what
+training needs and then blocks reading one line from its stdin: the run directory it is to train. From then on
+it *is* that run's worker — same claim, same events, same process group — so nothing that follows or stops a
+run can tell the difference. The process that keeps it (the web UI; `keep_standby()`) hands it the next run it
+launches and starts another once nothing trains, not at once: a standby importing beside a starting run would
+take the CPU that run needs. When the keeping process ends, the standby reads end-of-file and exits; it holds
+no file of any run until it is handed one.
 """
 from __future__ import annotations
 
@@ -17,7 +18,6 @@ import sys
 from pathlib import Path
 
 from engine.paths import PROJECT_DIR
-from engine.runs.files import LOG_FILE
 
 READY = b"ready\n"  # the standby's one line on its stdout once the libraries are imported
 
@@ -41,10 +41,6 @@ def _environment() -> dict[str, str]:
     """The environment a standby must have been started in to serve a run now: all of it, less pytest's
     name of the test phase, which changes between a test's set-up and its body."""
     return {name: value for name, value in os.environ.items() if name != "PYTEST_CURRENT_TEST"}
-
-
-# ---------------------------------------------------------------------------------------------------------
-# The keeping process's side
 
 
 def keep_standby() -> None:
@@ -125,41 +121,3 @@ def stop_keeping() -> None:
     """This process keeps no standby from now on; the one waiting exits."""
     _Kept.enabled = False
     dismiss()
-
-
-# ---------------------------------------------------------------------------------------------------------
-# The standby's side
-
-
-def wait_for_a_run() -> int:
-    """The standby process: import, say ready, wait for a run directory on stdin and train it as its worker.
-    End-of-file instead (the keeping process ended or dismissed it) exits at once."""
-    import engine.runs.worker  # noqa: F401  (the imports are the point: they are what Start would wait for)
-    import engine.train.stages.sft  # noqa: F401
-    import engine.train.trainer  # noqa: F401
-    import transformers  # noqa: F401
-    import trl  # noqa: F401
-
-    transformers.Trainer  # noqa: B018  (transformers loads its submodules on first access)
-    try:
-        os.write(sys.stdout.fileno(), READY)
-    except BrokenPipeError:
-        pass  # nobody listens for it any more (the keeper has handed a run over already, or has ended)
-    line = sys.stdin.readline().strip()
-    if not line:
-        return 0
-    run_dir = Path(line)
-    _output_to(run_dir / LOG_FILE)
-    from engine.runs.worker import train_in_this_process
-
-    return train_in_this_process(run_dir)
-
-
-def _output_to(log_path: Path) -> None:
-    """What a launched worker has from its start: stdout and stderr appended to the run's train.log, no stdin."""
-    log = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-    null = os.open(os.devnull, os.O_RDONLY)
-    for source, target in ((log, 1), (log, 2), (null, 0)):
-        os.dup2(source, target)
-    os.close(log)
-    os.close(null)

@@ -1,8 +1,9 @@
 """The training process: claims a run directory, trains (or resumes), and always leaves a final status event.
 
-Started as `python -m engine worker <run>` by engine/runs/process.launch_worker. A directory whose events.jsonl
-already holds an attempt is resumed from its newest complete checkpoint, in place. As its last acts the
-worker ends any process it started and moves the queue on, so the next queued run starts without a UI.
+Started as `python -m engine worker <run>` by engine/runs/process.launch_worker, or ahead of its run as a
+standby (`python -m engine standby`, engine/runs/standby.py) that is handed the run later. A directory whose
+events.jsonl already holds an attempt is resumed from its newest complete checkpoint, in place. As its last
+acts the worker ends any process it started and moves the queue on, so the next queued run starts without a UI.
 """
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from engine.runs.files import CONFIG_FILE, LOG_FILE
 from engine.runs.launch import RanksFailed, launch_ranks
 from engine.runs.preflight import data_problems, environment_problems
 from engine.runs.process import RunBusy, claim_run, record_launch, stop_requested
+from engine.runs.standby import READY
 from engine.runs.status import State
 from engine.runs.store import checkpoint_step, newest_checkpoint, set_aside_incomplete_checkpoints
 
@@ -124,6 +126,37 @@ def _train_claimed(run_dir: Path) -> int:
     log.write("status", status=outcome, **fields)
     print(f"run {outcome}: {run_dir}", flush=True)
     return 0
+
+
+def train_when_handed_a_run() -> int:
+    """A standby worker (engine/runs/standby.py): import what training needs, say so on stdout, then train the
+    run directory named on stdin as its worker. End-of-file instead (its keeper ended or let it go) exits."""
+    import engine.train.stages.sft  # noqa: F401  (the imports are the point: they are what Start would wait for)
+    import engine.train.trainer  # noqa: F401
+    import transformers
+    import trl  # noqa: F401
+
+    transformers.Trainer  # noqa: B018  (transformers loads its submodules on first access)
+    try:
+        os.write(sys.stdout.fileno(), READY)
+    except BrokenPipeError:
+        pass  # nobody listens for it any more (the keeper has handed a run over already, or has ended)
+    line = sys.stdin.readline().strip()
+    if not line:
+        return 0
+    run_dir = Path(line)
+    _output_to(run_dir / LOG_FILE)
+    return train_in_this_process(run_dir)
+
+
+def _output_to(log_path: Path) -> None:
+    """What a launched worker has from its start: stdout and stderr appended to the run's train.log, no stdin."""
+    log = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    null = os.open(os.devnull, os.O_RDONLY)
+    for source, target in ((log, 1), (log, 2), (null, 0)):
+        os.dup2(source, target)
+    os.close(log)
+    os.close(null)
 
 
 def skip_unneeded_packages(config: RunConfig) -> None:

@@ -209,7 +209,9 @@ def test_start_twice_quickly_runs_one_worker_and_queues_the_second(page, studio)
     from engine.runs.events import read_events
     from engine.runs.process import launch_record, worker_alive
 
-    load_tiny_config(page, studio, max_steps=6)
+    # Long enough to be seen training while the other waits: a run handed to the studio's standby worker
+    # (engine/runs/standby.py) trains its first step within a second of the click.
+    load_tiny_config(page, studio, max_steps=150)
     before = run_names(page)
     # A finishing worker starts the next run as its last act, so two processes overlap for a moment; what
     # must never happen is two training at once (each trains while it holds its run's lock) or two for one run.

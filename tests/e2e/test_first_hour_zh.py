@@ -1,7 +1,8 @@
 """The first hour in 简体中文, in a real browser: Gradio's own upload zone and a bad file's check report read in
 Chinese, a new upload becomes the only selected dataset, a reload keeps the form and the language, the empty loss
 plot says there is no data yet, a finished run offers its next steps, and the quick demo trained from the page
-answers a demo question in Chat with its trained answer.
+answers a demo question in Chat with its trained answer; the words Gradio writes in English whatever its locale
+(tooltips, screen-reader labels) read in Chinese on every tab.
 
 The tests run in file order and share one page. Their screenshots are the README's: written to test-artifacts/,
 or to docs/ with STUDIO_DOC_SHOTS=1 (a test run leaves the checkout as it was).
@@ -16,6 +17,7 @@ import pytest
 
 from tests.e2e.browser import PROJECT, page, studio, fill, open_tab, progress, wait_until  # noqa: F401  (fixtures)
 from tests.test_webui_data import english_sentences
+from webui.page_locale import GRADIO_WORDS_ZH
 
 pytestmark = pytest.mark.browser
 
@@ -145,3 +147,22 @@ def test_the_quick_demo_trained_here_answers_in_chat(page, studio):
     shown = answer.replace("`", "")  # the chat renders the answer's `code` as code
     wait_until(lambda: shown in replies.last.inner_text(), 60, "the trained answer", page=page)
     doc_shot(page, "zh-quick-demo-chat")
+
+
+def test_gradio_s_own_tooltips_and_labels_read_in_chinese(page):
+    """Copy and fullscreen buttons, sliders' and tables' screen-reader labels: Gradio writes them in English in
+    every locale. On every tab of the page the last test loaded (in the kept language, so Gradio's locale was
+    Chinese from its first draw), with a chat on screen, none is left in English."""
+    assert page.evaluate("() => navigator.language") == "zh-CN"
+    for tab in ("数据", "模型", "方法", "训练", "评估", "对话", "导出"):
+        open_tab(page, tab)
+        wait_until(lambda: not english_labels(page), 20, f"Chinese tooltips and labels on the {tab} tab", page=page)
+
+
+def english_labels(page) -> list[str]:
+    """title and aria-label values on the page that are English: two English words in a row, or one of the
+    words Gradio writes in English."""
+    values = page.evaluate("""() => [...document.querySelectorAll('[title],[aria-label]')]
+        .flatMap((element) => [element.getAttribute('title'), element.getAttribute('aria-label')]).filter(Boolean)""")
+    return sorted({value for value in values
+                   if re.search(r"[A-Za-z]{2,} +[A-Za-z]{2,}", value) or value in GRADIO_WORDS_ZH})

@@ -1,0 +1,129 @@
+"""Gradio's own words (copy and fullscreen buttons, upload zones, a chatbot's buttons) in the page's language
+from the first moment the page draws.
+
+Gradio's front end picks its language from the browser's (navigator.language) once, as it starts, and a widget
+keeps the words it was drawn with. The page's language is the studio's, kept in the browser (localStorage,
+written whenever the language is picked or restored; see GRADIO_LOCALE_JS), so a script placed first in the
+page's <head> tells Gradio that language before any of its code runs. Everything gradio draws later follows a
+switch on its own (app.py calls its changeLocale); what it drew before a switch is right from the next load on.
+"""
+from __future__ import annotations
+
+import json
+
+# The studio's language -> Gradio's locale of it.
+GRADIO_LOCALES = {"en": "en", "zh": "zh-CN"}
+STORAGE_KEY = "finetune-studio-lang"
+
+# Words Gradio writes in English whatever its locale (tooltips and screen-reader labels its widgets carry), in
+# Chinese; "{}" stands for the rest of a label ("number input for {}": the field's own, already Chinese, label).
+GRADIO_WORDS_ZH = {
+    "Fullscreen": "全屏",
+    "Clear": "清除",
+    "Remove {}": "移除 {}",
+    "Exit fullscreen mode": "退出全屏",
+    "Copy table data": "复制表格数据",
+    "Copied to clipboard": "已复制到剪贴板",
+    "Click to upload or drop files": "点击上传或拖放文件",
+    "File upload": "文件上传",
+    "Empty value": "空值",
+    "More tabs": "更多标签页",
+    "Reset to default value": "恢复默认值",
+    "Dataframe": "表格",
+    "Open cell menu": "打开单元格菜单",
+    "Table actions": "表格操作",
+    "chatbot conversation": "对话记录",
+    "Scroll down": "滚动到底部",
+    "Undo": "撤销",
+    "Download": "下载",
+    "number input for {}": "{}（数字输入）",
+    "range slider for {}": "{}（滑块）",
+}
+
+# Placed first in the page's <head>: sets the browser's language as Gradio reads it from the kept studio language
+# (else the server's default), and keeps the attributes of GRADIO_WORDS_ZH in the page's language as Gradio draws
+# and changes them (the English is kept beside, for a switch back). window.studioRelabel redoes the whole page.
+HEAD_SCRIPT = """<script>(() => {
+  const locales = %(locales)s, key = %(key)s, fallback = %(default)s, words = %(words)s;
+  const lang = () => localStorage.getItem(key) || fallback;
+  const locale = locales[lang()] || "en";
+  for (const [name, value] of [["language", locale], ["languages", [locale]]])
+    Object.defineProperty(Navigator.prototype, name, {configurable: true, get: () => value});
+  const patterns = Object.entries(words).filter(([en]) => en.includes("{}"))
+    .map(([en, zh]) => [...en.split("{}"), zh]);
+  const fill = (text, [head, tail, zh]) => text.length > head.length + tail.length && text.startsWith(head)
+    && text.endsWith(tail) && zh.replace("{}", text.slice(head.length, text.length - tail.length));
+  const chinese = (en) => words[en] ?? patterns.map((pattern) => fill(en, pattern)).find(Boolean);
+  const attributes = ["title", "aria-label"];
+  const relabel = (element) => {
+    for (const name of attributes) {
+      const shown = element.getAttribute(name), kept = element.getAttribute("data-en-" + name);
+      if (shown === null) continue;
+      const english = kept !== null && shown === chinese(kept) ? kept : shown;  // else Gradio has changed it
+      const wanted = lang() === "zh" ? chinese(english) : english;
+      if (!wanted) continue;
+      if (wanted !== english) element.setAttribute("data-en-" + name, english);
+      if (shown !== wanted) element.setAttribute(name, wanted);
+    }
+  };
+  const scan = (node) => {
+    if (node.nodeType !== 1) return;
+    relabel(node);
+    node.querySelectorAll("[title],[aria-label]").forEach(relabel);
+  };
+  const watched = {subtree: true, childList: true, attributes: true, attributeFilter: attributes};
+  new MutationObserver((records) => records.forEach((record) =>
+    record.type === "attributes" ? relabel(record.target) : record.addedNodes.forEach(scan)))
+    .observe(document.documentElement, watched);
+  window.studioRelabel = () => scan(document.documentElement);
+})();</script>"""
+
+# Front-end code for a language event: keep the language for the next load and switch Gradio's locale now, with
+# changeLocale (what Gradio's own Settings > Language calls) from the front end's core chunk, found among the
+# loaded scripts as its file name carries a build hash.
+GRADIO_LOCALE_JS = """
+async (lang) => {
+    localStorage.setItem(%(key)s, lang);
+    const core = performance.getEntriesByType("resource").map((entry) => entry.name)
+        .find((name) => /\\/assets\\/core-[\\w-]+\\.js$/.test(name));
+    if (core) (await import(core)).changeLocale(%(locales)s[lang] || "en");
+    window.studioRelabel?.();
+}
+""" % {"locales": json.dumps(GRADIO_LOCALES), "key": json.dumps(STORAGE_KEY)}
+
+
+class PageLocale:
+    """ASGI middleware: HEAD_SCRIPT first in the <head> of every HTML page the server sends (`/`, the login
+    page); `lang` is the language the studio was started in, for a browser that has kept none."""
+
+    def __init__(self, app, lang: str = "en"):
+        self.app = app
+        script = HEAD_SCRIPT % {"locales": json.dumps(GRADIO_LOCALES), "key": json.dumps(STORAGE_KEY),
+                                "default": json.dumps(lang), "words": json.dumps(GRADIO_WORDS_ZH, ensure_ascii=False)}
+        self.head = b"<head>" + script.encode()
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http" or scope["method"] != "GET":
+            return await self.app(scope, receive, send)
+        start, body = None, []
+
+        async def rewritten(message):
+            nonlocal start
+            if message["type"] == "http.response.start":
+                headers = dict(message.get("headers", []))
+                if not headers.get(b"content-type", b"").startswith(b"text/html") or b"content-encoding" in headers:
+                    start = False  # not a page, or compressed: passed on untouched
+                    return await send(message)
+                start = message
+                return None
+            if start is False:
+                return await send(message)
+            body.append(message.get("body", b""))
+            if message.get("more_body"):
+                return None
+            page = b"".join(body).replace(b"<head>", self.head, 1)
+            headers = [(k, v) for k, v in start.get("headers", []) if k != b"content-length"]
+            await send({**start, "headers": [*headers, (b"content-length", str(len(page)).encode())]})
+            await send({"type": "http.response.body", "body": page})
+
+        await self.app(scope, receive, rewritten)
