@@ -527,6 +527,8 @@ def text(key: str, lang: str, **values) -> str:
 def _in_language(value, lang: str):
     if isinstance(value, BaseException) and value.args and isinstance(value.args[0], Message):
         value = value.args[0]
+    if isinstance(value, BaseException) and lang == "zh":  # a library's own words: quoted as such, as they are
+        return f"「{value}」"
     return localize(value, lang) if isinstance(value, Message) else value
 
 
