@@ -1,7 +1,6 @@
 """The standby worker the web UI keeps (engine/runs/standby.py): a run handed to it trains in it, as a run of
 its own worker would; a standby started in another environment is not used; it leaves when let go."""
-import os
-
+import psutil
 import pytest
 
 from conftest import short_run_config, wait_for
@@ -48,14 +47,14 @@ def test_a_standby_from_another_environment_is_let_go_and_a_new_worker_starts(ke
     handle = submit(short_run_config(max_steps=2))
     kept.append(handle)
     assert launch_record(handle.run_dir)["pid"] != standby_pid
-    wait_for(lambda: not _alive(standby_pid), timeout=60)  # it read end-of-file and left
+    wait_for(lambda: not _alive(standby_pid), timeout=600)  # it read end-of-file and left
     standby.stop_keeping()  # no new one once the run ends: this test is done with standbys
     assert handle.wait(timeout=600) == "completed"
 
 
 def _alive(pid: int) -> bool:
+    """Running (a process that has exited but is not reaped yet counts as gone)."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
         return False
-    return True

@@ -14,6 +14,7 @@ import json
 # The studio's language -> Gradio's locale of it.
 GRADIO_LOCALES = {"en": "en", "zh": "zh-CN"}
 STORAGE_KEY = "finetune-studio-lang"
+PAGES = {"/", "/login", "/login/"}  # the studio's page, and gradio's login page when a password is set
 
 # Words Gradio writes in English whatever its locale (tooltips and screen-reader labels its widgets carry), in
 # Chinese; "{}" stands for the rest of a label ("number input for {}": the field's own, already Chinese, label).
@@ -93,8 +94,9 @@ async (lang) => {
 
 
 class PageLocale:
-    """ASGI middleware: HEAD_SCRIPT first in the <head> of every HTML page the server sends (`/`, the login
-    page); `lang` is the language the studio was started in, for a browser that has kept none."""
+    """ASGI middleware: HEAD_SCRIPT first in the <head> of the studio's pages (PAGES; files the server sends,
+    an uploaded .html among them, are left alone); `lang` is the language the studio was started in, for a
+    browser that has kept none."""
 
     def __init__(self, app, lang: str = "en"):
         self.app = app
@@ -103,7 +105,7 @@ class PageLocale:
         self.head = b"<head>" + script.encode()
 
     async def __call__(self, scope, receive, send):
-        if scope["type"] != "http" or scope["method"] != "GET":
+        if scope["type"] != "http" or scope["method"] != "GET" or scope["path"] not in PAGES:
             return await self.app(scope, receive, send)
         start, body = None, []
 

@@ -37,10 +37,14 @@ def worker_environment() -> dict[str, str]:
     return env
 
 
+# Variables that change in the keeping process without concerning a worker: pytest's name of the test phase, and
+# what the encoding's fork pool sets for itself (engine/data/encoding.py; a worker sets it when it needs it).
+UNRELATED = ("PYTEST_CURRENT_TEST", "TOKENIZERS_PARALLELISM")
+
+
 def _environment() -> dict[str, str]:
-    """The environment a standby must have been started in to serve a run now: all of it, less pytest's
-    name of the test phase, which changes between a test's set-up and its body."""
-    return {name: value for name, value in os.environ.items() if name != "PYTEST_CURRENT_TEST"}
+    """The environment a standby must have been started in to serve a run now."""
+    return {name: value for name, value in os.environ.items() if name not in UNRELATED}
 
 
 def keep_standby() -> None:
@@ -73,7 +77,7 @@ def take_standby() -> subprocess.Popen | None:
         return None
     if process.poll() is None and _Kept.environment == _environment():
         return process
-    dismiss(process)
+    _let_go(process)  # Start does not wait for it to leave
     return None
 
 
@@ -88,20 +92,10 @@ def hand_over(process: subprocess.Popen, run_dir: Path) -> bool:
     return True
 
 
-def dismiss(process: subprocess.Popen | None = None) -> None:
-    """Let a standby (by default the kept one) exit: it reads end-of-file, and leaves."""
-    process = process or _Kept.process
-    if process is None:
-        return
-    if process is _Kept.process:
-        _Kept.process = None
+def _let_go(process: subprocess.Popen) -> None:
+    """The standby reads end-of-file and exits, once its imports are done if it is still in them."""
     for pipe in (process.stdin, process.stdout):
         pipe.close()
-    try:
-        process.wait(timeout=60)  # it may be in the middle of its imports; it exits once they are done
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
 
 
 def standby_ready(timeout_s: float) -> int | None:
@@ -118,6 +112,14 @@ def standby_ready(timeout_s: float) -> int | None:
 
 
 def stop_keeping() -> None:
-    """This process keeps no standby from now on; the one waiting exits."""
+    """This process keeps no standby from now on; the one waiting exits (waited for: no process is left)."""
     _Kept.enabled = False
-    dismiss()
+    process, _Kept.process = _Kept.process, None
+    if process is None:
+        return
+    _let_go(process)
+    try:
+        process.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()

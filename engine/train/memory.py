@@ -9,11 +9,13 @@ The estimate adds four parts, in bytes:
                (see `Shape.saved_values`; attention by SDPA, so no sequence² term); with gradient checkpointing
                only each layer's input plus one layer recomputed at a time; and the loss's fp32 logits,
                log-probabilities and their gradient (3 × vocab values per token; none with Liger's fused
-               cross-entropy); GRPO adds the key/value cache of the answers it generates. Packed rows count
-               pack_length tokens each, plus their row × row mask (bool, or float for eager) unless
-               FlashAttention's varlen kernel needs none. A vision model's image tokens are part of the sequence
-               (cutoff_len counts them); its tower adds its own activations, one image per example, only when
-               it trains (frozen, it saves nothing for the backward pass)
+               cross-entropy; with the head at trained tokens only still every token's, an upper bound, since
+               how many tokens are trained is the data's, not the config's); GRPO adds the key/value cache of
+               the answers it generates. Packed rows count pack_length tokens each, plus their row × row mask
+               (bool, or float for eager) unless FlashAttention's varlen kernel needs none. A vision model's
+               image tokens are part of the sequence (cutoff_len counts them); its tower adds its own
+               activations, one image per example, only when it trains (frozen, it saves nothing for the
+               backward pass)
 Stages that compare against a reference model (DPO, KTO, GRPO with a KL weight) hold a second copy of the
 weights unless PEFT can switch the adapter off instead.
 Across N processes (`shard_memory`) each device holds: DDP everything; ZeRO-2 the weights and 1/N of the
