@@ -30,7 +30,7 @@ FIELDS: dict[str, tuple[str, str, str]] = {
         "adalora、ia3、prefix、prompt、ptuning = 其他 PEFT 方法。",
     ),
     "method.lora_rank": ("LoRA rank", "LoRA 秩", "LoRA 秩 r：适配器大小，常用 8–64。AdaLoRA：最终的平均秩。"),
-    "method.lora_alpha": ("LoRA alpha", "LoRA alpha", "LoRA 缩放系数，通常为秩的 2 倍。"),
+    "method.lora_alpha": ("LoRA alpha", "LoRA 缩放系数（alpha）", "通常设为秩的 2 倍。"),
     "method.lora_dropout": ("LoRA dropout", "LoRA 随机丢弃", "LoRA 输入上的 dropout 比例。"),
     "method.lora_target": ("LoRA target modules", "LoRA 作用模块", "加适配器的模块：all-linear，或逗号分隔的模块名如 q_proj,v_proj。"),
     "method.use_rslora": ("rsLoRA", "rsLoRA", "rsLoRA：按 alpha/√r 而非 alpha/r 缩放，高秩时更稳定。"),

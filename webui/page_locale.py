@@ -17,7 +17,8 @@ STORAGE_KEY = "finetune-studio-lang"
 PAGES = {"/", "/login", "/login/"}  # the studio's page, and gradio's login page when a password is set
 
 # Words Gradio writes in English whatever its locale (tooltips and screen-reader labels its widgets carry), in
-# Chinese; "{}" stands for the rest of a label ("number input for {}": the field's own, already Chinese, label).
+# Chinese; each "{}" stands for a part of the label that is not Gradio's (a field's own label, a number), taken
+# over in order.
 GRADIO_WORDS_ZH = {
     "Fullscreen": "全屏",
     "Clear": "清除",
@@ -37,8 +38,18 @@ GRADIO_WORDS_ZH = {
     "Scroll down": "滚动到底部",
     "Undo": "撤销",
     "Download": "下载",
+    "Copy conversation": "复制对话",
+    "Copy message": "复制消息",
+    "bot's message: {}": "模型的回复：{}",
+    "user's message: {}": "用户的消息：{}",
     "number input for {}": "{}（数字输入）",
     "range slider for {}": "{}（滑块）",
+    # A line plot's descriptions for screen readers (Vega's)
+    "Vega visualization": "图表",
+    "X-axis titled '{}' for a linear scale with values from {} to {}": "X 轴「{}」，线性刻度，{} 到 {}",
+    "Y-axis titled '{}' for a linear scale with values from {} to {}": "Y 轴「{}」，线性刻度，{} 到 {}",
+    "Symbol legend titled '{}' for stroke color with {} value: {}": "图例「{}」（线条颜色，{} 项）：{}",
+    "Symbol legend titled '{}' for stroke color with {} values: {}": "图例「{}」（线条颜色，{} 项）：{}",
 }
 
 # Placed first in the page's <head>: sets the browser's language as Gradio reads it from the kept studio language
@@ -50,10 +61,22 @@ HEAD_SCRIPT = """<script>(() => {
   const locale = locales[lang()] || "en";
   for (const [name, value] of [["language", locale], ["languages", [locale]]])
     Object.defineProperty(Navigator.prototype, name, {configurable: true, get: () => value});
-  const patterns = Object.entries(words).filter(([en]) => en.includes("{}"))
-    .map(([en, zh]) => [...en.split("{}"), zh]);
-  const fill = (text, [head, tail, zh]) => text.length > head.length + tail.length && text.startsWith(head)
-    && text.endsWith(tail) && zh.replace("{}", text.slice(head.length, text.length - tail.length));
+  const patterns = Object.entries(words).filter(([en]) => en.includes("{}")).map(([en, zh]) => [en.split("{}"), zh]);
+  const fill = (text, [parts, zh]) => {  // each "{}" of the English takes at least one character of `text`
+    if (!text.startsWith(parts[0])) return null;
+    const values = [];
+    let at = parts[0].length;
+    for (const part of parts.slice(1, -1)) {
+      const found = text.indexOf(part, at + 1);
+      if (found < 0) return null;
+      values.push(text.slice(at, found));
+      at = found + part.length;
+    }
+    const last = parts[parts.length - 1];
+    if (text.length - last.length <= at || !text.endsWith(last)) return null;
+    values.push(text.slice(at, text.length - last.length));
+    return values.reduce((filled, value) => filled.replace("{}", value), zh);
+  };
   const chinese = (en) => words[en] ?? patterns.map((pattern) => fill(en, pattern)).find(Boolean);
   const attributes = ["title", "aria-label"];
   const relabel = (element) => {

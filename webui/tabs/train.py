@@ -109,12 +109,13 @@ def build_train_tab(form: Form, labels: Labels) -> dict:
                                               elem_id="raw-log")
     parts["metrics"] = labels.labelled(
         gr.LinePlot, "train.metrics", x="step", y="value", color="metric", height=280, elem_id="stage-metrics",
-        visible=False,
+        x_title=text("column.step", labels.lang), visible=False,
     )
     with gr.Row():  # drawn once the run has recorded resources (at every log point)
         for name, key, unit in (("memory", "resources.memory", "MB"), ("use", "resources.use", "%")):
             parts[name] = labels.labelled(gr.LinePlot, key, x="step", y="value", color="series", y_title=unit,
-                                          height=240, color_title=text("resources.legend", labels.lang),
+                                          x_title=text("column.step", labels.lang), height=240,
+                                          color_title=text("resources.legend", labels.lang),
                                           visible=False, elem_id=f"resources-{name}")
     parts["runs"] = history_panel.build_history_panel(labels)
     parts["history"], parts["refresh"] = parts["runs"]["history"], parts["runs"]["refresh"]
@@ -281,7 +282,7 @@ def refresh_view(run_dir: str, lang: str, shown: tuple | None, smoothing: float 
         raw_log=run_view.log_tail(run_dir),
         command=run_view.command_for(run_dir),
         history=run_view.history_table(lang, search, tag, archived) if status_changed else gr.skip(),
-        metrics=_metrics_update(events),
+        metrics=_metrics_update(events, lang),
         **_resources_update(events, lang),
         resume=gr.update(interactive=run_view.can_resume(run_dir, status)) if status_changed else gr.skip(),
         shown=now,
@@ -297,16 +298,16 @@ def empty_curve_html(lang: str) -> str:
     return f"<div class='curve-empty'>{html.escape(text('curve.empty', lang))}</div>"
 
 
-def _metrics_update(events: list[dict]):
+def _metrics_update(events: list[dict], lang: str):
     metrics = run_view.stage_metrics(events)
-    return gr.update(value=metrics, visible=not metrics.empty)
+    return gr.update(value=metrics, visible=not metrics.empty, x_title=text("column.step", lang))
 
 
 def _resources_update(events: list[dict], lang: str) -> dict:
     memory, use = run_view.resource_curves(events, lang)
-    legend = text("resources.legend", lang)
-    return {"memory": gr.update(value=memory, visible=not memory.empty, color_title=legend),
-            "use": gr.update(value=use, visible=not use.empty, color_title=legend)}
+    titles = {"color_title": text("resources.legend", lang), "x_title": text("column.step", lang)}
+    return {"memory": gr.update(value=memory, visible=not memory.empty, **titles),
+            "use": gr.update(value=use, visible=not use.empty, **titles)}
 
 
 # ---------------------------------------------------------------------------------------------------------
