@@ -121,7 +121,7 @@ def test_before_step_one_the_run_view_names_each_phase(studio_dirs, tiny_model):
     assert "正在训练第一步" in shown[-1]
     assert not any("第 0/" in html for html in shown)
     assert "第 1/2 步" in progress_html(str(run_dir), "zh", events[: first_log + 1], status=running)
-    from engine.cli import describe  # the CLI follows the same events: readable lines, no raw dicts
+    from engine.cli.follow import describe  # the CLI follows the same events: readable lines, no raw dicts
 
     assert "encoding demo_alpaca_en: 135/135 examples" in [describe(e) for e in events]
     assert not any(describe(e).startswith("{") for e in events)

@@ -1,0 +1,60 @@
+"""Command line: the same runs as the web UI, without it.
+
+  python -m engine train CONFIG.yaml [--detach]   queue a run (it starts when the machine is free) and follow it;
+                                                  a LLaMA-Factory YAML is converted first (a merge YAML exports)
+  python -m engine train CONFIG.yaml --plan       several machines: create the run folder, print each node's
+                                                  torchrun command and write a Slurm script; start nothing
+  python -m engine convert LF.yaml                write a LLaMA-Factory YAML's studio config beside it, no run
+  python -m engine resume RUN_DIR [--detach]      continue a stopped or failed run from its last checkpoint
+  python -m engine stop RUN_DIR [--grace S]       stop a run (cancel it if queued) and wait until it has ended
+  python -m engine runs [--tag T] [--search S] [--all]
+                                                  list runs (archived ones with --all)
+  python -m engine runs note RUN "TEXT"           the run's note ("" clears it)
+  python -m engine runs tag RUN "a, b"            set the run's tags ("" clears them)
+  python -m engine runs archive|unarchive RUN     hide a run from the list (files kept), or show it again
+  python -m engine runs delete RUN [--yes]        delete a run that is not queued or training (asks first)
+  python -m engine compare RUN RUN [RUN...] [--x tokens] [--json]
+                                                  curves, differing config fields and final metrics of 2–6 runs
+  python -m engine worker RUN_DIR                 the training process itself (the queue starts it)
+  python -m engine standby                        a worker that imports first and reads its run folder from stdin
+  python -m engine rank RUN_DIR [--resume-from C] one rank of a multi-process run (torchrun starts it on each node)
+  python -m engine chat RUN_DIR|MODEL             chat in the terminal
+  python -m engine export RUN_DIR [--name NAME] [--gguf f16,q8_0] [--adapter-only]
+                                                  merge and save a standalone model (or the adapter)
+  python -m engine eval|evaluate CONFIG|RUN_DIR [--dataset NAME] [--max-samples N] [--generate]
+                                                  loss, perplexity; with --generate BLEU-4 / ROUGE
+  python -m engine data check PATH|NAME [--format F] [--cutoff-len N]
+                                                  check a dataset file (or a registered dataset)
+"""
+from __future__ import annotations
+
+import argparse
+
+from engine.cli import data, processes, runs, training, use
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m engine", description="Finetune Studio engine")
+    commands = parser.add_subparsers(dest="command", required=True)
+    for group in (training, runs, processes, use, data):  # in this order in --help
+        group.add_parsers(commands)
+    args = parser.parse_args(argv)
+    return COMMANDS[args.command](args)
+
+
+COMMANDS = {
+    "train": training.command_train,
+    "convert": training.command_convert,
+    "resume": training.command_resume,
+    "stop": training.command_stop,
+    "worker": processes.command_worker,
+    "standby": processes.command_standby,
+    "rank": processes.command_rank,
+    "runs": runs.command_runs,
+    "compare": runs.command_compare,
+    "chat": use.command_chat,
+    "export": use.command_export,
+    "eval": use.command_eval,
+    "evaluate": use.command_eval,
+    "data": data.command_data,
+}
