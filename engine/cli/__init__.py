@@ -25,6 +25,8 @@
                                                   loss, perplexity; with --generate BLEU-4 / ROUGE
   python -m engine data check PATH|NAME [--format F] [--cutoff-len N]
                                                   check a dataset file (or a registered dataset)
+  python -m engine data fill NAME --set K=V --as NEW
+                                                  a copy of a dataset with its {placeholders} filled in
 """
 from __future__ import annotations
 
