@@ -26,7 +26,7 @@
   python -m engine data check PATH|NAME [--format F] [--cutoff-len N]
                                                   check a dataset file (or a registered dataset)
   python -m engine data fill NAME --set K=V --as NEW
-                                                  a copy of a dataset with its {placeholders} filled in
+                                                  register a copy of a dataset with its {{name}} placeholders filled in
 """
 from __future__ import annotations
 
