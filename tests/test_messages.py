@@ -1,4 +1,4 @@
-"""engine/messages.py: every code speaks English and Simplified Chinese with the same parameters."""
+"""engine/messages/: every code speaks English and Simplified Chinese with the same parameters."""
 import json
 import pickle
 import re
@@ -31,7 +31,7 @@ def test_an_unknown_code_is_refused():
     try:
         Message("no.such.code")
     except KeyError as err:
-        assert "engine/messages.py" in str(err)
+        assert "engine/messages/english.py" in str(err)
     else:
         raise AssertionError("an unknown code must not become a message")
 
@@ -54,14 +54,3 @@ def test_a_check_report_speaks_chinese_line_by_line(tmp_path):
     assert lines[2:] == ["不能使用：1 个问题", "  - 第 2 行，字段 'output'：必须是文本，但现在是数字"]
     assert check_file(path).render().splitlines()[-1] == "  - row 2, field 'output': must be text, but is a number"
 
-
-def test_a_library_s_own_error_is_quoted_as_such_in_chinese():
-    from tests.test_webui_data import english_sentences
-    from webui.i18n import text
-
-    error = RuntimeError("CUDA out of memory while trying to allocate 2.00 GiB")
-    shown = text("evaluate.failed", "zh", error=error)
-    assert shown.startswith("**评估失败：**") and f"「{error}」" in shown and not english_sentences(shown)
-    assert text("evaluate.failed", "en", error=error) == f"**Evaluation failed:** {error}"
-    # An error that carries a studio message is said in Chinese, not quoted.
-    assert "「" not in text("evaluate.failed", "zh", error=ValueError(say("extra_args.not_mapping", value="1")))

@@ -392,4 +392,6 @@ def test_an_engine_error_shown_in_a_ui_sentence_is_in_the_page_language():
     error = DataError(say("check.not_registered", name="demo"))
     english, chinese = text("evaluate.failed", "en", error=error), text("evaluate.failed", "zh", error=error)
     assert str(error) in english and str(error) not in chinese and "demo" in chinese
-    assert text("evaluate.failed", "zh", error=ValueError("plain words")).endswith("plain words")
+    # A library's own words stay as they are, quoted as such in Chinese.
+    assert text("evaluate.failed", "zh", error=ValueError("plain words")).endswith("：** 「plain words」")
+    assert text("evaluate.failed", "en", error=ValueError("plain words")) == "**Evaluation failed:** plain words"

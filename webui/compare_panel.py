@@ -14,7 +14,8 @@ import gradio as gr
 
 from engine.runs.compare import MAX_RUNS, SERIES, X_AXES, Comparison, compare_runs, format_value, smooth
 from engine.runs.store import list_runs
-from webui.i18n import TEXT, Labels, text
+from webui.i18n import Labels, text
+from webui.texts import TEXT
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure

@@ -15,7 +15,8 @@ from engine.runs.preflight import distributed_problems
 from engine.train import distributed
 
 from webui.form import Form, config_from_values
-from webui.i18n import TEXT, Labels, localize, text
+from webui.i18n import Labels, localize, text
+from webui.texts import TEXT
 
 FIELDS = (("distributed.processes_per_node", "distributed.strategy", "distributed.offload_optimizer",
            "distributed.offload_parameters"),

@@ -1,4 +1,4 @@
-"""The Simplified Chinese of every engine message code (engine/messages.py holds the English).
+"""The Simplified Chinese of every engine message code (engine/messages/english.py holds the English).
 
 Keyed by code; each text uses exactly the placeholders of its English template (a test checks both).
 """

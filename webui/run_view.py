@@ -33,7 +33,8 @@ from engine.runs.store import (
 )
 
 from webui.devices_panel import ranks_html
-from webui.i18n import TEXT, localize, text
+from webui.i18n import localize, text
+from webui.texts import TEXT
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure

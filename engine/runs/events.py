@@ -13,7 +13,7 @@ Kinds (the "event" key):
   status  status = running | resumed | completed | stopped | cancelled | failed
           a "resumed" status carries from_step (the checkpoint's step, 0 when none) and checkpoint;
           a failed one carries error, and reason (killed | out of memory | disk full | not writable) with advice
-          when the cause is known. Fields that are engine messages (engine/messages.py) are repeated under
+          when the cause is known. Fields that are engine messages (engine/messages/) are repeated under
           said = {field: {code, params}}, so that a reader can show them in its own language.
 A resumed run appends to the same file: earlier attempts stay readable, and `current_events` drops the points
 a resume went back over. Readers tolerate a half-written last line (the worker may be mid-write), and skip any

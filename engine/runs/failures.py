@@ -26,7 +26,7 @@ OUT_OF_MEMORY_TEXT = (
 # safetensors reports a full disk inside its own error type; torch.save as a stream-writer failure.
 DISK_FULL_TEXT = ("no space left on device", "storagefull", "disk quota exceeded", "file write failed")
 
-# What to do about each recognised cause; the English is in engine/messages.py, the UI shows it localized.
+# What to do about each recognised cause; the English is in engine/messages/english.py, the UI shows it localized.
 ADVICE = {reason: say(f"failure.advice.{code}") for reason, code in (
     (Reason.OUT_OF_MEMORY, "out_of_memory"),
     (Reason.DISK_FULL, "disk_full"),
