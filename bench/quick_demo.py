@@ -72,11 +72,8 @@ def main() -> None:
     from engine.train.trainer import RunContext, run_training
     from engine.use.chat import load_base_for_chat, load_run_for_chat
 
-    config = RunConfig.load(args.preset)
-    for assignment in args.set:
-        dotted, value = assignment.split("=", 1)
-        section, name = dotted.split(".")
-        setattr(getattr(config, section), name, yaml.safe_load(value))
+    values = {dotted: yaml.safe_load(text) for dotted, text in (assignment.split("=", 1) for assignment in args.set)}
+    config = RunConfig.load(args.preset).replace(values)
     timer, result = Timer(), {"preset": Path(args.preset).name, "set": args.set}
     builtin_path(config.model.name_or_path)
     result["build_model"] = timer.lap()

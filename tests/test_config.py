@@ -28,6 +28,14 @@ def test_yaml_numbers_written_as_exponents_are_numbers():
     assert config.train.learning_rate == pytest.approx(2e-4)
 
 
+def test_a_bare_on_or_off_is_the_choice_not_a_boolean():
+    # YAML 1.1 reads `packing: off` as false; for a field whose choices are on/off that can only mean "off".
+    config = RunConfig.from_yaml("speed:\n  packing: off\n  liger: on\n")
+    assert (config.speed.packing, config.speed.liger) == ("off", "on")
+    with pytest.raises(ConfigError, match="model.dtype must be text; got False"):
+        RunConfig.from_yaml("model:\n  dtype: off\n")  # no on/off among its choices: still refused
+
+
 def test_validate_lists_every_problem_with_field_and_fix():
     config = RunConfig()
     config.train.learning_rate = -1

@@ -427,15 +427,19 @@ def _build(cls, raw: dict, prefix: str, problems: list[str]):
         if key not in known:
             problems.append(f"unknown key {excerpt(f'{prefix}{key}')}; valid keys here: {', '.join(sorted(known))}")
     values = {}
+    choices = {f.name: f.metadata.get("choices") or () for f in dataclasses.fields(cls)}
     for name in known & raw.keys():
         kind, where = hints[name], f"{prefix}{name}"
         if dataclasses.is_dataclass(kind):
             values[name] = _build(kind, raw[name], where + ".", problems)
         else:
+            value = raw[name]
+            if isinstance(value, bool) and {"on", "off"} <= set(choices[name]):
+                value = "on" if value else "off"  # YAML 1.1 reads a bare `packing: off` as false
             try:
-                values[name] = _coerce(raw[name], kind)
+                values[name] = _coerce(value, kind)
             except (TypeError, ValueError):
-                problems.append(f"{where} must be {_type_name(kind)}; got {excerpt(raw[name])}")
+                problems.append(f"{where} must be {_type_name(kind)}; got {excerpt(value)}")
     return cls(**values)
 
 
