@@ -123,11 +123,11 @@ TEXT: dict[str, dict[str, str]] = {
         "en": "ℹ️ **builtin:tiny-demo is a tiny offline demo model** (1.3 M parameters, built on this computer the "
               "first time it is used). It learns the questions it is trained on by heart and then answers them "
               "with their trained answers, but it does not generalise: anything else gets a garbled reply. The "
-              "quick demo preset trains it on demo_quick in a few minutes on a CPU. For real use pick a Hub "
+              "quick demo preset teaches it demo_quick in seconds to minutes on a CPU. For real use pick a Hub "
               "model or a local folder.",
         "zh": "ℹ️ **builtin:tiny-demo 是一个离线的微型演示模型**（130 万参数，首次使用时在本机构建）。它会把训练过的问题"
               "背下来，之后用训练时的答案原样回答；但它不会举一反三：问别的问题只会得到乱码般的回答。"
-              "快速演示预设在 CPU 上几分钟就能让它学会 demo_quick。实际使用请选择 Hub 模型或本地文件夹。",
+              "快速演示预设在 CPU 上几秒到几分钟就能让它学会 demo_quick。实际使用请选择 Hub 模型或本地文件夹。",
     },
     # train tab
     "train.start": {"en": "Start", "zh": "开始"},

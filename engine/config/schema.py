@@ -46,7 +46,7 @@ class ModelConfig:
     name_or_path: str = option(
         "builtin:tiny-demo",
         "Base model: builtin:tiny-demo (a tiny offline demo that memorises but does not generalise; built on first "
-        "use, which takes minutes on a CPU), a Hugging Face Hub id, or a local folder.",
+        "use, which takes tens of seconds to minutes on a CPU), a Hugging Face Hub id, or a local folder.",
     )
     template: str = option(
         "auto", "Chat template used for training and chat: auto = the tokenizer's own, or a file in templates/."
