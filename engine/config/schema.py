@@ -1,32 +1,20 @@
 """The run config: one dataclass tree that the UI, the CLI and a saved run all share.
 
 Every field declares its help text, allowed choices and bounds in its metadata, so the web UI builds
-labels and tooltips from here and `validate()` checks the same rules the UI shows.
+labels and tooltips from here and `validate()` checks the same rules the UI shows. Reading YAML and raw
+mappings into the tree is engine/config/parsing.py's.
 """
 from __future__ import annotations
 
 import dataclasses
-import types
-import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
 
+from engine.config.parsing import ConfigError, build, excerpt, hints, read_yaml
 from engine.messages import say
 from engine.paths import is_plain_name
-
-# A config is a few hundred lines; anything far longer is not one, and parsing it would only cost memory.
-MAX_CONFIG_CHARS = 1_000_000
-MAX_CONFIG_DEPTH = 16
-
-
-class ConfigError(ValueError):
-    """A config that cannot be read; `problems` lists every one as a plain sentence."""
-
-    def __init__(self, problems: list[str]):
-        super().__init__("\n".join(problems))
-        self.problems = problems
 
 
 def option(default, help: str, choices: tuple | None = None, minimum=None, maximum=None, above=None):
@@ -330,27 +318,15 @@ class RunConfig:
     @classmethod
     def from_dict(cls, raw: dict | None) -> "RunConfig":
         problems: list[str] = []
-        config = _build(cls, raw or {}, "", problems)
+        config = build(cls, raw or {}, "", problems)
         if problems:
             raise ConfigError(problems)
         return config
 
     @classmethod
     def from_yaml(cls, text: str) -> "RunConfig":
-        """The config of a YAML text. Aliases are refused: a few hundred bytes of nested aliases expand to
-        gigabytes, and a config has no need of them."""
-        if len(text) > MAX_CONFIG_CHARS:
-            size = f"{len(text):,} characters long; a config has at most {MAX_CONFIG_CHARS:,}"
-            raise ConfigError([f"the config is {size}"])
-        try:
-            _refuse_odd_yaml(text)
-            raw = yaml.safe_load(text)
-        except (yaml.YAMLError, RecursionError) as err:
-            raise ConfigError([f"the config is not valid YAML: {shortened(str(err), 300)}"]) from None
-        if raw is not None and not isinstance(raw, dict):
-            sections = ", ".join(field.name for field in dataclasses.fields(cls))
-            raise ConfigError([f"the config must be a mapping of sections ({sections})"])
-        return cls.from_dict(raw)
+        """The config of a YAML text (engine/config/parsing.py says what is refused before it is read)."""
+        return cls.from_dict(read_yaml(text, [field.name for field in dataclasses.fields(cls)]))
 
     @classmethod
     def load(cls, path: str | Path) -> "RunConfig":
@@ -370,34 +346,13 @@ class RunConfig:
         return RunConfig.from_dict(raw)
 
 
-def _refuse_odd_yaml(text: str) -> None:
-    """Aliases and deep nesting, found in the parser's events before anything is built from them."""
-    depth = 0
-    for event in yaml.parse(text, Loader=yaml.SafeLoader):
-        if isinstance(event, yaml.AliasEvent):
-            raise ConfigError(["the config uses YAML aliases (*name); write each value out instead"])
-        depth += isinstance(event, yaml.CollectionStartEvent) - isinstance(event, yaml.CollectionEndEvent)
-        if depth > MAX_CONFIG_DEPTH:
-            raise ConfigError([f"the config nests deeper than {MAX_CONFIG_DEPTH} levels; a config holds sections of "
-                               "fields"])
-
-
-def excerpt(value, limit: int = 80) -> str:
-    """`repr(value)`, cut to `limit` characters: an error names the value without echoing all of it."""
-    return shortened(repr(value), limit)
-
-
-def shortened(text: str, limit: int) -> str:
-    return text if len(text) <= limit else f"{text[:limit]}… ({len(text) - limit} more characters)"
-
-
 def field_info(dotted: str) -> dict:
     """Help text, choices, bounds and default of one field, e.g. field_info("train.learning_rate")."""
     section, name = dotted.split(".")
-    section_type = _hints(RunConfig)[section]
+    section_type = hints(RunConfig)[section]
     spec = next(f for f in dataclasses.fields(section_type) if f.name == name)
     default = spec.default_factory() if spec.default_factory is not dataclasses.MISSING else spec.default
-    return {**spec.metadata, "default": default, "type": _hints(section_type)[name]}
+    return {**spec.metadata, "default": default, "type": hints(section_type)[name]}
 
 
 def all_fields() -> list[str]:
@@ -405,82 +360,8 @@ def all_fields() -> list[str]:
     return [
         f"{section.name}.{spec.name}"
         for section in dataclasses.fields(RunConfig)
-        for spec in dataclasses.fields(_hints(RunConfig)[section.name])
+        for spec in dataclasses.fields(hints(RunConfig)[section.name])
     ]
-
-
-# ---------------------------------------------------------------------------------------------------------
-# Reading raw mappings into typed dataclasses
-
-
-def _hints(cls) -> dict:
-    return typing.get_type_hints(cls)
-
-
-def _build(cls, raw: dict, prefix: str, problems: list[str]):
-    if not isinstance(raw, dict):
-        problems.append(f"{prefix.rstrip('.') or 'config'} must be a mapping; got {excerpt(raw)}")
-        return cls()
-    hints = _hints(cls)
-    known = {f.name for f in dataclasses.fields(cls)}
-    for key in raw:
-        if key not in known:
-            problems.append(f"unknown key {excerpt(f'{prefix}{key}')}; valid keys here: {', '.join(sorted(known))}")
-    values = {}
-    choices = {f.name: f.metadata.get("choices") or () for f in dataclasses.fields(cls)}
-    for name in known & raw.keys():
-        kind, where = hints[name], f"{prefix}{name}"
-        if dataclasses.is_dataclass(kind):
-            values[name] = _build(kind, raw[name], where + ".", problems)
-        else:
-            value = raw[name]
-            if isinstance(value, bool) and {"on", "off"} <= set(choices[name]):
-                value = "on" if value else "off"  # YAML 1.1 reads a bare `packing: off` as false
-            try:
-                values[name] = _coerce(value, kind)
-            except (TypeError, ValueError):
-                problems.append(f"{where} must be {_type_name(kind)}; got {excerpt(value)}")
-    return cls(**values)
-
-
-def _coerce(value, kind):
-    """Turn a YAML or UI value into `kind`: YAML 1.1 reads 2e-4 as a string, and UIs hand back strings."""
-    if typing.get_origin(kind) in (list, typing.List):
-        if isinstance(value, str):
-            value = [part.strip() for part in value.split(",") if part.strip()]
-        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            raise TypeError
-        return list(value)
-    if isinstance(kind, types.UnionType):
-        raise TypeError(f"union fields are not supported: {kind}")
-    if kind is bool:
-        if isinstance(value, bool):
-            return value
-        if isinstance(value, str) and value.lower() in ("true", "false", "yes", "no"):
-            return value.lower() in ("true", "yes")
-        raise TypeError
-    if kind is int:
-        if isinstance(value, bool):
-            raise TypeError
-        number = float(value)
-        if not number.is_integer():
-            raise ValueError
-        return int(number)
-    if kind is float:
-        if isinstance(value, bool):
-            raise TypeError
-        return float(value)
-    if kind is str:
-        if not isinstance(value, (str, int, float)) or isinstance(value, bool):
-            raise TypeError
-        return str(value)
-    raise TypeError(kind)
-
-
-def _type_name(kind) -> str:
-    if typing.get_origin(kind) is list:
-        return "a list of names"
-    return {bool: "true or false", int: "a whole number", float: "a number", str: "text"}.get(kind, str(kind))
 
 
 # ---------------------------------------------------------------------------------------------------------
