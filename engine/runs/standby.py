@@ -86,10 +86,11 @@ def hand_over(process: subprocess.Popen, run_dir: Path) -> bool:
     try:
         process.stdin.write(f"{run_dir}\n".encode())
         process.stdin.close()
+        return True
     except (BrokenPipeError, ValueError):
         return False
-    process.stdout.close()  # its "ready" line, if any, is of no more use
-    return True
+    finally:
+        process.stdout.close()  # its "ready" line, if any, is of no more use
 
 
 def _let_go(process: subprocess.Popen) -> None:
