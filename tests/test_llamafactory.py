@@ -48,8 +48,10 @@ STAGE_YAMLS = {
             {"method.stage": "dpo", "method.pref_beta": 0.2, "method.pref_loss": "sigmoid",
              "method.lora_target": "q_proj,v_proj"}),
     "orpo": ({"stage": "dpo", "pref_loss": "orpo", "dataset": "dpo_en_demo"}, {"method.stage": "orpo"}),
+    # TRL's KTO cannot train one example per step: two, with half the accumulation (engine/config/llamafactory.py)
     "kto": ({"stage": "kto", "finetuning_type": "lora", "pref_beta": 0.1, "dataset": "kto_en_demo"},
-            {"method.stage": "kto", "data.datasets": ["kto_en_demo"]}),
+            {"method.stage": "kto", "data.datasets": ["kto_en_demo"], "train.per_device_train_batch_size": 2,
+             "train.gradient_accumulation_steps": 4}),
     "pt": ({"stage": "pt", "finetuning_type": "lora", "dataset": "c4_demo"},
            {"method.stage": "pt", "data.datasets": ["c4_demo"]}),
     "rm": ({"stage": "rm", "finetuning_type": "lora", "dataset": "dpo_en_demo"}, {"method.stage": "rm"}),
@@ -70,8 +72,9 @@ def test_each_stage_yaml_converts_to_a_valid_run(tmp_path, name):
     assert validate(config) == []
     for dotted, value in expected.items():
         assert config.get(dotted) == value, dotted
+    accumulation = expected.get("train.gradient_accumulation_steps", 8)
     assert (config.model.template, config.train.learning_rate, config.train.gradient_accumulation_steps,
-            config.data.cutoff_len) == ("llama3", 1e-4, 8, 1024)
+            config.data.cutoff_len) == ("llama3", 1e-4, accumulation, 1024)
     assert RunConfig.load(converted_path(source)) == config  # saved beside it, and it reads back the same
     report = "\n".join(conversion.report())
     assert "learning_rate → train.learning_rate = 0.0001" in report
@@ -137,7 +140,7 @@ def test_a_llamafactory_sft_yaml_trains_and_its_merge_yaml_exports(studio_dirs, 
     train.write_text(yaml.safe_dump({
         "model_name_or_path": "builtin:tiny-demo", "stage": "sft", "do_train": True, "finetuning_type": "lora",
         "lora_target": "all", "dataset": "demo_alpaca_en", "template": "chatml", "cutoff_len": 96,
-        "max_samples": 8, "output_dir": "saves/tiny/lora/sft", "logging_steps": 1, "max_steps": 8,
+        "max_samples": 8, "output_dir": "saves/tiny/lora/sft", "logging_steps": 10, "max_steps": 2,
         "per_device_train_batch_size": 4, "learning_rate": 2.0e-3, "plot_loss": True, "report_to": "none",
     }))
     merge = tmp_path / "tiny_merge.yaml"
@@ -147,19 +150,29 @@ def test_a_llamafactory_sft_yaml_trains_and_its_merge_yaml_exports(studio_dirs, 
     }))
     env = {**os.environ, "PYTHONPATH": str(PROJECT)}
     try:
-        trained = subprocess.run([sys.executable, "-m", "engine", "train", str(train)], cwd=PROJECT, env=env,
+        # key=value after the YAML, as llamafactory-cli takes them: its own keys and the studio's dotted fields
+        trained = subprocess.run([sys.executable, "-m", "engine", "train", str(train), "max_steps=8",
+                                  "train.logging_steps=1"], cwd=PROJECT, env=env,
                                  capture_output=True, text=True, timeout=600)
         assert trained.returncode == 0, trained.stdout + trained.stderr
         assert "lora_target → method.lora_target = all-linear" in trained.stdout
+        assert "max_steps → train.max_steps = 8" in trained.stdout
         assert converted_path(train).is_file()
         (run_dir,) = (studio_dirs / "saves" / "tiny-demo" / "lora").glob("sft")
         losses = [event["loss"] for event in read_events(run_dir) if event["event"] == "log"]
         assert len(losses) == 8 and sum(losses[-2:]) < sum(losses[:2])  # the same 8 examples, seen 4 times
 
+        # A newer full-SFT run with the same folder name must not be what the merge YAML exports.
+        from engine.runs.store import create_run
+
+        create_run(RunConfig().replace({"method.finetuning_type": "full", "train.run_name": "sft"}))
+
         merged = subprocess.run([sys.executable, "-m", "engine", "train", str(merge)], cwd=PROJECT, env=env,
                                 capture_output=True, text=True, timeout=600)
         assert merged.returncode == 0, merged.stdout + merged.stderr
         assert (studio_dirs / "exports" / "tiny_lora_sft" / "config.json").is_file()
+        card = (studio_dirs / "exports" / "tiny_lora_sft" / "README.md").read_text()
+        assert "| stage / method | sft / lora |" in card
     finally:
         end_workers(studio_dirs / "saves")
 

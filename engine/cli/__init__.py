@@ -1,6 +1,7 @@
 """Command line: the same runs as the web UI, without it.
 
-  python -m engine train CONFIG.yaml [--detach]   queue a run (it starts when the machine is free) and follow it;
+  python -m engine train CONFIG.yaml [key=value ...] [--detach]
+                                                  queue a run (it starts when the machine is free) and follow it;
                                                   a LLaMA-Factory YAML is converted first (a merge YAML exports)
   python -m engine train CONFIG.yaml --plan       several machines: create the run folder, print each node's
                                                   torchrun command and write a Slurm script; start nothing
@@ -27,21 +28,32 @@
                                                   check a dataset file (or a registered dataset)
   python -m engine data fill NAME --set K=V --as NEW
                                                   register a copy of a dataset with its {{name}} placeholders filled in
+  python -m engine env | version                  library versions and devices (for a bug report) | the studio's
+  python -m engine webui | webchat | api          llamafactory-cli's commands: say what to use here
+
+A LLaMA-Factory YAML works wherever a config does (train, chat, export, eval), with key=value overrides after it:
+  python -m engine train qwen3_lora_sft.yaml learning_rate=1e-4 train.max_steps=50
 """
 from __future__ import annotations
 
 import argparse
+import os
+import sys
 
-from engine.cli import data, processes, runs, training, use
+from engine.cli import about, data, processes, runs, training, use
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m engine", description="Finetune Studio engine")
     commands = parser.add_subparsers(dest="command", required=True)
-    for group in (training, runs, processes, use, data):  # in this order in --help
+    for group in (training, runs, processes, use, data, about):  # in this order in --help
         group.add_parsers(commands)
     args = parser.parse_args(argv)
-    return COMMANDS[args.command](args)
+    try:
+        return COMMANDS[args.command](args)
+    except BrokenPipeError:  # `python -m engine data check x | head`: the reader left; nothing more to say
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 COMMANDS = {
@@ -59,4 +71,7 @@ COMMANDS = {
     "eval": use.command_eval,
     "evaluate": use.command_eval,
     "data": data.command_data,
+    "env": about.command_env,
+    "version": about.command_version,
+    **{name: about.command_pointer for name in about.POINTERS},
 }

@@ -1,13 +1,13 @@
 """Starting and stopping runs: train (a LLaMA-Factory YAML is converted first), convert, resume, stop."""
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
 from engine.cli.follow import follow
-from engine.cli.use import command_export
+from engine.cli.use import export_merge_plan
 from engine.config.llamafactory import (
+    KEYS,
     MARKERS,
     Conversion,
     MergePlan,
@@ -15,10 +15,12 @@ from engine.config.llamafactory import (
     converted_path,
     is_llamafactory,
     read_yaml,
+    yaml_kind,
 )
+from engine.config.parsing import read_override
 from engine.config.schema import ConfigError, RunConfig
 from engine.messages import say
-from engine.paths import PathEscapeError, saves_dir
+from engine.paths import PathEscapeError
 from engine.runs.files import LOG_FILE
 from engine.runs.preflight import StartRefused
 from engine.runs.process import STOP_GRACE_S
@@ -28,6 +30,8 @@ from engine.runs.scheduler import RunHandle, resume_run, stop_and_wait, submit
 def add_parsers(commands) -> None:
     train = commands.add_parser("train", help="train a run config (YAML)")
     train.add_argument("config")
+    train.add_argument("overrides", nargs="*", metavar="key=value",
+                       help="change a field: train.learning_rate=1e-4, or a LLaMA-Factory key: learning_rate=1e-4")
     train.add_argument("--detach", action="store_true", help="start in the background and return at once")
     train.add_argument("--plan", action="store_true",
                        help="create the run folder, print each node's command and write a Slurm script; start nothing")
@@ -44,13 +48,12 @@ def add_parsers(commands) -> None:
 def command_train(args) -> int:
     path = Path(args.config)
     try:
-        conversion = _converted(path) if is_llamafactory(read_yaml(path)) else None
-        config = conversion.config if conversion else RunConfig.load(path)
+        config, conversion = _config_of(path, args.overrides)
     except (OSError, ConfigError) as err:
         print(f"error: cannot read {path}:\n{err}", file=sys.stderr)
         return 2
     if config is None:
-        return _merge(conversion.merge)
+        return export_merge_plan(conversion.merge)
     if args.plan:
         return _print_plan(config)
     try:
@@ -58,9 +61,45 @@ def command_train(args) -> int:
     except StartRefused as err:
         print("error: the run cannot start:\n" + "\n".join(f"- {p}" for p in err.problems), file=sys.stderr)
         return 2
+    if conversion and conversion.output_dir:
+        from engine.runs.store import record_output_dir
+
+        record_output_dir(handle.run_dir, conversion.output_dir)
     if config.distributed.nodes > 1:
         _print_node_commands(config, handle.run_dir)
     return _report_and_follow(handle, args.detach)
+
+
+def _config_of(path: Path, overrides: list[str]) -> tuple[RunConfig | None, Conversion | None]:
+    """The run a YAML describes with `key=value` overrides applied: a studio config's dotted fields, or a
+    LLaMA-Factory YAML's own keys (applied before it is converted, as llamafactory-cli does) or dotted fields
+    (after). A LLaMA-Factory YAML that is not for training names the command that runs it."""
+    pairs = [read_override(text) for text in overrides]
+    raw = read_yaml(path)
+    if not is_llamafactory(raw):
+        return RunConfig.load(path).replace(dict(_studio_fields(pairs))), None
+    raw = {**raw, **{key: value for key, value in pairs if "." not in key}}
+    kind = yaml_kind(raw)
+    if kind not in ("train", "merge"):
+        raise ConfigError([say(f"lf.kind_{kind}", source=path)])
+    conversion = _converted(path, raw)
+    dotted = {key: value for key, value in pairs if "." in key}
+    if conversion.config is not None and dotted:
+        conversion.config = conversion.config.replace(dotted)
+    return conversion.config, conversion
+
+
+def _studio_fields(pairs: list[tuple[str, object]]) -> list[tuple[str, object]]:
+    """Dotted fields as they are; a LLaMA-Factory key given for a studio config goes to its field."""
+    fields = []
+    for key, value in pairs:
+        if "." in key:
+            fields.append((key, value))
+        elif key in KEYS:
+            fields.append((KEYS[key][0], KEYS[key][1](value)))
+        else:
+            raise ConfigError([say("cli.override_unknown", key=key)])
+    return fields
 
 
 def _print_plan(config: RunConfig) -> int:
@@ -103,11 +142,12 @@ def command_convert(args) -> int:
     return 0
 
 
-def _converted(path: Path) -> Conversion:
-    """Convert a LLaMA-Factory YAML, saving a training config beside it; print what carried over."""
+def _converted(path: Path, raw: dict | None = None) -> Conversion:
+    """Convert a LLaMA-Factory YAML (its mapping `raw` when overridden), saving a training config beside it;
+    print what carried over."""
     from engine.models.loading import ships_chat_template
 
-    conversion = convert_file(path, ships_chat_template)
+    conversion = convert_file(path, ships_chat_template, raw=raw)
     for line in conversion.report():
         print(f"  {line}")
     if conversion.config is not None:
@@ -117,18 +157,6 @@ def _converted(path: Path) -> Conversion:
 
 def _merge_command(plan: MergePlan) -> str:
     return f"python -m engine export {plan.adapter} --name {plan.export_dir} --max-shard-size {plan.max_shard_size}"
-
-
-def _merge(plan: MergePlan) -> int:
-    """A LLaMA-Factory merge YAML: export the run its adapter_name_or_path names."""
-    from engine.runs.store import run_for_output_dir
-
-    run_dir = run_for_output_dir(plan.adapter, plan.model)
-    if run_dir is None:
-        print("error: " + say("lf.merge_run_missing", adapter=plan.adapter, saves=saves_dir()), file=sys.stderr)
-        return 2
-    return command_export(argparse.Namespace(run_dir=run_dir, name=plan.export_dir, gguf="", adapter_only=False,
-                                              max_shard_size=plan.max_shard_size))
 
 
 def command_resume(args) -> int:

@@ -11,14 +11,16 @@ caller passes (engine.models.loading.ships_chat_template), since this layer cann
 from __future__ import annotations
 
 import difflib
+import json
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Callable
 
 import yaml
 
-from engine.config.schema import ConfigError, RunConfig
+from engine.config.schema import ConfigError, RunConfig, field_info, field_problems
 from engine.messages import Message, say
 
 # Keys only a LLaMA-Factory YAML has at its top level: one of them makes a file LLaMA-Factory's.
@@ -51,6 +53,17 @@ def _run_name(value) -> str:
 
 def _shard_size(value) -> str:
     return f"{value}GB"
+
+
+def _attention(value) -> str:
+    """flash_attn: auto / disabled (eager) / sdpa / fa2."""
+    return {"disabled": "eager", "sdpa": "sdpa", "fa2": "flash_attention_2"}.get(str(value), "auto")
+
+
+def _trackers(value) -> list[str]:
+    """report_to: the trackers the studio offers; tensorboard files are always written, none means none."""
+    offered = field_info("train.report_to")["choices"]
+    return [name for name in _names(value) if name in offered]
 
 
 # LLaMA-Factory key -> (studio field, how its value reads). Keys that need a decision (stage, pref_loss,
@@ -97,23 +110,31 @@ KEYS: dict[str, tuple[str, Callable]] = {
     "per_device_eval_batch_size": ("eval.per_device_eval_batch_size", _same),
     "eval_steps": ("eval.eval_steps", _same),
     "export_dir": ("export.export_dir", _run_name),
-    "dataset_dir": ("data.dataset_dir", lambda value: os.path.abspath(os.path.expanduser(str(value)))),
     "mask_history": ("data.mask_history", _same),
     "neftune_noise_alpha": ("train.neftune_noise_alpha", _same),
     "enable_thinking": ("model.enable_thinking", _same),
     "adapter_name_or_path": ("method.adapter_run", _run_name),
     "export_size": ("export.max_shard_size", _shard_size),
     "fp16": ("model.dtype", lambda value: "float16" if value else "auto"),
+    "flash_attn": ("speed.attention", _attention),
+    "enable_liger_kernel": ("speed.liger", lambda value: "on" if value else "off"),
+    "report_to": ("train.report_to", _trackers),
+    "freeze_vision_tower": ("method.freeze_vision_tower", _same),
+    "freeze_multi_modal_projector": ("method.freeze_projector", _same),
 }
+
+# Keys that are Hugging Face TrainingArguments the studio has no field for: they travel in train.extra_args.
+TRAINING_ARGUMENTS = ("optim", "lr_scheduler_kwargs")
 
 # Keys the studio takes care of by itself: caching, worker counts, loss plots, logging to files.
 AUTOMATIC = (
     "do_train", "do_eval", "plot_loss", "overwrite_output_dir", "overwrite_cache", "preprocessing_num_workers",
-    "dataloader_num_workers", "ddp_timeout", "report_to", "eval_strategy", "evaluation_strategy", "save_strategy",
+    "dataloader_num_workers", "ddp_timeout", "eval_strategy", "evaluation_strategy", "save_strategy",
     "logging_dir", "export_device", "export_legacy_format", "resume_from_checkpoint",
     "bf16", "pure_bf16",  # model.dtype auto trains in bfloat16 on every GPU that supports it
 )
-DECIDED = ("stage", "pref_loss", "template")
+DECIDED = ("stage", "pref_loss", "template", "deepspeed", "dataset_dir", "packing", "neat_packing", "warmup_steps",
+           *TRAINING_ARGUMENTS)
 
 # What LLaMA-Factory (with Hugging Face's TrainingArguments) uses when a key is left out, where the studio's
 # default differs: a converted file then trains like the original did.
@@ -138,7 +159,8 @@ TEMPLATES = {
 
 @dataclass
 class MergePlan:
-    """A merge YAML: export the run trained into `adapter` (its output_dir) as exports/<export_dir>."""
+    """A merge YAML: export the run trained into `adapter` (its output_dir) as exports/<export_dir>; without
+    an adapter, the full run `model` names (LLaMA-Factory re-saves a fully trained model the same way)."""
 
     adapter: str
     model: str
@@ -153,6 +175,7 @@ class Conversion:
     mapped: list[Message] = field(default_factory=list)  # what carried over, one line per key
     ignored: list[Message] = field(default_factory=list)  # keys with no equivalent
     automatic: list[str] = field(default_factory=list)  # keys the studio handles by itself
+    output_dir: str = ""  # the YAML's output_dir, which the run records for its merge YAML
 
     def report(self) -> list[Message]:
         """Lines for a person: what was mapped, what the studio does by itself, what was ignored."""
@@ -169,6 +192,21 @@ def is_llamafactory(raw) -> bool:
 
 def is_merge(raw: dict) -> bool:
     return "export_dir" in raw and "stage" not in raw and not raw.get("do_train")
+
+
+def yaml_kind(raw: dict) -> str:
+    """What a LLaMA-Factory YAML is for, as its own `llamafactory-cli` would run it: train, merge (export),
+    chat (an inference YAML: a model and a template, no stage), predict (do_predict without do_train) or
+    preprocess (do_train: false and nothing else to do: it only tokenises the data)."""
+    if is_merge(raw):
+        return "merge"
+    if "stage" not in raw and "dataset" not in raw:
+        return "chat"
+    if raw.get("do_predict") and not raw.get("do_train"):
+        return "predict"
+    if raw.get("do_train") is False and not raw.get("do_eval"):
+        return "preprocess"
+    return "train"
 
 
 def convert(raw: dict, ships_template: Callable[[str], bool | None] = lambda model: None) -> Conversion:
@@ -189,9 +227,18 @@ def convert(raw: dict, ships_template: Callable[[str], bool | None] = lambda mod
             conversion.ignored.append(say("lf.ignored", key=key))
     problems += _decide_stage(raw, values, conversion)
     problems += _decide_template(raw, values, conversion, ships_template)
+    problems += _decide_dataset_dir(raw, values, conversion)
+    _decide_packing(raw, values, conversion)
+    _decide_deepspeed(raw, values, conversion)
+    _decide_training_arguments(raw, values, conversion)
+    _decide_warmup(raw, values, conversion)
+    _decide_kto_batch(values, conversion)
     if problems:
         raise ConfigError(problems)
     conversion.config = RunConfig().replace(values)
+    if problems := field_problems(conversion.config):  # e.g. quantization_bit: 2, finetuning_type: oft
+        raise ConfigError([say("lf.converted_refused"), *problems])
+    conversion.output_dir = str(raw.get("output_dir", ""))
     return conversion
 
 
@@ -240,6 +287,81 @@ def _decide_template(raw: dict, values: dict, conversion: Conversion, ships_temp
     return []
 
 
+def _decide_dataset_dir(raw: dict, values: dict, conversion: Conversion) -> list[Message]:
+    """LLaMA-Factory looks for dataset_info.json in `dataset_dir`, by default `data` where it runs."""
+    given = str(raw.get("dataset_dir", "data"))
+    if given.startswith("REMOTE:"):  # its registry on the Hub: nothing is fetched here
+        return [say("lf.dataset_dir_remote", value=given)]
+    folder = os.path.abspath(os.path.expanduser(given))
+    if "dataset_dir" not in raw and not os.path.isfile(os.path.join(folder, "dataset_info.json")):
+        conversion.mapped.append(say("lf.dataset_dir_absent", folder=folder))
+        return []
+    values["data.dataset_dir"] = folder
+    conversion.mapped.append(say("lf.mapped", key="dataset_dir", field="data.dataset_dir", value=folder))
+    return []
+
+
+def _decide_packing(raw: dict, values: dict, conversion: Conversion) -> None:
+    """LLaMA-Factory packs only when asked (or for pt, which the studio's pt stage does by itself): a converted
+    SFT run then takes as many optimizer steps per epoch as it would there, one per batch of examples."""
+    if values.get("method.stage", "sft") != "sft":  # the studio packs sft only; its pt fills whole blocks anyway
+        return
+    asked = bool(raw.get("packing") or raw.get("neat_packing"))
+    values["speed.packing"] = "on" if asked else "off"
+    key = next((key for key in ("neat_packing", "packing") if key in raw), None)
+    conversion.mapped.append(say("lf.mapped", key=key, field="speed.packing", value=values["speed.packing"]) if key
+                             else say("lf.packing_default"))
+
+
+def _decide_deepspeed(raw: dict, values: dict, conversion: Conversion) -> None:
+    """deepspeed: examples/deepspeed/ds_z3_offload_config.json → ZeRO-3 with offload, read from the name
+    LLaMA-Factory's own files carry (ds_z0/z2/z3[_offload]_config.json)."""
+    if "deepspeed" not in raw:
+        return
+    name = PurePosixPath(str(raw["deepspeed"]).replace("\\", "/")).name
+    found = re.search(r"z([023])", name)
+    if not found:
+        conversion.ignored.append(say("lf.deepspeed_unknown", value=name))
+        return
+    values["distributed.strategy"] = {"0": "ddp", "2": "zero2", "3": "zero3"}[found.group(1)]
+    values["distributed.offload_optimizer"] = "offload" in name and found.group(1) != "0"
+    values["distributed.offload_parameters"] = "offload" in name and found.group(1) == "3"
+    conversion.mapped.append(say("lf.mapped", key="deepspeed", field="distributed.strategy",
+                                 value=values["distributed.strategy"] + (" + offload" if "offload" in name else "")))
+
+
+def _decide_training_arguments(raw: dict, values: dict, conversion: Conversion) -> None:
+    options = {key: raw[key] for key in TRAINING_ARGUMENTS if key in raw}
+    if options:
+        values["train.extra_args"] = json.dumps(options)
+        conversion.mapped.append(say("lf.mapped", key=", ".join(options), field="train.extra_args",
+                                     value=values["train.extra_args"]))
+
+
+def _decide_warmup(raw: dict, values: dict, conversion: Conversion) -> None:
+    """warmup_steps: the studio warms up for a share of the steps (train.warmup_ratio); with max_steps the share
+    is known, otherwise the number of steps depends on the data and the user sets the share."""
+    if not raw.get("warmup_steps"):
+        return
+    if raw.get("max_steps"):
+        values["train.warmup_ratio"] = min(0.5, float(raw["warmup_steps"]) / float(raw["max_steps"]))
+        conversion.mapped.append(say("lf.mapped", key="warmup_steps", field="train.warmup_ratio",
+                                     value=round(values["train.warmup_ratio"], 4)))
+    else:
+        conversion.ignored.append(say("lf.warmup_steps", steps=raw["warmup_steps"]))
+
+
+def _decide_kto_batch(values: dict, conversion: Conversion) -> None:
+    """TRL's KTO compares each answer with another of its batch: one example per step cannot train. Two per
+    step with half the accumulation keeps the examples per update LLaMA-Factory's KTO example uses."""
+    if values.get("method.stage") != "kto" or int(values.get("train.per_device_train_batch_size", 2)) > 1:
+        return
+    accumulation = int(values.get("train.gradient_accumulation_steps", 1))
+    values["train.per_device_train_batch_size"] = 2
+    values["train.gradient_accumulation_steps"] = max(1, accumulation // 2)
+    conversion.mapped.append(say("lf.kto_batch", accumulation=values["train.gradient_accumulation_steps"]))
+
+
 def template_problem(name: str, code: str = "lf.template_unknown") -> Message:
     """The refusal for a template name the studio has no file for, naming the close ones it has."""
     ours = sorted(set(TEMPLATES.values()))
@@ -250,12 +372,14 @@ def template_problem(name: str, code: str = "lf.template_unknown") -> Message:
 
 def _convert_merge(raw: dict) -> Conversion:
     conversion = Conversion(None)
-    if not raw.get("adapter_name_or_path"):
+    if raw.get("export_quantization_bit"):  # GPTQ: calibrates on a GPU with optimum + gptqmodel
+        raise ConfigError([say("lf.merge_gptq", bits=raw["export_quantization_bit"])])
+    if not raw.get("model_name_or_path"):
         raise ConfigError([say("lf.merge_without_adapter")])
     used = {"model_name_or_path", "adapter_name_or_path", "export_dir", "export_size", "template",
             "trust_remote_code", "finetuning_type"}
     conversion.merge = MergePlan(
-        adapter=str(raw["adapter_name_or_path"]),
+        adapter=str(raw.get("adapter_name_or_path") or ""),
         model=str(raw.get("model_name_or_path", "")),
         export_dir=_run_name(raw["export_dir"]),
         max_shard_size=_shard_size(raw.get("export_size", 2)),
@@ -283,9 +407,11 @@ def read_yaml(path: Path):
         raise ConfigError([f"the config is not valid YAML: {err}"]) from None
 
 
-def convert_file(path: Path, ships_template: Callable[[str], bool | None], save: bool = True) -> Conversion:
-    """Convert the LLaMA-Factory YAML at `path`; a training config is saved beside it (converted_path)."""
-    conversion = convert(read_yaml(path), ships_template)
+def convert_file(path: Path, ships_template: Callable[[str], bool | None], save: bool = True,
+                 raw: dict | None = None) -> Conversion:
+    """Convert the LLaMA-Factory YAML at `path` (or its mapping `raw`, overridden); a training config is saved
+    beside it (converted_path)."""
+    conversion = convert(read_yaml(path) if raw is None else raw, ships_template)
     if conversion.config is not None and save:
         conversion.config.save(converted_path(path))
     return conversion

@@ -8,6 +8,7 @@ Values are coerced to each field's type, since YAML 1.1 and the web UI hand back
 from __future__ import annotations
 
 import dataclasses
+import re
 import types
 import typing
 
@@ -137,3 +138,21 @@ def _type_name(kind) -> str:
     if typing.get_origin(kind) is list:
         return "a list of names"
     return {bool: "true or false", int: "a whole number", float: "a number", str: "text"}.get(kind, str(kind))
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Values given one at a time (`python -m engine train x.yaml key=value`)
+
+_EXPONENT_NUMBER = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
+
+
+def read_override(text: str) -> tuple[str, object]:
+    """`key=value` from a command line as (key, value): the value read as YAML (true, 8, [a, b]) within the
+    same limits as a config, and 1e-4 a number (YAML 1.1 leaves it as text)."""
+    key, equals, value_text = text.partition("=")
+    if not equals or not key.strip():
+        raise ConfigError([f"{excerpt(text)} is not key=value (e.g. learning_rate=1e-4 or train.learning_rate=1e-4)"])
+    value = (read_yaml(f"value: {value_text}", ["value"]) or {}).get("value")
+    if isinstance(value, str) and _EXPONENT_NUMBER.fullmatch(value):
+        value = float(value)
+    return key.strip(), value

@@ -8,6 +8,7 @@ A run lives in saves/<model>/<method>/<run-name>/:
   STOP           present once a stop was asked for (its mtime is when)
   tensorboard/   TensorBoard event files
   notes.json     the user's note, tags and archived mark (engine/runs/notes.py); never written by the worker
+  llamafactory.json  the output_dir of the LLaMA-Factory YAML it was trained from, which its merge YAML names
 """
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ QUEUED_FILE = "QUEUED"
 STOP_FILE = "STOP"
 CHECKPOINT_PREFIX = "checkpoint-"
 NOTES_FILE = "notes.json"
+LLAMAFACTORY_FILE = "llamafactory.json"
 
-__all__ = ["CHECKPOINT_PREFIX", "CONFIG_FILE", "EVENTS_FILE", "FINAL_DIR", "LOCK_FILE", "LOG_FILE", "NOTES_FILE",
-           "QUEUED_FILE", "STOP_FILE", "TENSORBOARD_DIR", "WORKER_FILE"]
+__all__ = ["CHECKPOINT_PREFIX", "CONFIG_FILE", "EVENTS_FILE", "FINAL_DIR", "LLAMAFACTORY_FILE", "LOCK_FILE",
+           "LOG_FILE", "NOTES_FILE", "QUEUED_FILE", "STOP_FILE", "TENSORBOARD_DIR", "WORKER_FILE"]

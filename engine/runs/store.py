@@ -6,6 +6,7 @@ engine/runs/process.py; its status: engine/runs/status.py; when it starts: engin
 from __future__ import annotations
 
 import json
+import os
 import time
 from dataclasses import dataclass
 from datetime import datetime
@@ -13,9 +14,10 @@ from pathlib import Path
 
 from engine.config.schema import RunConfig
 from engine.models.loading import short_name
+from engine.models.methods import METHODS
 from engine.paths import PathEscapeError, inside, saves_dir
 from engine.runs.events import current_events, final_status, latest_progress, peak_memory_mb, read_events
-from engine.runs.files import CHECKPOINT_PREFIX, CONFIG_FILE
+from engine.runs.files import CHECKPOINT_PREFIX, CONFIG_FILE, LLAMAFACTORY_FILE
 from engine.messages import say
 from engine.runs.notes import RunNotes, read_notes
 from engine.runs.status import Reason, RunStatus, damaged_file, run_status
@@ -53,16 +55,39 @@ def run_directory(path: str | Path) -> Path:
     return resolved
 
 
-def run_for_output_dir(output_dir: str, model: str) -> Path | None:
-    """The run a LLaMA-Factory output_dir / adapter_name_or_path names: a run folder itself, or the run of
-    `model` named like its last part (a converted YAML names its run so); None when there is none. The newest
-    wins when several methods have a run of that name."""
+def record_output_dir(run_dir: Path, output_dir: str) -> None:
+    """Remember the LLaMA-Factory output_dir a run was trained for: its merge YAML names that path."""
+    (run_dir / LLAMAFACTORY_FILE).write_text(json.dumps({"output_dir": _same_path(output_dir)}), encoding="utf-8")
+
+
+def runs_for_output_dir(output_dir: str, model: str, adapters: bool = True) -> list[Path]:
+    """The runs a LLaMA-Factory path names (adapter_name_or_path; with `adapters` False, a full run's
+    model_name_or_path), newest last: a run folder itself; else the runs trained from a YAML with that
+    output_dir (each records it); else the runs of `model` whose folder is named like its last part, under the
+    fine-tuning type its path names (saves/<model>/lora/sft → lora)."""
     given = Path(output_dir).expanduser()
     if (given / CONFIG_FILE).is_file():
-        return run_directory(given)
-    candidates = (saves_dir() / short_name(model)).glob(f"*/{given.name}/{CONFIG_FILE}") if model else ()
-    found = sorted((path.parent for path in candidates), key=lambda run: run.stat().st_mtime)
-    return found[-1] if found else None
+        return [run_directory(given)]
+    runs = [path.parent for path in saves_dir().glob(f"*/*/*/{CONFIG_FILE}")]
+    recorded = [run for run in runs if _recorded_output_dir(run) == _same_path(output_dir)]
+    if recorded:  # trained again from the same YAML: LLaMA-Factory's output_dir holds the newest training
+        return sorted(recorded, key=lambda run: run.stat().st_mtime)[-1:]
+    method = given.parent.name if given.parent.name in METHODS else "*"
+    candidates = (saves_dir() / short_name(model)).glob(f"{method}/{given.name}/{CONFIG_FILE}") if model else ()
+    found = [path.parent for path in candidates
+             if not adapters or METHODS.get(path.parent.parent.name, METHODS["full"]).peft]
+    return sorted(found, key=lambda run: run.stat().st_mtime)
+
+
+def _same_path(output_dir: str) -> str:
+    return os.path.normpath(os.path.abspath(os.path.expanduser(str(output_dir))))
+
+
+def _recorded_output_dir(run_dir: Path) -> str | None:
+    try:
+        return json.loads((run_dir / LLAMAFACTORY_FILE).read_text(encoding="utf-8"))["output_dir"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 def newest_checkpoint(run_dir: Path) -> Path | None:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from engine.config.schema import MethodConfig, RunConfig
+from engine.messages import say
 
 
 def _never(method: MethodConfig) -> bool:
@@ -69,6 +70,11 @@ def grpo_rules(config: RunConfig) -> list[str]:
     return problems
 
 
+def kto_rules(config: RunConfig) -> list[str]:
+    # TRL's KTO estimates its KL term from each answer paired with another one of the same batch.
+    return [say("stage.kto_batch")] if config.train.per_device_train_batch_size < 2 else []
+
+
 def _regex_problems(pattern: str) -> list[str]:
     if not pattern:
         return ["method.grpo_format_regex is empty; the format reward needs the pattern a good answer matches"]
@@ -101,7 +107,8 @@ STAGES: dict[str, StageSpec] = {
     ),
     "orpo": StageSpec("preference.run_orpo", data_kinds=("preference",), fields=PREFERENCE_FIELDS),
     "kto": StageSpec(
-        "preference.run_kto", data_kinds=("kto", "preference"), fields=PREFERENCE_FIELDS, reference=lambda method: True
+        "preference.run_kto", data_kinds=("kto", "preference"), fields=PREFERENCE_FIELDS, rules=kto_rules,
+        reference=lambda method: True,
     ),
     "grpo": StageSpec(
         "grpo.run_grpo",
