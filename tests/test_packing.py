@@ -137,3 +137,24 @@ def test_an_unpacked_run_counts_its_padding(tmp_path):
     logs = [e for e in events if e["event"] == "log"]
     assert logs[-1]["padding_share"] > 0 and logs[-1]["real_tokens_per_s"] > 0
     assert sum(e["loss"] for e in logs[-3:]) < sum(e["loss"] for e in logs[:3])
+
+
+def test_automatic_packing_does_not_cut_a_small_datasets_updates_and_says_so(tmp_path):
+    from engine.config.schema import RunConfig
+    from engine.runs.events import EventLog, read_events
+    from engine.train.stages.sft import build_sft_trainer
+    from engine.train.trainer import RunContext
+
+    config = RunConfig.load("examples/sft_lora_demo.yaml").replace({
+        "data.val_size": 0.0, "data.max_samples": 16, "train.max_steps": 0, "train.num_train_epochs": 3,
+        "train.per_device_train_batch_size": 4, "train.logging_steps": 1, "train.save_steps": 1000,
+        "speed.packing": "auto"})
+    trainer = build_sft_trainer(RunContext(config, tmp_path, EventLog(tmp_path), lambda: False))
+    trainer.train()
+    events = read_events(tmp_path)
+    start = next(e for e in events if e["event"] == "start")
+    notes = "\n".join(start["speed"])
+    assert "packing (auto): off for this data" in notes and "instead of 4, fewer than 100 updates" in notes
+    assert "packed_rows" not in start["data"]
+    losses = [e["loss"] for e in events if e["event"] == "log"]
+    assert len(losses) == 12 and sum(losses[-3:]) < sum(losses[:3])  # 16 examples, 4 a step, 3 epochs

@@ -436,4 +436,6 @@ MESSAGES_ZH: dict[str, str] = {
     "cli.override_unknown": "{key} 既不是工作室字段（分区.字段，例如 train.learning_rate），也不是工作室能对应的 LLaMA-Factory 键",
     "stage.kto_batch": "KTO 要把每个回答与同批的另一个比较：请把“批大小”（train.per_device_train_batch_size）设为 2 或以上；可同时减小“梯度累积”以保持每次更新的样本数",
     "lf.warmup_steps": "warmup_steps {steps}：工作室按步数的比例预热（train.warmup_ratio），未设 max_steps 时总步数取决于数据；请改设“预热比例”（train.warmup_ratio）",
+    "speed.packing_auto_kept": "样本打包（自动）：开启，每轮 {packed} 个优化步（不打包为 {unpacked} 个）",
+    "speed.packing_auto_off": "样本打包（自动）：对此数据关闭：打包后每轮只有 {packed} 个优化步（不打包为 {unpacked} 个），总更新次数少于 {minimum}；每行一个样本可保持你设定的训练进度（要强制打包请把“样本打包”设为开启）",
 }

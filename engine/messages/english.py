@@ -332,4 +332,6 @@ ENGLISH: dict[str, str] = {
     "cli.override_unknown": "{key} is neither a studio field (section.field, e.g. train.learning_rate) nor a LLaMA-Factory key the studio maps",
     "stage.kto_batch": "KTO compares each answer with another one of its batch: set Batch size (train.per_device_train_batch_size) to 2 or more; lower Gradient accumulation to keep the examples per update",
     "lf.warmup_steps": "warmup_steps {steps}: the studio warms up for a share of the steps (train.warmup_ratio), and without max_steps the number of steps depends on the data; set Warmup ratio (train.warmup_ratio) instead",
+    "speed.packing_auto_kept": "packing (auto): on, {packed} optimizer steps per epoch ({unpacked} without packing)",
+    "speed.packing_auto_off": "packing (auto): off for this data: packed, an epoch would be {packed} optimizer steps instead of {unpacked}, fewer than {minimum} updates in all; one example a row keeps the schedule you set (set Packing to on to pack anyway)",
 }

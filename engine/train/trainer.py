@@ -50,6 +50,7 @@ class RunContext:
     resume_from: str | None = None  # a checkpoint folder to continue from
     # What the final status event says besides the outcome: an early stop's note and steps (set by finish).
     outcome_fields: dict = field(default_factory=dict)
+    notes: list = field(default_factory=list)  # choices made once the data was seen, for the start event
 
     @property
     def stage(self) -> StageSpec:
@@ -242,9 +243,13 @@ def planned_steps(config: RunConfig, train_examples: int) -> int:
     """Optimizer steps the run will take, as the Trainer will count them."""
     if config.train.max_steps:
         return config.train.max_steps
+    return max(1, math.ceil(epoch_steps(config, train_examples) * config.train.num_train_epochs))
+
+
+def epoch_steps(config: RunConfig, train_examples: int) -> int:
+    """Optimizer steps in one pass over `train_examples` rows."""
     per_step = config.train.per_device_train_batch_size * config.train.gradient_accumulation_steps
-    train_examples *= stage_of(config).samples_per_example(config)
-    return max(1, math.ceil(math.ceil(train_examples / per_step) * config.train.num_train_epochs))
+    return math.ceil(train_examples * stage_of(config).samples_per_example(config) / per_step)
 
 
 def prepare_model(context: RunContext, train_examples: int):
@@ -283,7 +288,7 @@ def event_callback(context: RunContext, model, tally=None, **start_fields):
     """The EventCallback; its start event also says what the speed plan switched on and why."""
     trainable, total = count_parameters(model)
     fields = {"trainable_params": trainable, "total_params": total, "strategy": distributed.strategy(context.config),
-              "speed": plan_speed(context.config).notes, **start_fields}
+              "speed": plan_speed(context.config).notes + context.notes, **start_fields}
     return _trainer_callback()(context.log, context.stop_requested, fields, tally)
 
 

@@ -13,7 +13,7 @@ from engine.models.loading import is_vision_model, load_tokenizer, resolve_model
 from engine.data.templates import load_template
 from engine.train.packing import batching
 from engine.train.speed import plan_speed
-from engine.train.trainer import RunContext, build_trainer, finish
+from engine.train.trainer import RunContext, build_trainer, epoch_steps, finish, planned_steps
 
 
 def build_sft_examples(config: RunConfig, tokenizer, progress=None):
@@ -39,10 +39,32 @@ def build_sft_trainer(context: RunContext):
     train, validation, summary = build_sft_examples(config, tokenizer, partial(_log_encoding, context.log))
     examples = (len(train), len(validation or []))  # before packing puts several in a row
     # Packed rows (or padded examples) under the speed plan; `rows` describes the packing for the start event.
-    train, validation, collator, rows = batching(train, validation, tokenizer, plan_speed(config),
-                                                 torch_dtype(config.model.dtype))
+    train, validation, collator, rows = _batched(context, train, validation, tokenizer)
     return build_trainer(context, train, validation, tokenizer, collator=collator, data={**summary, **rows},
                          examples=examples)
+
+
+# Packing chosen automatically must not leave a small dataset a handful of updates (20 short questions packed
+# are one row: an epoch of one step). Below this many optimizer updates in all, `auto` keeps one example a row.
+AUTO_PACKING_MIN_UPDATES = 100
+
+
+def _batched(context: RunContext, train, validation, tokenizer) -> tuple:
+    """`batching` under the speed plan; with packing `auto`, unpacked again when packing would cut the run's
+    updates below AUTO_PACKING_MIN_UPDATES (or below the unpacked count, when that is smaller). The choice and
+    the optimizer steps per epoch with and without packing go into the start event's speed notes."""
+    config, dtype = context.config, torch_dtype(context.config.model.dtype)
+    plan = plan_speed(config)
+    batched = batching(train, validation, tokenizer, plan, dtype)
+    if not plan.packing or config.speed.packing != "auto" or config.train.max_steps:
+        return batched
+    per_epoch = {"packed": epoch_steps(config, len(batched[0])), "unpacked": epoch_steps(config, len(train))}
+    if planned_steps(config, len(batched[0])) >= min(AUTO_PACKING_MIN_UPDATES, planned_steps(config, len(train))):
+        context.notes.append(say("speed.packing_auto_kept", **per_epoch))
+        return batched
+    context.config = config.replace({"speed.packing": "off"})
+    context.notes.append(say("speed.packing_auto_off", minimum=AUTO_PACKING_MIN_UPDATES, **per_epoch))
+    return batching(train, validation, tokenizer, plan_speed(context.config), dtype)
 
 
 def _log_encoding(log, dataset: str, done: int, total: int) -> None:
