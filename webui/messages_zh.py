@@ -416,4 +416,13 @@ MESSAGES_ZH: dict[str, str] = {
     "failure.silent.disk_full": "训练进程在磁盘已满时终止了",
     "failure.silent.killed": "训练进程在完成前被终止了",
     "failure.silent.before_start": "训练进程在开始训练前就结束了；train.log 的末尾：\n{tail}",
+    # engine/data/encoding_parts.py
+    "data.encode_stalled": (
+        "编码停滞：第 {first}–{last} 行在 {seconds} 秒内没有结果（每部分通常约需 1 秒），因此已停止运行而不是无限等待；"
+        "请重新开始，若再次停滞，请释放一些内存或 CPU，或用环境变量 {setting} 调大时限"
+    ),
+    "data.encode_start_stalled": "编码进程未能在 {seconds} 秒内启动；机器可能内存不足或负载过高，请释放一些资源后重新开始运行",
+    "data.encode_process_died": (
+        "一个编码进程意外退出（退出码 {code}），多半是内存不足；请释放一些内存或调小“最大样本数”，然后重新开始运行"
+    ),
 }
