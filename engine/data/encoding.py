@@ -166,6 +166,16 @@ def _put_in_place(staging: Path, folder: Path) -> None:
         pass
 
 
+def example_lengths(dataset):
+    """numpy array of the token count of every example of a datasets.Dataset, read from Arrow in slices."""
+    import numpy
+    import pyarrow.compute
+
+    slices = dataset.with_format("arrow").iter(batch_size=65536)
+    counts = [pyarrow.compute.list_value_length(table["input_ids"]).to_numpy() for table in slices]
+    return numpy.concatenate(counts) if counts else numpy.zeros(0, dtype=numpy.int32)
+
+
 def _tokenizer_fingerprint(tokenizer) -> str:
     backend = getattr(tokenizer, "backend_tokenizer", None)
     text = backend.to_str() if backend is not None else json.dumps(tokenizer.get_vocab(), sort_keys=True)

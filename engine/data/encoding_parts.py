@@ -35,6 +35,7 @@ PART = 1000  # conversations per part: the unit of work, of progress, and of the
 PARALLEL_FROM = 4000  # conversations; below this, starting encoding processes costs more than it saves
 STARTUP_TIMEOUT_S = 300  # an encoding process that cannot even start (import, tokenizer) within this is stuck
 PART_TIMEOUT_ENV = "STUDIO_ENCODE_PART_TIMEOUT_S"
+START_METHOD = "forkserver"  # never "fork" (see above); bench/data_throughput.py --compare measures "spawn"
 
 
 def part_timeout() -> float:
@@ -181,8 +182,9 @@ class _Processes:
     """`count` encoding processes started from a forkserver; see the module docstring for why."""
 
     def __init__(self, count: int, encoder: Encoder, folder: Path):
-        context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload(["engine.data.encoding_parts", "transformers"])
+        context = multiprocessing.get_context(START_METHOD)
+        if START_METHOD == "forkserver":
+            context.set_forkserver_preload(["engine.data.encoding_parts", "transformers"])
         self.folder, self.links = folder, {}
         for _ in range(count):
             ours, theirs = context.Pipe()

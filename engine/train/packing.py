@@ -66,10 +66,43 @@ def pack_examples(examples, row_length: int) -> list[dict]:
 
 
 def pack_dataset(dataset, row_length: int):
-    """A datasets.Dataset of packed rows (see pack_examples)."""
+    """A datasets.Dataset of the rows pack_examples builds, assembled in Arrow a slice of rows at a time: the
+    examples (memory-mapped, maybe a million) never become Python lists, only their lengths do."""
+    import pyarrow
     from datasets import Dataset
 
-    return Dataset.from_list(pack_examples(dataset.to_dict(), row_length))
+    from engine.data.encoding import example_lengths
+
+    lengths = example_lengths(dataset)
+    rows = pack_rows(lengths.tolist(), row_length)
+    arrow = dataset.with_format("arrow")
+    tables = [_packed_table(arrow, rows[start : start + PACK_SLICE]) for start in range(0, len(rows), PACK_SLICE)]
+    return Dataset(pyarrow.concat_tables(tables) if tables else _packed_table(arrow, []))
+
+
+PACK_SLICE = 4096  # packed rows assembled at once
+
+
+def _packed_table(arrow_dataset, rows: list[list[int]]):
+    """Packed rows {"input_ids", "labels", "lengths"} from the examples of `rows` (indices into the dataset):
+    each row's members end to end, the first label of each member IGNORE, as pack_examples does."""
+    import numpy
+    import pyarrow
+
+    members = arrow_dataset[[index for row in rows for index in row]]
+    ids = members["input_ids"].combine_chunks()
+    lengths = pyarrow.compute.list_value_length(ids).to_numpy().astype(numpy.int64)
+    token_starts = numpy.concatenate([[0], numpy.cumsum(lengths)])
+    member_offsets = numpy.concatenate([[0], numpy.cumsum([len(row) for row in rows], dtype=numpy.int64)])
+    row_offsets = pyarrow.array(token_starts[member_offsets], pyarrow.int32())
+    labels = members["labels"].combine_chunks().flatten().to_numpy(zero_copy_only=False).copy()
+    labels[token_starts[:-1][lengths > 0]] = IGNORE  # alone, an example's first token is never predicted
+    return pyarrow.table({
+        "input_ids": pyarrow.ListArray.from_arrays(row_offsets, ids.flatten()),
+        "labels": pyarrow.ListArray.from_arrays(row_offsets, pyarrow.array(labels, ids.type.value_type)),
+        "lengths": pyarrow.ListArray.from_arrays(pyarrow.array(member_offsets, pyarrow.int32()),
+                                                 pyarrow.array(lengths)),
+    })
 
 
 def packing_preview(lengths: list[int], row_length: int, batch_size: int) -> dict:
@@ -95,8 +128,17 @@ def batch_padding(lengths: list[int], batch_size: int) -> int:
 
 
 def fill(rows, row_length: int) -> float:
-    """Share of the row tokens that are real tokens, if every row were padded to `row_length`."""
-    return sum(sum(row["lengths"]) for row in rows) / (len(rows) * row_length) if len(rows) else 0.0
+    """Share of the row tokens that are real tokens, if every row were padded to `row_length` (`rows`: a list
+    of packed rows, or a datasets.Dataset of them, summed in Arrow)."""
+    if not len(rows):
+        return 0.0
+    if hasattr(rows, "with_format"):
+        import pyarrow.compute
+
+        real = pyarrow.compute.sum(pyarrow.compute.list_flatten(rows.with_format("arrow")[:]["lengths"])).as_py()
+    else:
+        real = sum(sum(row["lengths"]) for row in rows)
+    return real / (len(rows) * row_length)
 
 
 # ---------------------------------------------------------------------------------------------------------
