@@ -69,27 +69,34 @@ def pack_dataset(dataset, row_length: int):
     """A datasets.Dataset of the rows pack_examples builds, assembled in Arrow a slice of rows at a time: the
     examples (memory-mapped, maybe a million) never become Python lists, only their lengths do."""
     import pyarrow
+    import pyarrow.compute
     from datasets import Dataset
 
-    from engine.data.encoding import example_lengths
-
-    lengths = example_lengths(dataset)
-    rows = pack_rows(lengths.tolist(), row_length)
-    arrow = dataset.with_format("arrow")
-    tables = [_packed_table(arrow, rows[start : start + PACK_SLICE]) for start in range(0, len(rows), PACK_SLICE)]
-    return Dataset(pyarrow.concat_tables(tables) if tables else _packed_table(arrow, []))
+    table = _examples_table(dataset)
+    rows = pack_rows(pyarrow.compute.list_value_length(table["input_ids"]).to_numpy().tolist(), row_length)
+    tables = [_packed_table(table, rows[start : start + PACK_SLICE]) for start in range(0, len(rows), PACK_SLICE)]
+    return Dataset(pyarrow.concat_tables(tables) if tables else _packed_table(table, []))
 
 
 PACK_SLICE = 4096  # packed rows assembled at once
 
 
-def _packed_table(arrow_dataset, rows: list[list[int]]):
+def _examples_table(dataset):
+    """The input_ids and labels of a datasets.Dataset as one pyarrow Table in the dataset's order. A split's
+    dataset is the file's table plus an index mapping (datasets' `_indices`); it is taken here in one vectorised
+    call, where datasets' own gather slices the table once per row (~100 s for a million rows)."""
+    table = dataset.data.table.select(["input_ids", "labels"])
+    indices = getattr(dataset, "_indices", None)
+    return table if indices is None else table.take(indices.column(0))
+
+
+def _packed_table(table, rows: list[list[int]]):
     """Packed rows {"input_ids", "labels", "lengths"} from the examples of `rows` (indices into the dataset):
     each row's members end to end, the first label of each member IGNORE, as pack_examples does."""
     import numpy
     import pyarrow
 
-    members = arrow_dataset[[index for row in rows for index in row]]
+    members = table.take(pyarrow.array([index for row in rows for index in row], pyarrow.int64()))
     ids = members["input_ids"].combine_chunks()
     lengths = pyarrow.compute.list_value_length(ids).to_numpy().astype(numpy.int64)
     token_starts = numpy.concatenate([[0], numpy.cumsum(lengths)])
