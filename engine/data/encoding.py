@@ -12,43 +12,15 @@ import hashlib
 import json
 import os
 import shutil
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from engine.data.encoding_parts import EncodeStats, encode_rows
 from engine.data.templates import ChatTemplate, assistant_spans
 
 IGNORE = -100
 BATCH = 1000  # conversations per fast-tokenizer call
-
-
-@dataclass
-class EncodeStats:
-    examples: int = 0
-    truncated: int = 0
-    dropped_empty: int = 0  # nothing left to learn after truncation
-    tokens: int = 0
-    trained_tokens: int = 0
-    lengths: list[int] = field(default_factory=list)
-
-    def summary(self) -> dict:
-        return {
-            "examples": self.examples,
-            "truncated": self.truncated,
-            "dropped_no_target": self.dropped_empty,
-            "tokens": self.tokens,
-            "trained_tokens": self.trained_tokens,
-        }
-
-    def add(self, other: EncodeStats) -> None:
-        """Count `other`'s examples too (a part's, encoded elsewhere)."""
-        for name in ("examples", "truncated", "dropped_empty", "tokens", "trained_tokens"):
-            setattr(self, name, getattr(self, name) + getattr(other, name))
-        self.lengths += other.lengths
-
-    def without_lengths(self) -> EncodeStats:
-        """The tallies alone: the lengths of a whole dataset are read from its Arrow column instead."""
-        return EncodeStats(self.examples, self.truncated, self.dropped_empty, self.tokens, self.trained_tokens)
 
 
 def encode_conversations(
@@ -124,7 +96,6 @@ def encode_dataset(name: str, template: ChatTemplate, tokenizer, cutoff_len: int
     examples written to disk as they come (engine/data/encoding_parts.py): memory stays bounded at any size."""
     from datasets import Dataset
 
-    from engine.data.encoding_parts import encode_rows
     from engine.data.registry import get_entry
 
     entry = get_entry(name)

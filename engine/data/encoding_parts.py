@@ -23,11 +23,11 @@ import multiprocessing
 import os
 import time
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
 from itertools import islice
 from multiprocessing.connection import wait
 from pathlib import Path
 
-from engine.data.encoding import Encoder, EncodeStats
 from engine.data.registry import DataError
 from engine.messages import say
 
@@ -36,6 +36,35 @@ PARALLEL_FROM = 4000  # conversations; below this, starting encoding processes c
 STARTUP_TIMEOUT_S = 300  # an encoding process that cannot even start (import, tokenizer) within this is stuck
 PART_TIMEOUT_ENV = "STUDIO_ENCODE_PART_TIMEOUT_S"
 START_METHOD = "forkserver"  # never "fork" (see above); bench/data_throughput.py --compare measures "spawn"
+
+
+@dataclass
+class EncodeStats:
+    examples: int = 0
+    truncated: int = 0
+    dropped_empty: int = 0  # nothing left to learn after truncation
+    tokens: int = 0
+    trained_tokens: int = 0
+    lengths: list[int] = field(default_factory=list)
+
+    def summary(self) -> dict:
+        return {
+            "examples": self.examples,
+            "truncated": self.truncated,
+            "dropped_no_target": self.dropped_empty,
+            "tokens": self.tokens,
+            "trained_tokens": self.trained_tokens,
+        }
+
+    def add(self, other: EncodeStats) -> None:
+        """Count `other`'s examples too (a part's, encoded elsewhere)."""
+        for name in ("examples", "truncated", "dropped_empty", "tokens", "trained_tokens"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.lengths += other.lengths
+
+    def without_lengths(self) -> EncodeStats:
+        """The tallies alone: the lengths of a whole dataset are read from its Arrow column instead."""
+        return EncodeStats(self.examples, self.truncated, self.dropped_empty, self.tokens, self.trained_tokens)
 
 
 def part_timeout() -> float:
@@ -50,9 +79,10 @@ def encoding_processes(conversations: int) -> int:
     return 0 if conversations < PARALLEL_FROM or cores < 2 else min(cores, 8, -(-conversations // PART))
 
 
-def encode_rows(name: str, max_samples: int, encoder: Encoder, path: Path,
+def encode_rows(name: str, max_samples: int, encoder, path: Path,
                 progress: Callable[[int, int], None] | None = None) -> EncodeStats:
-    """Encode the rows of registered dataset `name` (its first `max_samples`, 0 = all) into the Arrow file
+    """Encode the rows of registered dataset `name` (its first `max_samples`, 0 = all) with `encoder` (an
+    engine.data.encoding.Encoder) into the Arrow file
     `path` (input_ids, labels: lists of int32), in order; `progress(done, total)` after each part."""
     from engine.data.conversion import iter_conversations
 
@@ -88,7 +118,7 @@ class _Progress:
         self.progress(self.done, self.total)
 
 
-def _encode_here(parts: Iterable[list[list[dict]]], encoder: Encoder, path: Path, report: _Progress) -> EncodeStats:
+def _encode_here(parts: Iterable[list[list[dict]]], encoder, path: Path, report: _Progress) -> EncodeStats:
     """Every part in this process (a small dataset, or a machine with one core)."""
     stats = EncodeStats()
     with _ExamplesWriter(path) as writer:
@@ -145,7 +175,7 @@ class _ExamplesWriter:
 # Encoding processes: each on its own pipe; a part goes out as a file and comes back as a file
 
 
-def _serve(link, encoder: Encoder, folder: Path) -> None:
+def _serve(link, encoder, folder: Path) -> None:
     """An encoding process: says it is ready, then encodes part after part until told None."""
     link.send(("ready", None, None))
     while (number := link.recv()) is not None:
@@ -181,10 +211,10 @@ def _out_file(folder: Path, number: int) -> Path:
 class _Processes:
     """`count` encoding processes started from a forkserver; see the module docstring for why."""
 
-    def __init__(self, count: int, encoder: Encoder, folder: Path):
+    def __init__(self, count: int, encoder, folder: Path):
         context = multiprocessing.get_context(START_METHOD)
         if START_METHOD == "forkserver":
-            context.set_forkserver_preload(["engine.data.encoding_parts", "transformers"])
+            context.set_forkserver_preload(["engine.data.encoding", "transformers"])
         self.folder, self.links = folder, {}
         for _ in range(count):
             ours, theirs = context.Pipe()
