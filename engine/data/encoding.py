@@ -12,33 +12,15 @@ import hashlib
 import json
 import os
 import shutil
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable
 
+from engine.data.encoding_parts import EncodeStats, encode_rows
 from engine.data.templates import ChatTemplate, assistant_spans
 
 IGNORE = -100
 BATCH = 1000  # conversations per fast-tokenizer call
-PARALLEL_FROM = 4000  # conversations; below this, starting worker processes costs more than it saves
-
-
-@dataclass
-class EncodeStats:
-    examples: int = 0
-    truncated: int = 0
-    dropped_empty: int = 0  # nothing left to learn after truncation
-    tokens: int = 0
-    trained_tokens: int = 0
-    lengths: list[int] = field(default_factory=list)
-
-    def summary(self) -> dict:
-        return {
-            "examples": self.examples,
-            "truncated": self.truncated,
-            "dropped_no_target": self.dropped_empty,
-            "tokens": self.tokens,
-            "trained_tokens": self.trained_tokens,
-        }
 
 
 def encode_conversations(
@@ -52,22 +34,41 @@ def encode_conversations(
 ) -> tuple[list[dict], EncodeStats]:
     """[{"input_ids": [...], "labels": [...]}] for every usable conversation, and what happened to them;
     `progress(done, total)` is told after each batch. `mask_history`: only each conversation's last reply is
-    trained, earlier ones are context (LLaMA-Factory's mask_history)."""
+    trained, earlier ones are context (LLaMA-Factory's mask_history). In this process: for a few conversations
+    (a preview, an evaluation); a registered dataset goes through encode_dataset."""
+    encoder = Encoder(template, tokenizer, cutoff_len, train_on_prompt, mask_history)
     stats, examples = EncodeStats(), []
     progress = progress or (lambda done, total: None)
     progress(0, len(conversations))
-    rendered_all = render_all(conversations, template, tokenizer)
-    for start in range(0, len(rendered_all), BATCH):
-        rendered = rendered_all[start : start + BATCH]
-        encoded = tokenizer(
+    for start in range(0, len(conversations), BATCH):
+        examples += encoder.encode(conversations[start : start + BATCH], stats)
+        progress(min(start + BATCH, len(conversations)), len(conversations))
+    return examples, stats
+
+
+@dataclass(frozen=True)
+class Encoder:
+    """What turns conversations into examples; pickled whole into each encoding process."""
+
+    template: ChatTemplate
+    tokenizer: object
+    cutoff_len: int
+    train_on_prompt: bool = False
+    mask_history: bool = False
+
+    def encode(self, conversations: list[list[dict]], stats: EncodeStats) -> list[dict]:
+        """The usable examples of `conversations`, their tallies added to `stats`."""
+        rendered = [assistant_spans(self.template, self.tokenizer, messages) for messages in conversations]
+        encoded = self.tokenizer(
             [text for text, _ in rendered], add_special_tokens=False, return_offsets_mapping=True
         )
+        examples = []
         for (_, spans), ids, offsets in zip(rendered, encoded["input_ids"], encoded["offset_mapping"]):
-            spans = spans[-1:] if mask_history else spans
-            labels = list(ids) if train_on_prompt else _mask(ids, offsets, spans)
-            if len(ids) > cutoff_len:
+            spans = spans[-1:] if self.mask_history else spans
+            labels = list(ids) if self.train_on_prompt else _mask(ids, offsets, spans)
+            if len(ids) > self.cutoff_len:
                 stats.truncated += 1
-                ids, labels = ids[:cutoff_len], labels[:cutoff_len]
+                ids, labels = ids[: self.cutoff_len], labels[: self.cutoff_len]
             if all(label == IGNORE for label in labels):
                 stats.dropped_empty += 1
                 continue
@@ -76,38 +77,14 @@ def encode_conversations(
             stats.tokens += len(ids)
             stats.trained_tokens += sum(label != IGNORE for label in labels)
             stats.lengths.append(len(ids))
-        progress(start + len(rendered), len(rendered_all))
-    return examples, stats
+        return examples
 
 
 # ---------------------------------------------------------------------------------------------------------
-# Rendering in parallel: Jinja rendering, not tokenization, is the slow part (~1 ms a conversation)
+# Cached encoding of a registered dataset: streamed to a memory-mapped Arrow file, shared by every run with
+# the same file, registry entry, template, tokenizer and settings
 
-
-def _workers() -> int:
-    return min(os.cpu_count() or 1, 8)
-
-
-def render_all(conversations: list[list[dict]], template: ChatTemplate, tokenizer) -> list[tuple[str, list]]:
-    """assistant_spans of every conversation, split over the CPU cores when there are many."""
-    if len(conversations) < PARALLEL_FROM or _workers() == 1:
-        return [assistant_spans(template, tokenizer, messages) for messages in conversations]
-    import multiprocessing
-
-    os.environ["TOKENIZERS_PARALLELISM"] = "false"  # the Rust pool must not be live across fork
-    chunk = -(-len(conversations) // _workers())
-    parts = [conversations[i : i + chunk] for i in range(0, len(conversations), chunk)]
-    with multiprocessing.get_context("fork").Pool(len(parts)) as pool:
-        rendered = pool.starmap(_render_part, [(part, template, tokenizer) for part in parts])
-    return [item for part in rendered for item in part]
-
-
-def _render_part(conversations, template, tokenizer):
-    return [assistant_spans(template, tokenizer, messages) for messages in conversations]
-
-
-# ---------------------------------------------------------------------------------------------------------
-# Cached encoding of a registered dataset: a second load of the same file is a memory-mapped read
+CACHE_FORMAT = 2  # 2: one memory-mapped examples.arrow of int32 lists (1: datasets' save_to_disk folder)
 
 
 def encode_dataset(name: str, template: ChatTemplate, tokenizer, cutoff_len: int, train_on_prompt: bool,
@@ -115,42 +92,59 @@ def encode_dataset(name: str, template: ChatTemplate, tokenizer, cutoff_len: int
                    mask_history: bool = False):
     """(datasets.Dataset of input_ids/labels, summary dict) for registered dataset `name`, from the cache
     when the file, registry entry, template, tokenizer and settings are all unchanged; `progress` as in
-    encode_conversations (not called for a cached dataset)."""
-    from datasets import Dataset, disable_progress_bars, load_from_disk
+    encode_conversations (not called for a cached dataset). The rows are read one part at a time and the
+    examples written to disk as they come (engine/data/encoding_parts.py): memory stays bounded at any size."""
+    from datasets import Dataset
 
-    from engine.data.conversion import load_conversations
-    from engine.data.hub import entry_fingerprint
     from engine.data.registry import get_entry
-    from engine.paths import cache_dir
 
     entry = get_entry(name)
+    encoder = Encoder(template, tokenizer, cutoff_len, train_on_prompt, mask_history)
+    folder = _cache_folder(name, entry, encoder, max_samples)
+    if not (folder / "summary.json").exists():
+        # Written aside, then renamed into place whole: the ranks of a multi-process run all encode at once.
+        staging = folder.with_name(f".{folder.name}.{os.getpid()}")
+        try:
+            stats = encode_rows(name, max_samples, encoder, staging / EXAMPLES, progress)
+            (staging / "summary.json").write_text(json.dumps(stats.summary()))
+            _put_in_place(staging, folder)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+    return Dataset.from_file(str(folder / EXAMPLES)), json.loads((folder / "summary.json").read_text())
+
+
+EXAMPLES = "examples.arrow"  # the encoded examples in a cache entry (Arrow IPC stream: input_ids, labels)
+
+
+def _cache_folder(name: str, entry, encoder: Encoder, max_samples: int) -> Path:
+    from engine.data.hub import entry_fingerprint
+    from engine.paths import cache_dir
+
     key = hashlib.sha256(entry_fingerprint(entry).encode())
-    settings = [vars(entry), template.source, template.enable_thinking, cutoff_len, train_on_prompt, max_samples,
-                mask_history]
+    settings = [CACHE_FORMAT, vars(entry), encoder.template.source, encoder.template.enable_thinking,
+                encoder.cutoff_len, encoder.train_on_prompt, max_samples, encoder.mask_history]
     key.update(json.dumps(settings, default=str).encode())  # default: the entry's folder is a Path
-    key.update(_tokenizer_fingerprint(tokenizer).encode())
-    folder = cache_dir() / "encoded" / f"{name}-{key.hexdigest()[:16]}"
-    if (folder / "summary.json").exists():
-        return load_from_disk(str(folder)), json.loads((folder / "summary.json").read_text())
-    examples, stats = encode_conversations(
-        load_conversations(name, max_samples), template, tokenizer, cutoff_len, train_on_prompt, progress,
-        mask_history,
-    )
-    dataset = Dataset.from_dict(
-        {"input_ids": [e["input_ids"] for e in examples], "labels": [e["labels"] for e in examples]}
-    )
-    disable_progress_bars()  # tqdm bars would flood train.log; progress is reported through events instead
-    # Written aside, then renamed into place whole: the ranks of a multi-process run all encode at once.
-    staging = folder.with_name(f".{folder.name}.{os.getpid()}")
-    dataset.save_to_disk(str(staging))
-    (staging / "summary.json").write_text(json.dumps(stats.summary()))
+    key.update(_tokenizer_fingerprint(encoder.tokenizer).encode())
+    return cache_dir() / "encoded" / f"{name}-{key.hexdigest()[:16]}"
+
+
+def _put_in_place(staging: Path, folder: Path) -> None:
     if folder.exists() and not (folder / "summary.json").exists():
         shutil.rmtree(folder, ignore_errors=True)  # half-written by a process killed before this renaming
     try:
         staging.rename(folder)
     except OSError:  # another process put the same encoding there first
-        shutil.rmtree(staging, ignore_errors=True)
-    return load_from_disk(str(folder)), stats.summary()
+        pass
+
+
+def example_lengths(dataset):
+    """numpy array of the token count of every example of a datasets.Dataset, read from Arrow in slices."""
+    import numpy
+    import pyarrow.compute
+
+    slices = dataset.with_format("arrow").iter(batch_size=65536)
+    counts = [pyarrow.compute.list_value_length(table["input_ids"]).to_numpy() for table in slices]
+    return numpy.concatenate(counts) if counts else numpy.zeros(0, dtype=numpy.int32)
 
 
 def _tokenizer_fingerprint(tokenizer) -> str:

@@ -56,7 +56,10 @@ def entry_fingerprint(entry: DatasetEntry) -> str:
         return key.hexdigest()
     source = dataset_file(entry)
     for file in folder_files(source) if source.is_dir() else [source]:
-        key.update(file.name.encode() + file.read_bytes())
+        key.update(file.name.encode())
+        with file.open("rb") as stream:  # a block at a time: a dataset file may not fit in memory
+            for block in iter(lambda: stream.read(1 << 22), b""):
+                key.update(block)
     return key.hexdigest()
 
 

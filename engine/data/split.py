@@ -20,5 +20,9 @@ def split_dataset(dataset, config: RunConfig):
     """(train, validation or None) of a datasets.Dataset, split by `split_indices` with the run's seed."""
     if len(dataset) == 0:
         raise ValueError("no example is left to train on: every one was empty after truncation; raise cutoff_len")
+    import numpy
+
     train, validation = split_indices(len(dataset), config.train.seed, config.data.val_size)
-    return dataset.select(train), dataset.select(validation) if validation else None
+    # As numpy arrays: datasets fingerprints select()'s argument, and hashes an array as bytes, a list item by item.
+    train, validation = numpy.asarray(train), numpy.asarray(validation)
+    return dataset.select(train), dataset.select(validation) if len(validation) else None

@@ -9,9 +9,9 @@ import sys
 from collections.abc import Iterable, Iterator
 
 from engine.data.checker import row_text
-from engine.data.conversion import (dataset_kind, iter_conversations, iter_texts, load_conversations, load_texts,
+from engine.data.conversion import (dataset_kind, iter_conversations, iter_texts, load_texts,
                                     load_vision_samples)
-from engine.data.encoding import IGNORE, encode_conversations
+from engine.data.encoding import IGNORE, encode_conversations, encode_dataset, example_lengths
 from engine.data.hub import iter_entry_rows
 from engine.data.registry import get_entry
 from engine.data.templates import ChatTemplate, load_template, render_messages
@@ -95,8 +95,8 @@ def token_lengths(name: str, template: ChatTemplate | str, tokenizer) -> list[in
     if kind == "vision":
         return _vision_lengths(name, template, tokenizer)
     template = _template(template, tokenizer)
-    _, stats = encode_conversations(load_conversations(name), template, tokenizer, NO_CUTOFF)
-    return stats.lengths
+    encoded, _ = encode_dataset(name, template, tokenizer, NO_CUTOFF, False)  # cached, in parts, any size
+    return example_lengths(encoded).tolist()
 
 
 def _vision_lengths(name: str, template: ChatTemplate | str, processor) -> list[int]:

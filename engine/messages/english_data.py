@@ -202,4 +202,18 @@ DATA_ENGLISH: dict[str, str] = {
     "failure.silent.disk_full": "the training process died while its disk was full",
     "failure.silent.killed": "the training process was killed before it finished",
     "failure.silent.before_start": "the training process ended before it could start; the end of train.log:\n{tail}",
+    # engine/data/encoding_parts.py
+    "data.encode_stalled": (
+        "encoding stalled: rows {first}–{last} brought no result within {seconds} s (a part takes about a second), "
+        "so the run was stopped instead of waiting forever; start it again, and if it stalls again free some "
+        "memory or CPU, or raise the bound with the environment variable {setting}"
+    ),
+    "data.encode_start_stalled": (
+        "the encoding processes did not start within {seconds} s; the machine may be out of memory or overloaded "
+        "— free some and start the run again"
+    ),
+    "data.encode_process_died": (
+        "an encoding process died (exit code {code}), most often for lack of memory; free some memory, or lower "
+        "Max samples, and start the run again"
+    ),
 }

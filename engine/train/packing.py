@@ -66,10 +66,50 @@ def pack_examples(examples, row_length: int) -> list[dict]:
 
 
 def pack_dataset(dataset, row_length: int):
-    """A datasets.Dataset of packed rows (see pack_examples)."""
+    """A datasets.Dataset of the rows pack_examples builds, assembled in Arrow a slice of rows at a time: the
+    examples (memory-mapped, maybe a million) never become Python lists, only their lengths do."""
+    import pyarrow
+    import pyarrow.compute
     from datasets import Dataset
 
-    return Dataset.from_list(pack_examples(dataset.to_dict(), row_length))
+    table = _examples_table(dataset)
+    rows = pack_rows(pyarrow.compute.list_value_length(table["input_ids"]).to_numpy().tolist(), row_length)
+    tables = [_packed_table(table, rows[start : start + PACK_SLICE]) for start in range(0, len(rows), PACK_SLICE)]
+    return Dataset(pyarrow.concat_tables(tables) if tables else _packed_table(table, []))
+
+
+PACK_SLICE = 4096  # packed rows assembled at once
+
+
+def _examples_table(dataset):
+    """The input_ids and labels of a datasets.Dataset as one pyarrow Table in the dataset's order. A split's
+    dataset is the file's table plus an index mapping (datasets' `_indices`); it is taken here in one vectorised
+    call, where datasets' own gather slices the table once per row (~100 s for a million rows)."""
+    table = dataset.data.table.select(["input_ids", "labels"])
+    indices = getattr(dataset, "_indices", None)
+    return table if indices is None else table.take(indices.column(0))
+
+
+def _packed_table(table, rows: list[list[int]]):
+    """Packed rows {"input_ids", "labels", "lengths"} from the examples of `rows` (indices into the dataset):
+    each row's members end to end, the first label of each member IGNORE, as pack_examples does."""
+    import numpy
+    import pyarrow
+
+    members = table.take(pyarrow.array([index for row in rows for index in row], pyarrow.int64()))
+    ids = members["input_ids"].combine_chunks()
+    lengths = pyarrow.compute.list_value_length(ids).to_numpy().astype(numpy.int64)
+    token_starts = numpy.concatenate([[0], numpy.cumsum(lengths)])
+    member_offsets = numpy.concatenate([[0], numpy.cumsum([len(row) for row in rows], dtype=numpy.int64)])
+    row_offsets = pyarrow.array(token_starts[member_offsets], pyarrow.int32())
+    labels = members["labels"].combine_chunks().flatten().to_numpy(zero_copy_only=False).copy()
+    labels[token_starts[:-1][lengths > 0]] = IGNORE  # alone, an example's first token is never predicted
+    return pyarrow.table({
+        "input_ids": pyarrow.ListArray.from_arrays(row_offsets, ids.flatten()),
+        "labels": pyarrow.ListArray.from_arrays(row_offsets, pyarrow.array(labels, ids.type.value_type)),
+        "lengths": pyarrow.ListArray.from_arrays(pyarrow.array(member_offsets, pyarrow.int32()),
+                                                 pyarrow.array(lengths)),
+    })
 
 
 def packing_preview(lengths: list[int], row_length: int, batch_size: int) -> dict:
@@ -95,8 +135,17 @@ def batch_padding(lengths: list[int], batch_size: int) -> int:
 
 
 def fill(rows, row_length: int) -> float:
-    """Share of the row tokens that are real tokens, if every row were padded to `row_length`."""
-    return sum(sum(row["lengths"]) for row in rows) / (len(rows) * row_length) if len(rows) else 0.0
+    """Share of the row tokens that are real tokens, if every row were padded to `row_length` (`rows`: a list
+    of packed rows, or a datasets.Dataset of them, summed in Arrow)."""
+    if not len(rows):
+        return 0.0
+    if hasattr(rows, "with_format"):
+        import pyarrow.compute
+
+        real = pyarrow.compute.sum(pyarrow.compute.list_flatten(rows.with_format("arrow")[:]["lengths"])).as_py()
+    else:
+        real = sum(sum(row["lengths"]) for row in rows)
+    return real / (len(rows) * row_length)
 
 
 # ---------------------------------------------------------------------------------------------------------
