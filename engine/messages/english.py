@@ -312,4 +312,24 @@ ENGLISH: dict[str, str] = {
     "export.gguf_reward_model": "a reward model scores text and cannot chat: GGUF is for chat models; export it "
                                 "without GGUF",
     "export.gguf_needs_merged": "GGUF files are made from the merged model; untick 'adapter only' to export GGUF",
+    # -- benchmarks: lm-evaluation-harness and judges (engine/benchmarks/) --
+    "bench.no_tasks": "choose at least one benchmark task",
+    "bench.unknown_task": "{task} is not a task lm-evaluation-harness knows; use its task name (e.g. mmlu, "
+                          "ceval-valid, gsm8k) or local:<registered dataset>",
+    "bench.not_cached": "{title} needs its data from the Hub; it is not cached on this machine ({task} reads "
+                        "{dataset}). Connect to the internet once to download it, or pick another task",
+    "bench.no_result": "run {run} has no trained result yet (final/ is missing): benchmark it once it has finished",
+    "bench.local_empty": "dataset {dataset} has no rows to ask; add questions to it first",
+    "bench.local_bad_choices": "dataset {dataset}, row {row}: choices must be a list of at least two answers that "
+                               "holds the row's answer; fix the row or remove its choices (short answer)",
+    "judge.unknown_mode": "judge mode {mode} is unknown; choose one of {modes}",
+    "judge.prompt_placeholders": "the judge prompt lacks {missing}: put each back where the question and the "
+                                 "replies belong",
+    "judge.bounds": "rows to judge and max tokens per judge reply must be at least 1",
+    "judge.no_endpoint": "no judge endpoint: give the base URL of an OpenAI-compatible server (e.g. "
+                         "http://127.0.0.1:8000/v1)",
+    "judge.cost": "{rows} rows, {calls} calls to the judge: about {prompt_tokens} prompt tokens and at most "
+                  "{max_reply_tokens} reply tokens",
+    "judge.result": "{judge} judged {rows} rows: {won}; {no_verdict} rows without a verdict",
+    "judge.no_judged": "no verdict at all",
 }
