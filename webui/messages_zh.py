@@ -416,4 +416,18 @@ MESSAGES_ZH: dict[str, str] = {
     "failure.silent.disk_full": "训练进程在磁盘已满时终止了",
     "failure.silent.killed": "训练进程在完成前被终止了",
     "failure.silent.before_start": "训练进程在开始训练前就结束了；train.log 的末尾：\n{tail}",
+    # -- benchmarks and judges (engine/benchmarks/) --
+    "bench.no_tasks": "请至少选择一个评测任务",
+    "bench.unknown_task": "{task} 不是 lm-evaluation-harness 认识的任务；请用它的任务名（如 mmlu、ceval-valid、gsm8k）或 local:<已登记的数据集>",
+    "bench.not_cached": "{title} 需要从 Hub 获取数据，本机尚未缓存（{task} 读取 {dataset}）。请联网下载一次，或换一个任务",
+    "bench.no_result": "运行 {run} 还没有训练结果（缺少 final/）：请等它完成后再评测",
+    "bench.local_empty": "数据集 {dataset} 中没有可提问的行；请先添加问题",
+    "bench.local_bad_choices": "数据集 {dataset} 第 {row} 行：choices 必须是至少两个答案的列表，并包含该行的答案；请修正该行，或删去 choices（改为简答题）",
+    "judge.unknown_mode": "未知的评判方式 {mode}；请从 {modes} 中选择",
+    "judge.prompt_placeholders": "评判提示词缺少 {missing}：请把它们放回问题和回答应在的位置",
+    "judge.bounds": "评判的行数和每次评判回复的最大 token 数都必须至少为 1",
+    "judge.no_endpoint": "没有评判端点：请填写 OpenAI 兼容服务的 Base URL（例如 http://127.0.0.1:8000/v1）",
+    "judge.cost": "{rows} 行，调用评判模型 {calls} 次：提示约 {prompt_tokens} 个 token，回复最多 {max_reply_tokens} 个 token",
+    "judge.result": "{judge} 评判了 {rows} 行：{won}；{no_verdict} 行没有结论",
+    "judge.no_judged": "没有任何结论",
 }

@@ -272,3 +272,41 @@ def read_job_events(folder: Path) -> list[dict]:
         except json.JSONDecodeError:
             continue  # a line being written
     return events
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Base vs tuned
+
+
+def side_by_side(results: dict) -> list[dict]:
+    """One row per task: its metric, base and tuned value ± stderr, and tuned − base (None where one is
+    missing)."""
+    scores = results.get("scores", {})
+    base, tuned = scores.get("base", {}), scores.get("tuned", {})
+    rows = []
+    for task in dict.fromkeys([*base, *tuned]):
+        a, b = base.get(task, {}), tuned.get(task, {})
+        difference = b["value"] - a["value"] if a.get("value") is not None and b.get("value") is not None else None
+        rows.append({"task": task, "metric": a.get("metric") or b.get("metric"), "base": a.get("value"),
+                     "base_stderr": a.get("stderr"), "tuned": b.get("value"), "tuned_stderr": b.get("stderr"),
+                     "difference": difference})
+    return rows
+
+
+def render_table(results: dict) -> str:
+    """The side-by-side as plain text (the CLI)."""
+    lines = [f"{'task':28} {'metric':12} {'base':>16} {'tuned':>16} {'difference':>10}"]
+    for row in side_by_side(results):
+        lines.append(f"{row['task']:28} {row['metric'] or '':12} {_with_stderr(row['base'], row['base_stderr']):>16}"
+                     f" {_with_stderr(row['tuned'], row['tuned_stderr']):>16} {_signed(row['difference']):>10}")
+    return "\n".join(lines)
+
+
+def _with_stderr(value, stderr) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.4f} ± {stderr:.4f}" if stderr is not None else f"{value:.4f}"
+
+
+def _signed(value) -> str:
+    return "-" if value is None else f"{value:+.4f}"

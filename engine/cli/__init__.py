@@ -27,18 +27,22 @@
                                                   check a dataset file (or a registered dataset)
   python -m engine data fill NAME --set K=V --as NEW
                                                   register a copy of a dataset with its {{name}} placeholders filled in
+  python -m engine bench TARGET --tasks T[,T...] [--limit N] [--num-fewshot K]
+                                                  lm-evaluation-harness tasks on a run's result and its base
+  python -m engine judge A B --data NAME --judge URL [--mode pairwise|rubric]
+                                                  an OpenAI-compatible model judges A's and B's replies
 """
 from __future__ import annotations
 
 import argparse
 
-from engine.cli import data, processes, runs, training, use
+from engine.cli import benchmarks, data, processes, runs, training, use
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m engine", description="Finetune Studio engine")
     commands = parser.add_subparsers(dest="command", required=True)
-    for group in (training, runs, processes, use, data):  # in this order in --help
+    for group in (training, runs, processes, use, data, benchmarks):  # in this order in --help
         group.add_parsers(commands)
     args = parser.parse_args(argv)
     return COMMANDS[args.command](args)
@@ -59,4 +63,6 @@ COMMANDS = {
     "eval": use.command_eval,
     "evaluate": use.command_eval,
     "data": data.command_data,
+    "bench": benchmarks.command_bench,
+    "judge": benchmarks.command_judge,
 }
