@@ -297,16 +297,80 @@ def render_table(results: dict) -> str:
     """The side-by-side as plain text (the CLI)."""
     lines = [f"{'task':28} {'metric':12} {'base':>16} {'tuned':>16} {'difference':>10}"]
     for row in side_by_side(results):
-        lines.append(f"{row['task']:28} {row['metric'] or '':12} {_with_stderr(row['base'], row['base_stderr']):>16}"
-                     f" {_with_stderr(row['tuned'], row['tuned_stderr']):>16} {_signed(row['difference']):>10}")
+        lines.append(f"{row['task']:28} {row['metric'] or '':12} {with_stderr(row['base'], row['base_stderr']):>16}"
+                     f" {with_stderr(row['tuned'], row['tuned_stderr']):>16} {signed(row['difference']):>10}")
     return "\n".join(lines)
 
 
-def _with_stderr(value, stderr) -> str:
+def with_stderr(value, stderr) -> str:
     if value is None:
         return "-"
     return f"{value:.4f} ± {stderr:.4f}" if stderr is not None else f"{value:.4f}"
 
 
-def _signed(value) -> str:
+def signed(value) -> str:
     return "-" if value is None else f"{value:+.4f}"
+
+
+# ---------------------------------------------------------------------------------------------------------
+# In the background (the web UI): `python -m engine bench` in a process group of its own
+
+
+JOB_FILE = "job.json"  # {"pid", "pgid"} of the background job
+LOG_FILE = "bench.log"
+
+
+def start_job(plan: BenchPlan) -> Path:
+    """Check the tasks (refusing before anything starts), then start the job in the background; returns its
+    folder. Its progress is read from the folder (job_progress); stop_job ends it, a later start resumes it."""
+    import os
+    import subprocess
+    import sys
+
+    folder = job_folder(plan.target)
+    folder.mkdir(parents=True, exist_ok=True)
+    check_tasks(plan.tasks, task_manager(plan.tasks, folder))
+    command = [sys.executable, "-m", "engine", "bench", plan.target, "--tasks", ",".join(plan.tasks),
+               "--limit", str(plan.limit), "--num-fewshot", str(plan.num_fewshot),
+               "--batch-size", str(plan.batch_size), *([] if plan.with_base else ["--no-base"])]
+    with (folder / LOG_FILE).open("w", encoding="utf-8") as log:
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                                   env=os.environ.copy())
+    (folder / JOB_FILE).write_text(json.dumps({"pid": process.pid}), encoding="utf-8")
+    return folder
+
+
+def job_running(folder: Path) -> bool:
+    import psutil
+
+    try:
+        pid = json.loads((Path(folder) / JOB_FILE).read_text(encoding="utf-8"))["pid"]
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except (FileNotFoundError, json.JSONDecodeError, KeyError, psutil.NoSuchProcess):
+        return False
+
+
+def stop_job(folder: Path) -> None:
+    """End the background job's whole process group; the tasks it finished stay in results.json."""
+    import os
+    import signal
+
+    if job_running(folder):
+        pid = json.loads((Path(folder) / JOB_FILE).read_text(encoding="utf-8"))["pid"]
+        os.killpg(pid, signal.SIGTERM)
+        _event(folder, "stopped")
+
+
+def job_progress(folder: Path) -> dict:
+    """{"done", "total", "state": running | done | stopped | failed | idle, "current": model/task}."""
+    events = read_job_events(folder)
+    starts = [i for i, e in enumerate(events) if e["event"] == "start"]
+    if not starts:
+        return {"done": 0, "total": 0, "state": "idle", "current": ""}
+    latest = events[starts[-1]:]
+    done = latest[0]["done"] + sum(1 for e in latest if e["event"] == "task_done")
+    last = latest[-1]["event"]
+    running = job_running(folder)
+    state = "running" if running else {"done": "done", "stopped": "stopped"}.get(last, "failed")
+    current = next((f"{e['model']} · {e['task']}" for e in reversed(latest) if e["event"] == "task_start"), "")
+    return {"done": done, "total": latest[0]["total"], "state": state, "current": current}
