@@ -174,3 +174,25 @@ def test_a_judge_that_answers_garbage_counts_as_no_verdict_never_as_a_win(judge_
     assert all(reply.strip() for verdict in verdicts for reply in verdict.reasons)  # it did answer, in prose
     assert [verdict.verdict for verdict in verdicts] == ["none", "none"]
     assert summarize(verdicts, "pairwise") == {"rows": 2, "no_verdict": 2, "win_rate": None}
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The Evaluate tab's panel (its handlers, without a browser)
+
+
+def test_the_panel_refuses_an_uncached_task_in_chinese_and_shows_costs_and_scores(studio_dirs):
+    import pandas as pd
+
+    from webui.benchmarks_panel import cost, results_table, start
+
+    assert start("", ["mmlu"], [], [], 10, 0, "zh")[0] == "请先选择一个已完成的运行。"
+    refused = start(str(studio_dirs), [], ["cmmlu"], [], 10, 0, "zh")[0]
+    assert refused.startswith("未开始：CMMLU 需要从 Hub 获取数据，本机尚未缓存"), refused
+    compared = pd.DataFrame([["q1", "label", "reply a", "reply b"], ["q2", "label", "a", "b"]])
+    assert cost(compared, "pairwise", "", 1, 100, "en").startswith(
+        "Before it runs: 1 rows, 2 calls to the judge: about ")
+    results = {"scores": {"base": {"gsm8k": {"metric": "exact_match", "value": 0.25, "stderr": 0.1}},
+                          "tuned": {"gsm8k": {"metric": "exact_match", "value": 0.5, "stderr": 0.1}}}}
+    table = results_table(results, "zh")
+    assert list(table.columns) == ["任务", "指标", "基座 ± 标准误", "微调后 ± 标准误", "差值"]
+    assert table.iloc[0].tolist() == ["gsm8k", "exact_match", "0.2500 ± 0.1000", "0.5000 ± 0.1000", "+0.2500"]
