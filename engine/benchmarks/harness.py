@@ -153,7 +153,7 @@ def data_available(path: str, name: str | None) -> bool:
 
     try:
         datasets.load_dataset_builder(path, name)
-    except (ConnectionError, FileNotFoundError, OSError, datasets.exceptions.DatasetNotFoundError):
+    except (OSError, datasets.exceptions.DatasetNotFoundError):  # OSError: ConnectionError, FileNotFoundError
         return False
     return True
 

@@ -191,8 +191,7 @@ def client_for(endpoint: Endpoint):
 
 
 def ask(client, endpoint: Endpoint, plan: JudgePlan, prompt: str) -> str:
-    model = endpoint.model or client.models.list().data[0].id
-    reply = client.chat.completions.create(model=model, messages=[{"role": "user", "content": prompt}],
+    reply = client.chat.completions.create(model=endpoint.model, messages=[{"role": "user", "content": prompt}],
                                            max_tokens=plan.max_tokens, temperature=plan.temperature)
     return reply.choices[0].message.content or ""
 
