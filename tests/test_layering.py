@@ -7,6 +7,7 @@ down the layer order (a layer may use itself and the layers below it, never one 
   engine.models                   loading, the built-in model, templates, fine-tuning types, shapes
   engine.use                      chat, generation, scoring a model
   engine.train                    stages, the shared Trainer set-up, validation of a run, memory estimate
+  engine.benchmarks               lm-evaluation-harness tasks on a run and its base; judges over OpenAI's API
   engine.runs                     run folders, status, events, the queue, the worker process, preflight
   engine.export                   merged models, GGUF, model cards
   engine.cli, engine.__main__     the command line
@@ -25,6 +26,7 @@ LAYERS = [
     ("engine.models",),
     ("engine.use",),
     ("engine.train",),
+    ("engine.benchmarks",),
     ("engine.runs",),
     ("engine.export",),
     ("engine.cli", "engine.__main__"),

@@ -28,6 +28,10 @@
                                                   check a dataset file (or a registered dataset)
   python -m engine data fill NAME --set K=V --as NEW
                                                   register a copy of a dataset with its {{name}} placeholders filled in
+  python -m engine bench TARGET --tasks T[,T...] [--limit N] [--num-fewshot K]
+                                                  lm-evaluation-harness tasks on a run's result and its base
+  python -m engine judge A B --data NAME --judge URL [--mode pairwise|rubric]
+                                                  an OpenAI-compatible model judges A's and B's replies
   python -m engine env | version                  library versions and devices (for a bug report) | the studio's
   python -m engine webui | webchat | api          llamafactory-cli's commands: say what to use here
 
@@ -40,13 +44,13 @@ import argparse
 import os
 import sys
 
-from engine.cli import about, data, processes, runs, training, use
+from engine.cli import about, benchmarks, data, processes, runs, training, use
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m engine", description="Finetune Studio engine")
     commands = parser.add_subparsers(dest="command", required=True)
-    for group in (training, runs, processes, use, data, about):  # in this order in --help
+    for group in (training, runs, processes, use, data, benchmarks, about):  # in this order in --help
         group.add_parsers(commands)
     args = parser.parse_args(argv)
     try:
@@ -71,6 +75,8 @@ COMMANDS = {
     "eval": use.command_eval,
     "evaluate": use.command_eval,
     "data": data.command_data,
+    "bench": benchmarks.command_bench,
+    "judge": benchmarks.command_judge,
     "env": about.command_env,
     "version": about.command_version,
     **{name: about.command_pointer for name in about.POINTERS},

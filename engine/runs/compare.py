@@ -10,6 +10,8 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
+from engine.benchmarks.harness import JOB_DIR, read_results, side_by_side
+from engine.benchmarks.judge import read_verdicts
 from engine.config.schema import RunConfig
 from engine.runs.events import current_events, final_status, peak_memory_mb, read_events
 from engine.runs.files import CONFIG_FILE
@@ -23,7 +25,8 @@ SERIES = ("train", "eval")
 SCORE_KEYS = ("bleu-4", "rouge-1", "rouge-2", "rouge-l")  # from metrics.json, where the run was evaluated
 # The final-metrics table, in this order; a row every compared run lacks is left out.
 METRIC_KEYS = ("train_loss", "eval_loss", "perplexity", *SCORE_KEYS, "tokens_per_s", "peak_memory_mb",
-               "wall_time_s", "trainable_params", "steps", "blind_win_rate")
+               "wall_time_s", "trainable_params", "steps", "blind_win_rate", "judge_win_rate")
+BENCH_PREFIX = "bench "  # a benchmark task's row: "bench mmlu" (the tuned model's score, engine/benchmarks)
 
 
 @dataclass
@@ -167,14 +170,16 @@ def config_diff(records: list[RunRecord]) -> dict[str, list]:
 
 def metrics_table(records: list[RunRecord]) -> dict[str, list]:
     per_run = [final_metrics(record) for record in records]
-    return {key: [metrics.get(key) for metrics in per_run] for key in METRIC_KEYS
+    benchmarks = sorted({key for metrics in per_run for key in metrics if key.startswith(BENCH_PREFIX)})
+    return {key: [metrics.get(key) for metrics in per_run] for key in (*METRIC_KEYS, *benchmarks)
             if any(metrics.get(key) is not None for metrics in per_run)}
 
 
 def final_metrics(record: RunRecord) -> dict:
     """A run's final numbers: last train loss, last eval loss and its perplexity, the scores of its latest
     evaluation (metrics.json), throughput, peak memory, wall time, trainable parameters, and the win rate of
-    its blind judgements (judgements.jsonl) against whatever it was judged against."""
+    its blind judgements (judgements.jsonl) and of a judge model's (judge.jsonl) against whatever it was judged
+    against, and its benchmark scores (benchmarks/results.json)."""
     events = record.events
     logs = [e for e in events if e["event"] == "log" and e.get("loss") is not None]
     evals = [e for e in events if e["event"] == "eval" and e.get("eval_loss") is not None]
@@ -192,6 +197,10 @@ def final_metrics(record: RunRecord) -> dict:
     scores = read_metrics(record.run_dir)
     judged = win_rate(read_judgements(record.run_dir))
     found["blind_win_rate"] = str(judged) if judged else None
+    by_judge = win_rate([v for v in read_verdicts(record.run_dir) if v["verdict"] in ("a", "b", "tie")])
+    found["judge_win_rate"] = str(by_judge) if by_judge else None
+    benchmarked = side_by_side(read_results(record.run_dir / JOB_DIR))
+    found |= {f"{BENCH_PREFIX}{row['task']}": row["tuned"] for row in benchmarked}
     return found | {key: scores[key] for key in SCORE_KEYS if key in scores}
 
 

@@ -13,7 +13,7 @@ from engine.data.registry import dataset_names
 from engine.paths import CONFIG_FILE
 from engine.use.metrics import METRICS
 
-from webui import judging_panel, run_view
+from webui import benchmarks_panel, judging_panel, run_view
 from webui.form import Form
 from webui.i18n import Labels, text, translated_columns
 from webui.loaded_models import BASE_PREFIX, load_pair, source_of
@@ -292,6 +292,7 @@ def build_evaluate_tab(labels: Labels, form: Form) -> dict:
         elem_id="compare-rows",
     )
     parts["judging"] = judging_panel.build_judging_panel(labels)
+    parts["benchmarks"] = benchmarks_panel.build_benchmarks_panel(labels)
     parts["stop_event"], parts["compare_stop_event"] = gr.State(None), gr.State(None)
     return parts
 
@@ -342,3 +343,4 @@ def wire_evaluate_tab(parts: dict, form: Form, lang: gr.Radio, tab: gr.Tab) -> N
     )
     wire_stop(parts["compare_stop"], parts["compare_stop_event"])
     judging_panel.wire_judging_panel(parts["judging"], parts["compared"], parts["picked_a"], parts["picked_b"], lang)
+    benchmarks_panel.wire_benchmarks_panel(parts["benchmarks"], parts["compared"], parts["picked_a"], lang)
