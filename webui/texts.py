@@ -495,4 +495,13 @@ TEXT: dict[str, dict[str, str]] = {
         "en": "{dataset} has pictures: pick a vision model in the Model tab (e.g. builtin:tiny-vlm) to see its tokens; "
               "{model} reads text only",
         "zh": "{dataset} 含有图片：请在“模型”页选择视觉模型（例如 builtin:tiny-vlm）来查看其词元；{model} 只能读取文本"},
+    # the server's gate (webui/gate.py): other origins, logout, the login form
+    "gate.foreign_origin": {
+        "en": "Refused: this request came from another web page or address than the studio's own. Open the studio "
+              "at the address it printed when it started.",
+        "zh": "已拒绝：此请求来自工作室以外的网页或地址。请使用工作室启动时打印的地址打开它。"},
+    "gate.logout_post": {"en": "Logging out takes a POST request to /logout: opening a link does not log out.",
+                         "zh": "退出登录需要向 /logout 发送 POST 请求：打开链接不会退出登录。"},
+    "gate.login_too_large": {"en": "The login form is too large: send only a user name and a password.",
+                             "zh": "登录表单过大：只需发送用户名和密码。"},
 }
