@@ -416,4 +416,24 @@ MESSAGES_ZH: dict[str, str] = {
     "failure.silent.disk_full": "训练进程在磁盘已满时终止了",
     "failure.silent.killed": "训练进程在完成前被终止了",
     "failure.silent.before_start": "训练进程在开始训练前就结束了；train.log 的末尾：\n{tail}",
+    # engine/config/parsing.py
+    "yaml.too_long": "YAML 文本长 {chars} 个字符；配置最多 {limit} 个字符",
+    "yaml.invalid": "文本不是有效的 YAML：{error}",
+    "yaml.aliases": "YAML 使用了别名（*name）；请把每个值直接写出来",
+    "yaml.too_deep": "YAML 嵌套超过 {depth} 层；配置只包含由字段组成的分节",
+    "yaml.not_sections": "配置必须是分节的映射（{sections}）",
+    # engine/train/extra_args.py
+    "extra_args.outside": "train.extra_args：{key} 会触及本次运行之外（Hub，或按路径指定的文件），不能在这里设置；请删除它",
+    "extra_args.not_offered": "train.extra_args：{key} 不能在这里设置；可设置的选项有：{allowed}",
+    "extra_args.bad_option": "train.extra_args：{key} 必须是{rule}；实际为 {value}",
+    "extra_args.rule.yes_no": " true 或 false",
+    "extra_args.rule.whole": " {low} 到 {high} 之间的整数",
+    "extra_args.rule.number": " {low} 到 {high} 之间的数",
+    "extra_args.rule.text": "最多 200 个字符的文本",
+    "extra_args.rule.numbers": "最多 8 个“名称: 数值”的映射",
+    # engine/data/hub.py
+    "data.cloud_not_remote": "数据集 {dataset}：cloud_file_name 必须是云存储地址（{schemes}）；实际为 {value}。请把本地文件放在注册表旁边，并在 file_name 中填写它",
+    "data.location_outside": "数据集 {dataset}：{key} {value} 是数据集文件夹 {folder} 之外的路径；请把数据放在该文件夹内，并填写相对于它的路径",
+    "data.hub_bad_id": "数据集 {dataset}：{key} {value} 不是数据集 ID（所有者/名称，例如 llamafactory/alpaca_en）；请在注册表中更正",
+    "data.subfolder_outside": "数据集 {dataset}：folder {value} 必须是数据集内部的文件夹，并使用相对路径（不能以 / 开头，不能含 ..）",
 }

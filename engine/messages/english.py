@@ -312,4 +312,20 @@ ENGLISH: dict[str, str] = {
     "export.gguf_reward_model": "a reward model scores text and cannot chat: GGUF is for chat models; export it "
                                 "without GGUF",
     "export.gguf_needs_merged": "GGUF files are made from the merged model; untick 'adapter only' to export GGUF",
+    # engine/config/parsing.py: the one bounded YAML reader
+    "yaml.too_long": "the YAML text is {chars} characters long; a config has at most {limit}",
+    "yaml.invalid": "the text is not valid YAML: {error}",
+    "yaml.aliases": "the YAML uses aliases (*name); write each value out instead",
+    "yaml.too_deep": "the YAML nests deeper than {depth} levels; a config holds sections of fields",
+    "yaml.not_sections": "the config must be a mapping of sections ({sections})",
+    # engine/train/extra_args.py: the allow-list of extra TrainingArguments options
+    "extra_args.outside": "train.extra_args: {key} would reach outside this run (the Hub, or a file named by path) "
+                          "and cannot be set here; remove it",
+    "extra_args.not_offered": "train.extra_args: {key} cannot be set here; the options offered are: {allowed}",
+    "extra_args.bad_option": "train.extra_args: {key} must be {rule}; got {value}",
+    "extra_args.rule.yes_no": "true or false",
+    "extra_args.rule.whole": "a whole number from {low} to {high}",
+    "extra_args.rule.number": "a number from {low} to {high}",
+    "extra_args.rule.text": "a text of at most 200 characters",
+    "extra_args.rule.numbers": "a mapping of at most 8 names to numbers",
 }

@@ -202,4 +202,13 @@ DATA_ENGLISH: dict[str, str] = {
     "failure.silent.disk_full": "the training process died while its disk was full",
     "failure.silent.killed": "the training process was killed before it finished",
     "failure.silent.before_start": "the training process ended before it could start; the end of train.log:\n{tail}",
+    # engine/data/hub.py: what a registry entry may name
+    "data.cloud_not_remote": "dataset {dataset}: cloud_file_name must be an address in cloud storage ({schemes}); "
+                             "got {value}. Put a local file beside the registry and name it in file_name",
+    "data.location_outside": "dataset {dataset}: {key} {value} is a path outside the dataset folder {folder}; keep "
+                             "the data inside that folder and name it relative to it",
+    "data.hub_bad_id": "dataset {dataset}: {key} {value} is not a dataset id (owner/name, e.g. "
+                       "llamafactory/alpaca_en); correct it in the registry",
+    "data.subfolder_outside": "dataset {dataset}: folder {value} must be a folder inside the dataset, named "
+                              "relative to it (no leading / and no ..)",
 }
