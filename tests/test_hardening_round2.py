@@ -10,7 +10,7 @@ import yaml
 
 from conftest import PROJECT
 from engine.data.checker import check_registered
-from engine.data.registry import using_dataset_dir
+from engine.data.registry import DataError, using_dataset_dir
 
 # The CLI run in a fresh interpreter that reports its child's peak RSS (KiB): RUSAGE_CHILDREN of that
 # interpreter holds only the CLI, not earlier tests' processes.
@@ -183,3 +183,29 @@ def test_stopping_a_run_as_it_fails_spares_the_next_queued_run(studio_dirs, tiny
             except ProcessLookupError:
                 pass
         worker_a.wait(30)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# 7. Zips: the inflation of all entries together
+
+
+def test_a_zip_of_many_small_well_compressed_entries_is_refused_before_a_byte_is_written(data_dirs, tmp_path):
+    import zipfile
+
+    from engine.data.uploads import import_archive, preview_file
+
+    bomb = tmp_path / "many.zip"
+    with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("data.jsonl", json.dumps({"instruction": "hi", "output": "hello"}) + "\n")
+        for n in range(200):  # each 1 MiB: under the per-entry floor, 200 MiB in all from ~200 KB
+            archive.writestr(f"pad/{n}.bin", b"\0" * 1024**2)
+    assert bomb.stat().st_size < 1024**2
+    preview = preview_file(bomb)
+    assert "refused as a zip bomb" in preview.report.render()
+    before = sorted((data_dirs / "data").rglob("*"))
+    try:
+        import_archive(bomb, "many")
+        raise AssertionError("imported")
+    except DataError as err:
+        assert "times its compressed size" in str(err)
+    assert sorted((data_dirs / "data").rglob("*")) == before  # nothing written, nothing left

@@ -436,4 +436,8 @@ MESSAGES_ZH: dict[str, str] = {
     "data.location_outside": "数据集 {dataset}：{key} {value} 是数据集文件夹 {folder} 之外的路径；请把数据放在该文件夹内，并填写相对于它的路径",
     "data.hub_bad_id": "数据集 {dataset}：{key} {value} 不是数据集 ID（所有者/名称，例如 llamafactory/alpaca_en）；请在注册表中更正",
     "data.subfolder_outside": "数据集 {dataset}：folder {value} 必须是数据集内部的文件夹，并使用相对路径（不能以 / 开头，不能含 ..）",
+    # engine/data/archives.py
+    "archive.total_ratio": "压缩包的 {entries} 个条目解压后共 {size} MB，是压缩大小的 {ratio} 倍（最多 {limit} 倍）：作为压缩炸弹被拒绝；请直接压缩数据集原文件",
+    "archive.disk_full": "压缩包解压后共 {size} MB，但磁盘只剩 {free} MB 可用；请先腾出空间",
+    "archive.data_folder_full": "数据文件夹已占用 {used} MB，此压缩包还会增加 {size} MB（总共最多 {limit} MB）；请先删除不再需要的数据集",
 }

@@ -211,4 +211,11 @@ DATA_ENGLISH: dict[str, str] = {
                        "llamafactory/alpaca_en); correct it in the registry",
     "data.subfolder_outside": "dataset {dataset}: folder {value} must be a folder inside the dataset, named "
                               "relative to it (no leading / and no ..)",
+    # engine/data/archives.py: the archive as a whole
+    "archive.total_ratio": "the archive's {entries} entries unpack to {size} MB, {ratio} times its compressed size "
+                           "(at most {limit} times): it is refused as a zip bomb; zip the dataset as it is",
+    "archive.disk_full": "the archive unpacks to {size} MB but only {free} MB are free on the disk; free some space "
+                         "first",
+    "archive.data_folder_full": "the data folder holds {used} MB and this archive would add {size} MB (at most "
+                                "{limit} MB in all); delete datasets you no longer need first",
 }
