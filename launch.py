@@ -93,6 +93,20 @@ def check_access(host: str, auth: str | None, share: bool) -> tuple[str, str] | 
     return None
 
 
+def clean_leftovers() -> None:
+    """What a crash (or kill -9) of an earlier studio left: its scratch folder (configs offered for download, and
+    uploads unless GRADIO_TEMP_DIR points elsewhere) and half-written registries. Gradio writes uploads into
+    the scratch folder from now on."""
+    import shutil
+
+    from engine.data.registry import remove_stale_temporaries
+    from engine.paths import scratch_dir
+
+    shutil.rmtree(scratch_dir(), ignore_errors=True)
+    os.environ.setdefault("GRADIO_TEMP_DIR", str(scratch_dir() / "uploads"))
+    remove_stale_temporaries()
+
+
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     auth = check_access(args.host, read_login(args), args.share)
@@ -101,6 +115,7 @@ def main(argv: list[str] | None = None) -> None:
     # uvicorn reads it when gradio starts the server: without it uvicorn trusts X-Forwarded-For from loopback,
     # and any local client could name the address its password guesses are counted against.
     os.environ["FORWARDED_ALLOW_IPS"] = args.forwarded_allow_ips
+    clean_leftovers()
     from webui.app import build_app, launch_options  # gradio loads here; torch only when a model is
     from webui.gate import guard_outermost
 

@@ -21,18 +21,30 @@ def gated(tmp_path_factory):
     root = tmp_path_factory.mktemp("origins")
     process, url = start_studio(root, "--no-standby", env={"STUDIO_AUTH": f"tester:{PASSWORD}"})
     try:
-        yield {"url": url, "root": root}
+        yield {"url": url, "root": root, "uploads": root / "uploads"}
     finally:
         stop(process)
 
 
+# What a studio killed with -9 left (issue 26, point 11): an upload, a config offered for download, a registry
+# half written.
+LEFTOVERS = (".scratch/uploads/3f2a/big.zip", ".scratch/configs-x1/0a1b/run.yaml", "dataset_info.json9x.tmp")
+
+
 @pytest.fixture(scope="module")
 def open_studio(tmp_path_factory):
-    """No --auth: on loopback, every page the user opens could reach it."""
+    """No --auth: on loopback, every page the user opens could reach it. Started over an earlier one's
+    leftovers, its uploads in the workspace's scratch folder."""
     root = tmp_path_factory.mktemp("open")
-    process, url = start_studio(root, "--no-standby")
+    for leftover in LEFTOVERS:
+        (root / "workspace" / leftover).parent.mkdir(parents=True, exist_ok=True)
+        (root / "workspace" / leftover).write_text("left")
+    (root / "workspace" / "data").mkdir()
+    (root / "workspace" / "data" / "mine.json").write_text("[]")
+    uploads = root / "workspace" / ".scratch" / "uploads"
+    process, url = start_studio(root, "--no-standby", env={"GRADIO_TEMP_DIR": str(uploads)})
     try:
-        yield {"url": url, "root": root}
+        yield {"url": url, "root": root, "uploads": uploads}
     finally:
         stop(process)
 
@@ -81,7 +93,7 @@ def test_an_anonymous_client_gets_a_small_login_page_and_nothing_of_the_app(gate
 def test_a_page_on_another_origin_cannot_act_with_or_without_a_login(which, request):
     studio = request.getfixturevalue(which)
     client = log_in(studio["url"]) if which == "gated" else httpx.Client(base_url=studio["url"], timeout=60)
-    uploads = studio["root"] / "uploads"
+    uploads = studio["uploads"]
     before = sorted(uploads.rglob("*")) if uploads.exists() else []
     for origin in FOREIGN_ORIGINS:
         for method, route, options in requests_a_page_could_send(origin):
@@ -168,3 +180,9 @@ def test_a_session_ends_on_the_server_after_its_lifetime(tmp_path):
         assert answer.status_code == 401 and json.loads(answer.text)["detail"].startswith("Log in first")
     finally:
         stop(process)
+
+
+def test_the_leftovers_of_a_killed_studio_are_gone_once_the_next_one_runs(open_studio):
+    workspace = open_studio["root"] / "workspace"
+    assert not any((workspace / leftover).exists() for leftover in LEFTOVERS)
+    assert (workspace / "data" / "mine.json").exists()  # the user's own files stay
