@@ -209,3 +209,17 @@ def test_a_zip_of_many_small_well_compressed_entries_is_refused_before_a_byte_is
     except DataError as err:
         assert "times its compressed size" in str(err)
     assert sorted((data_dirs / "data").rglob("*")) == before  # nothing written, nothing left
+
+
+# ---------------------------------------------------------------------------------------------------------
+# 10. A note's HTML shows as text
+
+
+def test_html_in_a_compare_note_is_shown_as_text():
+    from engine.runs.compare import Comparison
+    from webui.compare_panel import notes_markdown
+
+    note = '<img src="http://example.invalid/x.png"> <script>alert(1)</script> ok'
+    comparison = Comparison(runs=["a"], x="step", curves=[], diff={}, metrics={}, notes=[note], tags=[["x"]])
+    shown = notes_markdown(comparison, "en")
+    assert "<img" not in shown and "<script" not in shown and "&lt;img src=" in shown and "ok" in shown
