@@ -7,6 +7,10 @@
   --lang zh                             start in Simplified Chinese (switchable on the page)
   --share                               a public gradio.live link (off unless asked for)
   --workspace DIR                       where your datasets, runs and exports go (default: workspace/ here)
+  --session-hours 24                    how long a login lasts
+  --forwarded-allow-ips ADDRESSES       trust X-Forwarded-For from these proxy addresses (comma-separated;
+                                        default: from none, so that no client can pick the address its wrong
+                                        passwords are counted against)
   --no-standby                          do not keep a training process waiting with its libraries loaded (it
                                         makes Start ~6 s faster and holds ~0.5 GB of memory while it waits)
 """
@@ -38,6 +42,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="require this login (visible to every user of the machine in `ps`: prefer --auth-file "
                              f"or {AUTH_VARIABLE})")
     parser.add_argument("--auth-file", default=None, metavar="FILE", help="require the login in FILE (user:password)")
+    parser.add_argument("--session-hours", type=float, default=24.0, help="how long a login lasts (default 24)")
+    parser.add_argument("--forwarded-allow-ips", default="", metavar="ADDRESSES",
+                        help="comma-separated proxy addresses whose X-Forwarded-For is trusted (default: none)")
     parser.add_argument("--lang", choices=("en", "zh"), default="en", help="starting language")
     parser.add_argument("--share", action="store_true", help="also create a public gradio.live link")
     parser.add_argument("--workspace", default=None, metavar="DIR",
@@ -86,12 +93,31 @@ def check_access(host: str, auth: str | None, share: bool) -> tuple[str, str] | 
     return None
 
 
+def clean_leftovers() -> None:
+    """What a crash (or kill -9) of an earlier studio left: its scratch folder (configs offered for download, and
+    uploads unless GRADIO_TEMP_DIR points elsewhere) and half-written registries. Gradio writes uploads into
+    the scratch folder from now on."""
+    import shutil
+
+    from engine.data.registry import remove_stale_temporaries
+    from engine.paths import scratch_dir
+
+    shutil.rmtree(scratch_dir(), ignore_errors=True)
+    os.environ.setdefault("GRADIO_TEMP_DIR", str(scratch_dir() / "uploads"))
+    remove_stale_temporaries()
+
+
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     auth = check_access(args.host, read_login(args), args.share)
     if args.workspace:  # the environment carries it to the training workers too
         os.environ["STUDIO_WORKSPACE"] = os.path.abspath(os.path.expanduser(args.workspace))
+    # uvicorn reads it when gradio starts the server: without it uvicorn trusts X-Forwarded-For from loopback,
+    # and any local client could name the address its password guesses are counted against.
+    os.environ["FORWARDED_ALLOW_IPS"] = args.forwarded_allow_ips
+    clean_leftovers()
     from webui.app import build_app, launch_options  # gradio loads here; torch only when a model is
+    from webui.gate import guard_outermost
 
     app = build_app(args.lang)
     app.queue(default_concurrency_limit=4)
@@ -107,8 +133,9 @@ def main(argv: list[str] | None = None) -> None:
         # gradio's own check that localhost answers (a HEAD of the whole page, given 3 s) fails on a loaded
         # machine and then refuses to start; the page is served either way, and we print its address.
         _frontend=False,
-        **launch_options(args.lang),
+        **launch_options(args.lang, session_seconds=args.session_hours * 3600),
     )
+    guard_outermost(app.server_app)
     print(f"Finetune Studio is running at {local_url}", flush=True)
     if not args.no_standby:
         from engine.runs.standby import keep_standby

@@ -63,8 +63,7 @@ def main() -> None:
     workspace = Path(tempfile.mkdtemp(prefix="quick-demo-"))
     os.environ.setdefault("STUDIO_CACHE_DIR", str(workspace / "cache"))
     os.environ["STUDIO_WORKSPACE"] = str(workspace)
-    import yaml
-
+    from engine.config.parsing import load_yaml
     from engine.config.schema import RunConfig
     from engine.models.builtin import builtin_path
     from engine.runs.events import EventLog, read_events
@@ -72,7 +71,7 @@ def main() -> None:
     from engine.train.trainer import RunContext, run_training
     from engine.use.chat import load_base_for_chat, load_run_for_chat
 
-    values = {dotted: yaml.safe_load(text) for dotted, text in (assignment.split("=", 1) for assignment in args.set)}
+    values = {dotted: load_yaml(text) for dotted, text in (assignment.split("=", 1) for assignment in args.set)}
     config = RunConfig.load(args.preset).replace(values)
     timer, result = Timer(), {"preset": Path(args.preset).name, "set": args.set}
     builtin_path(config.model.name_or_path)

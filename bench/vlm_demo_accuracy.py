@@ -48,15 +48,14 @@ def main() -> None:
 
 
 def _config(settings: list[str]):
-    import yaml
-
+    from engine.config.parsing import load_yaml
     from engine.config.schema import RunConfig
 
     config = RunConfig.load(PROJECT / "examples" / "sft_vlm_demo.yaml")
     for setting in settings:
         dotted, value = setting.split("=", 1)
         section, name = dotted.split(".")
-        setattr(getattr(config, section), name, yaml.safe_load(value))
+        setattr(getattr(config, section), name, load_yaml(value))
     return config
 
 

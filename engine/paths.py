@@ -48,6 +48,12 @@ def exports_dir() -> Path:
     return Path(os.environ.get("STUDIO_EXPORTS_DIR", workspace_dir() / "exports")).resolve()
 
 
+def scratch_dir() -> Path:
+    """The studio's temporary files (configs offered for download, uploads): inside the workspace, and emptied
+    whenever the studio starts, so that a crash leaves nothing behind for long."""
+    return workspace_dir() / ".scratch"
+
+
 def cache_dir() -> Path:
     """Built-in models and other things that are rebuilt on demand."""
     default = Path.home() / ".cache" / "finetune-studio"

@@ -31,14 +31,15 @@ def lf_folder(tmp_path):
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    folder, hub = tmp_path / "lf_data", tmp_path / "hub_repo"
+    folder = tmp_path / "lf_data"
+    hub = folder / "hub_repo"  # a local stand-in for a hub dataset lies inside the dataset folder
     (hub / "data").mkdir(parents=True)
     (hub / "extra").mkdir()
-    folder.mkdir()
     for stem, (tag, count) in ROWS.items():
         pq.write_table(pa.Table.from_pylist(alpaca(tag, count)), hub / "data" / f"{stem}.parquet")
     pq.write_table(pa.Table.from_pylist(alpaca("extra", 3)), hub / "extra" / "train-00000-of-00001.parquet")
     (folder / "local.json").write_text(json.dumps(alpaca("local", 4)))
+    (tmp_path / "elsewhere").mkdir()
     (folder / "scripted").mkdir()
     (folder / "scripted" / "train.jsonl").write_text("".join(json.dumps(r) + "\n" for r in alpaca("script", 5)))
     registry = {
@@ -47,7 +48,7 @@ def lf_folder(tmp_path):
         "hub_train": {"hf_hub_url": str(hub), "num_samples": 5},
         "hub_folder": {"hf_hub_url": str(hub), "folder": "extra"},
         "script_folder": {"script_url": "scripted"},
-        "script_escape": {"script_url": "../hub_repo"},
+        "script_escape": {"script_url": "../elsewhere"},
         "hub_offline": {"hf_hub_url": "llamafactory/alpaca_en", "ms_hub_url": "llamafactory/alpaca_en"},
         "modelscope_only": {"ms_hub_url": "llamafactory/alpaca_en"},
         "demo_quick": {"file_name": "local.json"},  # a shipped demo's name: the dataset_dir's entry wins over it
@@ -88,7 +89,7 @@ def test_a_hub_entry_offline_names_the_dataset_and_says_the_hub_is_unreachable(l
     for said in (report.render(), str(refused.value)):
         assert "hub_offline" in said and "llamafactory/alpaca_en" in said
         assert "Hugging Face Hub, which cannot be reached from here (offline)" in said
-    assert not escape.ok and "points outside" in escape.render()
+    assert not escape.ok and "is a path outside the dataset folder" in escape.render()
     if importlib.util.find_spec("modelscope") is None:  # not a dependency: said, not a stack trace
         assert "needs the modelscope package: pip install modelscope" in modelscope.render()
 

@@ -8,7 +8,7 @@ from starlette.middleware import Middleware
 from engine.config.schema import ConfigError
 from engine.data.uploads import MAX_UPLOAD_BYTES
 from webui import page_state, run_view
-from webui.gate import Gate
+from webui.gate import SESSION_SECONDS, Gate
 from webui.page_locale import GRADIO_LOCALE_JS, PageLocale
 from webui.next_steps import build_next_steps, wire_next_steps
 from webui.tabs.chat import build_chat_tab, wire_chat_tab
@@ -150,10 +150,11 @@ def relabelled(labels: Labels, lang: str, drawn: list) -> list:
     return updates
 
 
-def launch_options(lang: str = "en") -> dict:
+def launch_options(lang: str = "en", session_seconds: float = SESSION_SECONDS) -> dict:
     """Options for Blocks.launch(): the page's look (gradio 6 takes it at launch), the largest upload the server
     writes, the gate in front of every route (webui/gate.py), Gradio's own words in the page's language from the
     first draw (webui/page_locale.py) and the login page's note on wrong passwords."""
     return {"theme": THEME, "css": CSS, "max_file_size": MAX_UPLOAD_BYTES,
-            "app_kwargs": {"middleware": [Middleware(Gate), Middleware(PageLocale, lang=lang)]},
+            "app_kwargs": {"middleware": [Middleware(PageLocale, lang=lang),
+                                          Middleware(Gate, session_seconds=session_seconds)]},
             "auth_message": text("gate.login_note", lang)}

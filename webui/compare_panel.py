@@ -6,6 +6,7 @@ faint, its smoothed line solid in the same colour, eval points marked.
 """
 from __future__ import annotations
 
+import html
 from typing import TYPE_CHECKING
 
 import pandas as pd
@@ -90,7 +91,7 @@ def notes_markdown(comparison: Comparison, lang: str) -> str:
 
 def _note_line(run: str, note: str, tags: list[str]) -> str:
     line = " ".join([f"- **{run}**", *(f"`{tag}`" for tag in tags)])
-    return f"{line} · {' '.join(note.split())}" if note else line
+    return f"{line} · {html.escape(' '.join(note.split()))}" if note else line  # a note's HTML shows as text
 
 
 def loss_figure(comparison: Comparison, smoothing: float, log_scale: bool, lang: str) -> Figure:

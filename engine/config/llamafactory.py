@@ -18,8 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Callable
 
-import yaml
-
+from engine.config.parsing import load_yaml_file
 from engine.config.schema import ConfigError, RunConfig, field_info, field_problems
 from engine.messages import Message, say
 
@@ -401,10 +400,8 @@ def converted_path(source: Path) -> Path:
 
 
 def read_yaml(path: Path):
-    try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as err:
-        raise ConfigError([f"the config is not valid YAML: {err}"]) from None
+    """A LLaMA-Factory YAML, read by the studio's one bounded reader (no aliases, a size and depth limit)."""
+    return load_yaml_file(path)
 
 
 def convert_file(path: Path, ships_template: Callable[[str], bool | None], save: bool = True,

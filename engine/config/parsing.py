@@ -1,18 +1,24 @@
 """Reading a config: YAML text into a mapping, and a mapping into the typed dataclass tree of
 engine/config/schema.py, with every problem named at once.
 
-What is refused before anything is built: a text far longer than a config (MAX_CONFIG_CHARS), YAML aliases (a
-few hundred bytes of nested aliases expand to gigabytes, and a config has no need of them) and deep nesting.
-Values are coerced to each field's type, since YAML 1.1 and the web UI hand back strings for numbers.
+Every YAML the studio reads goes through `load_yaml` (configs, LLaMA-Factory configs, Train › Extra arguments,
+the CLI). What it refuses before anything is built: a text far longer than a config (MAX_CONFIG_CHARS), YAML
+aliases (a few hundred bytes of nested aliases expand to gigabytes, and a config has no need of them) and deep
+nesting. Values are coerced to each field's type, since YAML 1.1 and the web UI hand back strings for numbers.
+An error names a value by a short excerpt (`excerpt`), never by the repr of all of it.
 """
 from __future__ import annotations
 
 import dataclasses
 import re
+import reprlib
 import types
 import typing
+from pathlib import Path
 
 import yaml
+
+from engine.messages import say
 
 # A config is a few hundred lines; anything far longer is not one, and parsing it would only cost memory.
 MAX_CONFIG_CHARS = 1_000_000
@@ -29,17 +35,29 @@ class ConfigError(ValueError):
 
 def read_yaml(text: str, sections: list[str]) -> dict | None:
     """The mapping a config's YAML text holds (None for an empty text); ConfigError for anything else."""
-    if len(text) > MAX_CONFIG_CHARS:
-        size = f"{len(text):,} characters long; a config has at most {MAX_CONFIG_CHARS:,}"
-        raise ConfigError([f"the config is {size}"])
+    raw = load_yaml(text)
+    if raw is not None and not isinstance(raw, dict):
+        raise ConfigError([say("yaml.not_sections", sections=", ".join(sections))])
+    return raw
+
+
+def load_yaml(text: str, max_chars: int = MAX_CONFIG_CHARS):
+    """The value a YAML text holds, read within the bounds above; ConfigError naming what is wrong."""
+    if len(text) > max_chars:
+        raise ConfigError([say("yaml.too_long", chars=f"{len(text):,}", limit=f"{max_chars:,}")])
     try:
         _refuse_odd_yaml(text)
-        raw = yaml.safe_load(text)
+        return yaml.safe_load(text)
     except (yaml.YAMLError, RecursionError) as err:
-        raise ConfigError([f"the config is not valid YAML: {shortened(str(err), 300)}"]) from None
-    if raw is not None and not isinstance(raw, dict):
-        raise ConfigError([f"the config must be a mapping of sections ({', '.join(sections)})"])
-    return raw
+        raise ConfigError([say("yaml.invalid", error=shortened(str(err), 300))]) from None
+
+
+def load_yaml_file(path: Path):
+    """`load_yaml` of a file, its size checked before it is read."""
+    size = path.stat().st_size
+    if size > MAX_CONFIG_CHARS * 4:  # a character is at most 4 bytes of UTF-8
+        raise ConfigError([say("yaml.too_long", chars=f"{size:,} bytes", limit=f"{MAX_CONFIG_CHARS:,}")])
+    return load_yaml(path.read_text(encoding="utf-8"))
 
 
 def _refuse_odd_yaml(text: str) -> None:
@@ -47,16 +65,23 @@ def _refuse_odd_yaml(text: str) -> None:
     depth = 0
     for event in yaml.parse(text, Loader=yaml.SafeLoader):
         if isinstance(event, yaml.AliasEvent):
-            raise ConfigError(["the config uses YAML aliases (*name); write each value out instead"])
+            raise ConfigError([say("yaml.aliases")])
         depth += isinstance(event, yaml.CollectionStartEvent) - isinstance(event, yaml.CollectionEndEvent)
         if depth > MAX_CONFIG_DEPTH:
-            raise ConfigError([f"the config nests deeper than {MAX_CONFIG_DEPTH} levels; a config holds sections of "
-                               "fields"])
+            raise ConfigError([say("yaml.too_deep", depth=MAX_CONFIG_DEPTH)])
+
+
+_SHORT = reprlib.Repr()  # its first few items and characters only (Python 3.11 takes no keyword arguments)
+_SHORT.maxlevel, _SHORT.maxdict, _SHORT.maxlist, _SHORT.maxtuple, _SHORT.maxset = 3, 4, 4, 4, 4
+_SHORT.maxstring = _SHORT.maxother = 60
 
 
 def excerpt(value, limit: int = 80) -> str:
-    """`repr(value)`, cut to `limit` characters: an error names the value without echoing all of it."""
-    return shortened(repr(value), limit)
+    """A repr of `value` cut to `limit` characters, built from its first few items only: an error names the
+    value without echoing (or even building the repr of) all of it."""
+    if isinstance(value, str) and len(value) > limit:
+        return f"{value[:limit]!r}… ({len(value) - limit} more characters)"
+    return shortened(_SHORT.repr(value), limit)
 
 
 def shortened(text: str, limit: int) -> str:

@@ -2,9 +2,10 @@
 
 A zip names its own paths and sizes, so each is checked before a byte is written, and again while writing:
 at most MAX_ENTRIES entries and MAX_UNPACKED_BYTES in all, no entry that inflates more than MAX_RATIO times
-(a zip bomb: kilobytes that become gigabytes), no absolute path or `..` that would write outside the target
-folder, no symlink or device, and no entry whose data runs past the size its header claims. A problem raises
-ArchiveError naming the entry. A folder is copied under the same limits.
+(a zip bomb: kilobytes that become gigabytes), nor the archive as a whole (thousands of small entries that
+each compress well), nothing past the disk's free space or the data folder's budget, no absolute path or `..`
+that would write outside the target folder, no symlink or device, and no entry whose data runs past the size
+its header claims. A problem raises ArchiveError naming the entry. A folder is copied under the same limits.
 """
 from __future__ import annotations
 
@@ -15,11 +16,14 @@ from pathlib import Path, PurePosixPath
 
 from engine.data.registry import DataError
 from engine.messages import say
+from engine.paths import data_dir
 
 MAX_ENTRIES = 20_000
 MAX_UNPACKED_BYTES = 2 * 1024**3
 MAX_RATIO = 200  # uncompressed / compressed; pictures barely compress, JSON ~10×
-RATIO_FLOOR = 1024**2  # smaller entries may compress as well as they like: they cannot fill a disk
+RATIO_FLOOR = 1024**2  # a smaller entry may compress as well as it likes; the archive's total ratio still counts
+MAX_DATA_FOLDER_BYTES = 50 * 1024**3  # the workspace's data folder as a whole, after an unpack
+DISK_RESERVE = 1024**3  # bytes an unpack must leave free on the disk
 SKIPPED = ("__MACOSX/", ".DS_Store")  # what macOS adds to a zip; never data
 CHUNK = 1024**2
 
@@ -37,6 +41,7 @@ def unpack_zip(archive: Path, target: Path) -> list[Path]:
     try:
         with zipfile.ZipFile(archive) as opened:
             members = _checked_members(opened)
+            _refuse_totals(members, target)
             return [_unpack_member(opened, member, target, budget) for member, budget in members]
     except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, RuntimeError, EOFError) as err:
         raise ArchiveError(say("archive.unreadable", archive=Path(archive).name, error=str(err)[:160])) from None
@@ -64,6 +69,24 @@ def _checked_members(opened: zipfile.ZipFile) -> list[tuple[zipfile.ZipInfo, int
             raise ArchiveError(say("archive.too_big", entry=info.filename, limit=MAX_UNPACKED_BYTES // 1024**2))
         members.append((info, info.file_size))
     return members
+
+
+def _refuse_totals(members: list[tuple[zipfile.ZipInfo, int]], target: Path) -> None:
+    """The archive as a whole: its total inflation, the disk's free space, the data folder's budget."""
+    total = sum(size for _, size in members)
+    compressed = sum(info.compress_size for info, _ in members)
+    if total > RATIO_FLOOR and total // max(compressed, 1) > MAX_RATIO:
+        raise ArchiveError(say("archive.total_ratio", entries=len(members), size=total // 1024**2,
+                               ratio=total // max(compressed, 1), limit=MAX_RATIO))
+    free = shutil.disk_usage(target).free
+    if total + DISK_RESERVE > free:
+        raise ArchiveError(say("archive.disk_full", size=total // 1024**2, free=free // 1024**2))
+    data = data_dir()
+    if Path(target).resolve().is_relative_to(data):
+        used = sum(path.stat().st_size for path in data.rglob("*") if path.is_file())
+        if used + total > MAX_DATA_FOLDER_BYTES:
+            raise ArchiveError(say("archive.data_folder_full", used=used // 1024**2, size=total // 1024**2,
+                                   limit=MAX_DATA_FOLDER_BYTES // 1024**2))
 
 
 def entry_path(name: str) -> PurePosixPath:

@@ -8,6 +8,11 @@ cache, so a second load (and a load offline, HF_HUB_OFFLINE=1) reads from there.
 local folder: the same code reads a dataset folder of parquet shards (train-*.parquet, test-*.parquet) on a
 machine without network.
 
+What an entry names stays where it belongs: `cloud_file_name` must be an s3:// or gs:// address, a hub id must
+be a repository id (owner/name; a bare name such as `text` or `json` would be one of datasets' builders, which
+read any local folder), and a local folder standing in for a hub dataset, like `folder` inside it, must lie in
+the entry's dataset folder (a registry unpacked from a zip must not read /etc).
+
 `num_samples` is LLaMA-Factory's: that many rows drawn at random without repeats (every row once, then
 repeats, when it asks for more than there are), with a fixed seed so a rerun trains on the same rows.
 """
@@ -18,18 +23,19 @@ import importlib.util
 import os
 import random
 from collections.abc import Iterator
+from pathlib import Path, PurePath
 
 from engine.data.reader import folder_files, iter_rows
 from engine.data.registry import DataError, DatasetEntry, dataset_file, is_hub_entry
 from engine.data.v1 import from_v1
 from engine.messages import say
-from engine.paths import PathEscapeError, inside
 
 SAMPLE_SEED = 42  # num_samples draws the same rows on every load
 # Where each source key loads from, in words for messages.
 HUBS = {"hf_hub_url": "the Hugging Face Hub", "ms_hub_url": "ModelScope", "om_hub_url": "Modelers (openMind)",
         "script_url": "a dataset folder", "cloud_file_name": "cloud storage"}
 PACKAGES = {"ms_hub_url": "modelscope", "om_hub_url": "openmind"}
+REMOTE_SCHEMES = ("s3://", "gs://")  # where LLaMA-Factory reads a cloud_file_name from
 
 
 def entry_rows(entry: DatasetEntry) -> list[dict]:
@@ -104,14 +110,56 @@ def _load_with_datasets(entry: DatasetEntry, source: str):
 
     hub, split = entry.hub, entry.hub.get("split", "train")
     if source == "cloud_file_name":  # one JSON / JSON Lines file on s3:// or gs:// (read through fsspec)
-        return load_dataset("json", data_files=hub[source], split="train")
-    path = hub[source]
-    if source == "script_url":  # a folder beside the registry that holds the data files
-        try:
-            path = str(inside(entry.folder, hub[source], f"dataset {entry.name!r} script_url"))
-        except PathEscapeError as err:
-            raise DataError(str(err)) from None
-    return load_dataset(path, name=hub.get("subset"), data_dir=hub.get("folder"), split=split)
+        return load_dataset("json", data_files=_remote_file(entry), split="train")
+    path = _dataset_location(entry, source)
+    return load_dataset(path, name=hub.get("subset"), data_dir=_subfolder(entry), split=split)
+
+
+def _remote_file(entry: DatasetEntry) -> str:
+    location = entry.hub["cloud_file_name"]
+    if not location.startswith(REMOTE_SCHEMES):
+        raise DataError(say("data.cloud_not_remote", dataset=entry.name, value=location[:200],
+                            schemes=", ".join(REMOTE_SCHEMES)))
+    return location
+
+
+def _dataset_location(entry: DatasetEntry, source: str) -> str:
+    """A hub id as it is, or a local folder (script_url; a hub key naming a path) inside the dataset folder."""
+    value = entry.hub[source]
+    if source != "script_url" and not _names_a_path(entry, value):
+        return _hub_id(entry, source, value)
+    target = (entry.folder / value).resolve()  # an absolute value stands alone, and is checked the same
+    if not target.is_relative_to(entry.folder.resolve()):
+        raise DataError(say("data.location_outside", dataset=entry.name, key=source, value=value[:200],
+                            folder=str(entry.folder)))
+    return str(target)
+
+
+def _names_a_path(entry: DatasetEntry, value: str) -> bool:
+    """A value datasets would read as a local path: absolute, relative, or a name that exists as a file or
+    folder here (in the working folder too, where load_dataset would look)."""
+    return (PurePath(value).is_absolute() or value.startswith((".", "~")) or (entry.folder / value).exists()
+            or Path(value).exists())
+
+
+def _hub_id(entry: DatasetEntry, source: str, value: str) -> str:
+    from huggingface_hub.utils import HFValidationError, validate_repo_id
+
+    try:
+        validate_repo_id(value)
+    except HFValidationError:
+        value = None
+    if not value or value.count("/") != 1:
+        raise DataError(say("data.hub_bad_id", dataset=entry.name, key=source, value=entry.hub[source][:200]))
+    return value
+
+
+def _subfolder(entry: DatasetEntry) -> str | None:
+    """`folder`: a relative path inside the repository or dataset folder, never out of it."""
+    folder = entry.hub.get("folder")
+    if folder and (PurePath(folder).is_absolute() or ".." in PurePath(folder).parts or folder.startswith("~")):
+        raise DataError(say("data.subfolder_outside", dataset=entry.name, value=folder[:200]))
+    return folder
 
 
 def _load_with_package(entry: DatasetEntry, source: str):
@@ -122,12 +170,13 @@ def _load_with_package(entry: DatasetEntry, source: str):
     if source == "ms_hub_url":
         from modelscope import MsDataset
 
-        dataset = MsDataset.load(dataset_name=hub[source], subset_name=hub.get("subset"), data_dir=hub.get("folder"),
-                                 split=split)
+        dataset = MsDataset.load(dataset_name=_hub_id(entry, source, hub[source]), subset_name=hub.get("subset"),
+                                 data_dir=_subfolder(entry), split=split)
         return dataset.to_hf_dataset() if isinstance(dataset, MsDataset) else dataset
     from openmind import OmDataset
 
-    return OmDataset.load_dataset(path=hub[source], name=hub.get("subset"), data_dir=hub.get("folder"), split=split)
+    return OmDataset.load_dataset(path=_hub_id(entry, source, hub[source]), name=hub.get("subset"),
+                                  data_dir=_subfolder(entry), split=split)
 
 
 def _sampled(rows: int, count: int) -> list[int]:

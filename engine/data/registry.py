@@ -251,6 +251,20 @@ def add_registry_entry(name: str, entry: dict) -> None:
             raise
 
 
+def remove_stale_temporaries() -> None:
+    """The temporary registries a writer killed mid-write left (add_registry_entry's `<registry>*.tmp`); under
+    the writers' lock, so that a write in progress keeps its own."""
+    import fcntl
+
+    path = registry_path()
+    if not path.parent.is_dir():
+        return
+    with open(path.with_name(path.name + ".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        for stale in path.parent.glob(path.name + "*.tmp"):
+            stale.unlink(missing_ok=True)
+
+
 def dataset_file(entry: DatasetEntry) -> Path:
     if is_hub_entry(entry):  # callers that need a file ask engine/data/hub.py for rows instead
         raise DataError(say("data.not_a_file", dataset=entry.name, source=entry.source))

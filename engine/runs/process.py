@@ -175,11 +175,11 @@ def enforce_stop(run_dir: Path, grace_s: float = STOP_GRACE_S, kill_after_s: flo
     waited = time.time() - (run_dir / STOP_FILE).stat().st_mtime
     alive = worker_alive(run_dir) or launched_process_alive(record)
     if not alive:
-        signal_process_group(record, signal.SIGKILL)  # leftovers only; a no-op when the group is gone
+        signal_process_group(record, signal.SIGKILL, run_dir)  # leftovers only; a no-op when the group is gone
         if not process_group_members(record):
             (run_dir / STOP_FILE).unlink(missing_ok=True)  # done: later polls need not look again
     elif waited > grace_s + kill_after_s:
-        signal_process_group(record, signal.SIGKILL)
+        signal_process_group(record, signal.SIGKILL, run_dir)
         _wait_until_dead(run_dir, record)
         EventLog(run_dir).write(
             "status", status="stopped",
@@ -187,11 +187,13 @@ def enforce_stop(run_dir: Path, grace_s: float = STOP_GRACE_S, kill_after_s: flo
                  "Resume continues from the last checkpoint",
         )
     elif waited > grace_s:
-        signal_process_group(record, signal.SIGTERM)
+        signal_process_group(record, signal.SIGTERM, run_dir)
 
 
-def signal_process_group(record: dict, signum: int) -> None:
-    """Send `signum` to the worker's process group and to any descendant that left it."""
+def signal_process_group(record: dict, signum: int, run_dir: Path | None = None) -> None:
+    """Send `signum` to the worker's process group and to any descendant that left it, except another run's
+    worker and what it started: a worker that ends advances the queue, so the next run's worker (or a standby
+    handed the next run) is its child, in a session of its own."""
     import psutil
 
     pgid = record["pgid"]
@@ -199,7 +201,10 @@ def signal_process_group(record: dict, signum: int) -> None:
         leader = psutil.Process(record["pid"])
         if abs(leader.create_time() - record["create_time"]) >= 1:
             return  # the pid now belongs to a stranger; the old group is gone with its leader's number
-        strays = [p for p in leader.children(recursive=True) if _pgid(p.pid) != pgid]
+        descendants = leader.children(recursive=True)
+        spared = {p.pid for other in descendants if _other_runs_worker(other, run_dir)
+                  for p in (other, *_children_of(other))}
+        strays = [p for p in descendants if _pgid(p.pid) != pgid and p.pid not in spared]
     except psutil.NoSuchProcess:
         strays = []  # a pid cannot be reused while its group lives, so any member left is ours
     try:
@@ -211,6 +216,30 @@ def signal_process_group(record: dict, signum: int) -> None:
             process.send_signal(signum)
         except psutil.NoSuchProcess:
             pass
+
+
+def _other_runs_worker(process, run_dir: Path | None) -> bool:
+    """A `python -m engine worker <another run>` or `python -m engine standby` process."""
+    import psutil
+
+    try:
+        command = process.cmdline()
+    except (psutil.NoSuchProcess, psutil.AccessDenied):
+        return False
+    role = command[1:4]
+    if role == ["-m", "engine", "standby"]:
+        return True
+    return role == ["-m", "engine", "worker"] and (
+        run_dir is None or len(command) < 5 or Path(command[4]).resolve() != Path(run_dir).resolve())
+
+
+def _children_of(process) -> list:
+    import psutil
+
+    try:
+        return process.children(recursive=True)
+    except psutil.NoSuchProcess:
+        return []
 
 
 def process_group_members(record: dict) -> list[int]:

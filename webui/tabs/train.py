@@ -15,7 +15,7 @@ import gradio as gr
 from engine.config.llamafactory import convert_file, is_llamafactory, read_yaml
 from engine.config.schema import ConfigError, RunConfig
 from engine.models.loading import ships_chat_template
-from engine.paths import PathEscapeError
+from engine.paths import PathEscapeError, scratch_dir
 from engine.runs import scheduler as queue
 from engine.runs.preflight import StartRefused
 from engine.runs.scheduler import RunHandle
@@ -130,7 +130,8 @@ def build_train_tab(form: Form, labels: Labels) -> dict:
 @functools.cache
 def downloads() -> Path:
     """The folder of YAML files offered for download, made on first use (importing the tab makes nothing)."""
-    return Path(tempfile.mkdtemp(prefix="studio-configs-"))
+    scratch_dir().mkdir(parents=True, exist_ok=True)  # inside the workspace: emptied when the studio starts
+    return Path(tempfile.mkdtemp(prefix="configs-", dir=scratch_dir()))
 
 
 def speed_markdown(values: dict, lang: str) -> str:
