@@ -48,6 +48,7 @@ class Family:
     tokenizer: str  # "smollm2" or "gemma3"
     config: dict = field(default_factory=dict)  # on top of SMALL
     tokenizer_class: str = ""  # written into tokenizer_config.json when the converter reads it (Phi-3)
+    extra_tokens: tuple[str, ...] = ()  # special tokens added to the tokenizer (the vocabulary grows by 64)
 
 
 FAMILIES: dict[str, Family] = {
@@ -56,7 +57,10 @@ FAMILIES: dict[str, Family] = {
         "rope_parameters": {"rope_type": "llama3", "rope_theta": 500000.0, "factor": 8.0, "low_freq_factor": 1.0,
                             "high_freq_factor": 4.0, "original_max_position_embeddings": 8192},
     }),
-    "qwen2": Family("qwen2", "Qwen2ForCausalLM", "smollm2", {"head_dim": None}),  # biases on q/k/v
+    # transformers 5 reads any Qwen2 tokenizer as Qwen2Tokenizer (Qwen's split pattern), which over SmolLM2's
+    # vocabulary hashes to a pre-tokenizer llama.cpp does not know; its converter reads a sentencepiece
+    # vocabulary first, so this one gets Gemma's (biases on q/k/v are Qwen2's own).
+    "qwen2": Family("qwen2", "Qwen2ForCausalLM", "gemma3", {"head_dim": None}),
     "qwen3": Family("qwen3", "Qwen3ForCausalLM", "smollm2"),
     "mistral": Family("mistral", "MistralForCausalLM", "smollm2", {"sliding_window": None}),
     # The converter reads Phi-3's vocabulary from a sentencepiece file unless the tokenizer says it is GPT-2's.
@@ -76,11 +80,12 @@ FAMILIES: dict[str, Family] = {
         "num_local_experts": 4, "num_experts_per_tok": 2, "sliding_window": 16, "max_position_embeddings": 131072,
         "layer_types": ["sliding_attention", "full_attention"],
     }),
-    "glm4": Family("glm4", "Glm4ForCausalLM", "smollm2", {"pad_token_id": 2}),
+    # The converter takes GLM-4's end-of-text and end-of-turn tokens by their names.
+    "glm4": Family("glm4", "Glm4ForCausalLM", "smollm2", {"pad_token_id": 2}, extra_tokens=("<|user|>",)),
     "deepseek_v3": Family("deepseek_v3", "DeepseekV3ForCausalLM", "smollm2", {
         "moe_intermediate_size": 32, "n_routed_experts": 4, "num_experts_per_tok": 2, "n_shared_experts": 1,
         "n_group": 1, "topk_group": 1, "first_k_dense_replace": 1, "q_lora_rank": 32, "kv_lora_rank": 16,
-        "qk_rope_head_dim": 8, "qk_nope_head_dim": 8, "v_head_dim": 16, "head_dim": 8,
+        "qk_rope_head_dim": 8, "qk_nope_head_dim": 8, "v_head_dim": 16, "head_dim": 8, "num_key_value_heads": 4,
         "rope_interleave": True,
     }),
 }
@@ -103,6 +108,8 @@ def build_family(name: str, folder: Path | str) -> Path:
             shutil.copy(item, staging / item.name)
         if family.tokenizer_class:
             _set_tokenizer_class(staging, family.tokenizer_class)
+        if family.extra_tokens:
+            _add_tokens(staging, family.extra_tokens)
         staging.rename(folder)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
@@ -114,7 +121,8 @@ def family_config(name: str):
     from transformers import AutoConfig
 
     family = FAMILIES[name]
-    values = {**SMALL, "vocab_size": VOCAB_SIZES[family.tokenizer], **family.config}
+    vocab_size = VOCAB_SIZES[family.tokenizer] + (64 if family.extra_tokens else 0)
+    values = {**SMALL, "vocab_size": vocab_size, **family.config}
     values = {key: value for key, value in values.items() if value is not None}
     ids = TOKEN_IDS[family.tokenizer]
     values.setdefault("pad_token_id", ids["pad"])
@@ -146,6 +154,14 @@ def _set_tokenizer_class(folder: Path, tokenizer_class: str) -> None:
     settings = json.loads(path.read_text(encoding="utf-8"))
     settings["tokenizer_class"] = tokenizer_class
     path.write_text(json.dumps(settings, indent=2), encoding="utf-8")
+
+
+def _add_tokens(folder: Path, tokens: tuple[str, ...]) -> None:
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    tokenizer.add_tokens(list(tokens), special_tokens=True)
+    tokenizer.save_pretrained(folder)
 
 
 def _made_parent(folder: Path) -> Path:
