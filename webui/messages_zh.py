@@ -416,4 +416,12 @@ MESSAGES_ZH: dict[str, str] = {
     "failure.silent.disk_full": "训练进程在磁盘已满时终止了",
     "failure.silent.killed": "训练进程在完成前被终止了",
     "failure.silent.before_start": "训练进程在开始训练前就结束了；train.log 的末尾：\n{tail}",
+    # engine/export/gguf.py：llama.cpp 的转换器和量化器
+    "export.gguf_no_converter": "GGUF 导出需要 llama.cpp 的转换器（convert_hf_to_gguf.py 及其 conversion/、gguf-py/ 文件夹）位于 {folder}：请从 llama-cpp-python 0.3.36 源码包中解压到那里（.ci/run 会这样做），或把 STUDIO_LLAMA_CPP 设为一个 llama.cpp 源码目录；也可以不带 GGUF 导出",
+    "export.gguf_unsupported": "llama.cpp 的转换器不能把 {architecture} 模型写成 GGUF，因此没有进行合并；请不带 GGUF 导出（合并后的模型可在 transformers 中运行），或训练 llama.cpp 支持的模型系列（Llama、Qwen、Gemma、Mistral、Phi 等）",
+    "export.gguf_no_quantizer": "GGUF 类型 {kinds} 由 llama.cpp 的量化器生成，它随 llama-cpp-python 提供：请安装它（见 README 的 GGUF 一节），或选择 f16 或 bf16",
+    "export.gguf_convert_failed": "llama.cpp 的转换器未能写出 {outtype} 文件；它最后的输出：\n{tail}",
+    "export.gguf_quantize_failed": "llama.cpp 的量化器未能生成 {kind} 文件（它的信息在工作室的控制台输出中）",
+    "export.gguf_failed": "合并后的模型已保存在 {folder}，但没有生成 GGUF：{error}。可以直接使用合并后的模型，或自行用 llama.cpp 的 convert_hf_to_gguf.py 转换",
+    "export.gguf_vocabulary": "llama.cpp 的转换器不能把这个模型的分词器写成 GGUF，因此没有进行合并（llama.cpp 不认识的分词器会被拒绝，例如内置演示模型自造的分词器）；请不带 GGUF 导出。转换器最后的输出：\n{tail}",
 }

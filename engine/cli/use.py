@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 from engine.config.schema import ModelConfig, RunConfig
+from engine.export.gguf import GGUF_TYPES
 from engine.paths import CONFIG_FILE
 
 
@@ -19,7 +20,7 @@ def add_parsers(commands) -> None:
     export.add_argument("run_dir")
     export.add_argument("--name", default="")
     export.add_argument("--max-shard-size", default="2GB")
-    export.add_argument("--gguf", default="", help="comma-separated GGUF types to add: f16, q8_0")
+    export.add_argument("--gguf", default="", help=f"comma-separated GGUF types to add: {', '.join(GGUF_TYPES)}")
     export.add_argument("--adapter-only", action="store_true", help="export the LoRA adapter alone, unmerged")
     evaluate = commands.add_parser("eval", aliases=["evaluate"],
                                    help="evaluate a run's result or a config's base model on a dataset")

@@ -312,4 +312,22 @@ ENGLISH: dict[str, str] = {
     "export.gguf_reward_model": "a reward model scores text and cannot chat: GGUF is for chat models; export it "
                                 "without GGUF",
     "export.gguf_needs_merged": "GGUF files are made from the merged model; untick 'adapter only' to export GGUF",
+    # engine/export/gguf.py: llama.cpp's converter and quantizer
+    "export.gguf_no_converter": "GGUF export needs llama.cpp's converter (convert_hf_to_gguf.py with its conversion/ "
+                                "and gguf-py/ folders) in {folder}: extract them there from the llama-cpp-python "
+                                "0.3.36 source package (.ci/run does), or set STUDIO_LLAMA_CPP to a llama.cpp "
+                                "checkout; or export without GGUF",
+    "export.gguf_unsupported": "llama.cpp's converter cannot write {architecture} models as GGUF, so nothing was "
+                               "merged; export without GGUF (the merged model runs in transformers), or train a "
+                               "model family llama.cpp supports (Llama, Qwen, Gemma, Mistral, Phi, ...)",
+    "export.gguf_no_quantizer": "the GGUF types {kinds} are made by llama.cpp's quantizer, which comes with "
+                                "llama-cpp-python: install it (see the README, GGUF), or choose f16 or bf16",
+    "export.gguf_convert_failed": "llama.cpp's converter could not write the {outtype} file; its last words:\n{tail}",
+    "export.gguf_quantize_failed": "llama.cpp's quantizer could not make the {kind} file (its messages are in the "
+                                   "studio's console output)",
+    "export.gguf_failed": "the merged model is saved in {folder}, but not as GGUF: {error}. Use the merged model as "
+                          "it is, or convert it with llama.cpp's convert_hf_to_gguf.py yourself",
+    "export.gguf_vocabulary": "llama.cpp's converter cannot write this model's tokenizer as GGUF, so nothing was "
+                              "merged (a tokenizer llama.cpp does not know, like the built-in demo model's made-up "
+                              "one, is refused); export without GGUF. The converter's last words:\n{tail}",
 }
