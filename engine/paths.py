@@ -60,6 +60,13 @@ def cache_dir() -> Path:
     return Path(os.environ.get("STUDIO_CACHE_DIR", default)).resolve()
 
 
+def llama_cpp_dir() -> Path:
+    """llama.cpp's converter (convert_hf_to_gguf.py, conversion/, gguf-py/) for GGUF export: a setting of its
+    own, since it is installed once (.ci/run extracts it from llama-cpp-python's sdist), never rebuilt."""
+    default = Path.home() / ".cache" / "finetune-studio" / "llama.cpp"
+    return Path(os.environ.get("STUDIO_LLAMA_CPP", default)).resolve()
+
+
 # ---------------------------------------------------------------------------------------------------------
 # Names a user gives (datasets, runs, stored files): any language's letters and digits, never a path
 

@@ -20,7 +20,7 @@
   python -m engine standby                        a worker that imports first and reads its run folder from stdin
   python -m engine rank RUN_DIR [--resume-from C] one rank of a multi-process run (torchrun starts it on each node)
   python -m engine chat RUN_DIR|MODEL             chat in the terminal
-  python -m engine export RUN_DIR [--name NAME] [--gguf f16,q8_0] [--adapter-only]
+  python -m engine export RUN_DIR [--name NAME] [--gguf f16,q4_k_m] [--adapter-only]
                                                   merge and save a standalone model (or the adapter)
   python -m engine eval|evaluate CONFIG|RUN_DIR [--dataset NAME] [--max-samples N] [--generate]
                                                   loss, perplexity; with --generate BLEU-4 / ROUGE

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from engine.config.llamafactory import TEMPLATES, MergePlan, convert, is_llamafactory, read_yaml, yaml_kind
 from engine.config.schema import ConfigError, ModelConfig, RunConfig
+from engine.export.gguf import GGUF_TYPES
 from engine.messages import say
 from engine.paths import CONFIG_FILE, saves_dir
 
@@ -22,7 +23,7 @@ def add_parsers(commands) -> None:
     export.add_argument("run_dir")
     export.add_argument("--name", default="")
     export.add_argument("--max-shard-size", default="2GB")
-    export.add_argument("--gguf", default="", help="comma-separated GGUF types to add: f16, q8_0")
+    export.add_argument("--gguf", default="", help=f"comma-separated GGUF types to add: {', '.join(GGUF_TYPES)}")
     export.add_argument("--adapter-only", action="store_true", help="export the LoRA adapter alone, unmerged")
     evaluate = commands.add_parser("eval", aliases=["evaluate"],
                                    help="evaluate a run's result or a config's base model on a dataset")

@@ -1,220 +1,176 @@
-"""GGUF: a merged Llama-architecture model folder → one .gguf file that llama.cpp (and Ollama) run.
+"""GGUF: a merged model folder → .gguf files that llama.cpp (and Ollama) run, made by llama.cpp's own tools.
 
-Written with the `gguf` package (llama.cpp's own reader/writer library). What the file holds:
-  - architecture metadata under the "llama." keys (sizes, heads, RoPE base, RMS-norm epsilon);
-  - the tokenizer as llama.cpp's "gpt2" kind: byte-level BPE tokens in id order, their types, the merges,
-    bos/eos/pad ids, the pre-tokenizer name, and the chat template;
-  - the weights under llama.cpp's tensor names, as f16 (norms stay f32) or q8_0 (32-weight blocks, each with
-    one f16 scale; 1-D tensors stay f32).
-
-Only models whose tokenizer.json is a byte-level BPE with the GPT-2 split pattern are supported (the
-built-in model and GPT-2 use it; Qwen- or Llama-3-style split patterns are refused rather than mis-tokenised).
+llama.cpp's converter (convert_hf_to_gguf.py with its conversion/ and gguf-py/ packages) writes the 16-bit file;
+llama.cpp's quantizer (llama_model_quantize, through llama-cpp-python) makes the smaller types from it. Both come
+from the llama.cpp source tree that llama-cpp-python 0.3.36 vendors, so the runtime that checks a file is the
+one it was written for, and every architecture that converter knows is exported. The converter runs in its own
+process: it imports torch and ~100 model modules, and a failure in it must not take the studio down.
+Where it lives: engine.paths.llama_cpp_dir() (STUDIO_LLAMA_CPP; .ci/run extracts it from the sdist).
 """
 from __future__ import annotations
 
-import json
+import ast
+import ctypes
+import functools
+import importlib.util
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
-GGUF_TYPES = ("f16", "q8_0")
-ROLE_NAMES = ("system", "user", "assistant")
+from engine.messages import Message, say
+from engine.paths import llama_cpp_dir
+
+CONVERTER = "convert_hf_to_gguf.py"
+REGISTRY = Path("conversion") / "__init__.py"  # TEXT_MODEL_MAP: architecture name → converter module
+ERROR_LINES = 12  # how much of a failed converter's output an error message quotes
+WEIGHT_SUFFIXES = {".safetensors", ".bin", ".pt", ".pth", ".gguf"}
 
 
 class GGUFError(ValueError):
-    """A model this converter cannot write faithfully; the message says why."""
+    """A GGUF file llama.cpp's tools could not write; the message says why and what to do."""
+
+
+@dataclass(frozen=True)
+class GGUFType:
+    outtype: str = ""  # what the converter writes directly (--outtype)
+    ftype: str = ""  # else the llama_cpp constant the quantizer makes it with, from the f16 file
+
+
+GGUF_TYPES: dict[str, GGUFType] = {
+    "f16": GGUFType(outtype="f16"),
+    "bf16": GGUFType(outtype="bf16"),
+    "q8_0": GGUFType(ftype="LLAMA_FTYPE_MOSTLY_Q8_0"),
+    "q4_k_m": GGUFType(ftype="LLAMA_FTYPE_MOSTLY_Q4_K_M"),
+}
 
 
 # ---------------------------------------------------------------------------------------------------------
-# Weights
+# What can be converted: asked before the merge, so a refusal costs nothing
 
 
-def _reorder_rotary(weight, heads: int):
-    # Hugging Face Llama rotates the two halves of each head (rotate_half); llama.cpp's "llama" graph
-    # rotates adjacent pairs. Interleaving the rows of each q/k head makes both compute the same attention.
-    rows, columns = weight.shape
-    return weight.reshape(heads, 2, rows // heads // 2, columns).swapaxes(1, 2).reshape(rows, columns)
+@functools.lru_cache(maxsize=4)
+def _registry(path: Path, modified: float) -> frozenset[str]:
+    # The converter's own table, read as data: importing it would cost seconds of torch in the web process.
+    for node in ast.parse(path.read_text(encoding="utf-8")).body:
+        targets = [node.target] if isinstance(node, ast.AnnAssign) else getattr(node, "targets", [])
+        if any(isinstance(target, ast.Name) and target.id == "TEXT_MODEL_MAP" for target in targets):
+            return frozenset(ast.literal_eval(node.value))
+    raise GGUFError(say("export.gguf_no_converter", folder=str(path.parent.parent)))
 
 
-def _tensor_name(hf_name: str) -> str | None:
-    """llama.cpp's name for a Hugging Face Llama parameter; None for one it does not need."""
-    fixed = {
-        "model.embed_tokens.weight": "token_embd.weight",
-        "model.norm.weight": "output_norm.weight",
-        "lm_head.weight": "output.weight",
-    }
-    if hf_name in fixed:
-        return fixed[hf_name]
-    per_layer = {
-        "input_layernorm.weight": "attn_norm.weight",
-        "self_attn.q_proj.weight": "attn_q.weight",
-        "self_attn.k_proj.weight": "attn_k.weight",
-        "self_attn.v_proj.weight": "attn_v.weight",
-        "self_attn.o_proj.weight": "attn_output.weight",
-        "post_attention_layernorm.weight": "ffn_norm.weight",
-        "mlp.gate_proj.weight": "ffn_gate.weight",
-        "mlp.up_proj.weight": "ffn_up.weight",
-        "mlp.down_proj.weight": "ffn_down.weight",
-    }
-    parts = hf_name.split(".", 3)  # model, layers, <i>, rest
-    if len(parts) == 4 and parts[:2] == ["model", "layers"] and parts[3] in per_layer:
-        return f"blk.{parts[2]}.{per_layer[parts[3]]}"
-    if hf_name.endswith("rotary_emb.inv_freq"):
-        return None  # recomputed by llama.cpp from the RoPE base
-    raise GGUFError(f"no GGUF name for tensor {hf_name!r}; only plain Llama models are supported")
+def supported_architectures() -> frozenset[str]:
+    """The model classes (config.json `architectures`) llama.cpp's converter writes as text models."""
+    path = llama_cpp_dir() / REGISTRY
+    if not (llama_cpp_dir() / CONVERTER).exists() or not path.exists():
+        raise GGUFError(say("export.gguf_no_converter", folder=str(llama_cpp_dir())))
+    return _registry(path, path.stat().st_mtime)
 
 
-def _load_weights(folder: Path) -> dict:
-    from safetensors.numpy import load_file
+def model_architecture(location: str) -> str:
+    """The model class a folder (or cached Hub id) saves as: what config.json's `architectures` names, or for
+    a config without it, the causal-LM class transformers loads it with."""
+    from transformers import AutoConfig
+    from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
 
-    weights = {}
-    for shard in sorted(folder.glob("*.safetensors")):
-        weights.update(load_file(str(shard)))
-    if not weights:
-        raise GGUFError(f"{folder} holds no .safetensors weights")
-    return weights
-
-
-def _add_weights(writer, config: dict, folder: Path, kind: str) -> None:
-    import numpy as np
-    from gguf import GGMLQuantizationType
-    from gguf.quants import quantize
-
-    weights = _load_weights(folder)
-    if config.get("tie_word_embeddings") and "lm_head.weight" in weights:
-        del weights["lm_head.weight"]  # llama.cpp reuses token_embd when output.weight is absent
-    for hf_name, value in weights.items():
-        name = _tensor_name(hf_name)
-        if name is None:
-            continue
-        value = value.astype(np.float32)
-        if name.endswith("attn_q.weight"):
-            value = _reorder_rotary(value, config["num_attention_heads"])
-        elif name.endswith("attn_k.weight"):
-            value = _reorder_rotary(value, config.get("num_key_value_heads", config["num_attention_heads"]))
-        if value.ndim == 1:  # norms: tiny, and precision-sensitive
-            writer.add_tensor(name, value)
-        elif kind == "q8_0" and value.shape[-1] % 32 == 0:
-            # The writer reads the logical shape back from the byte shape of the quantised rows.
-            writer.add_tensor(name, quantize(value, GGMLQuantizationType.Q8_0), raw_dtype=GGMLQuantizationType.Q8_0)
-        else:
-            writer.add_tensor(name, value.astype(np.float16))
+    config = AutoConfig.from_pretrained(location)
+    return (config.architectures or [MODEL_FOR_CAUSAL_LM_MAPPING_NAMES.get(config.model_type, "")])[0]
 
 
-# ---------------------------------------------------------------------------------------------------------
-# Metadata and tokenizer
-
-
-def _add_architecture(writer, config: dict, name: str, kind: str) -> None:
-    from gguf import LlamaFileType
-
-    heads = config["num_attention_heads"]
-    head_dim = config.get("head_dim") or config["hidden_size"] // heads
-    rope = config.get("rope_parameters") or {}
-    if rope.get("rope_type", "default") != "default" or config.get("rope_scaling"):
-        raise GGUFError("models with RoPE scaling are not supported by this converter")
-    writer.add_name(name)
-    writer.add_context_length(config["max_position_embeddings"])
-    writer.add_embedding_length(config["hidden_size"])
-    writer.add_block_count(config["num_hidden_layers"])
-    writer.add_feed_forward_length(config["intermediate_size"])
-    writer.add_head_count(heads)
-    writer.add_head_count_kv(config.get("num_key_value_heads", heads))
-    writer.add_rope_dimension_count(head_dim)
-    writer.add_rope_freq_base(float(rope.get("rope_theta", config.get("rope_theta", 10000.0))))
-    writer.add_layer_norm_rms_eps(config["rms_norm_eps"])
-    writer.add_vocab_size(config["vocab_size"])
-    if head_dim != config["hidden_size"] // heads:
-        writer.add_key_length(head_dim)
-        writer.add_value_length(head_dim)
-    writer.add_file_type(LlamaFileType.MOSTLY_Q8_0 if kind == "q8_0" else LlamaFileType.MOSTLY_F16)
-
-
-def _check_gpt2_style(tokenizer_json: dict) -> None:
-    model, pre = tokenizer_json.get("model", {}), tokenizer_json.get("pre_tokenizer") or {}
-    if model.get("type") != "BPE" or pre.get("type") != "ByteLevel" or not pre.get("use_regex", True):
-        raise GGUFError("only byte-level BPE tokenizers with the GPT-2 split pattern can be written "
-                        f"(this one: model {model.get('type')}, pre-tokenizer {pre.get('type')})")
-    if tokenizer_json.get("normalizer"):
-        raise GGUFError("tokenizers with a normalizer are not supported by this converter")
-
-
-def _add_tokenizer(writer, folder: Path, vocab_size: int) -> None:
-    from gguf import TokenType
-
-    tokenizer_json = json.loads((folder / "tokenizer.json").read_text(encoding="utf-8"))
-    _check_gpt2_style(tokenizer_json)
-    settings = json.loads((folder / "tokenizer_config.json").read_text(encoding="utf-8"))
-    vocab = dict(tokenizer_json["model"]["vocab"])
-    added = {token["content"]: token for token in tokenizer_json.get("added_tokens", [])}
-    vocab.update({content: token["id"] for content, token in added.items()})
-    by_id = {index: text for text, index in vocab.items()}
-    tokens, types = [], []
-    for index in range(vocab_size):
-        text = by_id.get(index)
-        if text is None:  # the embedding matrix can be larger than the vocabulary
-            tokens.append(f"[PAD{index}]")
-            types.append(TokenType.UNUSED)
-        else:
-            tokens.append(text)
-            special = text in added and added[text].get("special")
-            kind = TokenType.USER_DEFINED if text in added else TokenType.NORMAL
-            types.append(TokenType.CONTROL if special else kind)
-    merges = [" ".join(pair) if isinstance(pair, list) else pair for pair in tokenizer_json["model"]["merges"]]
-    writer.add_tokenizer_model("gpt2")
-    # llama.cpp picks its split regex by this name; "gpt-2" is the pattern of a ByteLevel(use_regex) pre-tokenizer.
-    writer.add_tokenizer_pre("gpt-2")
-    writer.add_token_list(tokens)
-    writer.add_token_types(types)
-    writer.add_token_merges(merges)
-    for role, add in (
-        ("bos", writer.add_bos_token_id),
-        ("eos", writer.add_eos_token_id),
-        ("pad", writer.add_pad_token_id),
-    ):
-        text = settings.get(f"{role}_token")
-        if isinstance(text, str) and text in vocab:
-            add(vocab[text])
-    # The studio's tokenizers add no bos (their post-processor is empty); llama.cpp would add one by default.
-    writer.add_add_bos_token(bool(settings.get("add_bos_token", False)))
-    template = _chat_template(folder, settings)
-    if template:
-        writer.add_chat_template(template)
-
-
-def _chat_template(folder: Path, settings: dict) -> str:
-    path = folder / "chat_template.jinja"
-    if path.exists():
-        return path.read_text(encoding="utf-8")
-    template = settings.get("chat_template", "")
-    return template if isinstance(template, str) else ""
-
-
-# ---------------------------------------------------------------------------------------------------------
-# The file
-
-
-def write_gguf(model_folder: Path, target: Path, kind: str = "f16", name: str = "") -> Path:
-    """Convert the Hugging Face model in `model_folder` to `target` (.gguf) with weights as `kind`."""
-    from gguf import GGUFWriter
-
-    if kind not in GGUF_TYPES:
-        raise GGUFError(f"GGUF type must be one of {', '.join(GGUF_TYPES)}; got {kind!r}")
-    model_folder, target = Path(model_folder), Path(target)
-    config = json.loads((model_folder / "config.json").read_text(encoding="utf-8"))
-    if config.get("architectures") != ["LlamaForCausalLM"]:
-        raise GGUFError(f"GGUF export supports LlamaForCausalLM models; this one is {config.get('architectures')}")
-    if config.get("attention_bias") or config.get("mlp_bias"):
-        raise GGUFError("Llama models with bias terms are not supported by this converter")
-    writer = GGUFWriter(str(target), "llama")
+def gguf_refusal(architecture: str, kinds: list[str]) -> Message | None:
+    """Why `kinds` cannot be written for a model of `architecture`; None when they can."""
     try:
-        _add_architecture(writer, config, name or model_folder.name, kind)
-        _add_tokenizer(writer, model_folder, config["vocab_size"])
-        _add_weights(writer, config, model_folder, kind)
-        writer.write_header_to_file()
-        writer.write_kv_data_to_file()
-        writer.write_tensors_to_file()
+        supported = supported_architectures()
+    except GGUFError as err:
+        return err.args[0]
+    if architecture not in supported:
+        return say("export.gguf_unsupported", architecture=architecture or "?")
+    quantized = [kind for kind in kinds if GGUF_TYPES[kind].ftype]
+    if quantized and importlib.util.find_spec("llama_cpp") is None:
+        return say("export.gguf_no_quantizer", kinds=quantized)
+    return None
+
+
+def vocabulary_refusal(config_location: str, tokenizer_folder: Path) -> Message | None:
+    """Why llama.cpp's converter cannot write the vocabulary of a model with this config and tokenizer; None
+    when it can. It must know the tokenizer's pre-tokenizer (it recognises one by hashing its output), which
+    only its own code can tell: its --vocab-only run on the two, without weights, before anything is merged."""
+    from transformers import AutoConfig
+
+    with tempfile.TemporaryDirectory(prefix="studio-gguf-vocab-") as scratch:
+        AutoConfig.from_pretrained(config_location).save_pretrained(scratch)  # as the merged model will have it
+        for item in Path(tokenizer_folder).iterdir():
+            if item.is_file() and item.suffix not in WEIGHT_SUFFIXES and item.name != "config.json":
+                shutil.copy(item, Path(scratch) / item.name)
+        failure = _run_converter(Path(scratch), Path(scratch) / "vocabulary.gguf", "--vocab-only")
+    return say("export.gguf_vocabulary", tail=failure) if failure else None
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Writing the files
+
+
+def write_gguf_files(model_folder: Path, folder: Path, name: str, kinds: list[str]) -> list[Path]:
+    """<name>-<kind>.gguf in `folder` for each kind, from the Hugging Face model in `model_folder`.
+
+    Quantised types are made from an f16 file (the one asked for, or a temporary one). A file appears under
+    its name only once complete; a failure raises GGUFError and leaves the files finished before it.
+    """
+    model_folder, folder = Path(model_folder), Path(folder)
+    paths = {kind: folder / f"{name}-{kind}.gguf" for kind in kinds}
+    source = paths.get("f16") or folder / f".{name}-f16.source.gguf"
+    try:
+        for kind in sorted(kinds, key=lambda kind: not GGUF_TYPES[kind].outtype):  # the f16 file first
+            spec = GGUF_TYPES[kind]
+            if spec.outtype:
+                _complete(paths[kind], lambda part, t=spec.outtype: _convert(model_folder, part, t, name))
+            else:
+                if not source.exists():
+                    _complete(source, lambda part: _convert(model_folder, part, "f16", name))
+                _complete(paths[kind], lambda part, s=spec: _quantize(source, part, s, kind))
     finally:
-        writer.close()
-    return target
+        if source not in paths.values():
+            source.unlink(missing_ok=True)
+    return list(paths.values())
+
+
+def _complete(path: Path, write) -> None:
+    part = path.with_name(f".{path.name}.part")
+    try:
+        write(part)
+        part.rename(path)
+    finally:
+        part.unlink(missing_ok=True)
+
+
+def _convert(model_folder: Path, target: Path, outtype: str, name: str) -> None:
+    failure = _run_converter(model_folder, target, "--outtype", outtype, "--model-name", name)
+    if failure:
+        raise GGUFError(say("export.gguf_convert_failed", outtype=outtype, tail=failure))
+
+
+def _run_converter(model_folder: Path, target: Path, *options: str) -> str:
+    """Run llama.cpp's converter; the end of its output when it fails, else ""."""
+    command = [sys.executable, str(llama_cpp_dir() / CONVERTER), str(model_folder), "--outfile", str(target), *options]
+    # The converter puts its own gguf-py first on the path, unless told not to: it must use its own.
+    env = {key: value for key, value in os.environ.items() if key != "NO_LOCAL_GGUF"}
+    done = subprocess.run(command, capture_output=True, text=True, env=env, stdin=subprocess.DEVNULL)
+    if done.returncode == 0:
+        return ""
+    return "\n".join((done.stderr or done.stdout).strip().splitlines()[-ERROR_LINES:])
+
+
+def _quantize(source: Path, target: Path, spec: GGUFType, kind: str) -> None:
+    import llama_cpp
+
+    params = llama_cpp.llama_model_quantize_default_params()
+    params.ftype = getattr(llama_cpp, spec.ftype)
+    params.nthread = os.cpu_count() or 1
+    if llama_cpp.llama_model_quantize(str(source).encode(), str(target).encode(), ctypes.byref(params)) != 0:
+        raise GGUFError(say("export.gguf_quantize_failed", kind=kind))
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Callable
 
 from engine.config.schema import RunConfig
-from engine.export.gguf import GGUF_TYPES, ollama_modelfile, write_gguf
+from engine.export.gguf import (GGUF_TYPES, GGUFError, gguf_refusal, model_architecture, ollama_modelfile,
+                                vocabulary_refusal, write_gguf_files)
 from engine.export.model_card import write_model_card
 from engine.messages import Message, say
 from engine.models.loading import (is_vision_model, load_text_processing, load_tokenizer, merged_model,
@@ -90,7 +91,9 @@ def export_run(
     """Write the run's result to exports/<name>/ and return what was written.
 
     Default: the merged model (sharded safetensors, at most `max_shard_size` each), tokenizer with chat
-    template, generation config; `gguf_types` ("f16", "q8_0") add <name>-<type>.gguf files and a Modelfile.
+    template, generation config; `gguf_types` (GGUF_TYPES keys: "f16", "q4_k_m", ...) add <name>-<type>.gguf
+    files (llama.cpp's converter and quantizer) and an Ollama Modelfile; if that fails after the merge, the error
+    says so and the merged model stays in its folder.
     `adapter_only`: the LoRA adapter and tokenizer, no merge. Always a model card (README.md).
     The folder is written under a temporary name and renamed at the end, so a failed export leaves nothing
     half-written, and an existing export is never overwritten.
@@ -109,11 +112,14 @@ def export_run(
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
     try:
         target_spec.write(run_dir, config, staging, max_shard_size)
-        _save_gguf(config, staging, target.name, gguf_types)
         write_model_card(staging, run_dir, target_spec.card)
         staging.rename(target)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+    # The merged model stands on its own: a GGUF step that fails afterwards says so and leaves it in place.
+    if gguf_types:
+        _save_gguf(config, target, gguf_types)
+        write_model_card(target, run_dir, target_spec.card)  # now naming the GGUF files and the Modelfile
     files = sorted((p.name, p.stat().st_size) for p in target.iterdir() if p.is_file())
     return ExportResult(target, files)
 
@@ -129,20 +135,33 @@ def _check_kinds(run_dir: Path, config: RunConfig, target: ExportTarget, gguf_ty
     if gguf_types and not target.gguf:
         raise ValueError(say("export.gguf_needs_merged"))
     refusal = target.refuses(run_dir)
+    if not refusal and gguf_types:  # asked of llama.cpp's converter before anything is merged
+        refusal = gguf_refusal(_architecture(run_dir, config), gguf_types) or vocabulary_refusal(
+            _config_location(run_dir, config), run_dir / FINAL_DIR)
     if refusal:
         raise ValueError(refusal)
     return gguf_types
 
 
-def _save_gguf(config: RunConfig, staging: Path, name: str, gguf_types: list[str]) -> None:
-    if not gguf_types:
-        return
-    for kind in gguf_types:
-        write_gguf(staging, staging / f"{name}-{kind}.gguf", kind, name)
+def _config_location(run_dir: Path, config: RunConfig) -> str:
+    # A full fine-tune saved the whole model; a LoRA run's config is its base model's.
+    final = run_dir / FINAL_DIR
+    return str(final) if (final / "config.json").exists() else resolve_model(config.model.name_or_path)
+
+
+def _architecture(run_dir: Path, config: RunConfig) -> str:
+    return model_architecture(_config_location(run_dir, config))
+
+
+def _save_gguf(config: RunConfig, folder: Path, gguf_types: list[str]) -> None:
+    try:
+        paths = write_gguf_files(folder, folder, folder.name, gguf_types)
+    except GGUFError as err:
+        raise GGUFError(say("export.gguf_failed", error=err.args[0], folder=str(folder))) from err
     # Ollama gets the smallest file; the others are there for llama.cpp users who want more precision.
-    chosen = f"{name}-{gguf_types[-1] if 'q8_0' not in gguf_types else 'q8_0'}.gguf"
-    tokenizer = load_tokenizer(config.model, location=str(staging))
+    chosen = min(paths, key=lambda path: path.stat().st_size).name
+    tokenizer = load_tokenizer(config.model, location=str(folder))
     template = load_template(config.model.template, tokenizer)
     stops = [*template.stop_words, *([tokenizer.eos_token] if tokenizer.eos_token else [])]
     modelfile = ollama_modelfile(chosen, template.source, list(dict.fromkeys(stops)))
-    (staging / "Modelfile").write_text(modelfile, encoding="utf-8")
+    (folder / "Modelfile").write_text(modelfile, encoding="utf-8")
