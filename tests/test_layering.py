@@ -9,6 +9,7 @@ down the layer order (a layer may use itself and the layers below it, never one 
   engine.train                    stages, the shared Trainer set-up, validation of a run, memory estimate
   engine.runs                     run folders, status, events, the queue, the worker process, preflight
   engine.export                   merged models, GGUF, model cards
+  engine.serve                    an OpenAI-compatible API over what use and models load
   engine.cli, engine.__main__     the command line
 Imports inside functions count too: a lazy import is still a dependency.
 """
@@ -27,6 +28,7 @@ LAYERS = [
     ("engine.train",),
     ("engine.runs",),
     ("engine.export",),
+    ("engine.serve",),
     ("engine.cli", "engine.__main__"),
 ]
 

@@ -312,4 +312,31 @@ ENGLISH: dict[str, str] = {
     "export.gguf_reward_model": "a reward model scores text and cannot chat: GGUF is for chat models; export it "
                                 "without GGUF",
     "export.gguf_needs_merged": "GGUF files are made from the merged model; untick 'adapter only' to export GGUF",
+    "serve.mixed_targets": "serve either run folders or one model, not both: {names} is not a run folder (a run folder "
+                           "holds config.yaml)",
+    "serve.run_unfinished": "run {run} has no trained result yet (final/ is missing): wait until it has finished, "
+                            "or serve another run",
+    "serve.same_run_names": "two of the runs have the same folder name, which would be one model id: serve runs with "
+                            "different names",
+    "serve.one_model": "serve one export, GGUF file or model at a time (several targets must all be LoRA run folders "
+                       "of one base)",
+    "serve.no_such_file": "{path} does not exist: give the path of a .gguf file (the Export tab writes them)",
+    "serve.one_prompt": "send one prompt per request (a string, or a list of one)",
+    "serve.unknown_model": "no model {model!r} is served here; send one of: {models} (GET /v1/models lists them)",
+    "serve.bad_arguments": "a tool call's arguments must be JSON text; got {arguments}",
+    "serve.key_file_unreadable": "--api-key-file {path} cannot be read: {error}",
+    "serve.key_file_lines": "--api-key-file {path} must hold the key alone, on one line",
+    "serve.key_required": "serving on {host} lets other machines in: give an API key with --api-key-file FILE or the "
+                          "{variable} variable, or serve on 127.0.0.1",
+    "serve.wrong_key": "missing or wrong API key: send it as 'Authorization: Bearer KEY' (the openai client's api_key)",
+    "serve.too_large": "the request is larger than {limit} bytes: send a shorter conversation",
+    "serve.not_json": "the request body is not JSON: {error}",
+    "serve.max_tokens": "max_tokens is over this server's limit of {limit}: ask for fewer (or start the server with "
+                        "a larger --max-tokens)",
+    "serve.busy": "{limit} requests are being answered already: try again in a moment",
+    "serve.adapters_only": "several runs share one base only as LoRA adapters: serve a full fine-tuned run on its own",
+    "serve.backend_cannot": "the {backend} backend cannot serve a {kind} target: choose --backend auto",
+    "serve.backend_missing": "the {backend} backend is not installed here: install it (llama.cpp: pip install "
+                             "'llama-cpp-python[server]') or choose --backend auto",
+    "serve.ready": "serving {models} on {url}",
 }
