@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from dataclasses import dataclass, field
 
 from engine.use.chat import ChatModel, active
 
-GATHER_SECONDS = 0.02  # how long the scheduler waits for requests that arrive together to join one batch
+GATHER_SECONDS = 0.02  # a quiet spell this long ends the wait for more requests to join a batch
+MAX_GATHER_SECONDS = 0.25  # the longest the first request of a batch waits for others
 MAX_BATCH = 32
 
 
@@ -25,11 +27,13 @@ class Sampling:
     top_p: float = 1.0
     seed: int | None = None
     stop: tuple[str, ...] = ()
+    min_tokens: int = 0  # vLLM's extension: no end of turn before this many tokens
 
     @property
     def batch_key(self) -> tuple:
         """Requests batch together when they sample alike (greedy ones always do)."""
-        return (0.0, 1.0, None) if self.temperature <= 0 else (self.temperature, self.top_p, self.seed)
+        sampled = (0.0, 1.0, None) if self.temperature <= 0 else (self.temperature, self.top_p, self.seed)
+        return (*sampled, self.min_tokens)
 
 
 @dataclass
@@ -91,13 +95,22 @@ class Scheduler:
     def _next_batch(self) -> list[Generation]:
         with self._ready:
             self._ready.wait_for(lambda: self._waiting)
-        threading.Event().wait(GATHER_SECONDS)  # let requests sent at the same moment arrive and join
+        self._gather()
         with self._ready:
             first = self._waiting[0]
             key = (first.model_id, first.sampling.batch_key)
             batch = [g for g in self._waiting if (g.model_id, g.sampling.batch_key) == key][:MAX_BATCH]
             self._waiting = [g for g in self._waiting if g not in batch]
         return [g for g in batch if not g.cancelled.is_set()] or self._next_batch()
+
+    def _gather(self) -> None:
+        """Let requests sent at about the same moment join: wait while more keep arriving (a short quiet spell
+        ends it, and MAX_GATHER_SECONDS at most)."""
+        deadline = time.monotonic() + MAX_GATHER_SECONDS
+        seen = -1
+        while len(self._waiting) != seen and len(self._waiting) < MAX_BATCH and time.monotonic() < deadline:
+            seen = len(self._waiting)
+            threading.Event().wait(GATHER_SECONDS)
 
 
 def run_batch(batch: list[Generation]) -> None:
@@ -120,7 +133,8 @@ def run_batch(batch: list[Generation]) -> None:
             torch.manual_seed(sampling.seed)
         chat.model.generate(
             input_ids=input_ids.to(chat.model.device), attention_mask=attention_mask.to(chat.model.device),
-            max_new_tokens=max(g.sampling.max_tokens for g in batch), eos_token_id=chat.stop_token_ids,
+            max_new_tokens=max(g.sampling.max_tokens for g in batch), min_new_tokens=sampling.min_tokens,
+            eos_token_id=chat.stop_token_ids,
             pad_token_id=chat.tokenizer.pad_token_id, streamer=streamer,
             stopping_criteria=StoppingCriteriaList([RowsDone()]),
             **(sampled if sampling.temperature > 0 else {"do_sample": False}),

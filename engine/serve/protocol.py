@@ -38,12 +38,14 @@ class _Request(BaseModel):
     stop: str | list[str] | None = None
     seed: int | None = None
     n: int = Field(1, ge=1, le=1)  # one choice per request
+    min_tokens: int = Field(0, ge=0)  # vLLM's extension (extra_body in the openai client)
 
 
 class ChatRequest(_Request):
     messages: list[dict] = Field(min_length=1)
     tools: list[dict] | None = None
     tool_choice: str | dict | None = None
+    stream_options: dict | None = None  # {"include_usage": true}: a last chunk carries the token counts
 
 
 class CompletionRequest(_Request):
@@ -139,7 +141,8 @@ def _generation(chat: ChatModel, body: _Request, prompt: str, limits: Limits,
                 add_special_tokens: bool = False) -> Generation:
     stop = [body.stop] if isinstance(body.stop, str) else list(body.stop or [])
     max_tokens = body.max_completion_tokens or body.max_tokens or limits.default_max_tokens
-    sampling = Sampling(max_tokens, body.temperature, body.top_p, body.seed, tuple(word for word in stop if word))
+    sampling = Sampling(max_tokens, body.temperature, body.top_p, body.seed, tuple(word for word in stop if word),
+                        min(body.min_tokens, max_tokens))
     prompt_ids = chat.tokenizer(prompt, add_special_tokens=add_special_tokens)["input_ids"]
     return Generation(chat, body.model, prompt_ids, sampling, asyncio.get_running_loop())
 
@@ -204,6 +207,9 @@ async def _chat_chunks(generation: Generation, body: ChatRequest, offered_tools:
             yield chunk(delta, calls_reason or finish_reason)
         elif finish_reason:
             yield chunk({}, finish_reason)
+    if (body.stream_options or {}).get("include_usage"):
+        yield ChatCompletionChunk(id=reply_id, object="chat.completion.chunk", created=created, model=body.model,
+                                  choices=[], usage=_usage(generation))
 
 
 def _completion(generation: Generation, body: CompletionRequest, text: str, finish_reason: str | None,
