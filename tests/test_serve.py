@@ -69,11 +69,12 @@ def runs(tmp_path_factory, tiny_model):
         _register(root, "sky", [{"instruction": q, "input": "", "output": "The sky is blue."} for q in QUESTIONS],
                   **alpaca)
         calls = [{"conversations": [
-            {"from": "human", "value": f"Weather in {city}?"},
-            {"from": "function_call", "value": json.dumps({"name": "get_weather", "arguments": {"city": city}})},
-        ], "tools": json.dumps([WEATHER_TOOL])} for city in ("Paris", "Rome", "Oslo", "Lima")]
+            {"from": "human", "value": question},
+            {"from": "function_call", "value": json.dumps({"name": "get_weather", "arguments": {"city": "Paris"}})},
+        ], "tools": json.dumps([WEATHER_TOOL])} for question in ("Weather in Paris?", "Is it sunny in Paris?",
+                                                                 "Paris weather today?", "How warm is Paris?")]
         _register(root, "calls", calls, formatting="sharegpt", columns={"messages": "conversations", "tools": "tools"})
-        return {name: _train(name, 20) for name in ("apples", "sky", "calls")}
+        return {"apples": _train("apples", 20), "sky": _train("sky", 20), "calls": _train("calls", 60)}
 
 
 def free_port() -> int:
@@ -230,6 +231,43 @@ def test_another_host_needs_a_key_and_no_key_is_taken_from_the_command_line(tmp_
     result = subprocess.run([sys.executable, "-m", "engine", "serve", "builtin:tiny-demo", "--host", "0.0.0.0",
                              "--api-key", "x"], cwd=PROJECT, capture_output=True, text=True)
     assert result.returncode != 0 and "unrecognized arguments: --api-key" in result.stderr
+
+
+@pytest.mark.slow
+def test_the_serve_panel_starts_a_background_server_that_stays_listed_until_stopped(runs, tmp_path, monkeypatch):
+    import psutil
+
+    from engine.serve.processes import list_servers, server_status
+    from webui.serve_panel import refresh, start, stop
+
+    monkeypatch.setenv("STUDIO_WORKSPACE", str(tmp_path))
+    message, servers, picker, curl, python = start([str(runs["apples"]), str(runs["sky"])], "en")
+    (record,) = list_servers()
+    try:
+        assert record.url in message and record.models == ["base", "apples", "sky"]
+        assert f"curl {record.url}/chat/completions" in curl and '"model": "apples"' in curl
+        wait_for(lambda: server_status(record) in ("ready", "exited"), timeout=300, poll=0.5)
+        assert server_status(record) == "ready"
+        # What a reloaded page shows: read back from the workspace's state file, not from this page's memory.
+        servers, picker, curl, python = refresh(None, "zh")
+        assert "可应答" in servers and picker["value"] == str(record.port)
+        namespace = {}
+        exec(python.replace('"Hello!"', '"What do you like?"').replace("max_tokens=64", "max_tokens=8")
+             .replace("print(", "answer = ("), namespace)  # the Python snippet, as a user would paste it
+        assert namespace["answer"].startswith("Apples")
+        message, servers, *_ = stop(str(record.port), "en")
+        assert not list_servers() and "No server is running" in servers
+        assert not psutil.pid_exists(record.pid) or psutil.Process(record.pid).status() == psutil.STATUS_ZOMBIE
+    finally:
+        if psutil.pid_exists(record.pid):
+            stop_server_group(record.pid)
+
+
+def stop_server_group(pid: int) -> None:
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
 
 
 # ----------------------------------------------------------------------------------------------- llama.cpp

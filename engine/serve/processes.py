@@ -137,7 +137,3 @@ def log_tail(record: ServerRecord, lines: int = 12) -> str:
     except OSError:
         return ""
 
-
-def served_runs() -> set[str]:
-    """The run folder names some listed server serves."""
-    return {Path(target).name for record in _read() for target in record.targets}
