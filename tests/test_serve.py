@@ -1,5 +1,5 @@
 """`python -m engine serve` against the real `openai` client: LoRA runs of the built-in model (two adapters of one
-base answering differently by `model`, a tool-calling run), the key, the limits; a real GGUF through llama.cpp."""
+base answering differently by `model`), the key, the limits; a real GGUF through llama.cpp."""
 import importlib.util
 import json
 import os
@@ -17,8 +17,6 @@ openai = pytest.importorskip("openai")
 
 KEY = "test-key-0123456789"
 QUESTIONS = ["What is your favourite fruit?", "Tell me something.", "Hello!", "What do you like?"]
-WEATHER_TOOL = {"name": "get_weather", "description": "Current weather of a city",
-                "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}
 ASK = [{"role": "user", "content": "What do you like?"}]
 
 
@@ -37,8 +35,7 @@ def _train(name: str, steps: int) -> Path:
     from engine.runs.store import create_run
     from engine.train.trainer import RunContext, run_training
 
-    # cutoff_len 1024: the tool schema and its instructions alone take ~250 tokens of the prompt
-    config = demo_config({"data.datasets": [name], "data.val_size": 0.0, "data.cutoff_len": 1024,
+    config = demo_config({"data.datasets": [name], "data.val_size": 0.0,
                           "train.max_steps": steps, "train.learning_rate": 5e-3, "train.run_name": name,
                           "model.template": "chatml", "train.per_device_train_batch_size": 4,
                           "train.logging_steps": 1, "train.warmup_ratio": 0.0})
@@ -53,7 +50,7 @@ def _train(name: str, steps: int) -> Path:
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory, tiny_model):
-    """Three LoRA runs of one base: one always answers about apples, one about the sky, one calls a tool."""
+    """Two LoRA runs of one base: one always answers about apples, the other about the sky."""
     import shutil
 
     root = tmp_path_factory.mktemp("serve")
@@ -68,13 +65,7 @@ def runs(tmp_path_factory, tiny_model):
                   **alpaca)
         _register(root, "sky", [{"instruction": q, "input": "", "output": "The sky is blue."} for q in QUESTIONS],
                   **alpaca)
-        calls = [{"conversations": [
-            {"from": "human", "value": question},
-            {"from": "function_call", "value": json.dumps({"name": "get_weather", "arguments": {"city": "Paris"}})},
-        ], "tools": json.dumps([WEATHER_TOOL])} for question in ("Weather in Paris?", "Is it sunny in Paris?",
-                                                                 "Paris weather today?", "How warm is Paris?")]
-        _register(root, "calls", calls, formatting="sharegpt", columns={"messages": "conversations", "tools": "tools"})
-        return {"apples": _train("apples", 20), "sky": _train("sky", 20), "calls": _train("calls", 60)}
+        return {"apples": _train("apples", 20), "sky": _train("sky", 20)}
 
 
 def free_port() -> int:
@@ -150,22 +141,11 @@ def test_a_streamed_reply_joins_to_the_chat_tabs_greedy_text(server, runs):
 @pytest.mark.slow
 def test_two_adapters_of_one_base_answer_by_model(server):
     ids = {model.id for model in client(server).models.list().data}
-    assert ids == {"base", "apples", "sky", "calls"}
+    assert ids == {"base", "apples", "sky"}
     replies = {name: client(server).chat.completions.create(model=name, messages=ASK, max_tokens=12, temperature=0)
                .choices[0].message.content for name in ("apples", "sky")}
     assert replies["apples"].startswith("Apples are red")
     assert replies["sky"].startswith("The sky is blue")
-
-
-@pytest.mark.slow
-def test_a_tool_calling_run_answers_with_tool_calls(server):
-    reply = client(server).chat.completions.create(
-        model="calls", messages=[{"role": "user", "content": "Weather in Paris?"}], max_tokens=40, temperature=0,
-        tools=[{"type": "function", "function": WEATHER_TOOL}])
-    choice = reply.choices[0]
-    assert choice.finish_reason == "tool_calls"
-    (call,) = choice.message.tool_calls
-    assert call.function.name == "get_weather" and json.loads(call.function.arguments) == {"city": "Paris"}
 
 
 @pytest.mark.slow
