@@ -9,7 +9,8 @@ from engine.serve.targets import resolve_target
 
 
 def add_parsers(commands) -> None:
-    serve = commands.add_parser("serve", help="serve runs, an export or a model through an OpenAI-compatible API")
+    serve = commands.add_parser("serve", help="serve runs, an export or a model through an OpenAI-compatible API",
+                                allow_abbrev=False)  # --api-key must not pass as --api-key-file: no key in `ps`
     serve.add_argument("targets", nargs="+", metavar="TARGET",
                        help="run folder(s) of one base, an export folder, a .gguf file or a model name")
     serve.add_argument("--host", default="127.0.0.1", help="another host than loopback needs an API key")
