@@ -10,6 +10,7 @@ down the layer order (a layer may use itself and the layers below it, never one 
   engine.benchmarks               lm-evaluation-harness tasks on a run and its base; judges over OpenAI's API
   engine.runs                     run folders, status, events, the queue, the worker process, preflight
   engine.export                   merged models, GGUF, model cards
+  engine.serve                    an OpenAI-compatible API over what use and models load
   engine.cli, engine.__main__     the command line
 Imports inside functions count too: a lazy import is still a dependency.
 """
@@ -29,6 +30,7 @@ LAYERS = [
     ("engine.benchmarks",),
     ("engine.runs",),
     ("engine.export",),
+    ("engine.serve",),
     ("engine.cli", "engine.__main__"),
 ]
 

@@ -24,6 +24,10 @@
                                                   merge and save a standalone model (or the adapter)
   python -m engine eval|evaluate CONFIG|RUN_DIR [--dataset NAME] [--max-samples N] [--generate]
                                                   loss, perplexity; with --generate BLEU-4 / ROUGE
+  python -m engine serve TARGET... [--host H] [--port P] [--api-key-file FILE] [--backend B]
+                                                  an OpenAI-compatible API for run folders (adapters of one
+                                                  base, each a model id), an export, a .gguf file or a model;
+                                                  off loopback a key (FILE or STUDIO_API_KEY) is required
   python -m engine data check PATH|NAME [--format F] [--cutoff-len N]
                                                   check a dataset file (or a registered dataset)
   python -m engine data fill NAME --set K=V --as NEW
@@ -44,13 +48,13 @@ import argparse
 import os
 import sys
 
-from engine.cli import about, benchmarks, data, processes, runs, training, use
+from engine.cli import about, benchmarks, data, processes, runs, serve, training, use
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m engine", description="Finetune Studio engine")
     commands = parser.add_subparsers(dest="command", required=True)
-    for group in (training, runs, processes, use, data, benchmarks, about):  # in this order in --help
+    for group in (training, runs, processes, use, serve, data, benchmarks, about):  # in this order in --help
         group.add_parsers(commands)
     args = parser.parse_args(argv)
     try:
@@ -74,6 +78,7 @@ COMMANDS = {
     "export": use.command_export,
     "eval": use.command_eval,
     "evaluate": use.command_eval,
+    "serve": serve.command_serve,
     "data": data.command_data,
     "bench": benchmarks.command_bench,
     "judge": benchmarks.command_judge,

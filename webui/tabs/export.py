@@ -11,6 +11,7 @@ from engine.export.gguf import GGUF_TYPES
 from engine.messages import message_of
 from webui import run_view
 from webui.i18n import Labels, localize, text
+from webui.serve_panel import build_serve_panel, wire_serve_panel
 
 # A few short chats for the llama.cpp check: greedy first tokens must match transformers on each.
 VERIFY_PROMPTS = [
@@ -121,6 +122,7 @@ def build_export_tab(labels: Labels) -> dict:
     parts["files"] = labels.labelled(
         gr.Dataframe, "export.files", value=files_table([], lang), interactive=False, elem_id="export-files"
     )  # empty but with its headers, not "1 2 3"
+    parts["serve"] = build_serve_panel(labels)
     return parts
 
 
@@ -137,3 +139,4 @@ def wire_export_tab(parts: dict, lang: gr.Radio, tab: gr.Tab) -> None:
     parts["adapter_only"].change(lambda only: gr.update(interactive=not only), parts["adapter_only"], parts["gguf"])
     inputs = [parts[k] for k in ("run", "name", "shard", "adapter_only", "gguf", "verify")]
     parts["export"].click(export, [*inputs, lang], [parts["result"], parts["files"]])
+    wire_serve_panel(parts["serve"], lang, tab)
