@@ -107,7 +107,7 @@ def main(argv: list[str] | None = None) -> None:
         # gradio's own check that localhost answers (a HEAD of the whole page, given 3 s) fails on a loaded
         # machine and then refuses to start; the page is served either way, and we print its address.
         _frontend=False,
-        **launch_options(args.lang),
+        **launch_options(args.lang, app),
     )
     print(f"Finetune Studio is running at {local_url}", flush=True)
     if not args.no_standby:

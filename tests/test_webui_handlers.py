@@ -206,12 +206,15 @@ def test_run_view_reads_the_run_directory(data_dirs):
     assert run_view.run_dir_of_row(list(history.iloc[0])) == str(run_dir)
 
 
-def test_timer_redraws_only_on_change(data_dirs):
+def test_timer_redraws_only_on_change_and_stops_once_the_run_has_ended(data_dirs):
     run_dir = str(fake_run(data_dirs / "saves", "r", [{"event": "status", "status": "completed", "time": 0}]))
-    first = refresh_view(run_dir, "en", None)
-    assert "completed" in first[0]
-    second = refresh_view(run_dir, "en", first[-1])
-    assert all(update == {"__type__": "update"} for update in second[:5])
+    # The history's filters are None while the Train tab has not been drawn: they filter nothing.
+    first = refresh_view(run_dir, "en", None, search=None, tag=None, archived=None)
+    assert "completed" in first.progress and len(first.history) == 1
+    assert first.next_steps["visible"] is True and first.timer.active is False  # an ended run: nothing to follow
+    second = refresh_view(run_dir, "en", first.shown)
+    assert all(update == {"__type__": "update"} for update in second[:-2])  # nothing changed: nothing sent
+    assert refresh_view("", "en", None).timer.active is False
 
 
 def test_a_page_reattaches_to_the_active_run(data_dirs):

@@ -9,7 +9,7 @@ from engine.config.schema import ConfigError
 from engine.data.uploads import MAX_UPLOAD_BYTES
 from webui import page_state, run_view
 from webui.gate import Gate
-from webui.page_locale import GRADIO_LOCALE_JS, PageLocale
+from webui.page_locale import GRADIO_LOCALE_JS, PageLocale, translations
 from webui.next_steps import build_next_steps, wire_next_steps
 from webui.tabs.chat import build_chat_tab, wire_chat_tab
 from webui.tabs.data import build_data_tab, wire_data_tab
@@ -82,12 +82,12 @@ def build_app(lang: str = "en") -> gr.Blocks:
         wire_data_tab(data, language)
         wire_model_tab(model)
         wire_method_tab(method)
-        wire_train_tab(train, form, language, run_dir, shown, timer)
+        wire_train_tab(train, form, language, run_dir, shown, timer, next_steps["row"])
         wire_evaluate_tab(evaluate, form, language, tabs["evaluate"])
         wire_chat_tab(chat, form, language, tabs["chat"])
         wire_export_tab(export, language, tabs["export"])
         pickers = {"evaluate": evaluate["picked"], "chat": chat["picked"], "export": export["run"]}
-        wire_next_steps(next_steps, tab_set, pickers, run_dir, language, timer)
+        wire_next_steps(next_steps, tab_set, pickers, run_dir, language)
 
         # Relabel everything; forgetting what the timer drew makes it redraw the run view in the new language.
         # Gradio's own words follow too: its locale switches at once in the browser (for a person's click, and
@@ -150,10 +150,13 @@ def relabelled(labels: Labels, lang: str, drawn: list) -> list:
     return updates
 
 
-def launch_options(lang: str = "en") -> dict:
+def launch_options(lang: str = "en", app: gr.Blocks | None = None) -> dict:
     """Options for Blocks.launch(): the page's look (gradio 6 takes it at launch), the largest upload the server
-    writes, the gate in front of every route (webui/gate.py), Gradio's own words in the page's language from the
-    first draw (webui/page_locale.py) and the login page's note on wrong passwords."""
+    writes, the gate in front of every route (webui/gate.py), every page in its reader's language from the first
+    draw (webui/page_locale.py: `app`, built in `lang`, is built once more in each other language to learn its
+    words) and the login page's note on wrong passwords."""
+    translated = {other: translations(app, build_app(other)) for _, other in LANGUAGES if other != lang} if app \
+        else {}
     return {"theme": THEME, "css": CSS, "max_file_size": MAX_UPLOAD_BYTES,
-            "app_kwargs": {"middleware": [Middleware(Gate), Middleware(PageLocale, lang=lang)]},
+            "app_kwargs": {"middleware": [Middleware(Gate), Middleware(PageLocale, lang=lang, translated=translated)]},
             "auth_message": text("gate.login_note", lang)}
