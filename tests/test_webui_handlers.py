@@ -128,13 +128,19 @@ def test_load_config_file_converts_a_llamafactory_yaml(tmp_path, app_form):
 # Start / Stop: problems are explained instead of starting
 
 
-def test_start_refuses_with_plain_problems(data_dirs):
+def test_start_refuses_with_plain_problems_naming_fields_by_their_label_all_at_once(data_dirs):
     message, run_dir = start_training({"train.learning_rate": 0, "data.datasets": []}, "en")
     assert run_dir is None
-    assert "train.learning_rate must be > 0.0" in message
+    assert "Learning rate must be > 0.0" in message and "train.learning_rate" not in message
     assert "pick at least one dataset" in message
-    message, run_dir = start_training({"train.num_train_epochs": "three"}, "zh")
-    assert run_dir is None and "未开始" in message and "train.num_train_epochs must be a number" in message
+    assert "学习率 必须 > 0.0" in start_training({"train.learning_rate": 0}, "zh")[0]
+    # A number box emptied by a typo ("abc") hides nothing else: every problem, each by its label, in Chinese.
+    message, run_dir = start_training({"train.learning_rate": None, "train.max_steps": -3,
+                                       "train.num_train_epochs": "three"}, "zh")
+    assert run_dir is None and "未开始" in message
+    assert "学习率 必须是数字（例如 0.0001 或 1e-4）；现在是 空" in message
+    assert "训练轮数 必须是数字" in message and "最大步数 必须 ≥ 0" in message
+    assert "train." not in message and "must" not in message
     assert not (data_dirs / "saves").exists() or not any((data_dirs / "saves").rglob("config.yaml"))
 
 

@@ -11,7 +11,7 @@ from webui import page_state, run_view
 from webui.gate import Gate
 from webui.page_locale import GRADIO_LOCALE_JS, PageLocale, translations
 from webui.next_steps import build_next_steps, wire_next_steps
-from webui.tabs.chat import build_chat_tab, wire_chat_tab
+from webui.tabs.chat import build_chat_tab, wire_chat_memory, wire_chat_tab
 from webui.tabs.data import build_data_tab, wire_data_tab
 from webui.tabs.evaluate import build_evaluate_tab, wire_evaluate_tab
 from webui.tabs.export import build_export_tab, wire_export_tab
@@ -103,6 +103,7 @@ def build_app(lang: str = "en") -> gr.Blocks:
                         [language, *tables], tables, show_progress="hidden")
         # A new or reloaded page follows the run that is training now, else the newest one (read from disk).
         app.load(lambda: (run_view.attach_run(), None), None, [run_dir, shown])
+        wire_chat_memory(app, chat, language)
         restoring = wire_page_state(app, form, language, reset, summary, kept)
         restoring.then(None, language, None, js=GRADIO_LOCALE_JS)
     return app

@@ -36,6 +36,22 @@ def config_from_values(values: dict[str, object], base: RunConfig | None = None)
     return (base or default_config()).replace(values)
 
 
+def every_problem(values: dict[str, object], base: RunConfig | None = None) -> list:
+    """Why `values` make no config, all at once: the values of the wrong type (an emptied number box), then what
+    validate() says of the rest with those fields left at `base`'s values, so one typo hides nothing else."""
+    from engine.train.rules import validate  # the trainer's rules load on first use, not with the page
+
+    try:
+        return validate(config_from_values(values, base))
+    except ConfigError as err:
+        wrong = {getattr(problem, "params", {}).get("field") for problem in err.problems}
+        try:
+            rest = config_from_values({k: v for k, v in values.items() if k not in wrong}, base)
+        except ConfigError:
+            return list(err.problems)
+        return [*err.problems, *validate(rest)]
+
+
 def values_from_config(config: RunConfig, fields: list[str]) -> list:
     """The value each control of `fields` shows for `config`, in the same order."""
     return [config.get(dotted) for dotted in fields]

@@ -41,11 +41,19 @@ def _in_language(value, lang: str):
 
 
 def localize(message, lang: str) -> str:
-    """An engine message in `lang`: a `Message` by its code (English stays as the engine wrote it), any
-    other text as it is."""
-    if lang == "zh" and isinstance(message, Message):
-        return render(MESSAGES_ZH[message.code], message.params, MESSAGES_ZH)
-    return str(message)
+    """An engine message in `lang`: a `Message` by its code, naming a config field by its label in `lang` (the
+    engine names it by its key, train.learning_rate, as the YAML does); any other text as it is."""
+    if not isinstance(message, Message):
+        return str(message)
+    params = {name: _labelled(value, lang) if name == "field" else value for name, value in message.params.items()}
+    if lang == "zh":
+        return render(MESSAGES_ZH[message.code], params, MESSAGES_ZH)
+    return str(Message(message.code, **params))
+
+
+def _labelled(field, lang: str):
+    """A config field's key as its label, e.g. "学习率"; anything else as it is."""
+    return field_label(field, lang) if isinstance(field, str) and field in FIELDS else field
 
 
 def translated_columns(table, lang: str):

@@ -416,4 +416,14 @@ MESSAGES_ZH: dict[str, str] = {
     "failure.silent.disk_full": "训练进程在磁盘已满时终止了",
     "failure.silent.killed": "训练进程在完成前被终止了",
     "failure.silent.before_start": "训练进程在开始训练前就结束了；train.log 的末尾：\n{tail}",
+    "config.wrong_type": "{field} 必须是{kind}；现在是 {value}",
+    "config.kind.list": "名称列表",
+    "config.kind.bool": "是或否",
+    "config.kind.int": "整数（例如 8）",
+    "config.kind.float": "数字（例如 0.0001 或 1e-4）",
+    "config.kind.str": "文本",
+    "data.stage_needs_fix": "阶段 {stage} 需要{needs}；{dataset} 是{holds}：请在“数据”页选择含有这类数据的数据集（{fitting}），"
+                            "或换用能训练 {dataset} 这类数据的阶段",
+    "data.none_registered": "尚未注册：请上传一个",
+    "config.empty": "空（输入框没有内容）",
 }

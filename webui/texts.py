@@ -495,4 +495,7 @@ TEXT: dict[str, dict[str, str]] = {
         "en": "{dataset} has pictures: pick a vision model in the Model tab (e.g. builtin:tiny-vlm) to see its tokens; "
               "{model} reads text only",
         "zh": "{dataset} 含有图片：请在“模型”页选择视觉模型（例如 builtin:tiny-vlm）来查看其词元；{model} 只能读取文本"},
+    # issue 25: a page that says what it needs
+    "chat.loading": {"en": "Loading **{picked}**… the reply follows once it is in memory.",
+                     "zh": "正在加载 **{picked}**……加载完成后即开始回复。"},
 }

@@ -312,4 +312,12 @@ ENGLISH: dict[str, str] = {
     "export.gguf_reward_model": "a reward model scores text and cannot chat: GGUF is for chat models; export it "
                                 "without GGUF",
     "export.gguf_needs_merged": "GGUF files are made from the merged model; untick 'adapter only' to export GGUF",
+    # a value of the wrong type, named by its field (the UI shows the field's label)
+    "config.wrong_type": "{field} must be {kind}; got {value}",
+    "config.kind.list": "a list of names",
+    "config.kind.bool": "true or false",
+    "config.kind.int": "a whole number",
+    "config.kind.float": "a number",
+    "config.kind.str": "text",
+    "config.empty": "nothing (the box is empty)",
 }

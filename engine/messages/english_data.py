@@ -202,4 +202,7 @@ DATA_ENGLISH: dict[str, str] = {
     "failure.silent.disk_full": "the training process died while its disk was full",
     "failure.silent.killed": "the training process was killed before it finished",
     "failure.silent.before_start": "the training process ended before it could start; the end of train.log:\n{tail}",
+    "data.stage_needs_fix": "stage {stage} needs {needs}; {dataset} is {holds}: pick a dataset that holds them "
+                            "({fitting}) in the Data tab, or a stage that trains on what {dataset} holds",
+    "data.none_registered": "none registered yet: upload one",
 }

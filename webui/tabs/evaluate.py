@@ -314,7 +314,7 @@ def wire_evaluate_tab(parts: dict, form: Form, lang: gr.Radio, tab: gr.Tab) -> N
 
     pickers = [parts["picked"], parts["datasets"], parts["picked_a"], parts["picked_b"], parts["split"]]
     parts["picked"].change(follow_run, parts["picked"], [parts["datasets"], parts["split"]])
-    for event in (tab.select, parts["refresh"].click):
+    for event in (tab.select, parts["refresh"].click, parts["picked"].focus):
         event(refresh, [lang, parts["picked"], parts["picked_a"], parts["picked_b"]], pickers)
 
     settings = [parts[k] for k in ("datasets", "split", "max_samples", "batch_size", "max_new_tokens")]

@@ -23,7 +23,7 @@ from engine.runs.store import checkpoint_step, newest_checkpoint
 from engine.train.speed import plan_speed
 
 from webui import compare_panel, devices_panel, history_panel, memory_panel, next_steps, run_view
-from webui.form import Form, config_from_values, values_from_config
+from webui.form import Form, config_from_values, every_problem, values_from_config
 from webui.i18n import Labels, localize, text
 
 SPEED_FIELDS = ("speed.packing", "speed.pack_length", "speed.attention", "speed.liger", "speed.torch_compile")
@@ -160,7 +160,9 @@ def start_training(values: dict, lang: str) -> tuple[str, str | None]:
     Problems (invalid values, an unwritable saves folder, a full disk) are listed instead of starting."""
     try:
         handle = queue.submit(config_from_values(values))
-    except (ConfigError, StartRefused) as err:
+    except ConfigError:
+        return refused(every_problem(values), lang), None
+    except StartRefused as err:
         return refused(err.problems, lang), None
     return submitted("train.started", handle, lang), str(handle.run_dir)
 
