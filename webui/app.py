@@ -57,7 +57,10 @@ def build_app(lang: str = "en") -> gr.Blocks:
             reset = labels.button("reset", size="sm", scale=0, min_width=160, elem_id="reset-form")
         labels.markdown("subtitle")
         form = Form(labels, lang)
-        summary = gr.Markdown(elem_id="summary")  # drawn when the page loads: the device needs torch
+        with gr.Row(equal_height=True):
+            summary = gr.Markdown(elem_id="summary")  # drawn when the page loads: the device needs torch
+            start = labels.button("train.start", variant="primary", size="sm", scale=0, min_width=120,
+                                  elem_id="summary-start")  # Start from wherever the newcomer is
         kept = page_state.browser_state()
         run_dir, shown = gr.State(""), gr.State(None)  # this page's run, and what the timer last drew of it
         timer = gr.Timer(REFRESH_SECONDS)
@@ -82,7 +85,9 @@ def build_app(lang: str = "en") -> gr.Blocks:
         wire_data_tab(data, language)
         wire_model_tab(model)
         wire_method_tab(method)
-        wire_train_tab(train, form, language, run_dir, shown, timer, next_steps["row"])
+        wire_train_tab({**train, "starts": [train["start"], start]}, form, language, run_dir, shown, timer,
+                       next_steps["row"])
+        start.click(lambda: gr.Tabs(selected="train"), None, tab_set, queue=False)  # where the run is followed
         wire_evaluate_tab(evaluate, form, language, tabs["evaluate"])
         wire_chat_tab(chat, form, language, tabs["chat"])
         wire_export_tab(export, language, tabs["export"])

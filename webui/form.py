@@ -14,7 +14,7 @@ import gradio as gr
 from engine.config.schema import ConfigError, RunConfig, field_info
 from engine.paths import PROJECT_DIR
 
-from webui.i18n import Labels, field_help, field_label
+from webui.i18n import Labels, field_help, field_label, option_choices
 
 DEMO_PRESET = PROJECT_DIR / "examples" / "quick_demo.yaml"
 
@@ -87,7 +87,10 @@ class Form:
             "elem_id": "field-" + dotted.replace(".", "-").replace("_", "-"),  # e.g. field-train-max-steps
             **options,
         }
-        component = (kind or _default_kind(info))(**{**_kind_options(kind, info), **options})
+        chosen = _kind_options(kind, info)
+        if "choices" in chosen:
+            chosen["choices"] = option_choices(dotted, self.lang)
+        component = (kind or _default_kind(info))(**{**chosen, **options})
         self.controls[dotted] = component
         self.labels.add(component, f"field:{dotted}")
         return component

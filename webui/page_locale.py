@@ -56,6 +56,11 @@ GRADIO_WORDS_ZH = {
     "user's message: {}": "用户的消息：{}",
     "number input for {}": "{}（数字输入）",
     "range slider for {}": "{}（滑块）",
+    "copy": "复制",
+    "Copy": "复制",
+    "Unfold line": "展开行",
+    "Fold line": "折叠行",
+    "Code input container": "代码输入框",
     # A line plot's descriptions for screen readers (Vega's)
     "Vega visualization": "图表",
     "X-axis titled '{}' for a linear scale with values from {} to {}": "X 轴「{}」，线性刻度，{} 到 {}",

@@ -306,7 +306,7 @@ TEXT: dict[str, dict[str, str]] = {
     },
     "export.no_llama_cpp": {
         "en": "The GGUF files were written but not checked: llama-cpp-python is not installed (pip install llama-cpp-python).",
-        "zh": "GGUF 文件已写入但未检查：未安装 llama-cpp-python（pip install llama-cpp-python）。",
+        "zh": "GGUF 文件已写入但未检查：未安装 llama-cpp-python（`pip install llama-cpp-python`）。",
     },
     "export.verify_failed": {"en": "**Not verified:** llama.cpp could not run `{file}`: {error}", "zh": "**未通过检查：** llama.cpp 无法运行 `{file}`：{error}"},
     # -- devices: several processes and machines --
@@ -498,4 +498,7 @@ TEXT: dict[str, dict[str, str]] = {
     # issue 25: a page that says what it needs
     "chat.loading": {"en": "Loading **{picked}**… the reply follows once it is in memory.",
                      "zh": "正在加载 **{picked}**……加载完成后即开始回复。"},
+    "evaluate.column.metric": {"en": "metric", "zh": "指标"},
+    "judge.rate": {"en": "{rate} [{low}–{high}] ({wins} wins, {losses} losses, {ties} ties)",
+                   "zh": "{rate} [{low}–{high}]（胜 {wins}，负 {losses}，平 {ties}）"},
 }

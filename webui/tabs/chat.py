@@ -233,7 +233,8 @@ def build_chat_tab(labels: Labels) -> dict:
     parts["sources"] = gr.State([])
     parts["pictures"] = gr.State([])  # the conversation's pictures, in the order of its <image> placeholders
     parts["stop_event"] = gr.State(None)
-    parts["kept"] = gr.BrowserState({}, storage_key="finetune-studio-chat")  # KEPT across reloads
+    # KEPT across reloads; a fixed secret (a signature, not a password) so that every build reads what another wrote
+    parts["kept"] = gr.BrowserState({}, storage_key="finetune-studio-chat", secret="finetune-studio-chat-v1")
     return parts
 
 

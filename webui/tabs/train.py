@@ -365,7 +365,8 @@ def wire_train_tab(parts: dict, form: Form, lang: gr.Radio, run_dir: gr.State, s
         message, new_run = start_training(values(*raw[:-2]), raw[-1])
         return message, new_run or raw[-2], None  # None forgets what was drawn: redraw at the next tick
 
-    parts["start"].click(start, [*controls, run_dir, lang], [parts["message"], run_dir, shown])
+    for button in parts.get("starts", [parts["start"]]):  # the tab's own, and the one beside the summary line
+        button.click(start, [*controls, run_dir, lang], [parts["message"], run_dir, shown])
     parts["stop"].click(stop_training, [run_dir, lang], parts["message"])
     # Forgetting what was drawn redraws the run at the next tick: queued, then running again.
     parts["resume"].click(lambda chosen, current_lang: (resume_training(chosen, current_lang), None),
