@@ -293,6 +293,12 @@ def test_switching_language_relabels_tabs_and_fields():
         {"__type__": "update", "label": "学习率", "info": "峰值学习率。"},
     ]
     assert labels.updates("en")[2]["info"] == "Peak learning rate."  # English help is the config's own
+    # A chooser's word-like options (auto, none, on, off) read in the page's language; names stay names.
+    with gr.Blocks():
+        packing = labels.field(gr.Dropdown, "speed.packing", choices=i18n.option_choices("speed.packing", "en"))
+    assert labels.updates("zh")[-1]["choices"] == [("自动", "auto"), ("开", "on"), ("关", "off")]
+    assert packing.choices == [("auto", "auto"), ("on", "on"), ("off", "off")]
+    assert ("bfloat16", "bfloat16") in i18n.option_choices("model.dtype", "zh")
 
 
 def test_launch_refuses_open_hosts_without_a_password():
