@@ -29,7 +29,7 @@ def page(studio):
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         context = browser.new_context(locale="zh-CN", viewport={"width": 1400, "height": 1000})
         page = context.new_page()
-        page.set_default_timeout(30_000)
+        page.set_default_timeout(LOADED_S * 1000)  # a click on a loaded 2-core machine can take tens of seconds
         yield page
         browser.close()
 
