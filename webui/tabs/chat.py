@@ -285,7 +285,10 @@ def kept_settings(kept: dict | None, lang: str) -> list:
     for name in KEPT:
         value = kept.get(name)
         usable = value is not None and (name not in offered or value in offered[name])
-        updates.append(gr.update(value=value) if usable else gr.skip())
+        # A picker was filled when the page was built: a run finished since must be among its choices too.
+        choices = {"choices": second_choices(lang) if name == "picked_b" else run_view.source_choices(lang)} \
+            if name in offered else {}
+        updates.append(gr.update(value=value, **choices) if usable else gr.skip())
     return updates
 
 
