@@ -133,7 +133,7 @@ def main(argv: list[str] | None = None) -> None:
         # gradio's own check that localhost answers (a HEAD of the whole page, given 3 s) fails on a loaded
         # machine and then refuses to start; the page is served either way, and we print its address.
         _frontend=False,
-        **launch_options(args.lang, session_seconds=args.session_hours * 3600),
+        **launch_options(args.lang, app, session_seconds=args.session_hours * 3600),
     )
     guard_outermost(app.server_app)
     print(f"Finetune Studio is running at {local_url}", flush=True)

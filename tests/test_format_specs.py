@@ -59,10 +59,11 @@ def test_a_stage_is_told_which_data_it_needs(data_dirs):
     assert stage_data_problem("dpo", ("preference",), "demo_preference") is None
     assert stage_data_problem("sft", ("conversation",), "demo_sharegpt") is None
     problem = stage_data_problem("dpo", ("preference",), "demo_alpaca_en")
-    assert problem == "stage dpo needs preference pairs (chosen/rejected); demo_alpaca_en is alpaca instructions"
-    chinese = "阶段 dpo 需要偏好对（chosen/rejected）；demo_alpaca_en 是alpaca 指令数据"
-    assert localize(problem, "zh") == chinese
-    assert stage_data_problem("pt", ("text",), "demo_messages") == (
-        "stage pt needs plain text; demo_messages is OpenAI-style messages")
-    assert stage_data_problem("ppo", ("conversation", "text"), "demo_preference") == (
-        "stage ppo needs conversations or plain text; demo_preference is preference pairs (chosen/rejected)")
+    assert problem.startswith("stage dpo needs preference pairs (chosen/rejected); demo_alpaca_en is alpaca "
+                              "instructions: pick a dataset that holds them (demo_preference")  # and the way out
+    chinese = "阶段 dpo 需要偏好对（chosen/rejected）；demo_alpaca_en 是alpaca 指令数据：请在“数据”页选择"
+    assert localize(problem, "zh").startswith(chinese) and "demo_preference" in localize(problem, "zh")
+    assert stage_data_problem("pt", ("text",), "demo_messages").startswith(
+        "stage pt needs plain text; demo_messages is OpenAI-style messages: pick")
+    assert stage_data_problem("ppo", ("conversation", "text"), "demo_preference").startswith(
+        "stage ppo needs conversations or plain text; demo_preference is preference pairs (chosen/rejected): pick")

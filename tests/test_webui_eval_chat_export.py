@@ -104,6 +104,23 @@ def test_single_chat_stop_and_not_loaded(run):
     assert message.startswith("**Cannot load:**") and sources == []
 
 
+def test_send_loads_the_picked_run_itself_saying_so_and_a_reload_keeps_the_chat_settings(run):
+    from webui.tabs.chat import KEPT, ensure_loaded, kept_settings
+
+    steps = list(ensure_loaded(run, "", [], model_values(), "zh"))
+    assert steps[0][0].startswith("正在加载") and run.rsplit("/", 1)[-1] in steps[0][0]  # said before it loads
+    message, sources, _ = steps[-1]
+    assert message.startswith("已加载") and sources == [run]
+    assert list(ensure_loaded(run, "", sources, model_values(), "zh")) == [(gr.skip(),) * 3]  # loaded: nothing
+    failed = list(ensure_loaded("/no/such/run", "", sources, model_values(), "zh"))[-1]
+    assert failed[0].startswith("**无法加载：**") and failed[1] == []
+
+    kept = {"picked": run, "picked_b": "/deleted/run", "temperature": 0.0, "max_new_tokens": 64}
+    restored = dict(zip(KEPT, kept_settings(kept, "zh")))
+    assert restored["picked"]["value"] == run and restored["temperature"]["value"] == 0.0
+    assert restored["picked_b"] == gr.skip() and restored["system"] == gr.skip()  # a deleted run is not restored
+
+
 # ---------------------------------------------------------------------------------------------------------
 # Export
 

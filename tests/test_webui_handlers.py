@@ -128,13 +128,19 @@ def test_load_config_file_converts_a_llamafactory_yaml(tmp_path, app_form):
 # Start / Stop: problems are explained instead of starting
 
 
-def test_start_refuses_with_plain_problems(data_dirs):
+def test_start_refuses_with_plain_problems_naming_fields_by_their_label_all_at_once(data_dirs):
     message, run_dir = start_training({"train.learning_rate": 0, "data.datasets": []}, "en")
     assert run_dir is None
-    assert "train.learning_rate must be > 0.0" in message
+    assert "Learning rate must be > 0.0" in message and "train.learning_rate" not in message
     assert "pick at least one dataset" in message
-    message, run_dir = start_training({"train.num_train_epochs": "three"}, "zh")
-    assert run_dir is None and "未开始" in message and "train.num_train_epochs must be a number" in message
+    assert "学习率 必须 > 0.0" in start_training({"train.learning_rate": 0}, "zh")[0]
+    # A number box emptied by a typo ("abc") hides nothing else: every problem, each by its label, in Chinese.
+    message, run_dir = start_training({"train.learning_rate": None, "train.max_steps": -3,
+                                       "train.num_train_epochs": "three"}, "zh")
+    assert run_dir is None and "未开始" in message
+    assert "学习率 必须是数字（例如 0.0001 或 1e-4）；现在是 空" in message
+    assert "训练轮数 必须是数字" in message and "最大步数 必须 ≥ 0" in message
+    assert "train." not in message and "must" not in message
     assert not (data_dirs / "saves").exists() or not any((data_dirs / "saves").rglob("config.yaml"))
 
 
@@ -206,12 +212,15 @@ def test_run_view_reads_the_run_directory(data_dirs):
     assert run_view.run_dir_of_row(list(history.iloc[0])) == str(run_dir)
 
 
-def test_timer_redraws_only_on_change(data_dirs):
+def test_timer_redraws_only_on_change_and_stops_once_the_run_has_ended(data_dirs):
     run_dir = str(fake_run(data_dirs / "saves", "r", [{"event": "status", "status": "completed", "time": 0}]))
-    first = refresh_view(run_dir, "en", None)
-    assert "completed" in first[0]
-    second = refresh_view(run_dir, "en", first[-1])
-    assert all(update == {"__type__": "update"} for update in second[:5])
+    # The history's filters are None while the Train tab has not been drawn: they filter nothing.
+    first = refresh_view(run_dir, "en", None, search=None, tag=None, archived=None)
+    assert "completed" in first.progress and len(first.history) == 1
+    assert first.next_steps["visible"] is True and first.timer.active is False  # an ended run: nothing to follow
+    second = refresh_view(run_dir, "en", first.shown)
+    assert all(update == {"__type__": "update"} for update in second[:-2])  # nothing changed: nothing sent
+    assert refresh_view("", "en", None).timer.active is False
 
 
 def test_a_page_reattaches_to_the_active_run(data_dirs):
@@ -284,6 +293,12 @@ def test_switching_language_relabels_tabs_and_fields():
         {"__type__": "update", "label": "学习率", "info": "峰值学习率。"},
     ]
     assert labels.updates("en")[2]["info"] == "Peak learning rate."  # English help is the config's own
+    # A chooser's word-like options (auto, none, on, off) read in the page's language; names stay names.
+    with gr.Blocks():
+        packing = labels.field(gr.Dropdown, "speed.packing", choices=i18n.option_choices("speed.packing", "en"))
+    assert labels.updates("zh")[-1]["choices"] == [("自动", "auto"), ("开", "on"), ("关", "off")]
+    assert packing.choices == [("auto", "auto"), ("on", "on"), ("off", "off")]
+    assert ("bfloat16", "bfloat16") in i18n.option_choices("model.dtype", "zh")
 
 
 def test_launch_refuses_open_hosts_without_a_password():

@@ -9,9 +9,9 @@ from engine.config.schema import ConfigError
 from engine.data.uploads import MAX_UPLOAD_BYTES
 from webui import page_state, run_view
 from webui.gate import SESSION_SECONDS, Gate
-from webui.page_locale import GRADIO_LOCALE_JS, PageLocale
+from webui.page_locale import GRADIO_LOCALE_JS, PageLocale, translations
 from webui.next_steps import build_next_steps, wire_next_steps
-from webui.tabs.chat import build_chat_tab, wire_chat_tab
+from webui.tabs.chat import build_chat_tab, wire_chat_memory, wire_chat_tab
 from webui.tabs.data import build_data_tab, wire_data_tab
 from webui.tabs.evaluate import build_evaluate_tab, wire_evaluate_tab
 from webui.tabs.export import build_export_tab, wire_export_tab
@@ -57,7 +57,10 @@ def build_app(lang: str = "en") -> gr.Blocks:
             reset = labels.button("reset", size="sm", scale=0, min_width=160, elem_id="reset-form")
         labels.markdown("subtitle")
         form = Form(labels, lang)
-        summary = gr.Markdown(elem_id="summary")  # drawn when the page loads: the device needs torch
+        with gr.Row(equal_height=True):
+            summary = gr.Markdown(elem_id="summary")  # drawn when the page loads: the device needs torch
+            start = labels.button("train.start", variant="primary", size="sm", scale=0, min_width=120,
+                                  elem_id="summary-start")  # Start from wherever the newcomer is
         kept = page_state.browser_state()
         run_dir, shown = gr.State(""), gr.State(None)  # this page's run, and what the timer last drew of it
         timer = gr.Timer(REFRESH_SECONDS)
@@ -82,12 +85,14 @@ def build_app(lang: str = "en") -> gr.Blocks:
         wire_data_tab(data, language)
         wire_model_tab(model)
         wire_method_tab(method)
-        wire_train_tab(train, form, language, run_dir, shown, timer)
+        wire_train_tab({**train, "starts": [train["start"], start]}, form, language, run_dir, shown, timer,
+                       next_steps["row"])
+        start.click(lambda: gr.Tabs(selected="train"), None, tab_set, queue=False)  # where the run is followed
         wire_evaluate_tab(evaluate, form, language, tabs["evaluate"])
         wire_chat_tab(chat, form, language, tabs["chat"])
         wire_export_tab(export, language, tabs["export"])
         pickers = {"evaluate": evaluate["picked"], "chat": chat["picked"], "export": export["run"]}
-        wire_next_steps(next_steps, tab_set, pickers, run_dir, language, timer)
+        wire_next_steps(next_steps, tab_set, pickers, run_dir, language)
 
         # Relabel everything; forgetting what the timer drew makes it redraw the run view in the new language.
         # Gradio's own words follow too: its locale switches at once in the browser (for a person's click, and
@@ -103,6 +108,7 @@ def build_app(lang: str = "en") -> gr.Blocks:
                         [language, *tables], tables, show_progress="hidden")
         # A new or reloaded page follows the run that is training now, else the newest one (read from disk).
         app.load(lambda: (run_view.attach_run(), None), None, [run_dir, shown])
+        wire_chat_memory(app, chat, language)
         restoring = wire_page_state(app, form, language, reset, summary, kept)
         restoring.then(None, language, None, js=GRADIO_LOCALE_JS)
     return app
@@ -150,11 +156,14 @@ def relabelled(labels: Labels, lang: str, drawn: list) -> list:
     return updates
 
 
-def launch_options(lang: str = "en", session_seconds: float = SESSION_SECONDS) -> dict:
+def launch_options(lang: str = "en", app: gr.Blocks | None = None, session_seconds: float = SESSION_SECONDS) -> dict:
     """Options for Blocks.launch(): the page's look (gradio 6 takes it at launch), the largest upload the server
-    writes, the gate in front of every route (webui/gate.py), Gradio's own words in the page's language from the
-    first draw (webui/page_locale.py) and the login page's note on wrong passwords."""
+    writes, the gate in front of every route (webui/gate.py), every page in its reader's language from the first
+    draw (webui/page_locale.py: `app`, built in `lang`, is built once more in each other language to learn its
+    words) and the login page's note on wrong passwords."""
+    translated = {other: translations(app, build_app(other)) for _, other in LANGUAGES if other != lang} if app \
+        else {}
     return {"theme": THEME, "css": CSS, "max_file_size": MAX_UPLOAD_BYTES,
-            "app_kwargs": {"middleware": [Middleware(PageLocale, lang=lang),
+            "app_kwargs": {"middleware": [Middleware(PageLocale, lang=lang, translated=translated),
                                           Middleware(Gate, session_seconds=session_seconds)]},
             "auth_message": text("gate.login_note", lang)}

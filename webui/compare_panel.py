@@ -15,6 +15,7 @@ import gradio as gr
 
 from engine.runs.compare import MAX_RUNS, SERIES, X_AXES, Comparison, compare_runs, format_value, smooth
 from engine.runs.store import list_runs
+from webui import run_view
 from webui.i18n import Labels, text
 from webui.texts import TEXT
 
@@ -32,8 +33,8 @@ def build_compare_panel(labels: Labels) -> dict:
     with labels.add(gr.Accordion(text("experiments.title", labels.lang), open=False, elem_id="compare-panel"),
                     "experiments.title"):
         with gr.Row():
-            parts = {"runs": labels.labelled(gr.Dropdown, "experiments.runs", choices=run_choices(), multiselect=True,
-                                             max_choices=MAX_RUNS, elem_id="compare-runs", scale=3)}
+            parts = {"runs": labels.labelled(gr.Dropdown, "experiments.runs", choices=run_choices(labels.lang),
+                                             multiselect=True, max_choices=MAX_RUNS, elem_id="compare-runs", scale=3)}
             parts["x"] = labels.labelled(gr.Radio, "experiments.x", choices=x_choices(labels.lang), value="step")
             parts["smoothing"] = labels.labelled(gr.Slider, "experiments.smoothing", minimum=0.0, maximum=0.95,
                                                  step=0.05, value=0.6)
@@ -48,9 +49,10 @@ def build_compare_panel(labels: Labels) -> dict:
     return parts
 
 
-def run_choices() -> list[tuple[str, str]]:
-    """(label, run folder) of every run with something to compare, newest first."""
-    return [(" · ".join([run.name, run.method, run.status, *(f"#{tag}" for tag in run.notes.tags)]), str(run.run_dir))
+def run_choices(lang: str = "en") -> list[tuple[str, str]]:
+    """(label, run folder) of every run with something to compare, newest first; its status in `lang`."""
+    return [(" · ".join([run.name, run.method, run_view.status_text(run.status, lang),
+                         *(f"#{tag}" for tag in run.notes.tags)]), str(run.run_dir))
             for run in list_runs() if run.step]
 
 
@@ -97,9 +99,14 @@ def _note_line(run: str, note: str, tags: list[str]) -> str:
 def loss_figure(comparison: Comparison, smoothing: float, log_scale: bool, lang: str) -> Figure:
     """Train loss per run: the raw line faint, the EMA-smoothed line solid; eval loss as marked points joined
     by a dashed line. One colour per run; the legend names run and series."""
+    from matplotlib import rc_context
     from matplotlib.figure import Figure  # ~0.3 s of imports, paid on the first comparison, not at page start
 
-    figure = Figure(figsize=(9, 4.2), layout="constrained")
+    with rc_context(run_view.PLOT_FONTS):  # the live curve's fonts: Chinese legends and axes as text, not boxes
+        return _loss_figure(Figure(figsize=(9, 4.2), layout="constrained"), comparison, smoothing, log_scale, lang)
+
+
+def _loss_figure(figure: Figure, comparison: Comparison, smoothing: float, log_scale: bool, lang: str) -> Figure:
     axes = figure.add_subplot()
     for index, run in enumerate(comparison.runs):
         color = COLORS[index % len(COLORS)]
@@ -149,7 +156,7 @@ def wire_compare_panel(parts: dict, lang: gr.Radio, history: gr.Dataframe, refre
     for control in (parts["x"], parts["smoothing"], parts["log"]):
         control.change(compare_view, inputs, outputs, show_progress="hidden")
     # The history redraws when a run's status changes: a run that just finished becomes comparable.
-    for event in (history.change, refresh.click):
-        event(lambda: gr.update(choices=run_choices()), None, parts["runs"], show_progress="hidden")
+    for event in (history.change, refresh.click, lang.change):
+        event(lambda current: gr.update(choices=run_choices(current)), lang, parts["runs"], show_progress="hidden")
     lang.change(lambda current: gr.update(choices=x_choices(current)), lang, parts["x"])
     lang.change(redraw_in_language, inputs, outputs, show_progress="hidden")

@@ -137,3 +137,13 @@ FIELDS: dict[str, tuple[str, str, str]] = {
         "工作室已由自身字段设置的选项会被拒绝。",
     ),
 }
+
+# Option values that are words (the rest are names: sft, lora, cosine, bfloat16): (English, Chinese) as a
+# chooser shows them; the config keeps the value itself.
+OPTION_WORDS = {
+    "auto": ("auto", "自动"),
+    "none": ("none", "无"),
+    "on": ("on", "开"),
+    "off": ("off", "关"),
+}
+

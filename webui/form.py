@@ -14,7 +14,7 @@ import gradio as gr
 from engine.config.schema import ConfigError, RunConfig, field_info
 from engine.paths import PROJECT_DIR
 
-from webui.i18n import Labels, field_help, field_label
+from webui.i18n import Labels, field_help, field_label, option_choices
 
 DEMO_PRESET = PROJECT_DIR / "examples" / "quick_demo.yaml"
 
@@ -34,6 +34,22 @@ def default_config() -> RunConfig:
 def config_from_values(values: dict[str, object], base: RunConfig | None = None) -> RunConfig:
     """`base` (the demo preset) with each control's value applied; raises ConfigError naming bad fields."""
     return (base or default_config()).replace(values)
+
+
+def every_problem(values: dict[str, object], base: RunConfig | None = None) -> list:
+    """Why `values` make no config, all at once: the values of the wrong type (an emptied number box), then what
+    validate() says of the rest with those fields left at `base`'s values, so one typo hides nothing else."""
+    from engine.train.rules import validate  # the trainer's rules load on first use, not with the page
+
+    try:
+        return validate(config_from_values(values, base))
+    except ConfigError as err:
+        wrong = {getattr(problem, "params", {}).get("field") for problem in err.problems}
+        try:
+            rest = config_from_values({k: v for k, v in values.items() if k not in wrong}, base)
+        except ConfigError:
+            return list(err.problems)
+        return [*err.problems, *validate(rest)]
 
 
 def values_from_config(config: RunConfig, fields: list[str]) -> list:
@@ -71,7 +87,10 @@ class Form:
             "elem_id": "field-" + dotted.replace(".", "-").replace("_", "-"),  # e.g. field-train-max-steps
             **options,
         }
-        component = (kind or _default_kind(info))(**{**_kind_options(kind, info), **options})
+        chosen = _kind_options(kind, info)
+        if "choices" in chosen:
+            chosen["choices"] = option_choices(dotted, self.lang)
+        component = (kind or _default_kind(info))(**{**chosen, **options})
         self.controls[dotted] = component
         self.labels.add(component, f"field:{dotted}")
         return component

@@ -15,7 +15,7 @@ import gradio as gr
 from engine.config.schema import field_info
 from engine.messages import Message, render
 
-from webui.field_texts import FIELDS
+from webui.field_texts import FIELDS, OPTION_WORDS
 from webui.messages_zh import MESSAGES_ZH
 from webui.texts import TEXT
 
@@ -41,11 +41,19 @@ def _in_language(value, lang: str):
 
 
 def localize(message, lang: str) -> str:
-    """An engine message in `lang`: a `Message` by its code (English stays as the engine wrote it), any
-    other text as it is."""
-    if lang == "zh" and isinstance(message, Message):
-        return render(MESSAGES_ZH[message.code], message.params, MESSAGES_ZH)
-    return str(message)
+    """An engine message in `lang`: a `Message` by its code, naming a config field by its label in `lang` (the
+    engine names it by its key, train.learning_rate, as the YAML does); any other text as it is."""
+    if not isinstance(message, Message):
+        return str(message)
+    params = {name: _labelled(value, lang) if name == "field" else value for name, value in message.params.items()}
+    if lang == "zh":
+        return render(MESSAGES_ZH[message.code], params, MESSAGES_ZH)
+    return str(Message(message.code, **params))
+
+
+def _labelled(field, lang: str):
+    """A config field's key as its label, e.g. "学习率"; anything else as it is."""
+    return field_label(field, lang) if isinstance(field, str) and field in FIELDS else field
 
 
 def translated_columns(table, lang: str):
@@ -61,6 +69,12 @@ def field_label(dotted: str, lang: str) -> str:
     if labels is None:  # a field added to the config after this table: still usable, in English
         return dotted.split(".")[1].replace("_", " ").capitalize()
     return labels[1] if lang == "zh" else labels[0]
+
+
+def option_choices(dotted: str, lang: str) -> list[tuple[str, str]]:
+    """(shown, value) for each choice of config field `dotted`: word-like values in `lang`, names as they are."""
+    words = {value: pair[1] if lang == "zh" else pair[0] for value, pair in OPTION_WORDS.items()}
+    return [(words.get(choice, choice), choice) for choice in field_info(dotted)["choices"]]
 
 
 def field_help(dotted: str, lang: str) -> str:
@@ -117,7 +131,9 @@ def relabel(component, key: str, lang: str):
     """The gr.update that shows `component` in `lang`: buttons and markdown change their value, others their label."""
     if key.startswith("field:"):
         dotted = key.removeprefix("field:")
-        return gr.update(label=field_label(dotted, lang), info=field_help(dotted, lang))
+        chooser = isinstance(component, (gr.Dropdown, gr.Radio)) and field_info(dotted)["choices"]
+        return gr.update(label=field_label(dotted, lang), info=field_help(dotted, lang),
+                         **({"choices": option_choices(dotted, lang)} if chooser else {}))
     if isinstance(component, (gr.Button, gr.Markdown)):
         return gr.update(value=text(key, lang))
     return gr.update(label=text(key, lang))

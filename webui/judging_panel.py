@@ -90,7 +90,9 @@ def judging_view(state: dict | None, lang: str) -> tuple[str, str, str, str]:
     if index >= len(pairs):
         judged = [record for record in read_judgements(Path(state["folder"])) if record.get("b") == state["label_b"]]
         result = win_rate(judged)
-        return text("judge.result", lang, run=state["label_a"], other=state["label_b"], result=result), "", "", ""
+        shown = text("judge.rate", lang, rate=f"{result.rate:.0%}", low=f"{result.low:.0%}", high=f"{result.high:.0%}",
+                     wins=result.wins, losses=result.losses, ties=result.ties) if result else "—"
+        return text("judge.result", lang, run=state["label_a"], other=state["label_b"], result=shown), "", "", ""
     pair = pairs[index]
     return (text("judge.progress", lang, done=index, total=len(pairs)), f"**{pair['prompt']}**",
             pair["first"], pair["second"])

@@ -37,10 +37,8 @@ def go_to(tab: str, run_dir: str, lang: str) -> tuple:
     return gr.Tabs(selected=tab), gr.update(choices=choices, value=run_dir)
 
 
-def wire_next_steps(parts: dict, tabs: gr.Tabs, pickers: dict, run_dir: gr.State, lang: gr.Radio,
-                    timer: gr.Timer) -> None:
-    """`pickers`: tab id -> the run picker on that tab."""
-    timer.tick(lambda chosen: gr.update(visible=completed(chosen)), run_dir, parts["row"], show_progress="hidden")
+def wire_next_steps(parts: dict, tabs: gr.Tabs, pickers: dict, run_dir: gr.State, lang: gr.Radio) -> None:
+    """`pickers`: tab id -> the run picker on that tab. The Train tab's timer shows and hides the row."""
     for tab in STEPS:
         parts[tab].click(lambda chosen, current_lang, tab=tab: go_to(tab, chosen, current_lang), [run_dir, lang],
                          [tabs, pickers[tab]])

@@ -1,5 +1,11 @@
-"""Gradio's own words (copy and fullscreen buttons, upload zones, a chatbot's buttons) in the page's language
-from the first moment the page draws.
+"""The page in its reader's language from the first paint: the studio's texts and Gradio's own words (copy and
+fullscreen buttons, upload zones, a chatbot's buttons).
+
+The server picks the language of each page it sends (`page_language`): the one the browser kept (a cookie,
+written beside localStorage whenever the language is picked or restored), else the browser's Accept-Language,
+else the language the studio was started in. The page's config then carries the studio's texts in that language
+(`translations`: the props that differ in a copy of the app built in the other language), so no English is drawn
+for a Chinese reader, not even for a moment after a reload.
 
 Gradio's front end picks its language from the browser's (navigator.language) once, as it starts, and a widget
 keeps the words it was drawn with. The page's language is the studio's, kept in the browser (localStorage,
@@ -10,11 +16,17 @@ switch on its own (app.py calls its changeLocale); what it drew before a switch 
 from __future__ import annotations
 
 import json
+from http.cookies import SimpleCookie
+
+import orjson
+from gradio.routes import toorjson
 
 # The studio's language -> Gradio's locale of it.
 GRADIO_LOCALES = {"en": "en", "zh": "zh-CN"}
 STORAGE_KEY = "finetune-studio-lang"
 PAGES = {"/", "/login", "/login/"}  # the studio's page, and gradio's login page when a password is set
+CONFIG_ROUTES = {"/config", "/gradio_api/config"}  # the page's config as JSON, when the front end asks again
+CONFIG_MARK = b"window.gradio_config = "  # how gradio's page template carries the config
 
 # Words Gradio writes in English whatever its locale (tooltips and screen-reader labels its widgets carry), in
 # Chinese; each "{}" stands for a part of the label that is not Gradio's (a field's own label, a number), taken
@@ -44,6 +56,11 @@ GRADIO_WORDS_ZH = {
     "user's message: {}": "用户的消息：{}",
     "number input for {}": "{}（数字输入）",
     "range slider for {}": "{}（滑块）",
+    "copy": "复制",
+    "Copy": "复制",
+    "Unfold line": "展开行",
+    "Fold line": "折叠行",
+    "Code input container": "代码输入框",
     # A line plot's descriptions for screen readers (Vega's)
     "Vega visualization": "图表",
     "X-axis titled '{}' for a linear scale with values from {} to {}": "X 轴「{}」，线性刻度，{} 到 {}",
@@ -58,6 +75,14 @@ GRADIO_WORDS_ZH = {
 HEAD_SCRIPT = """<script>(() => {
   const locales = %(locales)s, key = %(key)s, fallback = %(default)s, words = %(words)s;
   const lang = () => localStorage.getItem(key) || fallback;
+  const kept = localStorage.getItem(key);
+  if (kept) document.cookie = key + "=" + kept + "; path=/; max-age=31536000; SameSite=Lax";
+  if (kept && kept !== fallback && !sessionStorage.getItem(key + "-reloaded")) {
+    sessionStorage.setItem(key + "-reloaded", "1");  // the server did not know the kept language: ask again
+    location.reload();
+    return;
+  }
+  sessionStorage.removeItem(key + "-reloaded");
   const locale = locales[lang()] || "en";
   for (const [name, value] of [["language", locale], ["languages", [locale]]])
     Object.defineProperty(Navigator.prototype, name, {configurable: true, get: () => value});
@@ -108,6 +133,7 @@ HEAD_SCRIPT = """<script>(() => {
 GRADIO_LOCALE_JS = """
 async (lang) => {
     localStorage.setItem(%(key)s, lang);
+    document.cookie = %(key)s + "=" + lang + "; path=/; max-age=31536000; SameSite=Lax";
     const core = performance.getEntriesByType("resource").map((entry) => entry.name)
         .find((name) => /\\/assets\\/core-[\\w-]+\\.js$/.test(name));
     if (core) (await import(core)).changeLocale(%(locales)s[lang] || "en");
@@ -116,27 +142,74 @@ async (lang) => {
 """ % {"locales": json.dumps(GRADIO_LOCALES), "key": json.dumps(STORAGE_KEY)}
 
 
-class PageLocale:
-    """ASGI middleware: HEAD_SCRIPT first in the <head> of the studio's pages (PAGES; files the server sends,
-    an uploaded .html among them, are left alone); `lang` is the language the studio was started in, for a
-    browser that has kept none."""
+def page_language(headers: dict, default: str) -> str:
+    """The language a page is sent in: the kept choice (cookie), else the best of Accept-Language that the
+    studio speaks, else `default`."""
+    cookie = SimpleCookie()
+    try:
+        cookie.load(headers.get(b"cookie", b"").decode("latin-1"))
+    except Exception:  # a malformed cookie header from elsewhere on this host: ignore it
+        cookie = SimpleCookie()
+    if STORAGE_KEY in cookie and cookie[STORAGE_KEY].value in GRADIO_LOCALES:
+        return cookie[STORAGE_KEY].value
+    weighted = []
+    for position, item in enumerate(headers.get(b"accept-language", b"").decode("latin-1").split(",")):
+        tag, _, params = item.strip().partition(";")
+        try:
+            quality = float(params.strip().removeprefix("q=")) if params.strip().startswith("q=") else 1.0
+        except ValueError:
+            continue
+        primary = tag.strip().lower().split("-")[0]
+        if primary in GRADIO_LOCALES and quality > 0:
+            weighted.append((-quality, position, primary))
+    return min(weighted)[2] if weighted else default
 
-    def __init__(self, app, lang: str = "en"):
-        self.app = app
-        script = HEAD_SCRIPT % {"locales": json.dumps(GRADIO_LOCALES), "key": json.dumps(STORAGE_KEY),
-                                "default": json.dumps(lang), "words": json.dumps(GRADIO_WORDS_ZH, ensure_ascii=False)}
-        self.head = b"<head>" + script.encode()
+
+def translations(served, other) -> dict[int, dict]:
+    """{component id of `served`: the props that read differently in `other`}: two builds of the same app (the
+    same components in the same order) in two languages."""
+    mine, theirs = served.get_config_file()["components"], other.get_config_file()["components"]
+    if [c["type"] for c in mine] != [c["type"] for c in theirs]:
+        raise ValueError("the two builds of the page differ in their components")
+    return {ours["id"]: changed for ours, translated in zip(mine, theirs)
+            if (changed := {key: value for key, value in translated["props"].items()
+                            if ours["props"].get(key) != value})}
+
+
+def translated_config(config: dict, props: dict[int, dict]) -> dict:
+    for component in config.get("components", []):
+        component["props"].update(props.get(component["id"], {}))
+    return config
+
+
+class PageLocale:
+    """ASGI middleware: the studio's pages (PAGES) and their config (CONFIG_ROUTES) in the reader's language
+    (page_language), with HEAD_SCRIPT first in the page's <head>; files the server sends, an uploaded .html among
+    them, are left alone. `lang` is the language the app was built in; `translated` holds, per other language,
+    the props that read differently in it (`translations`)."""
+
+    def __init__(self, app, lang: str = "en", translated: dict[str, dict[int, dict]] | None = None):
+        self.app, self.lang, self.translated = app, lang, translated or {}
+        self.heads = {
+            language: b"<head>" + (HEAD_SCRIPT % {
+                "locales": json.dumps(GRADIO_LOCALES), "key": json.dumps(STORAGE_KEY), "default": json.dumps(language),
+                "words": json.dumps(GRADIO_WORDS_ZH, ensure_ascii=False)}).encode()
+            for language in GRADIO_LOCALES}
 
     async def __call__(self, scope, receive, send):
-        if scope["type"] != "http" or scope["method"] != "GET" or scope["path"] not in PAGES:
+        path = scope.get("path", "")
+        if scope["type"] != "http" or scope["method"] != "GET" or path not in PAGES | CONFIG_ROUTES:
             return await self.app(scope, receive, send)
+        language = page_language(dict(scope.get("headers", [])), self.lang)
+        rewrite = self._config if path in CONFIG_ROUTES else self._page
         start, body = None, []
 
         async def rewritten(message):
             nonlocal start
             if message["type"] == "http.response.start":
                 headers = dict(message.get("headers", []))
-                if not headers.get(b"content-type", b"").startswith(b"text/html") or b"content-encoding" in headers:
+                wanted = b"application/json" if path in CONFIG_ROUTES else b"text/html"
+                if not headers.get(b"content-type", b"").startswith(wanted) or b"content-encoding" in headers:
                     start = False  # not a page, or compressed: passed on untouched
                     return await send(message)
                 start = message
@@ -146,9 +219,25 @@ class PageLocale:
             body.append(message.get("body", b""))
             if message.get("more_body"):
                 return None
-            page = b"".join(body).replace(b"<head>", self.head, 1)
-            headers = [(k, v) for k, v in start.get("headers", []) if k != b"content-length"]
-            await send({**start, "headers": [*headers, (b"content-length", str(len(page)).encode())]})
+            page = rewrite(b"".join(body), language)
+            headers = [(k, v) for k, v in start.get("headers", []) if k not in (b"content-length", b"vary")]
+            await send({**start, "headers": [*headers, (b"content-length", str(len(page)).encode()),
+                                             (b"vary", b"Cookie, Accept-Language")]})
             await send({"type": "http.response.body", "body": page})
 
         await self.app(scope, receive, rewritten)
+
+    def _page(self, page: bytes, language: str) -> bytes:
+        page = page.replace(b"<head>", self.heads[language], 1)
+        props = self.translated.get(language)
+        at = page.find(CONFIG_MARK)
+        if not props or at < 0:
+            return page
+        start = at + len(CONFIG_MARK)
+        end = page.find(b";</script>", start)
+        config = translated_config(orjson.loads(page[start:end]), props)
+        return page[:start] + str(toorjson(config)).encode() + page[end:]  # escaped as gradio's template does
+
+    def _config(self, body: bytes, language: str) -> bytes:
+        props = self.translated.get(language)
+        return orjson.dumps(translated_config(orjson.loads(body), props)) if props else body

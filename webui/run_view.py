@@ -354,9 +354,10 @@ def run_config_text(run_dir: str) -> str:
     return path.read_text(encoding="utf-8") if path and path.exists() else ""
 
 
-def history_table(lang: str, search: str = "", tag: str = "", archived: bool = False) -> pd.DataFrame:
+def history_table(lang: str, search: str | None = "", tag: str | None = "", archived: bool = False) -> pd.DataFrame:
     """Past runs, newest first, filtered like filter_runs (archived ones only when `archived`); the last column
-    is the run's id (what selecting a row looks up)."""
+    is the run's id (what selecting a row looks up). A filter that is None (its control not drawn yet: the
+    Train tab unopened) filters nothing."""
     rows = [
         (
             run.name,
@@ -370,7 +371,7 @@ def history_table(lang: str, search: str = "", tag: str = "", archived: bool = F
             run.started,
             run_id(run.run_dir),
         )
-        for run in filter_runs(list_runs(), tag, search, archived)
+        for run in filter_runs(list_runs(), tag or "", search or "", bool(archived))
     ]
     headers = [text(f"column.{c}", lang) if f"column.{c}" in TEXT else c for c in HISTORY_COLUMNS]
     return pd.DataFrame(rows, columns=headers)

@@ -121,7 +121,8 @@ def build(cls, raw: dict, prefix: str, problems: list[str]):
             try:
                 values[name] = _coerce(value, kind)
             except (TypeError, ValueError):
-                problems.append(f"{where} must be {_type_name(kind)}; got {excerpt(value)}")
+                problems.append(say("config.wrong_type", field=where, kind=_type_name(kind),
+                                    value=say("config.empty") if value is None else excerpt(value)))
     return cls(**values)
 
 
@@ -159,10 +160,12 @@ def _coerce(value, kind):
     raise TypeError(kind)
 
 
-def _type_name(kind) -> str:
+def _type_name(kind):
+    """What a field of `kind` holds, as a message (the UI words it in its language)."""
     if typing.get_origin(kind) is list:
-        return "a list of names"
-    return {bool: "true or false", int: "a whole number", float: "a number", str: "text"}.get(kind, str(kind))
+        return say("config.kind.list")
+    names = {bool: "config.kind.bool", int: "config.kind.int", float: "config.kind.float", str: "config.kind.str"}
+    return say(names[kind]) if kind in names else str(kind)
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -301,8 +301,18 @@ def stage_data_problem(stage: str, needs: tuple[str, ...], dataset: str) -> Mess
     """
     if dataset_kind(dataset) in needs:
         return None
-    holds = FORMATS[registry_label(read_registry()[dataset])].holds()
-    return say("data.stage_needs", stage=stage, needs=_any_of(needs), dataset=dataset, holds=holds)
+    registry = read_registry()
+    holds = FORMATS[registry_label(registry[dataset])].holds()
+    fitting = [name for name, entry in registry.items() if _kind_of(entry) in needs][:3]
+    return say("data.stage_needs_fix", stage=stage, needs=_any_of(needs), dataset=dataset, holds=holds,
+               fitting=", ".join(fitting) if fitting else say("data.none_registered"))
+
+
+def _kind_of(entry: dict) -> str | None:
+    try:
+        return FORMATS[registry_label(entry)].kind
+    except (KeyError, ValueError, TypeError):  # an entry this version cannot read: not offered as a way out
+        return None
 
 
 def _any_of(kinds: tuple[str, ...]) -> Message:

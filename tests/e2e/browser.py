@@ -75,7 +75,7 @@ def studio(tmp_path_factory, tiny_model):
         app.kill()
         pytest.fail(f"the app did not start: {(root / 'app.log').read_text()[-3000:]}")
     TIMINGS["launch → URL printed (s)"] = time.time() - started
-    yield {"url": url, "root": root, "started": started}
+    yield {"url": url, "root": root, "started": started, "log": root / "app.log"}
     app.terminate()
     try:
         app.wait(10)

@@ -22,6 +22,7 @@ TOOL_TITLE = "tool"  # the chatbot's mark (message metadata title) on a message 
 # How an `<image>` typed in a message shows in the chatbot: as code, because the browser reads a bare <image> as an
 # <img> tag, and the chatbot then draws nothing at all. An attached picture shows as itself.
 SHOWN_PLACEHOLDER = f"`{PLACEHOLDER}`"
+KEPT = ("picked", "picked_b", "temperature", "max_new_tokens", "top_p", "system")  # what a reload keeps
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -42,6 +43,25 @@ def load_chat(picked: str, picked_b: str, model_values: dict, lang: str) -> tupl
         return text("chat.load_failed", lang, error=err), [], gr.update(visible=False)
     label = " | ".join(chat.label for chat in chats)
     return text("chat.loaded", lang, label=label), sources, gr.update(visible=len(chats) == 2)
+
+
+def ensure_loaded(picked: str, picked_b: str, sources: list[str], model_values: dict, lang: str):
+    """Send's first step: stream (message, sources, second column) that load what the pickers show now, saying
+    so first (loading takes seconds to minutes); nothing changes when that is already loaded."""
+    try:
+        wanted = [source_of(picked, model_values)] + ([] if picked_b == NONE else [source_of(picked_b, model_values)])
+    except Exception as err:  # the Model tab's values do not make a model section
+        yield text("chat.load_failed", lang, error=err), [], gr.update(visible=False)
+        return
+    if wanted == list(sources or []):
+        yield gr.skip(), gr.skip(), gr.skip()
+        return
+    yield text("chat.loading", lang, picked=_picked_name(picked, lang)), gr.skip(), gr.skip()
+    yield load_chat(picked, picked_b, model_values, lang)
+
+
+def _picked_name(picked: str, lang: str) -> str:
+    return text("pick.base", lang) if picked in (run_view.BASE, "") else Path(picked).name
 
 
 def plain_messages(history: list[dict], system: str) -> list[dict]:
@@ -213,6 +233,8 @@ def build_chat_tab(labels: Labels) -> dict:
     parts["sources"] = gr.State([])
     parts["pictures"] = gr.State([])  # the conversation's pictures, in the order of its <image> placeholders
     parts["stop_event"] = gr.State(None)
+    # KEPT across reloads; a fixed secret (a signature, not a password) so that every build reads what another wrote
+    parts["kept"] = gr.BrowserState({}, storage_key="finetune-studio-chat", secret="finetune-studio-chat-v1")
     return parts
 
 
@@ -226,7 +248,7 @@ def wire_chat_tab(parts: dict, form: Form, lang: gr.Radio, tab: gr.Tab) -> None:
         return (gr.update(choices=choices, value=keep(picked, choices, run_view.BASE)),
                 gr.update(choices=seconds, value=keep(picked_b, seconds, NONE)))
 
-    for event in (tab.select, parts["refresh"].click):
+    for event in (tab.select, parts["refresh"].click, parts["picked"].focus, parts["picked_b"].focus):
         event(refresh, [lang, parts["picked"], parts["picked_b"]], [parts["picked"], parts["picked_b"]])
 
     def load(picked, picked_b, current_lang, *model_values):
@@ -243,7 +265,36 @@ def wire_chat_tab(parts: dict, form: Form, lang: gr.Radio, tab: gr.Tab) -> None:
         *sampling, tools, as_tool, current_lang, stop = values
         yield from reply_with_images(*sampling, current_lang, stop, tools=tools, as_tool=as_tool)
 
-    sending = [stoppable(trigger, send, [*inputs, lang], outputs, parts["stop_event"])
+    def loaded(picked, picked_b, sources, current_lang, *model_values):
+        yield from ensure_loaded(picked, picked_b, sources, dict(zip(model_fields, model_values)), current_lang)
+
+    loading = [trigger(loaded, [parts["picked"], parts["picked_b"], parts["sources"], lang, *model_controls],
+                       [parts["status"], parts["sources"], parts["column_b"]], show_progress="minimal")
                for trigger in (parts["send"].click, parts["message"].submit)]
+    sending = [stoppable(first.then, send, [*inputs, lang], outputs, parts["stop_event"]) for first in loading]
     wire_stop(parts["stop"], parts["stop_event"])
     parts["clear"].click(clear, parts["stop_event"], outputs, cancels=sending)
+
+
+def kept_settings(kept: dict | None, lang: str) -> list:
+    """One update per KEPT control from what the browser kept; a run no longer offered (deleted, or not finished
+    any more) is left as the page drew it."""
+    kept = kept if isinstance(kept, dict) else {}
+    offered = {"picked": dict(run_view.source_choices(lang)).values(), "picked_b": dict(second_choices(lang)).values()}
+    updates = []
+    for name in KEPT:
+        value = kept.get(name)
+        usable = value is not None and (name not in offered or value in offered[name])
+        # A picker was filled when the page was built: a run finished since must be among its choices too.
+        choices = {"choices": second_choices(lang) if name == "picked_b" else run_view.source_choices(lang)} \
+            if name in offered else {}
+        updates.append(gr.update(value=value, **choices) if usable else gr.skip())
+    return updates
+
+
+def wire_chat_memory(app: gr.Blocks, parts: dict, lang: gr.Radio) -> None:
+    """The browser keeps the chat's run and sampling settings: a reload (or "chat with this run") picks up there."""
+    controls = [parts[name] for name in KEPT]
+    app.load(kept_settings, [parts["kept"], lang], controls, show_progress="hidden")
+    gr.on([control.change for control in controls], lambda *values: dict(zip(KEPT, values)), controls,
+          parts["kept"], show_progress="hidden", trigger_mode="always_last")

@@ -14,6 +14,7 @@ from engine.config.schema import field_info
 from engine.data.formats import FORMATS, formats_of_kind
 from engine.data.registry import DataError, dataset_folder, read_registry, using_dataset_dir
 from webui.i18n import Labels, localize, text
+from webui.run_view import PLOT_FONTS
 
 # Which registry labels (engine.data.formats.registry_label) each view can show.
 CONVERSATIONS = formats_of_kind("conversation")
@@ -21,7 +22,7 @@ VISION = formats_of_kind("vision")
 LENGTHS = (*CONVERSATIONS, *formats_of_kind("text"))
 TOKEN_COLORS = ("#86efac", "#cbd5e1", "#93c5fd")  # trained (green), masked (grey), image (blue, masked too)
 PROBLEMS = (ValueError, OSError, RuntimeError)  # DataError, a bad template, a tokenizer that cannot be found
-HAN_FONTS = ["Noto Sans CJK SC", "Noto Sans CJK JP", "DejaVu Sans"]  # matplotlib's default font has no Han glyphs
+HAN_FONTS = PLOT_FONTS["font.family"]  # matplotlib's default font has no Han glyphs: one font set for every figure
 
 
 def with_dataset_dir(handler):

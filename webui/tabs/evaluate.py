@@ -99,10 +99,11 @@ def follow_run(picked: str):
     return gr.update(choices=dataset_names(), value=list(config.data.datasets)), gr.update(value=split)
 
 
-def deltas_markdown(comparison) -> str:
+def deltas_markdown(comparison, lang: str = "en") -> str:
     """Each metric for both models and the change (second − first), signed so a gain reads +."""
-    a, b = comparison.label_a, comparison.label_b
-    lines = [f"| metric | {a} | {b} | Δ ({b} − {a}) |", "|---|---|---|---|"]
+    a, b = (text("pick.base", lang) if label == "base" else label
+            for label in (comparison.label_a, comparison.label_b))
+    lines = [f"| {text('evaluate.column.metric', lang)} | {a} | {b} | Δ ({b} − {a}) |", "|---|---|---|---|"]
     for key, label in METRIC_NAMES.items():
         if key in comparison.deltas:
             lines.append(
@@ -202,14 +203,14 @@ def stream_compare(
             note = text("compare.progress", lang, done=comparison.done, total=comparison.total)
             yield (
                 progress_html(comparison.done, comparison.total, note),
-                deltas_markdown(comparison),
+                deltas_markdown(comparison, lang),
                 comparison_table(comparison, lang),
             )
         done = comparison.done if comparison else 0
         if done < len(tasks):
             yield (
                 progress_html(done, len(tasks), text("evaluate.stopped", lang, done=done, total=len(tasks))),
-                deltas_markdown(comparison) if comparison else "",
+                deltas_markdown(comparison, lang) if comparison else "",
                 comparison_table(comparison, lang) if comparison else empty,
             )
     except Exception as err:  # as above: a sentence in the page, never a crash
@@ -315,7 +316,7 @@ def wire_evaluate_tab(parts: dict, form: Form, lang: gr.Radio, tab: gr.Tab) -> N
 
     pickers = [parts["picked"], parts["datasets"], parts["picked_a"], parts["picked_b"], parts["split"]]
     parts["picked"].change(follow_run, parts["picked"], [parts["datasets"], parts["split"]])
-    for event in (tab.select, parts["refresh"].click):
+    for event in (tab.select, parts["refresh"].click, parts["picked"].focus):
         event(refresh, [lang, parts["picked"], parts["picked_a"], parts["picked_b"]], pickers)
 
     settings = [parts[k] for k in ("datasets", "split", "max_samples", "batch_size", "max_new_tokens")]

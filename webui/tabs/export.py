@@ -133,7 +133,7 @@ def wire_export_tab(parts: dict, lang: gr.Radio, tab: gr.Tab) -> None:
         hint = "" if choices else text("export.no_runs", current_lang)  # an empty picker says why it is empty
         return gr.update(choices=choices, value=picked if picked in values else (values[0] if values else None)), hint
 
-    for event in (tab.select, parts["refresh"].click):
+    for event in (tab.select, parts["refresh"].click, parts["run"].focus):  # focus: a run deleted meanwhile goes
         event(refresh, [lang, parts["run"]], [parts["run"], parts["hint"]])
     # GGUF files are made from the merged model: an adapter-only export has none, so the choice greys out.
     parts["adapter_only"].change(lambda only: gr.update(interactive=not only), parts["adapter_only"], parts["gguf"])

@@ -22,8 +22,8 @@ from engine.runs.scheduler import RunHandle
 from engine.runs.store import checkpoint_step, newest_checkpoint
 from engine.train.speed import plan_speed
 
-from webui import compare_panel, devices_panel, history_panel, memory_panel, run_view
-from webui.form import Form, config_from_values, values_from_config
+from webui import compare_panel, devices_panel, history_panel, memory_panel, next_steps, run_view
+from webui.form import Form, config_from_values, every_problem, values_from_config
 from webui.i18n import Labels, localize, text
 
 SPEED_FIELDS = ("speed.packing", "speed.pack_length", "speed.attention", "speed.liger", "speed.torch_compile")
@@ -75,7 +75,7 @@ def build_train_tab(form: Form, labels: Labels) -> dict:
         parts = {
             "devices": devices["info"],
             "devices_group": devices["group"],
-            "memory": memory["estimate"],
+            "memory_estimate": memory["estimate"],
             "auto": memory["auto"],
             "start": labels.button("train.start", variant="primary", elem_id="start-button"),
             "stop": labels.button("train.stop", variant="stop", elem_id="stop-button"),
@@ -161,7 +161,9 @@ def start_training(values: dict, lang: str) -> tuple[str, str | None]:
     Problems (invalid values, an unwritable saves folder, a full disk) are listed instead of starting."""
     try:
         handle = queue.submit(config_from_values(values))
-    except (ConfigError, StartRefused) as err:
+    except ConfigError:
+        return refused(every_problem(values), lang), None
+    except StartRefused as err:
         return refused(err.problems, lang), None
     return submitted("train.started", handle, lang), str(handle.run_dir)
 
@@ -247,7 +249,8 @@ def advance_queue(every_s: float = ADVANCE_EVERY_S) -> None:
 class RunView(NamedTuple):
     """What the timer redraws, by name: the wiring lists its outputs from these fields, so the values a tick
     returns and the components they go to are in one order by construction. `shown` is the gr.State of what
-    was drawn last; every other field names a part of the tab."""
+    was drawn last, `timer` the timer itself (stopped once the run has ended and is drawn); every other field
+    names a part of the tab."""
 
     progress: Any
     curve: Any
@@ -260,18 +263,24 @@ class RunView(NamedTuple):
     memory: Any
     use: Any
     resume: Any
+    next_steps: Any
     shown: Any
+    timer: Any
 
 
 def refresh_view(run_dir: str, lang: str, shown: tuple | None, smoothing: float | None = None,
-                 log_scale: bool = False, search: str = "", tag: str = "", archived: bool = False) -> RunView:
-    """Timer tick: the run's view; gr.skip() for every part when nothing changed. `smoothing` and `log_scale`
-    are how the loss curve is drawn (the controls under it); `search`, `tag` and `archived` filter the history
-    (the controls above it)."""
+                 log_scale: bool = False, search: str | None = "", tag: str | None = "",
+                 archived: bool = False) -> RunView:
+    """Timer tick: the run's view, gr.skip() for every part when nothing changed; the timer stops once the run
+    has ended (or there is none) and is drawn, so an idle page asks the server nothing. `smoothing` and
+    `log_scale` are how the loss curve is drawn (the controls under it); `search`, `tag` and `archived` filter
+    the history (the controls above it; None while the tab has not been drawn)."""
     advance_queue()
     now = run_view.snapshot(run_dir)
+    ticking = bool(run_dir) and now[-1].active
     if now == tuple(shown or ()):
-        return RunView(*(gr.skip(),) * (len(RunView._fields) - 1), shown=shown)
+        skipped = (gr.skip(),) * (len(RunView._fields) - 2)
+        return RunView(*skipped, shown=shown, timer=gr.skip() if ticking else gr.Timer(active=False))
     events = run_view.current_events(run_view.read_events(Path(run_dir))) if run_dir else []
     status = now[-1] if run_dir else None
     status_changed = not shown or len(shown) < 4 or shown[0] != now[0] or shown[-1] != status
@@ -286,7 +295,9 @@ def refresh_view(run_dir: str, lang: str, shown: tuple | None, smoothing: float 
         metrics=_metrics_update(events, lang),
         **_resources_update(events, lang),
         resume=gr.update(interactive=run_view.can_resume(run_dir, status)) if status_changed else gr.skip(),
+        next_steps=gr.update(visible=next_steps.completed(run_dir)) if status_changed else gr.skip(),
         shown=now,
+        timer=gr.skip() if ticking else gr.Timer(active=False),
     )
 
 
@@ -315,31 +326,35 @@ def _resources_update(events: list[dict], lang: str) -> dict:
 # Wiring
 
 
-def wire_train_tab(parts: dict, form: Form, lang: gr.Radio, run_dir: gr.State, shown: gr.State, timer: gr.Timer):
+def wire_train_tab(parts: dict, form: Form, lang: gr.Radio, run_dir: gr.State, shown: gr.State, timer: gr.Timer,
+                   next_row: gr.Row):
     fields, controls = form.fields, form.components
 
     def values(*raw):
         return dict(zip(fields, raw))
 
-    for control in controls:
-        control.change(lambda *raw: preview_config(values(*raw)), controls, [parts["preview"], parts["save"]])
-        control.change(lambda *raw: memory_panel.estimate_markdown(values(*raw[:-1]), raw[-1]), [*controls, lang],
-                       parts["memory"])
+    # One listener for all controls, run once for the last of a burst of changes (a restored form sets them all).
+    changes = {"triggers": [control.change for control in controls], "show_progress": "hidden",
+               "trigger_mode": "always_last"}
+    gr.on(fn=lambda *raw: preview_config(values(*raw)), inputs=controls, outputs=[parts["preview"], parts["save"]],
+          **changes)
+    gr.on(fn=lambda *raw: memory_panel.estimate_markdown(values(*raw[:-1]), raw[-1]), inputs=[*controls, lang],
+          outputs=parts["memory_estimate"], **{**changes, "triggers": [*changes["triggers"], lang.change]})
 
     def speed(*raw):
         return speed_markdown(values(*raw[:-1]), raw[-1])
 
     parts["speed_group"].expand(speed, [*controls, lang], parts["speed_plan"])
-    for control in (form.controls[dotted] for dotted in (*SPEED_FIELDS, "method.stage", "data.cutoff_len",
-                                                         "model.dtype", "train.gradient_checkpointing")):
-        control.change(speed, [*controls, lang], parts["speed_plan"])
+    gr.on([form.controls[dotted].change for dotted in (*SPEED_FIELDS, "method.stage", "data.cutoff_len",
+                                                       "model.dtype", "train.gradient_checkpointing")],
+          speed, [*controls, lang], parts["speed_plan"], show_progress="hidden", trigger_mode="always_last")
 
     def devices(*raw):
         return devices_panel.devices_markdown(values(*raw[:-1]), raw[-1])
 
     parts["devices_group"].expand(devices, [*controls, lang], parts["devices"])
-    for control in (form.controls[dotted] for row in devices_panel.FIELDS for dotted in row):
-        control.change(devices, [*controls, lang], parts["devices"])
+    gr.on([form.controls[dotted].change for row in devices_panel.FIELDS for dotted in row], devices,
+          [*controls, lang], parts["devices"], show_progress="hidden", trigger_mode="always_last")
 
     def auto(*raw):
         new_values, message = memory_panel.auto_configured_values(values(*raw[:-1]), fields, raw[-1])
@@ -351,7 +366,8 @@ def wire_train_tab(parts: dict, form: Form, lang: gr.Radio, run_dir: gr.State, s
         message, new_run = start_training(values(*raw[:-2]), raw[-1])
         return message, new_run or raw[-2], None  # None forgets what was drawn: redraw at the next tick
 
-    parts["start"].click(start, [*controls, run_dir, lang], [parts["message"], run_dir, shown])
+    for button in parts.get("starts", [parts["start"]]):  # the tab's own, and the one beside the summary line
+        button.click(start, [*controls, run_dir, lang], [parts["message"], run_dir, shown])
     parts["stop"].click(stop_training, [run_dir, lang], parts["message"])
     # Forgetting what was drawn redraws the run at the next tick: queued, then running again.
     parts["resume"].click(lambda chosen, current_lang: (resume_training(chosen, current_lang), None),
@@ -362,11 +378,21 @@ def wire_train_tab(parts: dict, form: Form, lang: gr.Radio, run_dir: gr.State, s
         return [message, *(loaded if loaded is not None else [gr.skip()] * len(fields))]
 
     parts["load"].upload(load, [parts["load"], lang], [parts["message"], *controls])
-    outputs = [shown if name == "shown" else parts[name] for name in RunView._fields]
-    history_filters = [parts["runs"][name] for name in ("search", "tag", "archived")]
-    timer.tick(refresh_view, [run_dir, lang, shown, parts["smoothing"], parts["log_scale"], *history_filters],
-               outputs, show_progress="hidden")
+    wire_timer(parts, lang, run_dir, shown, timer, next_row)
     for control in (parts["smoothing"], parts["log_scale"]):  # forgetting what was drawn redraws at the next tick
         control.change(lambda: None, None, shown, show_progress="hidden")
     history_panel.wire_history_panel(parts["runs"], lang, run_dir, shown)
     compare_panel.wire_compare_panel(parts["compare"], lang, parts["history"], parts["refresh"])
+
+
+def wire_timer(parts: dict, lang: gr.Radio, run_dir: gr.State, shown: gr.State, timer: gr.Timer, next_row: gr.Row):
+    """The tick redraws what changed; a new run for the page (run_dir) or a forgotten drawing (shown = None:
+    a new language, Start, Resume, the curve's controls) starts the timer again."""
+    named = {"shown": shown, "timer": timer, "next_steps": next_row}
+    outputs = [named.get(name) or parts[name] for name in RunView._fields]
+    history_filters = [parts["runs"][name] for name in ("search", "tag", "archived")]
+    timer.tick(refresh_view, [run_dir, lang, shown, parts["smoothing"], parts["log_scale"], *history_filters],
+               outputs, show_progress="hidden")
+    run_dir.change(lambda: gr.Timer(active=True), None, timer, show_progress="hidden")
+    shown.change(lambda drawn: gr.Timer(active=True) if drawn is None else gr.skip(), shown, timer,
+                 show_progress="hidden")
