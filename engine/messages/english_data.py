@@ -202,4 +202,18 @@ DATA_ENGLISH: dict[str, str] = {
     "failure.silent.disk_full": "the training process died while its disk was full",
     "failure.silent.killed": "the training process was killed before it finished",
     "failure.silent.before_start": "the training process ended before it could start; the end of train.log:\n{tail}",
+    # engine/data/template_rows.py: the chat template rendered on every row before a model loads
+    "template.refuses_rows": (
+        "dataset {dataset}: the chat template ({template}) refuses {count} of {total} rows (rows {rows}): "
+        "\"{error}\". {advice}"
+    ),
+    "template.system_advice": (
+        "Each of these rows has a system prompt, which this template does not accept. Drop the system prompt "
+        "(the system column, or the system turns), merge it into the first user turn, or pick another template in "
+        "the Model tab (model.template; e.g. gemma, which folds a system prompt into the first user turn)"
+    ),
+    "template.rows_advice": (
+        "Fix or remove these rows (see the template's words above), or pick another template in the Model tab "
+        "(model.template)"
+    ),
 }

@@ -48,6 +48,9 @@ def preflight(config: RunConfig) -> list[str]:
     problems = environment_problems(config) + model_problems(config) + data_problems(config)
     if problems:
         return problems
+    problems = template_problems(config)
+    if problems:
+        return problems
     needed, free = estimate_disk_bytes(config), shutil.disk_usage(saves_dir()).free
     if free < needed:
         return [say("preflight.disk_full", free=_gigabytes(free), needed=_gigabytes(needed),
@@ -210,6 +213,34 @@ def _row_problem(name: str) -> str | None:
         return None
     first = "; ".join(str(item) for item in report.problems[:3])
     return say("preflight.data_rows", dataset=name, count=report.total_problems, first=first)
+
+
+def template_problems(config: RunConfig) -> list:
+    """The rows the chat template refuses (Gemma 2's own refuses any system prompt), found with the tokenizer
+    alone. Skipped while the model is not on disk yet (a first use builds or converts it: the worker asks again
+    once it has, still before the model loads) and for a model whose tokenizer cannot be read here."""
+    from engine.data.conversion import dataset_kind, iter_conversations
+    from engine.data.template_rows import refusal_message, template_refusals
+    from engine.data.templates import load_template
+    from engine.models.builtin import needs_build
+    from engine.models.gguf_base import needs_conversion
+    from engine.models.loading import ModelLoadError, load_tokenizer
+
+    model = config.model
+    if needs_build(model.name_or_path) or needs_conversion(model.name_or_path):
+        return []
+    try:
+        with using_dataset_dir(config.data.dataset_dir):
+            names = [name for name in config.data.datasets if dataset_kind(name) == "conversation"]
+            if not names:
+                return []
+            tokenizer = load_tokenizer(model)
+            template = load_template(model.template, tokenizer, model.enable_thinking)
+            found = {name: template_refusals(template, tokenizer, iter_conversations(name)) for name in names}
+    except (ModelLoadError, OSError, ValueError):  # DataError is a ValueError; each is reported in its own place
+        return []
+    messages = (refusal_message(name, model.template, refused) for name, refused in found.items())
+    return [message for message in messages if message]
 
 
 def _reward_run_problems(name: str) -> list[str]:
