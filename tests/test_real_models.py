@@ -97,3 +97,72 @@ def test_lora_on_a_gguf_base_learns_and_chats(studio_dirs, smollm2):
         pass
     assert "Paris" in reply
     assert "<|im_end|>" not in reply and "<|im_start|>" not in reply  # the stop token ends it, unshown
+
+
+# ---------------------------------------------------------------------------------------------------------
+# A real tokenizer and chat template: SmolLM2's ChatML adds a default system prompt, and its specials are
+# single tokens of a 49 k vocabulary
+
+
+CONVERSATION = [
+    {"role": "user", "content": "Hi"},
+    {"role": "assistant", "content": "Hello! 你好"},
+    {"role": "user", "content": "2+2?"},
+    {"role": "assistant", "content": "4"},
+]
+
+
+@pytest.fixture(scope="module")
+def tokenizer(smollm2):
+    from engine.config.schema import ModelConfig
+    from engine.models.loading import load_tokenizer
+
+    return load_tokenizer(ModelConfig(name_or_path=SMOLLM2))
+
+
+def test_the_token_view_trains_exactly_the_replies(tokenizer):
+    from engine.data.templates import load_template, render_messages
+    from engine.data.token_view import token_view
+
+    view = token_view(CONVERSATION, "auto", tokenizer)
+    render = render_messages(load_template("auto", tokenizer), tokenizer, CONVERSATION)
+    assert "".join(piece for piece, _ in view) == render
+    assert render.startswith("<|im_start|>system\nYou are a helpful AI assistant named SmolLM")  # its own default
+    assert len(view) == len(tokenizer(render, add_special_tokens=False)["input_ids"])
+    assert [piece for piece, _ in view].count("<|im_start|>") == 5  # one token each: system, 2 users, 2 replies
+    trained = "".join(piece if trained else "|" for piece, trained in view)
+    assert [part for part in trained.split("|") if part] == ["Hello! 你好<|im_end|>", "4<|im_end|>"]
+
+
+def test_the_token_view_with_train_on_prompt_trains_everything_but_the_first_token(tokenizer):
+    from engine.data.token_view import token_view
+
+    view = token_view(CONVERSATION, "auto", tokenizer, train_on_prompt=True)
+    assert all(trained for _, trained in view[1:]), [piece for piece, trained in view if not trained]
+
+
+@pytest.mark.slow
+def test_evaluate_batches_like_single_replies_and_measures_the_trained_tokens(studio_dirs, smollm2, tokenizer):
+    """pad is eos (<|im_end|>) in SmolLM2: batched greedy replies (left-padded) must equal one-at-a-time ones."""
+    from engine.config.schema import ModelConfig
+    from engine.use.chat import load_base_for_chat, stream_reply
+    from engine.use.evaluate import evaluate_loss, measure_loss
+    from engine.use.predict import generate_replies, prediction_tasks
+
+    chat = load_base_for_chat(ModelConfig(name_or_path=SMOLLM2))
+    prompts = [task["messages"] for task in prediction_tasks(["real_demo_en"], max_samples=3)]
+    batched = generate_replies(chat, prompts, max_new_tokens=16)
+    single = []
+    for messages in prompts:
+        reply = ""
+        for reply in stream_reply(chat, messages, max_new_tokens=16, temperature=0):
+            pass
+        single.append(reply.strip())
+    assert batched == single and all(batched)
+    assert not any("<|im" in reply for reply in batched)
+    loss = evaluate_loss(SMOLLM2, "real_demo_en", max_samples=3, cutoff_len=256)
+    replies = [task["label"] for task in prediction_tasks(["real_demo_en"], max_samples=3)]
+    expected = sum(len(tokenizer(reply + "<|im_end|>", add_special_tokens=False)["input_ids"]) for reply in replies)
+    assert loss["tokens"] == expected  # the replies and their end markers, nothing of the prompts
+    assert 0 < loss["eval_loss"] < 10
+    assert measure_loss(chat, [CONVERSATION])["examples"] == 1

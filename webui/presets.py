@@ -1,5 +1,6 @@
 """Presets a person can load into the whole form at once (beside Reset): the quick demo the page starts from,
-and the real demo that fine-tunes a real small model (examples/real_demo.yaml). Add a row to offer another."""
+and the real demos that fine-tune a real small model (examples/real_demo.yaml, real_demo_zh.yaml). Add a row
+to offer another."""
 from __future__ import annotations
 
 import gradio as gr
@@ -12,6 +13,7 @@ from webui import page_state
 PRESETS = {
     "quick_demo": PROJECT_DIR / "examples" / "quick_demo.yaml",
     "real_demo": PROJECT_DIR / "examples" / "real_demo.yaml",
+    "real_demo_zh": PROJECT_DIR / "examples" / "real_demo_zh.yaml",
 }
 
 

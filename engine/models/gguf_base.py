@@ -44,7 +44,7 @@ def needs_conversion(name: str) -> bool:
     if not is_gguf_model(name):
         return False
     try:
-        return not (_cached_folder(gguf_file(name)) / "config.json").exists()
+        return not (_cached_folder(gguf_file(name), _fallback_template(name)) / "config.json").exists()
     except FileNotFoundError:
         return False  # loading says what is missing
 
@@ -52,8 +52,8 @@ def needs_conversion(name: str) -> bool:
 def gguf_model_folder(name: str, announce=print) -> Path:
     """The converted folder of GGUF model `name`, converting it first if needed; `announce` hears a line when
     the conversion starts (it is the longest wait of a first run)."""
-    source = gguf_file(name)
-    folder = _cached_folder(source)
+    source, template = gguf_file(name), _fallback_template(name)
+    folder = _cached_folder(source, template)
     if (folder / "config.json").exists():
         return folder
     folder.parent.mkdir(parents=True, exist_ok=True)
@@ -63,13 +63,19 @@ def gguf_model_folder(name: str, announce=print) -> Path:
         if not (folder / "config.json").exists():
             announce(f"converting {source.name} ({source.stat().st_size / 1024**2:.0f} MB GGUF) into a plain model "
                      f"folder, once: {folder}")
-            _convert(source, folder, packaged_entry(name).template if is_packaged(name) else "auto")
+            _convert(source, folder, template)
     return folder
 
 
-def _cached_folder(source: Path) -> Path:
+def _fallback_template(name: str) -> str:
+    """The studio template a packaged base model without its own gets (auto: none)."""
+    return packaged_entry(name).template if is_packaged(name) else "auto"
+
+
+def _cached_folder(source: Path, template: str) -> Path:
     status = source.stat()
     identity = f"{source}|{status.st_size}|{status.st_mtime_ns}|{RECIPE_VERSION}"
+    identity += f"|{template}" if template != "auto" else ""
     digest = hashlib.sha256(identity.encode()).hexdigest()[:12]
     stem = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in source.stem)
     return cache_dir() / "gguf" / f"{stem}-{digest}"
@@ -99,13 +105,18 @@ def _write_plain_copy(source: Path, staging: Path, template: str) -> None:
 
     where = {"pretrained_model_name_or_path": str(source.parent), "gguf_file": source.name}
     tokenizer = AutoTokenizer.from_pretrained(**where)
-    if not tokenizer.chat_template and template != "auto":
-        tokenizer.chat_template = load_template(template).source
+    studio_template = load_template(template) if not tokenizer.chat_template and template != "auto" else None
+    if studio_template:
+        tokenizer.chat_template = studio_template.source
     loaded = AutoModelForCausalLM.from_pretrained(**where, dtype=torch.float32)
     config = loaded.config
     config.__dict__.pop("quantization_config", None)
     plain = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
     plain.load_state_dict(loaded.state_dict())
     plain.generation_config = loaded.generation_config
+    if studio_template:  # its end of turn ends a reply too (Gemma's <end_of_turn> beside <eos>)
+        vocab = tokenizer.get_vocab()
+        ends = [tokenizer.eos_token_id, *(vocab[word] for word in studio_template.stop_words if word in vocab)]
+        plain.generation_config.eos_token_id = sorted(set(ends))
     plain.save_pretrained(staging)
     tokenizer.save_pretrained(staging)
