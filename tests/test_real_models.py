@@ -130,8 +130,8 @@ def test_the_token_view_trains_exactly_the_replies(tokenizer):
     assert render.startswith("<|im_start|>system\nYou are a helpful AI assistant named SmolLM")  # its own default
     assert len(view) == len(tokenizer(render, add_special_tokens=False)["input_ids"])
     assert [piece for piece, _ in view].count("<|im_start|>") == 5  # one token each: system, 2 users, 2 replies
-    trained = "".join(piece if trained else "|" for piece, trained in view)
-    assert [part for part in trained.split("|") if part] == ["Hello! 你好<|im_end|>", "4<|im_end|>"]
+    trained = "".join(piece if trained else "\0" for piece, trained in view)
+    assert [part for part in trained.split("\0") if part] == ["Hello! 你好<|im_end|>", "4<|im_end|>"]
 
 
 def test_the_token_view_with_train_on_prompt_trains_everything_but_the_first_token(tokenizer):

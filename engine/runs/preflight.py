@@ -117,14 +117,20 @@ def _kept_checkpoints(config: RunConfig) -> int:
     return max(planned, 1)
 
 
+GGUF_TO_FLOAT32 = 8  # a 4-bit GGUF file becomes float32 weights eight times its size
+
+
 def _weight_bytes(name_or_path: str) -> int:
     """The size of a local model's weight files; 0 for Hub ids, whose size is unknown offline, and for
     built-in models, which are tiny (and asking would build one)."""
     from engine.models.builtin import is_builtin
+    from engine.models.gguf_base import gguf_file, needs_conversion
     from engine.models.loading import ModelLoadError, resolve_model
 
     if is_builtin(name_or_path):
         return 0
+    if needs_conversion(name_or_path):  # asking would convert it here, at Start: the worker does that
+        return gguf_file(name_or_path).stat().st_size * GGUF_TO_FLOAT32
     try:
         folder = Path(resolve_model(name_or_path))
     except (ModelLoadError, ValueError, OSError):
