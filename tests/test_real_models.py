@@ -74,6 +74,14 @@ def test_the_catalogue_names_licences_and_install_hints():
     assert "Gemma Terms of Use" in labels["packaged:gemma3-270m"]
 
 
+def test_the_model_tab_offers_them_after_the_built_in_model():
+    from engine.models.packaged import packaged_choices
+    from webui.tabs.model import model_choices, packaged_note
+
+    assert model_choices()[:3] == ["builtin:tiny-demo", *packaged_choices()]
+    assert packaged_note(SMOLLM2)["visible"] and not packaged_note("builtin:tiny-demo")["visible"]
+
+
 # ---------------------------------------------------------------------------------------------------------
 # Training and chat on the real model
 
