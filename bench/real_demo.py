@@ -26,7 +26,7 @@ os.environ.update(HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", HF_HUB_DISABLE_TE
 from bench.quick_demo import Timer  # noqa: E402  (after the path is set)
 
 
-def answers(chat, dataset: str) -> dict:
+def answers(chat, dataset: str, max_new_tokens: int) -> dict:
     """{exact, contains, total, replies}: the greedy reply to each question of `dataset` against its answer
     and its key fact."""
     from engine.data.registry import dataset_file, get_entry
@@ -38,7 +38,7 @@ def answers(chat, dataset: str) -> dict:
     tally = {"exact": 0, "contains": 0, "total": 0, "replies": []}
     for task in prediction_tasks([dataset]):
         reply = ""
-        for reply in stream_reply(chat, task["messages"], max_new_tokens=48, temperature=0):
+        for reply in stream_reply(chat, task["messages"], max_new_tokens=max_new_tokens, temperature=0):
             pass
         key = keys[task["label"]]
         tally["total"] += 1
@@ -54,6 +54,7 @@ def main() -> None:
     parser.add_argument("--heldout", default="real_demo_en_heldout", help="the reworded questions' dataset")
     parser.add_argument("--set", action="append", default=[], help="section.field=value, applied to the preset")
     parser.add_argument("--replies", action="store_true", help="print every reply before and after")
+    parser.add_argument("--max-new-tokens", type=int, default=32, help="per reply (the trained answers need ~15)")
     args = parser.parse_args()
     os.environ["STUDIO_WORKSPACE"] = tempfile.mkdtemp(prefix="real-demo-")
     import yaml
@@ -72,7 +73,8 @@ def main() -> None:
     resolve_model(config.model.name_or_path)
     result["convert_model"] = timer.lap()
     base = load_base_for_chat(config.model)
-    before = {"trained": answers(base, trained), "heldout": answers(base, args.heldout)}
+    before = {"trained": answers(base, trained, args.max_new_tokens),
+              "heldout": answers(base, args.heldout, args.max_new_tokens)}
     result["before_time"] = timer.lap()
     run_dir = create_run(config)
     assert run_training(RunContext(config, run_dir, EventLog(run_dir), lambda: False)) == "completed"
@@ -80,7 +82,8 @@ def main() -> None:
     logs = [e for e in read_events(run_dir) if e["event"] == "log"]
     result["steps"], result["loss"] = logs[-1]["step"], [logs[0]["loss"], logs[-1]["loss"]]
     tuned = load_run_for_chat(run_dir)
-    after = {"trained": answers(tuned, trained), "heldout": answers(tuned, args.heldout)}
+    after = {"trained": answers(tuned, trained, args.max_new_tokens),
+             "heldout": answers(tuned, args.heldout, args.max_new_tokens)}
     result["after_time"] = timer.lap()
     for when, tallies in (("before", before), ("after", after)):
         result[when] = {part: {k: v for k, v in tally.items() if k != "replies"} for part, tally in tallies.items()}
