@@ -36,6 +36,7 @@ def smollm2_config(values: dict | None = None):
 # The conversion
 
 
+@pytest.mark.slow  # the first test to ask converts the model (48 CPU-seconds measured)
 def test_a_gguf_file_is_converted_once_into_a_plain_folder(smollm2):
     from pathlib import Path
 
@@ -128,6 +129,7 @@ def tokenizer(smollm2):
     return load_tokenizer(ModelConfig(name_or_path=SMOLLM2))
 
 
+@pytest.mark.slow
 def test_the_token_view_trains_exactly_the_replies(tokenizer):
     from engine.data.templates import load_template, render_messages
     from engine.data.token_view import token_view
@@ -142,6 +144,7 @@ def test_the_token_view_trains_exactly_the_replies(tokenizer):
     assert [part for part in trained.split("\0") if part] == ["Hello! 你好<|im_end|>", "4<|im_end|>"]
 
 
+@pytest.mark.slow
 def test_the_token_view_with_train_on_prompt_trains_everything_but_the_first_token(tokenizer):
     from engine.data.token_view import token_view
 
