@@ -11,6 +11,7 @@ from webui import page_state, run_view
 from webui.gate import SESSION_SECONDS, Gate
 from webui.page_locale import GRADIO_LOCALE_JS, PageLocale, translations
 from webui.next_steps import build_next_steps, wire_next_steps
+from webui.presets import load_preset, preset_choices
 from webui.tabs.chat import build_chat_tab, wire_chat_memory, wire_chat_tab
 from webui.tabs.data import build_data_tab, wire_data_tab
 from webui.tabs.evaluate import build_evaluate_tab, wire_evaluate_tab
@@ -54,6 +55,8 @@ def build_app(lang: str = "en") -> gr.Blocks:
                 LANGUAGES, value=lang, label="Language · 语言", show_label=False, container=False, elem_id="language",
                 scale=0, min_width=240,
             )
+            preset = labels.labelled(gr.Dropdown, "preset", choices=preset_choices(), value=None, scale=0,
+                                     min_width=200, elem_id="preset")
             reset = labels.button("reset", size="sm", scale=0, min_width=160, elem_id="reset-form")
         labels.markdown("subtitle")
         form = Form(labels, lang)
@@ -110,6 +113,7 @@ def build_app(lang: str = "en") -> gr.Blocks:
         app.load(lambda: (run_view.attach_run(), None), None, [run_dir, shown])
         wire_chat_memory(app, chat, language)
         restoring = wire_page_state(app, form, language, reset, summary, kept)
+        preset.input(lambda name: load_preset(name, form.fields), preset, form.components)
         restoring.then(None, language, None, js=GRADIO_LOCALE_JS)
     return app
 

@@ -44,6 +44,7 @@ PHASES = {
     "build_model": "building the built-in model (first use only) …",
     "encode": "encoding {dataset}: {done}/{total} examples",
     "load_model": "loading the model …",
+    "convert_model": "converting the GGUF base model into a plain model folder (first use only) …",
 }
 
 

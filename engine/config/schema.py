@@ -34,7 +34,9 @@ class ModelConfig:
     name_or_path: str = option(
         "builtin:tiny-demo",
         "Base model: builtin:tiny-demo (a tiny offline demo that memorises but does not generalise; built on first "
-        "use, which takes tens of seconds to minutes on a CPU), a Hugging Face Hub id, or a local folder.",
+        "use, which takes tens of seconds to minutes on a CPU), a packaged real model "
+        "(packaged:smollm2-135m-instruct, packaged:gemma3-270m), a Hugging Face Hub id, a local folder, or a local "
+        ".gguf file (converted once).",
     )
     template: str = option(
         "auto", "Chat template used for training and chat: auto = the tokenizer's own, or a file in templates/."

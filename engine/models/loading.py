@@ -1,10 +1,13 @@
-"""Finding and loading base models and tokenizers: built-in, local folder, or Hugging Face Hub id."""
+"""Finding and loading base models and tokenizers: built-in, GGUF file or packaged model (converted once),
+local folder, or Hugging Face Hub id."""
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
 from engine.models.builtin import builtin_path, is_builtin, is_builtin_vision
+from engine.models.gguf_base import gguf_file, gguf_model_folder, is_gguf_model
+from engine.models.packaged import PREFIX as PACKAGED_PREFIX
 from engine.config.schema import ModelConfig, RunConfig
 from engine.messages import say
 from engine.paths import CONFIG_FILE, FINAL_DIR
@@ -15,9 +18,15 @@ class ModelLoadError(RuntimeError):
 
 
 def resolve_model(name_or_path: str) -> str:
-    """A loadable location: the built-in model's folder, a local folder, or the Hub id unchanged."""
+    """A loadable location: the built-in model's folder, a GGUF model's converted folder, a local folder, or the
+    Hub id unchanged."""
     if is_builtin(name_or_path):
         return str(builtin_path(name_or_path))
+    if is_gguf_model(name_or_path):
+        try:
+            return str(gguf_model_folder(name_or_path))
+        except FileNotFoundError as err:
+            raise ModelLoadError(str(err)) from None
     local = Path(name_or_path).expanduser()
     if local.exists():
         if not (local / "config.json").exists():
@@ -32,8 +41,8 @@ def needs_bitsandbytes(config: ModelConfig) -> bool:
     torch._inductor; a worker whose model never needs it treats it as absent: engine/runs/worker.py.)"""
     if config.quantization != "none":
         return True
-    if is_builtin(config.name_or_path):
-        return False
+    if is_builtin(config.name_or_path) or is_gguf_model(config.name_or_path):
+        return False  # both become plain float folders
     model_config = Path(config.name_or_path).expanduser() / "config.json"
     if not model_config.is_file():
         return True
@@ -43,8 +52,10 @@ def needs_bitsandbytes(config: ModelConfig) -> bool:
 def short_name(name_or_path: str) -> str:
     """A folder-safe model name for saves/<model>/...: builtin:tiny-demo → tiny-demo, org/Model → Model. A local
     path is resolved first, so `data/..` names the folder it means; a name of only dots never names a folder."""
-    name = name_or_path.removeprefix("builtin:")
-    if not is_builtin(name_or_path) and Path(name).expanduser().exists():
+    name = name_or_path.removeprefix("builtin:").removeprefix(PACKAGED_PREFIX)
+    if name.lower().endswith(".gguf"):
+        name = name[:-len(".gguf")]
+    elif not is_builtin(name_or_path) and Path(name).expanduser().exists():
         name = str(Path(name).expanduser().resolve())
     base = name.rstrip("/").split("/")[-1]
     safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in base)
@@ -56,6 +67,8 @@ def ships_chat_template(name_or_path: str) -> bool | None:
     here (built-in, local folder, Hub cache), None when only the network would tell (checked at load then)."""
     if is_builtin(name_or_path):
         return True  # the built-in models ship ChatML
+    if is_gguf_model(name_or_path):
+        return _gguf_ships_template(name_or_path)
     folder = Path(name_or_path).expanduser()
     if folder.is_dir():
         return _template_in(lambda filename: folder / filename)
@@ -68,6 +81,21 @@ def ships_chat_template(name_or_path: str) -> bool | None:
     if cached("tokenizer_config.json") is None:
         return None
     return _template_in(cached)
+
+
+def _gguf_ships_template(name: str) -> bool | None:
+    """A GGUF file keeps its chat template in its metadata (read without loading a tensor); a packaged base model
+    without one gets the studio template its catalogue entry names."""
+    from gguf import GGUFReader
+
+    from engine.models.packaged import is_packaged, packaged_entry
+
+    if is_packaged(name) and packaged_entry(name).template != "auto":
+        return True
+    try:
+        return "tokenizer.chat_template" in GGUFReader(gguf_file(name)).fields
+    except (OSError, ValueError):
+        return None
 
 
 def _template_in(locate) -> bool:
@@ -134,6 +162,8 @@ def reads_images(name_or_path: str) -> bool:
     """is_vision_model by name: a built-in model is answered from its recipe, so nothing is built to ask."""
     if is_builtin(name_or_path):
         return is_builtin_vision(name_or_path)
+    if is_gguf_model(name_or_path):
+        return False  # converted as a causal LM: its vision part, if any, is a separate file
     try:
         return is_vision_model(resolve_model(name_or_path))
     except ModelLoadError:

@@ -6,8 +6,8 @@ Kinds (the "event" key):
   eval    step, epoch, eval_loss, perplexity, ...
   resources  step, cpu_rss_mb, cpu_peak_rss_mb, cpu_percent (of one core; 200 = two cores busy),
           gpus: [{device, allocated_mb, reserved_mb, peak_mb, utilization (percent, when known)}]
-  phase   phase = build_model | encode (dataset, done, total examples) | load_model: what the worker does
-          before training starts (the `start` event then means the first step is under way)
+  phase   phase = build_model | convert_model | encode (dataset, done, total examples) | load_model: what the
+          worker does before training starts (the `start` event then means the first step is under way)
   end     step, total_steps, elapsed_s: where the trainer stopped (its real final step; the last `log` can be
           earlier when logging every N steps)
   status  status = running | resumed | completed | stopped | cancelled | failed

@@ -48,6 +48,9 @@ def preflight(config: RunConfig) -> list[str]:
     problems = environment_problems(config) + model_problems(config) + data_problems(config)
     if problems:
         return problems
+    problems = template_problems(config)
+    if problems:
+        return problems
     needed, free = estimate_disk_bytes(config), shutil.disk_usage(saves_dir()).free
     if free < needed:
         return [say("preflight.disk_full", free=_gigabytes(free), needed=_gigabytes(needed),
@@ -114,14 +117,20 @@ def _kept_checkpoints(config: RunConfig) -> int:
     return max(planned, 1)
 
 
+GGUF_TO_FLOAT32 = 8  # a 4-bit GGUF file becomes float32 weights eight times its size
+
+
 def _weight_bytes(name_or_path: str) -> int:
     """The size of a local model's weight files; 0 for Hub ids, whose size is unknown offline, and for
     built-in models, which are tiny (and asking would build one)."""
     from engine.models.builtin import is_builtin
+    from engine.models.gguf_base import gguf_file, needs_conversion
     from engine.models.loading import ModelLoadError, resolve_model
 
     if is_builtin(name_or_path):
         return 0
+    if needs_conversion(name_or_path):  # asking would convert it here, at Start: the worker does that
+        return gguf_file(name_or_path).stat().st_size * GGUF_TO_FLOAT32
     try:
         folder = Path(resolve_model(name_or_path))
     except (ModelLoadError, ValueError, OSError):
@@ -210,6 +219,34 @@ def _row_problem(name: str) -> str | None:
         return None
     first = "; ".join(str(item) for item in report.problems[:3])
     return say("preflight.data_rows", dataset=name, count=report.total_problems, first=first)
+
+
+def template_problems(config: RunConfig) -> list:
+    """The rows the chat template refuses (Gemma 2's own refuses any system prompt), found with the tokenizer
+    alone. Skipped while the model is not on disk yet (a first use builds or converts it: the worker asks again
+    once it has, still before the model loads) and for a model whose tokenizer cannot be read here."""
+    from engine.data.conversion import dataset_kind, iter_conversations
+    from engine.data.template_rows import refusal_message, template_refusals
+    from engine.data.templates import load_template
+    from engine.models.builtin import needs_build
+    from engine.models.gguf_base import needs_conversion
+    from engine.models.loading import ModelLoadError, load_tokenizer
+
+    model = config.model
+    if needs_build(model.name_or_path) or needs_conversion(model.name_or_path):
+        return []
+    try:
+        with using_dataset_dir(config.data.dataset_dir):
+            names = [name for name in config.data.datasets if dataset_kind(name) == "conversation"]
+            if not names:
+                return []
+            tokenizer = load_tokenizer(model)
+            template = load_template(model.template, tokenizer, model.enable_thinking)
+            found = {name: template_refusals(template, tokenizer, iter_conversations(name)) for name in names}
+    except (ModelLoadError, OSError, ValueError):  # DataError is a ValueError; each is reported in its own place
+        return []
+    messages = (refusal_message(name, model.template, refused) for name, refused in found.items())
+    return [message for message in messages if message]
 
 
 def _reward_run_problems(name: str) -> list[str]:

@@ -22,7 +22,7 @@ from engine.runs.events import RESUMED, EventLog, read_last_status
 from engine.runs.failures import classify_failure
 from engine.runs.files import CONFIG_FILE, LOG_FILE
 from engine.runs.launch import RanksFailed, launch_ranks
-from engine.runs.preflight import data_problems, environment_problems
+from engine.runs.preflight import data_problems, environment_problems, template_problems
 from engine.runs.process import RunBusy, claim_run, record_launch, stop_requested
 from engine.runs.standby import READY
 from engine.runs.status import State
@@ -111,6 +111,9 @@ def _train_claimed(run_dir: Path) -> int:
         if problems:
             raise DataError(lines(problems))
         _build_builtin_model(config, log)
+        problems = template_problems(config)  # needs the tokenizer, which the line above may have written
+        if problems:
+            raise DataError(lines(problems))
         fields: dict = {}  # what the outcome adds (an early stop's note), when this process trained
         if needs_launcher(config):  # several processes: they train, this process follows them
             outcome = launch_ranks(run_dir, config, resume_from)
@@ -183,13 +186,18 @@ def _announce_attempt(run_dir: Path, log: EventLog) -> str | None:
 
 
 def _build_builtin_model(config: RunConfig, log: EventLog) -> None:
-    """Build the built-in model up front when it is not cached yet, as a phase the run view can name: it
-    is the longest wait of a first run."""
+    """Build the built-in model, or convert a GGUF base model, up front when it is not cached yet, as a phase
+    the run view can name: it is the longest wait of a first run."""
     from engine.models.builtin import builtin_path, needs_build
+    from engine.models.gguf_base import gguf_model_folder, needs_conversion
 
-    if needs_build(config.model.name_or_path):
+    name = config.model.name_or_path
+    if needs_build(name):
         log.write("phase", phase="build_model")
-        builtin_path(config.model.name_or_path)
+        builtin_path(name)
+    elif needs_conversion(name):
+        log.write("phase", phase="convert_model")
+        gguf_model_folder(name, announce=lambda line: print(line, flush=True))
 
 
 def _write_failure(log: EventLog, err: Exception, run_dir: Path) -> None:

@@ -37,8 +37,13 @@ class ChatModel:
 
     @property
     def stop_token_ids(self) -> list[int]:
-        """The tokenizer's eos plus every template stop word that is a single token."""
+        """The tokenizer's eos, the model's own end tokens (real models often list several in their generation
+        config: Llama 3's end of turn beside its end of text), and every template stop word that is a single
+        token."""
         ids = {self.tokenizer.eos_token_id}
+        generation = getattr(self.model, "generation_config", None)
+        ends = getattr(generation, "eos_token_id", None)
+        ids.update(ends if isinstance(ends, list) else [ends])
         vocab = self.tokenizer.get_vocab()
         ids.update(vocab[word] for word in self.template.stop_words if word in vocab)
         return sorted(i for i in ids if i is not None)

@@ -6,10 +6,12 @@ import gradio as gr
 from engine.config.schema import all_fields
 from engine.data.templates import list_templates
 from engine.models.builtin import is_builtin
+from engine.models.packaged import is_packaged, packaged_choices
 
 from webui.form import Form
 
-# Offered in the picker; any other Hub id or a local folder can be typed in.
+# Offered in the picker; any other Hub id, a local folder or a .gguf file can be typed in. The packaged real
+# models come right after the built-in one, labelled with their licences (packaged_choices).
 COMMON_MODELS = [
     "builtin:tiny-demo",
     "Qwen/Qwen2.5-0.5B-Instruct",
@@ -38,7 +40,8 @@ FOUR_BIT_ONLY = ("model.quant_type", "model.double_quant")
 
 def build_model_tab(form: Form, labels) -> dict:
     with gr.Row():
-        name = form.control("model.name_or_path", gr.Dropdown, choices=COMMON_MODELS, allow_custom_value=True, scale=3)
+        name = form.control("model.name_or_path", gr.Dropdown, choices=model_choices(), allow_custom_value=True,
+                            scale=3)
         form.control("model.template", gr.Dropdown, choices=list_templates(), scale=1)
         form.control("model.dtype", scale=1)
     four_bit = getattr(form.base.model, "quantization", "none") == "4bit"
@@ -46,9 +49,11 @@ def build_model_tab(form: Form, labels) -> dict:
         others = {dotted: form.control(dotted, visible=four_bit or dotted not in FOUR_BIT_ONLY)
                   for dotted in all_fields() if dotted.startswith("model.") and dotted not in PLACED}
     builtin_note = labels.markdown("model.builtin_note", visible=is_builtin(form.base.model.name_or_path))
+    packaged_note = labels.markdown("model.packaged_note", visible=is_packaged(form.base.model.name_or_path))
     trust = form.control("model.trust_remote_code")
     warning = labels.markdown("model.remote_code_warning", visible=form.base.model.trust_remote_code)
-    parts = {"name": name, "builtin_note": builtin_note, "trust": trust, "warning": warning}
+    parts = {"name": name, "builtin_note": builtin_note, "packaged_note": packaged_note, "trust": trust,
+             "warning": warning}
     if all(dotted in others for dotted in ("model.quantization", *FOUR_BIT_ONLY)):
         parts["quantization"] = others["model.quantization"]
         parts["four_bit"] = [others[dotted] for dotted in FOUR_BIT_ONLY]
@@ -57,6 +62,7 @@ def build_model_tab(form: Form, labels) -> dict:
 
 def wire_model_tab(parts: dict) -> None:
     parts["name"].change(builtin_note, parts["name"], parts["builtin_note"])
+    parts["name"].change(packaged_note, parts["name"], parts["packaged_note"])
     parts["trust"].change(remote_code_warning, parts["trust"], parts["warning"])
     if "quantization" in parts:
         parts["quantization"].change(four_bit_visibility, parts["quantization"], parts["four_bit"])
@@ -70,6 +76,17 @@ def four_bit_visibility(quantization: str) -> list[dict]:
 def builtin_note(name: str | None):
     """The built-in model's caveat shows while it is the chosen model."""
     return gr.update(visible=is_builtin(name or ""))
+
+
+def packaged_note(name: str | None):
+    """What a packaged real model is (a GGUF converted on first use) shows while one is chosen."""
+    return gr.update(visible=is_packaged(name or ""))
+
+
+def model_choices() -> list:
+    """The picker's entries: the built-in model, the packaged real models (licence, install hint), the Hub ids."""
+    first, *hub = COMMON_MODELS
+    return [first, *packaged_choices(), *hub]
 
 
 def remote_code_warning(trusted: bool):
