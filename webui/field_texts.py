@@ -32,7 +32,8 @@ FIELDS: dict[str, tuple[str, str, str]] = {
     "method.lora_rank": ("LoRA rank", "LoRA 秩", "LoRA 秩 r：适配器大小，常用 8–64。AdaLoRA：最终的平均秩。"),
     "method.lora_alpha": ("LoRA alpha", "LoRA 缩放系数（alpha）", "通常设为秩的 2 倍。"),
     "method.lora_dropout": ("LoRA dropout", "LoRA 随机丢弃", "LoRA 输入上的 dropout 比例。"),
-    "method.lora_target": ("LoRA target modules", "LoRA 作用模块", "加适配器的模块：all-linear，或逗号分隔的模块名如 q_proj,v_proj。"),
+    "method.lora_target": ("LoRA target modules", "LoRA 作用模块", "加适配器的模块：all-linear，或逗号分隔的模块名如 q_proj,v_proj。"
+                            "all-linear 也会适配混合专家模型的融合专家参数（DoRA 时不会）。"),
     "method.use_rslora": ("rsLoRA", "rsLoRA", "rsLoRA：按 alpha/√r 而非 alpha/r 缩放，高秩时更稳定。"),
     "method.use_dora": ("DoRA", "DoRA", "DoRA：分别学习每个权重的幅度和方向。"),
     "method.pissa_init": ("PiSSA init", "PiSSA 初始化", "PiSSA：用权重的主奇异向量初始化适配器。"),
@@ -106,7 +107,8 @@ FIELDS: dict[str, tuple[str, str, str]] = {
     "speed.pack_length": ("Packed row length", "打包行长度", "每个打包行的 token 数（0 = 截断长度）。行越长，每步样本越多。"),
     "speed.attention": (
         "Attention kernel", "注意力内核",
-        "注意力实现：auto = 有 GPU 且安装了 flash-attn 时用 flash_attention_2，否则用 sdpa。",
+        "注意力实现：auto = 有 GPU 且安装了 flash-attn 时用 flash_attention_2，否则用 sdpa；"
+        "两者都不支持的模型（Gemma 2、gpt-oss）用 eager。",
     ),
     "speed.liger": (
         "Liger kernels", "Liger 内核",

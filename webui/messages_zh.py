@@ -416,4 +416,16 @@ MESSAGES_ZH: dict[str, str] = {
     "failure.silent.disk_full": "训练进程在磁盘已满时终止了",
     "failure.silent.killed": "训练进程在完成前被终止了",
     "failure.silent.before_start": "训练进程在开始训练前就结束了；train.log 的末尾：\n{tail}",
+    "speed.attention_model": "注意力：{chosen}（transformers 中 {model} 不支持 {wanted}；它支持 {chosen}）",
+    "speed.problem_attention": "注意力内核（speed.attention）为 {name}，而 {model} 不支持它；请设为 auto（自动选择模型支持的实现）"
+                               "或以下之一：{accepted}",
+    "failure.attention": "{model} 不支持注意力内核 {name}",
+    "failure.advice.not_supported": (
+        "模型拒绝了一个它不支持的设置（transformers 在加载时报告）。请把注意力内核（speed.attention）设为 auto，"
+        "它会选择模型支持的实现（Gemma 2 和 gpt-oss 为 eager），然后重新开始；本次没有训练任何内容。"
+    ),
+    "method.experts_adapted": "LoRA 也适配融合的专家参数（{names}，通过 peft 的 target_parameters）",
+    "method.experts_not_adapted": "LoRA 不改动融合的专家参数（{names}）：DoRA 只能适配线性层，不能适配参数",
+    "method.problem_dora_experts": "DoRA（method.use_dora）无法训练 {model}：peft 以参数方式适配它的专家，而参数没有 DoRA；"
+                                   "请取消 DoRA",
 }

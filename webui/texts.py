@@ -495,4 +495,5 @@ TEXT: dict[str, dict[str, str]] = {
         "en": "{dataset} has pictures: pick a vision model in the Model tab (e.g. builtin:tiny-vlm) to see its tokens; "
               "{model} reads text only",
         "zh": "{dataset} 含有图片：请在“模型”页选择视觉模型（例如 builtin:tiny-vlm）来查看其词元；{model} 只能读取文本"},
+    "status.failed (not supported)": {"en": "failed (not supported by the model)", "zh": "失败（模型不支持该设置）"},
 }

@@ -312,4 +312,19 @@ ENGLISH: dict[str, str] = {
     "export.gguf_reward_model": "a reward model scores text and cannot chat: GGUF is for chat models; export it "
                                 "without GGUF",
     "export.gguf_needs_merged": "GGUF files are made from the merged model; untick 'adapter only' to export GGUF",
+    "speed.attention_model": "attention: {chosen} ({model} does not support {wanted} in transformers; {chosen} is "
+                             "what it supports)",
+    "speed.problem_attention": "Attention kernel (speed.attention) is {name}, which {model} does not support; set it "
+                               "to auto (picks what the model supports) or one of: {accepted}",
+    "failure.attention": "{model} does not support the attention kernel {name}",
+    "failure.advice.not_supported": (
+        "The model refused a setting it does not support (transformers said so while loading it). Set Attention "
+        "kernel (speed.attention) to auto, which picks what the model supports (eager for Gemma 2 and gpt-oss), "
+        "then Start again; nothing was trained."
+    ),
+    "method.experts_adapted": "LoRA adapts the fused experts too ({names}, through peft's target_parameters)",
+    "method.experts_not_adapted": "LoRA leaves the fused experts ({names}) as they are: DoRA cannot adapt "
+                                  "parameters, only linear layers",
+    "method.problem_dora_experts": "DoRA (method.use_dora) cannot train {model}: peft adapts its experts as "
+                                   "parameters, which have no DoRA; untick DoRA",
 }
