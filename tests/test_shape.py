@@ -10,7 +10,7 @@ from engine.models.methods import METHODS, MethodContext, apply_method, count_pa
 from engine.models.published_configs import PUBLISHED_CONFIGS
 from engine.models.shape import model_shape, shape_of_config
 from engine.train.memory import GIB, auto_configure
-from tiny_families import FAMILIES, family_config
+from families import FAMILIES, family_config
 
 
 def exact_count(values: dict) -> int:
@@ -38,10 +38,14 @@ def test_mixture_of_experts_counts_every_expert():
 
 def tiny(family: str):
     import torch
-    from transformers import AutoConfig, AutoModelForCausalLM
+    from transformers import AutoModelForCausalLM
 
     torch.manual_seed(0)
-    return AutoModelForCausalLM.from_config(AutoConfig.for_model(**family_config(family)))
+    return AutoModelForCausalLM.from_config(family_config(family))
+
+
+def tiny_shape(family: str):
+    return shape_of_config(family_config(family).to_dict())
 
 
 @pytest.mark.parametrize("family", sorted(FAMILIES))
@@ -51,18 +55,18 @@ def test_lora_count_is_what_peft_creates(family):
     method = MethodConfig(finetuning_type="lora", lora_rank=4)
     model = tiny(family)
     adapted = apply_method(model, method, MethodContext())
-    assert METHODS["lora"].trainable(method, shape_of_config(family_config(family))) == count_parameters(adapted)[0]
+    assert METHODS["lora"].trainable(method, tiny_shape(family)) == count_parameters(adapted)[0]
     if "expert" in str(model).lower():
         assert any(".experts." in name and "lora_" in name for name, _ in adapted.named_parameters())
 
 
-@pytest.mark.parametrize("family,extra", [("gpt-oss", {"use_dora": True}), ("glm4", {"use_dora": True}),
+@pytest.mark.parametrize("family,extra", [("gpt_oss", {"use_dora": True}), ("glm4", {"use_dora": True}),
                                           ("gemma2", {"lora_target": "q_proj,v_proj"}),
                                           ("mixtral", {"lora_target": "q_proj,o_proj"})])
 def test_lora_count_with_dora_or_named_targets(family, extra):
     method = MethodConfig(finetuning_type="lora", lora_rank=4, **extra)
     adapted = apply_method(copy.deepcopy(tiny(family)), method, MethodContext())
-    assert METHODS["lora"].trainable(method, shape_of_config(family_config(family))) == count_parameters(adapted)[0]
+    assert METHODS["lora"].trainable(method, tiny_shape(family)) == count_parameters(adapted)[0]
 
 
 def test_auto_configure_refuses_a_mixture_of_experts_that_cannot_fit():

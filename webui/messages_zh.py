@@ -428,4 +428,6 @@ MESSAGES_ZH: dict[str, str] = {
     "method.experts_not_adapted": "LoRA 不改动融合的专家参数（{names}）：DoRA 只能适配线性层，不能适配参数",
     "method.problem_dora_experts": "DoRA（method.use_dora）无法训练 {model}：peft 以参数方式适配它的专家，而参数没有 DoRA；"
                                    "请取消 DoRA",
+    "speed.packing_sliding_window": "打包：关闭（模型的滑动窗口层只回看 {window} 个 token，短于一行的 {length} 个："
+                                     "打包后会失去窗口限制）",
 }

@@ -327,4 +327,6 @@ ENGLISH: dict[str, str] = {
                                   "parameters, only linear layers",
     "method.problem_dora_experts": "DoRA (method.use_dora) cannot train {model}: peft adapts its experts as "
                                    "parameters, which have no DoRA; untick DoRA",
+    "speed.packing_sliding_window": "packing: off (the model's sliding-window layers look back {window} tokens, "
+                                     "fewer than a row of {length}: packed rows would lose the window)",
 }

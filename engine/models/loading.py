@@ -102,6 +102,21 @@ def linear_module_names(config: ModelConfig) -> set[str] | None:
             if isinstance(module, torch.nn.Linear) and name != "lm_head"}
 
 
+def sliding_window(name_or_path: str) -> int | None:
+    """The attention window of the model's sliding-window layers (Gemma 2 and 3, gpt-oss, Mistral 7B v0.1), read
+    from its config.json; None when it has none or the config is not on this machine."""
+    try:
+        folder = Path(resolve_model(name_or_path))
+        config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    except (ModelLoadError, OSError, ValueError):
+        return None
+    config = config.get("text_config") or config
+    layer_types = config.get("layer_types")
+    if config.get("use_sliding_window") is False or (layer_types and "sliding_attention" not in layer_types):
+        return None
+    return config.get("sliding_window") or None
+
+
 # attn_implementation -> the class flag transformers checks before it accepts it (eager always works).
 ATTENTION_FLAGS = {"sdpa": "_supports_sdpa", "flash_attention_2": "_supports_flash_attn",
                    "flex_attention": "_supports_flex_attn"}

@@ -12,7 +12,7 @@ import importlib.util
 from dataclasses import dataclass, field
 
 from engine.config.schema import RunConfig
-from engine.models.loading import attention_support, reads_images
+from engine.models.loading import attention_support, reads_images, sliding_window
 from engine.models.methods import METHODS
 from engine.messages import Message, say
 from engine.train.stages import stage_of
@@ -59,6 +59,9 @@ def _packing(config: RunConfig) -> tuple[bool, int, Message]:
         return False, row_length, say("speed.packing_vision")
     if "num_virtual_tokens" in METHODS[config.method.finetuning_type].fields:  # prefix / prompt / P-tuning
         return False, row_length, say("speed.packing_virtual_tokens", method=config.method.finetuning_type)
+    window = sliding_window(config.model.name_or_path)
+    if window and window < row_length:  # a 4D mask replaces the window: a long example would see too far back
+        return False, row_length, say("speed.packing_sliding_window", window=window, length=row_length)
     return True, row_length, say("speed.packing_on", length=row_length)
 
 
