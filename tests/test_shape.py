@@ -1,16 +1,13 @@
 """The shape behind the memory estimate, held to transformers and peft themselves: the parameter count of each
 published config against the model transformers builds from it (on the meta device: no memory, no weights),
-and the LoRA count against the adapters peft really creates on the tiny families."""
-import copy
-
+and the LoRA count against the adapters peft really creates on it."""
 import pytest
 
 from engine.config.schema import MethodConfig, RunConfig
 from engine.models.methods import METHODS, MethodContext, apply_method, count_parameters
 from engine.models.published_configs import PUBLISHED_CONFIGS
-from engine.models.shape import model_shape, shape_of_config
+from engine.models.shape import model_shape
 from engine.train.memory import GIB, auto_configure
-from families import FAMILIES, family_config
 
 
 def exact_count(values: dict) -> int:
@@ -36,37 +33,34 @@ def test_mixture_of_experts_counts_every_expert():
     assert model_shape("deepseek-ai/DeepSeek-V3").total_params / 1e9 == pytest.approx(671, abs=1)
 
 
-def tiny(family: str):
+def adapted_on_meta(name: str, method: MethodConfig):
+    """The published model with the method applied, all on the meta device (peft's adapters too)."""
     import torch
-    from transformers import AutoModelForCausalLM
+    from transformers import AutoConfig, AutoModelForCausalLM
 
-    torch.manual_seed(0)
-    return AutoModelForCausalLM.from_config(family_config(family))
-
-
-def tiny_shape(family: str):
-    return shape_of_config(family_config(family).to_dict())
+    with torch.device("meta"):
+        model = AutoModelForCausalLM.from_config(AutoConfig.for_model(**PUBLISHED_CONFIGS[name]))
+        return apply_method(model, method, MethodContext())
 
 
-@pytest.mark.parametrize("family", sorted(FAMILIES))
-def test_lora_count_is_what_peft_creates(family):
+@pytest.mark.parametrize("name", sorted(PUBLISHED_CONFIGS))
+def test_lora_count_is_what_peft_creates(name):
     """all-linear on fused projections (Phi-3, GLM-4), latent attention and experts: the estimate's count is
     the adapter peft builds, experts included (gpt-oss's through target_parameters)."""
-    method = MethodConfig(finetuning_type="lora", lora_rank=4)
-    model = tiny(family)
-    adapted = apply_method(model, method, MethodContext())
-    assert METHODS["lora"].trainable(method, tiny_shape(family)) == count_parameters(adapted)[0]
-    if "expert" in str(model).lower():
-        assert any(".experts." in name and "lora_" in name for name, _ in adapted.named_parameters())
+    method = MethodConfig(finetuning_type="lora")
+    adapted = adapted_on_meta(name, method)
+    assert METHODS["lora"].trainable(method, model_shape(name)) == count_parameters(adapted)[0]
+    if model_shape(name).experts:
+        assert any(".experts." in key and "lora_" in key for key, _ in adapted.named_parameters())
 
 
-@pytest.mark.parametrize("family,extra", [("gpt_oss", {"use_dora": True}), ("glm4", {"use_dora": True}),
-                                          ("gemma2", {"lora_target": "q_proj,v_proj"}),
-                                          ("mixtral", {"lora_target": "q_proj,o_proj"})])
-def test_lora_count_with_dora_or_named_targets(family, extra):
-    method = MethodConfig(finetuning_type="lora", lora_rank=4, **extra)
-    adapted = apply_method(copy.deepcopy(tiny(family)), method, MethodContext())
-    assert METHODS["lora"].trainable(method, tiny_shape(family)) == count_parameters(adapted)[0]
+@pytest.mark.parametrize("name,extra", [("openai/gpt-oss-20b", {"use_dora": True}),
+                                        ("THUDM/GLM-4-9B-0414", {"use_dora": True}),
+                                        ("google/gemma-2-9b-it", {"lora_target": "q_proj,v_proj"}),
+                                        ("mistralai/Mixtral-8x7B-Instruct-v0.1", {"lora_target": "q_proj,o_proj"})])
+def test_lora_count_with_dora_or_named_targets(name, extra):
+    method = MethodConfig(finetuning_type="lora", **extra)
+    assert METHODS["lora"].trainable(method, model_shape(name)) == count_parameters(adapted_on_meta(name, method))[0]
 
 
 def test_auto_configure_refuses_a_mixture_of_experts_that_cannot_fit():
