@@ -87,17 +87,13 @@ def random_model(shape_name: str, folder: Path) -> Path:
     from transformers import AutoModelForCausalLM, AutoTokenizer, Qwen2Config
 
     from engine.models.builtin import builtin_path
-    from engine.models.shape import KNOWN_SHAPES
+    from engine.models.published_configs import PUBLISHED_CONFIGS
 
     target = folder / shape_name
     if (target / "config.json").exists():
         return target
-    shape = KNOWN_SHAPES[SHAPES[shape_name]]
-    config = Qwen2Config(
-        vocab_size=shape["vocab"], hidden_size=shape["hidden"], intermediate_size=shape["intermediate"],
-        num_hidden_layers=shape["layers"], num_attention_heads=shape["heads"],
-        num_key_value_heads=shape["kv_heads"], tie_word_embeddings=shape["tied"],
-    )
+    published = {key: value for key, value in PUBLISHED_CONFIGS[SHAPES[shape_name]].items() if key != "model_type"}
+    config = Qwen2Config(**published)
     torch.manual_seed(0)
     AutoModelForCausalLM.from_config(config, dtype=torch.bfloat16).save_pretrained(target)
     AutoTokenizer.from_pretrained(builtin_path("builtin:tiny-demo")).save_pretrained(target)

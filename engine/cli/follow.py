@@ -71,6 +71,7 @@ def describe(event: dict) -> str:
             *([f"on {event['world_size']} processes ({event['strategy']})"] if event.get("world_size", 1) > 1 else []),
             *notes,
             *event.get("speed", []),
+            *([event["experts"]] if event.get("experts") else []),
         ])
     if kind == "resources":
         gpus = "".join(f"; GPU{gpu['device']} {gpu['allocated_mb']:.0f}/{gpu['reserved_mb']:.0f} MB "

@@ -109,7 +109,8 @@ class MethodConfig:
     lora_alpha: int = option(16, "LoRA alpha: scales the adapter; usually 2 × rank.", minimum=1)
     lora_dropout: float = option(0.0, "Dropout on the LoRA input.", minimum=0.0, maximum=0.9)
     lora_target: str = option(
-        "all-linear", "Modules that get adapters: all-linear, or comma-separated names such as q_proj,v_proj."
+        "all-linear", "Modules that get adapters: all-linear, or comma-separated names such as q_proj,v_proj. "
+        "all-linear also adapts a mixture-of-experts model's fused experts (not with DoRA).",
     )
     use_rslora: bool = option(False, "rsLoRA: scale by alpha/√r instead of alpha/r, steadier at high ranks.")
     use_dora: bool = option(False, "DoRA: learn each weight's magnitude and direction separately.")
@@ -284,7 +285,8 @@ class SpeedConfig:
     )
     attention: str = option(
         "auto",
-        "Attention kernel: auto = flash_attention_2 on a GPU when the flash-attn package is installed, else sdpa.",
+        "Attention kernel: auto = flash_attention_2 on a GPU when the flash-attn package is installed, else sdpa; "
+        "eager for models that support neither (Gemma 2, gpt-oss).",
         choices=("auto", "flash_attention_2", "sdpa", "eager"),
     )
     liger: str = option(

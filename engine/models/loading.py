@@ -2,6 +2,7 @@
 local folder, or Hugging Face Hub id."""
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 
@@ -127,6 +128,50 @@ def linear_module_names(config: ModelConfig) -> set[str] | None:
         model = AutoModelForCausalLM.from_config(shape, trust_remote_code=config.trust_remote_code)
     return {name.rsplit(".", 1)[-1] for name, module in model.named_modules()
             if isinstance(module, torch.nn.Linear) and name != "lm_head"}
+
+
+def sliding_window(name_or_path: str) -> int | None:
+    """The attention window of the model's sliding-window layers (Gemma 2 and 3, gpt-oss, Mistral 7B v0.1), read
+    from its config.json; None when it has none or the config is not on this machine."""
+    try:
+        folder = Path(resolve_model(name_or_path))
+        config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    except (ModelLoadError, OSError, ValueError):
+        return None
+    config = config.get("text_config") or config
+    layer_types = config.get("layer_types")
+    if config.get("use_sliding_window") is False or (layer_types and "sliding_attention" not in layer_types):
+        return None
+    return config.get("sliding_window") or None
+
+
+# attn_implementation -> the class flag transformers checks before it accepts it (eager always works).
+ATTENTION_FLAGS = {"sdpa": "_supports_sdpa", "flash_attention_2": "_supports_flash_attn",
+                   "flex_attention": "_supports_flex_attn"}
+
+
+def attention_support(config: ModelConfig) -> tuple[str, set[str]] | None:
+    """(model class name, the attention implementations it accepts), read from the class transformers would build
+    (its _supports_sdpa / _supports_flash_attn / _supports_flex_attn: Gemma 2 and gpt-oss refuse sdpa); None
+    where the config cannot be read here (a Hub id not on this machine, a class of remote code)."""
+    return _attention_support(config.name_or_path, config.trust_remote_code)
+
+
+@functools.lru_cache(maxsize=32)
+def _attention_support(name_or_path: str, trust_remote_code: bool) -> tuple[str, set[str]] | None:
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForImageTextToText
+
+    try:
+        location = resolve_model(name_or_path)
+        if not Path(location).is_dir():
+            return None
+        model_config = AutoConfig.from_pretrained(location, trust_remote_code=trust_remote_code)
+        factory = AutoModelForImageTextToText if getattr(model_config, "vision_config", None) else AutoModelForCausalLM
+        model_class = factory._model_mapping[type(model_config)]
+    except (ModelLoadError, OSError, ValueError, KeyError):
+        return None
+    accepted = {"eager"} | {name for name, flag in ATTENTION_FLAGS.items() if getattr(model_class, flag, False)}
+    return model_class.__name__, accepted
 
 
 def torch_dtype(name: str):

@@ -101,6 +101,7 @@ def apply_lora(model, method: MethodConfig, context: MethodContext):
         lora_alpha=method.lora_alpha,
         lora_dropout=method.lora_dropout,
         target_modules=_targets(method),
+        target_parameters=expert_parameters(model) if _adapts_experts(method) else None,
         use_rslora=method.use_rslora,
         use_dora=method.use_dora,
         init_lora_weights=init,
@@ -109,6 +110,32 @@ def apply_lora(model, method: MethodConfig, context: MethodContext):
         task_type=context.task_type,
     )
     return _wrap(model, config, context)
+
+
+def _adapts_experts(method: MethodConfig) -> bool:
+    """all-linear reaches fused experts too, unless DoRA is on: peft's parameter adapters have no DoRA."""
+    return _targets(method) == "all-linear" and not method.use_dora
+
+
+def expert_parameters(model) -> list[str] | None:
+    """The names of a mixture-of-experts model's fused expert weights (3D parameters such as gate_up_proj and
+    down_proj), which all-linear must reach through peft's target_parameters: they are no nn.Linear. Without
+    this, gpt-oss would adapt its attention only. None for a model without them."""
+    names = {name.rsplit(".", 1)[-1] for name, parameter in model.named_parameters()
+             if parameter.dim() == 3 and ".experts." in f".{name}"}
+    return sorted(names) or None
+
+
+def expert_note(model, method: MethodConfig):
+    """What LoRA did with a mixture-of-experts model's fused experts, for the run's start event; None for a model
+    without them or a type that is not LoRA."""
+    from engine.messages import say
+
+    names = expert_parameters(model)
+    if not names or method.finetuning_type != "lora":
+        return None
+    adapted = any(".experts." in name and "lora_" in name for name, _ in model.named_parameters())
+    return say("method.experts_adapted" if adapted else "method.experts_not_adapted", names=", ".join(names))
 
 
 def continue_adapter(model, adapter_run: str, context: MethodContext):
@@ -197,13 +224,23 @@ class MethodSpec:
     trains_head: bool = True  # can train a reward model's new score head (virtual-token methods cannot)
 
 
-def _lora_params(method: MethodConfig, shape: Shape, rank: int) -> int:
+def _lora_params(method: MethodConfig, shape: Shape, rank: int, experts: bool = False) -> int:
+    """The adapter parameters peft creates: rank·(in + out) per adapted linear (and one DoRA magnitude per
+    output); on all-linear what `Shape.adapted_linears` says, plus the fused experts when `experts`
+    (see `expert_parameters`)."""
     target = method.lora_target.strip()
-    targets = shape.layer_linears if target in ("all-linear", "all") else {
-        name: dims for name, dims in shape.layer_linears.items() if name in target}
-    per_layer = sum(rank * (a + b) for a, b in targets.values())
-    dora = sum(b for _, b in targets.values()) if method.use_dora else 0  # one magnitude per output
-    return shape.layers * (per_layer + dora)
+    every = target in ("all-linear", "all")
+    wanted = {name.strip() for name in target.split(",")}
+    total = 0
+    for moe, count in shape.blocks:
+        linears = shape.adapted_linears(moe) if every else {
+            name: dims for name, dims in shape.block_linears(moe).items() if name.rsplit(".", 1)[-1] in wanted}
+        per_block = sum(rank * (a + b) for a, b in linears.values())
+        per_block += sum(b for _, b in linears.values()) if method.use_dora else 0  # one magnitude per output
+        if moe and every and experts:
+            per_block += shape.expert_lora_params(rank)
+        total += count * per_block
+    return total
 
 
 LORA_FIELDS = ("lora_rank", "lora_alpha", "lora_dropout", "lora_target")
@@ -217,7 +254,8 @@ METHODS: dict[str, MethodSpec] = {
     ),
     "bitfit": MethodSpec(apply_bitfit, peft=False, trainable=lambda method, shape: shape.layers * 4 * shape.hidden),
     "lora": MethodSpec(
-        apply_lora, peft=True, trainable=lambda method, shape: _lora_params(method, shape, method.lora_rank),
+        apply_lora, peft=True,
+        trainable=lambda method, shape: _lora_params(method, shape, method.lora_rank, _adapts_experts(method)),
         fields=(*LORA_FIELDS, "use_rslora", "use_dora", "pissa_init", "loraplus_lr_ratio", "modules_to_save",
                 "adapter_run"),
     ),
@@ -227,7 +265,7 @@ METHODS: dict[str, MethodSpec] = {
     ),
     "ia3": MethodSpec(
         apply_ia3, peft=True, fields=("modules_to_save",),
-        trainable=lambda method, shape: shape.layers * (2 * shape.layer_linears["k_proj"][1] + shape.intermediate),
+        trainable=lambda method, shape: shape.layers * (2 * shape.head * shape.kv_heads + shape.intermediate),
     ),
     "prefix": MethodSpec(
         _prompt_learning("PrefixTuningConfig"), peft=True, fields=VIRTUAL_TOKEN_FIELDS, trains_head=False,

@@ -1,7 +1,10 @@
 """A decoder's shape: the sizes that parameter counts and memory follow from.
 
 Read from the model's config.json (built-in and local models) or, for common Hub models that are not on this
-machine, from a table of their published configs, so an estimate needs no download.
+machine, from their published config.json values (engine/models/published_configs.py), so an estimate needs no
+download. Dense and mixture-of-experts blocks, fused projections and latent attention (DeepSeek) are counted as
+transformers builds them; tests/test_shape.py holds the counts to transformers' own on the meta device, and the
+LoRA counts to what peft creates.
 """
 from __future__ import annotations
 
@@ -10,42 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from engine.models.loading import resolve_model
-
-# Shapes of common Hub models (from their published config.json files), for estimates without a download.
-KNOWN_SHAPES = {
-    "Qwen/Qwen2.5-0.5B-Instruct": dict(
-        vocab=151936, hidden=896, intermediate=4864, layers=24, heads=14, kv_heads=2, tied=True
-    ),
-    "Qwen/Qwen2.5-1.5B-Instruct": dict(
-        vocab=151936, hidden=1536, intermediate=8960, layers=28, heads=12, kv_heads=2, tied=True
-    ),
-    "Qwen/Qwen2.5-7B-Instruct": dict(
-        vocab=152064, hidden=3584, intermediate=18944, layers=28, heads=28, kv_heads=4, tied=False
-    ),
-    "Qwen/Qwen3-0.6B": dict(
-        vocab=151936, hidden=1024, intermediate=3072, layers=28, heads=16, kv_heads=8, tied=True, head_dim=128
-    ),
-    "Qwen/Qwen3-8B": dict(vocab=151936, hidden=4096, intermediate=12288, layers=36, heads=32, kv_heads=8, tied=False),
-    "meta-llama/Llama-3.2-1B-Instruct": dict(
-        vocab=128256, hidden=2048, intermediate=8192, layers=16, heads=32, kv_heads=8, tied=True
-    ),
-    "meta-llama/Llama-3.2-3B-Instruct": dict(
-        vocab=128256, hidden=3072, intermediate=8192, layers=28, heads=24, kv_heads=8, tied=True
-    ),
-    "meta-llama/Llama-3.1-8B-Instruct": dict(
-        vocab=128256, hidden=4096, intermediate=14336, layers=32, heads=32, kv_heads=8, tied=False
-    ),
-    "mistralai/Mistral-7B-Instruct-v0.3": dict(
-        vocab=32768, hidden=4096, intermediate=14336, layers=32, heads=32, kv_heads=8, tied=False
-    ),
-    "google/gemma-2-2b-it": dict(
-        vocab=256000, hidden=2304, intermediate=9216, layers=26, heads=8, kv_heads=4, tied=True, head_dim=256
-    ),
-    "microsoft/Phi-3.5-mini-instruct": dict(
-        vocab=32064, hidden=3072, intermediate=8192, layers=32, heads=32, kv_heads=32, tied=False
-    ),
-}
-
+from engine.models.published_configs import PUBLISHED_CONFIGS
 
 @dataclass
 class VisionShape:
@@ -82,45 +50,136 @@ class VisionShape:
         return self.layers * self.tokens_per_image * (8 * self.hidden + 2 * self.intermediate)
 
 
+# Model types whose transformers classes fuse projections into one linear layer ("qkv": q, k and v in
+# qkv_proj; "gate_up": the MLP's gate and up in gate_up_proj).
+FUSED_PROJECTIONS = {"phi3": frozenset({"qkv", "gate_up"}), "glm": frozenset({"gate_up"}),
+                     "glm4": frozenset({"gate_up"})}
+# Model types whose q, k and v projections have biases whatever the config says (Qwen2).
+QKV_BIAS = {"qwen2", "qwen2_moe"}
+# Mixture-of-experts types whose adapters peft 0.21 converts from the per-expert layout of transformers 4 (its
+# utils/transformers_weight_conversion.py): on all-linear it adapts the router and the fused experts, gate_up_proj
+# at twice the rank (the gate and the up projection each keep theirs), and no longer any linear layer named
+# gate_proj, up_proj or down_proj - DeepSeek-V3's dense layers and shared experts keep no adapter.
+PEFT_CONVERTED_MOE = {"mixtral", "qwen2_moe", "qwen3_moe", "deepseek_v3"}
+MLP_NAMES = ("gate_proj", "up_proj", "down_proj", "gate_up_proj")
+
+
 @dataclass
 class Shape:
     vocab: int
     hidden: int
-    intermediate: int
+    intermediate: int  # a dense MLP's width
     layers: int
     heads: int
     kv_heads: int
     tied: bool
     head_dim: int | None = None  # when not hidden / heads (Qwen3, Gemma 2)
     vision: VisionShape | None = None  # a vision-language model's image side
+    model_type: str = ""
+    fused: frozenset = frozenset()  # FUSED_PROJECTIONS of the model type
+    qkv_bias: bool = False
+    # Mixture of experts (experts == 0: a dense model). A MoE block has `experts` expert MLPs of
+    # expert_intermediate width (fused into the 3D parameters gate_up_proj and down_proj), a router, and
+    # maybe a shared MLP that every token passes through.
+    experts: int = 0
+    experts_per_token: int = 0
+    expert_intermediate: int = 0
+    shared_intermediate: int = 0  # the shared experts' width (DeepSeek: n_shared_experts × moe_intermediate_size)
+    dense_layers: int = 0  # leading blocks with a dense MLP (DeepSeek's first_k_dense_replace)
+    # Multi-head latent attention (DeepSeek-V2/V3): kv_lora_rank > 0; q_lora_rank 0 = q projected directly.
+    kv_lora_rank: int = 0
+    q_lora_rank: int = 0
+    qk_nope_head_dim: int = 0
+    qk_rope_head_dim: int = 0
+    v_head_dim: int = 0
+
+    # --- one block ---------------------------------------------------------------------------------------
 
     @property
-    def layer_linears(self) -> dict[str, tuple[int, int]]:
-        """(in, out) features of each linear layer in one decoder block."""
-        head = self.head_dim or self.hidden // self.heads
-        q, kv = head * self.heads, head * self.kv_heads
-        h, i = self.hidden, self.intermediate
-        return {
-            "q_proj": (h, q),
-            "k_proj": (h, kv),
-            "v_proj": (h, kv),
-            "o_proj": (q, h),
-            "gate_proj": (h, i),
-            "up_proj": (h, i),
-            "down_proj": (i, h),
-        }
+    def head(self) -> int:
+        return self.head_dim or self.hidden // self.heads
+
+    @property
+    def moe_layers(self) -> int:
+        return self.layers - self.dense_layers if self.experts else 0
+
+    @property
+    def blocks(self) -> tuple[tuple[bool, int], ...]:
+        """(is a MoE block, how many) for the dense and the MoE blocks."""
+        return (False, self.layers - self.moe_layers), (True, self.moe_layers)
+
+    @property
+    def attention_linears(self) -> dict[str, tuple[int, int]]:
+        """(in, out) features of each linear layer of one block's attention."""
+        h = self.hidden
+        if self.kv_lora_rank:
+            return self._latent_attention_linears()
+        q, kv = self.head * self.heads, self.head * self.kv_heads
+        if "qkv" in self.fused:
+            return {"qkv_proj": (h, q + 2 * kv), "o_proj": (q, h)}
+        return {"q_proj": (h, q), "k_proj": (h, kv), "v_proj": (h, kv), "o_proj": (q, h)}
+
+    def _latent_attention_linears(self) -> dict[str, tuple[int, int]]:
+        """MLA: q and the keys/values each pass through a low-rank latent; the rope part of k is one for all
+        heads."""
+        h, heads, qk = self.hidden, self.heads, self.qk_nope_head_dim + self.qk_rope_head_dim
+        query = ({"q_a_proj": (h, self.q_lora_rank), "q_b_proj": (self.q_lora_rank, heads * qk)}
+                 if self.q_lora_rank else {"q_proj": (h, heads * qk)})
+        return {**query,
+                "kv_a_proj_with_mqa": (h, self.kv_lora_rank + self.qk_rope_head_dim),
+                "kv_b_proj": (self.kv_lora_rank, heads * (self.qk_nope_head_dim + self.v_head_dim)),
+                "o_proj": (heads * self.v_head_dim, h)}
+
+    def mlp_linears(self, width: int, prefix: str = "") -> dict[str, tuple[int, int]]:
+        h = self.hidden
+        if "gate_up" in self.fused:
+            return {f"{prefix}gate_up_proj": (h, 2 * width), f"{prefix}down_proj": (width, h)}
+        return {f"{prefix}gate_proj": (h, width), f"{prefix}up_proj": (h, width), f"{prefix}down_proj": (width, h)}
+
+    def block_linears(self, moe: bool) -> dict[str, tuple[int, int]]:
+        """(in, out) of each nn.Linear of one block (a MoE block's experts are 3D parameters, not linears);
+        a name's last part is the module's own name."""
+        if not moe:
+            return {**self.attention_linears, **self.mlp_linears(self.intermediate)}
+        shared = self.mlp_linears(self.shared_intermediate, "shared_experts.") if self.shared_intermediate else {}
+        return {**self.attention_linears, **shared}
+
+    @property
+    def expert_params(self) -> int:
+        """One MoE block's experts (gate, up and down of each) and router."""
+        return self.experts * (3 * self.hidden * self.expert_intermediate + self.hidden)
+
+    def block_params(self, moe: bool) -> int:
+        linears = sum(a * b for a, b in self.block_linears(moe).values())
+        bias = self.head * (self.heads + 2 * self.kv_heads) if self.qkv_bias else 0
+        return linears + bias + (self.expert_params if moe else 0) + 2 * self.hidden  # + two norms
+
+    # --- the whole model ---------------------------------------------------------------------------------
+
+    @property
+    def layer_params(self) -> int:
+        """One of the last blocks (a MoE block when there are experts): what `freeze` trains per layer."""
+        return self.block_params(self.moe_layers > 0)
+
+    @property
+    def linear_params(self) -> int:
+        """Weights in nn.Linear layers, the ones bitsandbytes quantises (fused experts are parameters: not)."""
+        return sum(count * sum(a * b for a, b in self.block_linears(moe).values()) for moe, count in self.blocks)
 
     @property
     def saved_values(self) -> int:
         """Values one decoder block keeps per token for its backward pass: each RMSNorm's input and output
         (2 × 2·hidden), attention's q, k, v and its output (the o_proj input), and the SwiGLU MLP's gate, up,
-        activated gate and their product (4 × intermediate). LoRA's low-rank intermediates are negligible."""
-        head = self.head_dim or self.hidden // self.heads
-        return 4 * self.hidden + 2 * head * self.heads + 2 * head * self.kv_heads + 4 * self.intermediate
-
-    @property
-    def layer_params(self) -> int:
-        return sum(a * b for a, b in self.layer_linears.values()) + 2 * self.hidden  # + two norms
+        activated gate and their product (4 × the width a token passes through: in a MoE block its experts'
+        and the shared one's). LoRA's low-rank intermediates are negligible."""
+        if self.kv_lora_rank:
+            qk = self.qk_nope_head_dim + self.qk_rope_head_dim
+            attention = self.heads * (2 * qk + 2 * self.v_head_dim)
+        else:
+            attention = 2 * self.head * self.heads + 2 * self.head * self.kv_heads
+        width = (self.experts_per_token * self.expert_intermediate + self.shared_intermediate
+                 if self.moe_layers else self.intermediate)
+        return 4 * self.hidden + attention + 4 * width
 
     @property
     def embedding_params(self) -> int:
@@ -129,15 +188,43 @@ class Shape:
     @property
     def total_params(self) -> int:
         vision = self.vision.tower_params + self.vision.projector_params if self.vision else 0
-        return self.embedding_params + self.layers * self.layer_params + self.hidden + vision
+        blocks = sum(count * self.block_params(moe) for moe, count in self.blocks)
+        return self.embedding_params + blocks + self.hidden + vision
+
+    # --- what LoRA adapts ----------------------------------------------------------------------------------
+
+    def adapted_linears(self, moe: bool) -> dict[str, tuple[int, int]]:
+        """The linear layers LoRA's all-linear adapts in one block: every one, except the MLP layers that peft
+        drops for the types it converts (PEFT_CONVERTED_MOE)."""
+        linears = self.block_linears(moe)
+        if self.model_type in PEFT_CONVERTED_MOE:
+            return {name: dims for name, dims in linears.items() if name.rsplit(".", 1)[-1] not in MLP_NAMES}
+        return linears
+
+    def expert_lora_params(self, rank: int) -> int:
+        """LoRA on one MoE block's fused experts (peft's target_parameters): a 3D parameter (experts, a, b) gets
+        A of (rank·experts, in) and B of (out, rank·experts). The types peft converts also get their router
+        adapted and gate_up_proj at twice the rank."""
+        h, width, experts = self.hidden, self.expert_intermediate, self.experts
+        converted = self.model_type in PEFT_CONVERTED_MOE
+        gate_up = (2 * rank if converted else rank) * experts * (h + 2 * width)
+        router = rank * (h + experts) if converted else 0
+        return gate_up + rank * experts * (width + h) + router
 
 
 def model_shape(name_or_path: str) -> Shape:
-    if name_or_path in KNOWN_SHAPES:
-        return Shape(**KNOWN_SHAPES[name_or_path])
-    config = json.loads((Path(resolve_model(name_or_path)) / "config.json").read_text())
+    if name_or_path in PUBLISHED_CONFIGS:
+        return shape_of_config(PUBLISHED_CONFIGS[name_or_path])
+    return shape_of_config(json.loads((Path(resolve_model(name_or_path)) / "config.json").read_text()))
+
+
+def shape_of_config(config: dict) -> Shape:
+    """The Shape of a config.json's values; a vision model's language side from its text_config."""
     vision = config.get("vision_config")
-    config = config.get("text_config") or config  # a vision model: the language model's sizes
+    config = config.get("text_config") or config
+    model_type = config.get("model_type", "")
+    experts = config.get("num_local_experts") or config.get("num_experts") or config.get("n_routed_experts") or 0
+    expert_width = (config.get("moe_intermediate_size") or config["intermediate_size"]) if experts else 0
     return Shape(
         vision=_vision_shape(vision, config["hidden_size"]) if vision else None,
         vocab=config["vocab_size"],
@@ -148,6 +235,19 @@ def model_shape(name_or_path: str) -> Shape:
         kv_heads=config.get("num_key_value_heads") or config["num_attention_heads"],
         tied=bool(config.get("tie_word_embeddings", False)),
         head_dim=config.get("head_dim"),
+        model_type=model_type,
+        fused=FUSED_PROJECTIONS.get(model_type, frozenset()),
+        qkv_bias=bool(config.get("attention_bias")) or model_type in QKV_BIAS,
+        experts=experts,
+        experts_per_token=config.get("num_experts_per_tok") or config.get("experts_per_token") or 0,
+        expert_intermediate=expert_width,
+        shared_intermediate=(config.get("n_shared_experts") or 0) * expert_width,
+        dense_layers=(config.get("first_k_dense_replace") or 0) if experts else 0,
+        kv_lora_rank=config.get("kv_lora_rank") or 0,
+        q_lora_rank=config.get("q_lora_rank") or 0,
+        qk_nope_head_dim=config.get("qk_nope_head_dim") or 0,
+        qk_rope_head_dim=config.get("qk_rope_head_dim") or 0,
+        v_head_dim=config.get("v_head_dim") or 0,
     )
 
 

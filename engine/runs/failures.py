@@ -33,7 +33,14 @@ ADVICE = {reason: say(f"failure.advice.{code}") for reason, code in (
     (Reason.NOT_WRITABLE, "not_writable"),
     (Reason.DATA, "data"),
     (Reason.KILLED, "killed"),
+    (Reason.NOT_SUPPORTED, "not_supported"),
 )}
+# transformers' words when a model class refuses an attn_implementation, and the name the config gives it.
+ATTENTION_REFUSALS = {
+    "scaled_dot_product_attention": "sdpa",
+    "flex_attention": "flex_attention",
+    "does not support flash attention": "flash_attention_2",
+}
 
 
 @dataclass
@@ -57,6 +64,8 @@ def classify_failure(err: BaseException, run_dir: Path | None = None) -> Failure
         text = str(cause).lower()
         if isinstance(cause, DataError):
             return _known(Reason.DATA, message_of(cause))
+        if isinstance(cause, ValueError) and (refused := _refused_attention(str(cause))):
+            return _known(Reason.NOT_SUPPORTED, say("failure.attention", model=refused[0], name=refused[1]))
         if isinstance(cause, MemoryError) or _is_torch_oom(cause) or any(t in text for t in OUT_OF_MEMORY_TEXT):
             return _known(Reason.OUT_OF_MEMORY, say("failure.out_of_memory", error=_first_line(cause)))
         if _errno(cause) in (errno.ENOSPC, errno.EDQUOT) or any(t in text for t in DISK_FULL_TEXT):
@@ -69,6 +78,17 @@ def classify_failure(err: BaseException, run_dir: Path | None = None) -> Failure
     if isinstance(getattr(err, "message", None), Message):  # the engine's own words already (NothingToTrain)
         return Failure(None, err.message)
     return Failure(None, f"{type(err).__name__}: {err}".strip())
+
+
+def _refused_attention(text: str) -> tuple[str, str] | None:
+    """(model class, attention name) when `text` is transformers refusing an attention implementation."""
+    lowered = text.lower()
+    if " does not support " not in lowered:
+        return None
+    for words, name in ATTENTION_REFUSALS.items():
+        if words in lowered:
+            return text.split(" ", 1)[0], name
+    return None
 
 
 def _known(reason: Reason, message: str) -> Failure:

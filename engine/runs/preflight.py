@@ -283,8 +283,29 @@ def _cuda_available() -> bool:
 
 
 def model_problems(config: RunConfig) -> list[str]:
-    """A template or LoRA target the model cannot use, said at Start rather than after the model has loaded."""
-    return _template_problems(config.model) + _lora_target_problems(config) + _adapter_problems(config)
+    """A template, LoRA target, attention kernel or DoRA the model cannot use, said at Start rather than after the
+    model has loaded."""
+    from engine.train.speed import attention_problem
+
+    attention = attention_problem(config)
+    return (_template_problems(config.model) + _lora_target_problems(config) + _adapter_problems(config)
+            + ([attention] if attention else []) + _dora_problems(config))
+
+
+def _dora_problems(config: RunConfig) -> list[str]:
+    """peft turns the experts of the MoE types it converts into parameter adapters, which have no DoRA."""
+    from engine.models.loading import ModelLoadError
+    from engine.models.shape import PEFT_CONVERTED_MOE, model_shape
+
+    if config.method.finetuning_type != "lora" or not config.method.use_dora:
+        return []
+    try:
+        model_type = model_shape(config.model.name_or_path).model_type
+    except (ModelLoadError, OSError, KeyError, ValueError):
+        return []  # a Hub model not on this machine: the worker reports it in peft's words
+    if model_type not in PEFT_CONVERTED_MOE:
+        return []
+    return [say("method.problem_dora_experts", model=config.model.name_or_path)]
 
 
 def _adapter_problems(config: RunConfig) -> list[str]:

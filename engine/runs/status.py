@@ -37,6 +37,7 @@ class Reason(StrEnum):
     DAMAGED = "damaged"  # its files hold something the worker never wrote: listed and deletable, not trusted
     NOT_FINITE = "not finite"  # the loss or gradients became NaN or infinite, so training stopped there
     DATA = "data"
+    NOT_SUPPORTED = "not supported"  # the model refused a setting (an attention kernel its class does not have)
 
 
 TRAINING_STATES = (State.STARTING, State.RUNNING)

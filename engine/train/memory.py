@@ -1,8 +1,8 @@
 """Peak-memory estimate of a training run, and a configuration that fits the device.
 
 The estimate adds four parts, in bytes:
-  weights      every parameter at its storage size (4-bit: 0.5 byte + quantisation constants; the embeddings
-               and output head stay 16-bit, as bitsandbytes leaves them)
+  weights      every parameter at its storage size (4-bit: 0.5 byte + quantisation constants; the embeddings,
+               output head and fused MoE experts stay 16-bit: bitsandbytes quantises nn.Linear layers only)
   gradients    one per trainable parameter, at the trainable parameters' dtype
   optimizer    AdamW keeps two moments per trainable parameter
   activations  kept for the backward pass, per layer and token: the tensors a Llama/Qwen-style block saves
@@ -88,7 +88,7 @@ def vision_trainable(config: RunConfig, shape: Shape) -> int:
 def estimate_memory(config: RunConfig) -> MemoryEstimate:
     shape = model_shape(config.model.name_or_path)
     compute = DTYPE_BYTES.get(config.model.dtype, 2)  # "auto" is bf16 on the GPUs this is for
-    linear_params = shape.layers * sum(a * b for a, b in shape.layer_linears.values())
+    linear_params = shape.linear_params
     other_params = shape.total_params - linear_params
     if config.model.quantization == "4bit":
         bits = 4.127 if config.model.double_quant else 4.5  # absmax constants per 64-value block

@@ -12,7 +12,7 @@ import importlib.util
 from dataclasses import dataclass, field
 
 from engine.config.schema import RunConfig
-from engine.models.loading import reads_images
+from engine.models.loading import attention_support, reads_images, sliding_window
 from engine.models.methods import METHODS
 from engine.messages import Message, say
 from engine.train.stages import stage_of
@@ -59,22 +59,47 @@ def _packing(config: RunConfig) -> tuple[bool, int, Message]:
         return False, row_length, say("speed.packing_vision")
     if "num_virtual_tokens" in METHODS[config.method.finetuning_type].fields:  # prefix / prompt / P-tuning
         return False, row_length, say("speed.packing_virtual_tokens", method=config.method.finetuning_type)
+    window = sliding_window(config.model.name_or_path)
+    if window and window < row_length:  # a 4D mask replaces the window: a long example would see too far back
+        return False, row_length, say("speed.packing_sliding_window", window=window, length=row_length)
     return True, row_length, say("speed.packing_on", length=row_length)
 
 
 def _attention(config: RunConfig, cuda: bool) -> tuple[str, Message]:
     chosen = config.speed.attention
     if chosen == "flash_attention_2" and not (cuda and installed("flash_attn")):
-        return "sdpa", say("speed.attention_fallback")
+        return _supported(config, "sdpa", say("speed.attention_fallback"))
     if chosen != "auto":
-        return chosen, say("speed.attention_chosen", name=chosen)
+        return chosen, say("speed.attention_chosen", name=chosen)  # one the model refuses: preflight says so
     if not cuda:
-        return "sdpa", say("speed.attention_no_gpu")
+        return _supported(config, "sdpa", say("speed.attention_no_gpu"))
     if not installed("flash_attn"):
-        return "sdpa", say("speed.attention_no_flash")
+        return _supported(config, "sdpa", say("speed.attention_no_flash"))
     if config.model.dtype == "float32":
-        return "sdpa", say("speed.attention_float32")  # FlashAttention computes in 16-bit only
-    return "flash_attention_2", say("speed.attention_flash")
+        return _supported(config, "sdpa", say("speed.attention_float32"))  # FlashAttention computes in 16-bit only
+    return _supported(config, "flash_attention_2", say("speed.attention_flash"))
+
+
+def _supported(config: RunConfig, wanted: str, note: Message) -> tuple[str, Message]:
+    """`wanted` when the model's class accepts it (or it cannot be asked here); else sdpa or eager, whichever it
+    accepts first, and why: transformers refuses sdpa for Gemma 2 (soft-capping) and gpt-oss (attention sinks)."""
+    support = attention_support(config.model)
+    if support is None or wanted in support[1]:
+        return wanted, note
+    model_class, accepted = support
+    fallback = "sdpa" if "sdpa" in accepted else "eager"
+    return fallback, say("speed.attention_model", model=model_class, wanted=wanted, chosen=fallback)
+
+
+def attention_problem(config: RunConfig) -> str | None:
+    """An attention implementation asked for by name that the model's class refuses (transformers would raise
+    a ValueError after the model had started loading)."""
+    chosen, support = config.speed.attention, attention_support(config.model)
+    if chosen == "auto" or support is None or chosen in support[1]:
+        return None
+    if chosen == "flash_attention_2" and not installed("flash_attn"):
+        return None  # it falls back to sdpa or eager (plan_speed)
+    return say("speed.problem_attention", model=support[0], name=chosen, accepted=", ".join(sorted(support[1])))
 
 
 def _liger(config: RunConfig, cuda: bool) -> tuple[bool, Message]:

@@ -16,7 +16,7 @@ from typing import Callable, Protocol
 from engine.config.schema import ConfigError, RunConfig
 from engine.train.rules import validate
 from engine.models.loading import load_model
-from engine.models.methods import MethodContext, apply_method, count_parameters, loraplus_optimizer
+from engine.models.methods import MethodContext, apply_method, count_parameters, expert_note, loraplus_optimizer
 from engine.data.registry import using_dataset_dir
 from engine.data.templates import load_template
 from engine.messages import Message, say
@@ -287,8 +287,10 @@ def optimizers(model, config: RunConfig) -> tuple:
 def event_callback(context: RunContext, model, tally=None, **start_fields):
     """The EventCallback; its start event also says what the speed plan switched on and why."""
     trainable, total = count_parameters(model)
+    experts = expert_note(model, context.config.method)
     fields = {"trainable_params": trainable, "total_params": total, "strategy": distributed.strategy(context.config),
-              "speed": plan_speed(context.config).notes + context.notes, **start_fields}
+              "speed": plan_speed(context.config).notes + context.notes, **({"experts": experts} if experts else {}),
+              **start_fields}
     return _trainer_callback()(context.log, context.stop_requested, fields, tally)
 
 
