@@ -159,3 +159,26 @@ def train_demo_run(max_steps: int = 12, **train) -> Path:
 @pytest.fixture
 def trained_run(studio_dirs, tiny_model) -> Path:
     return train_demo_run()
+
+
+@pytest.fixture(autouse=True)
+def no_server_tracebacks(request):
+    """Every browser test fails on a server traceback written while it ran: an error the page swallows (a timer's
+    tick, a handler sending a table to a plot) is still an error. Browser tests whose studio is the shared one of
+    tests/e2e/browser.py (a dict with its log); the fault-injection tests kill their studio on purpose."""
+    if request.node.get_closest_marker("browser") is None or "studio" not in request.fixturenames:
+        yield
+        return
+    studio = request.getfixturevalue("studio")
+    log = studio.get("log") if isinstance(studio, dict) else None
+    if log is None:
+        yield
+        return
+    before = log.stat().st_size
+    yield
+    with log.open("rb") as written:
+        written.seek(before)
+        new = written.read().decode("utf-8", errors="replace")
+    if "Traceback" in new:
+        start = new.index("Traceback")
+        pytest.fail("the studio wrote a traceback while this test ran:\n" + new[start:start + 4000])

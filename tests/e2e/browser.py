@@ -65,7 +65,7 @@ def studio(tmp_path_factory, tiny_model):
     app = subprocess.Popen([sys.executable, "launch.py", "--port", str(free_port())], cwd=PROJECT, env=env,
                            stdout=subprocess.PIPE, stderr=log, text=True)
     url = None
-    while url is None and time.time() - started < 60:
+    while url is None and time.time() - started < 240:  # two builds of the page (both languages) on a busy machine
         line = app.stdout.readline()
         if not line and app.poll() is not None:
             break
