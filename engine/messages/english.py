@@ -334,4 +334,110 @@ ENGLISH: dict[str, str] = {
     "lf.warmup_steps": "warmup_steps {steps}: the studio warms up for a share of the steps (train.warmup_ratio), and without max_steps the number of steps depends on the data; set Warmup ratio (train.warmup_ratio) instead",
     "speed.packing_auto_kept": "packing (auto): on, {packed} optimizer steps per epoch ({unpacked} without packing)",
     "speed.packing_auto_off": "packing (auto): off for this data: packed, an epoch would be {packed} optimizer steps instead of {unpacked}, fewer than {minimum} updates in all; one example a row keeps the schedule you set (set Packing to on to pack anyway)",
+    # -- benchmarks: lm-evaluation-harness and judges (engine/benchmarks/) --
+    "bench.no_tasks": "choose at least one benchmark task",
+    "bench.unknown_task": "{task} is not a task lm-evaluation-harness knows; use its task name (e.g. mmlu, "
+                          "ceval-valid, gsm8k) or local:<registered dataset>",
+    "bench.not_cached": "{title} needs its data from the Hub; it is not cached on this machine ({task} reads "
+                        "{dataset}). Connect to the internet once to download it, or pick another task",
+    "bench.no_result": "run {run} has no trained result yet (final/ is missing): benchmark it once it has finished",
+    "bench.local_empty": "dataset {dataset} has no rows to ask; add questions to it first",
+    "bench.local_bad_choices": "dataset {dataset}, row {row}: choices must be a list of at least two answers that "
+                               "holds the row's answer; fix the row or remove its choices (short answer)",
+    "judge.unknown_mode": "judge mode {mode} is unknown; choose one of {modes}",
+    "judge.prompt_placeholders": "the judge prompt lacks {missing}: put each back where the question and the "
+                                 "replies belong",
+    "judge.bounds": "rows to judge and max tokens per judge reply must be at least 1",
+    "judge.no_endpoint": "no judge endpoint: give the base URL of an OpenAI-compatible server (e.g. "
+                         "http://127.0.0.1:8000/v1)",
+    "judge.cost": "{rows} rows, {calls} calls to the judge: about {prompt_tokens} prompt tokens and at most "
+                  "{max_reply_tokens} reply tokens",
+    "judge.result": "{judge} judged {rows} rows: {won}; {no_verdict} rows without a verdict",
+    "judge.no_judged": "no verdict at all",
+    # engine/config/parsing.py: the one bounded YAML reader
+    "yaml.too_long": "the YAML text is {chars} characters long; a config has at most {limit}",
+    "yaml.invalid": "the text is not valid YAML: {error}",
+    "yaml.aliases": "the YAML uses aliases (*name); write each value out instead",
+    "yaml.too_deep": "the YAML nests deeper than {depth} levels; a config holds sections of fields",
+    "yaml.not_sections": "the config must be a mapping of sections ({sections})",
+    # engine/train/extra_args.py: the allow-list of extra TrainingArguments options
+    "extra_args.outside": "train.extra_args: {key} would reach outside this run (the Hub, or a file named by path) "
+                          "and cannot be set here; remove it",
+    "extra_args.not_offered": "train.extra_args: {key} cannot be set here; the options offered are: {allowed}",
+    "extra_args.bad_option": "train.extra_args: {key} must be {rule}; got {value}",
+    "extra_args.rule.yes_no": "true or false",
+    "extra_args.rule.whole": "a whole number from {low} to {high}",
+    "extra_args.rule.number": "a number from {low} to {high}",
+    "extra_args.rule.text": "a text of at most 200 characters",
+    "extra_args.rule.numbers": "a mapping of at most 8 names to numbers",
+    # engine/export/gguf.py: llama.cpp's converter and quantizer
+    "export.gguf_no_converter": "GGUF export needs llama.cpp's converter (convert_hf_to_gguf.py with its conversion/ "
+                                "and gguf-py/ folders) in {folder}: extract them there from the llama-cpp-python "
+                                "0.3.36 source package (.ci/run does), or set STUDIO_LLAMA_CPP to a llama.cpp "
+                                "checkout; or export without GGUF",
+    "export.gguf_unsupported": "llama.cpp's converter cannot write {architecture} models as GGUF, so nothing was "
+                               "merged; export without GGUF (the merged model runs in transformers), or train a "
+                               "model family llama.cpp supports (Llama, Qwen, Gemma, Mistral, Phi, ...)",
+    "export.gguf_no_quantizer": "the GGUF types {kinds} are made by llama.cpp's quantizer, which comes with "
+                                "llama-cpp-python: install it (see the README, GGUF), or choose f16 or bf16",
+    "export.gguf_convert_failed": "llama.cpp's converter could not write the {outtype} file; its last words:\n{tail}",
+    "export.gguf_quantize_failed": "llama.cpp's quantizer could not make the {kind} file (its messages are in the "
+                                   "studio's console output)",
+    "export.gguf_failed": "the merged model is saved in {folder}, but not as GGUF: {error}. Use the merged model as "
+                          "it is, or convert it with llama.cpp's convert_hf_to_gguf.py yourself",
+    "export.gguf_vocabulary": "llama.cpp's converter cannot write this model's tokenizer as GGUF, so nothing was "
+                              "merged (a tokenizer llama.cpp does not know, like the built-in demo model's made-up "
+                              "one, is refused); export without GGUF. The converter's last words:\n{tail}",
+    "serve.mixed_targets": "serve either run folders or one model, not both: {names} is not a run folder (a run folder "
+                           "holds config.yaml)",
+    "serve.run_unfinished": "run {run} has no trained result yet (final/ is missing): wait until it has finished, "
+                            "or serve another run",
+    "serve.same_run_names": "two of the runs have the same folder name, which would be one model id: serve runs with "
+                            "different names",
+    "serve.one_model": "serve one export, GGUF file or model at a time (several targets must all be LoRA run folders "
+                       "of one base)",
+    "serve.no_such_file": "{path} does not exist: give the path of a .gguf file (the Export tab writes them)",
+    "serve.one_prompt": "send one prompt per request (a string, or a list of one)",
+    "serve.unknown_model": "no model {model!r} is served here; send one of: {models} (GET /v1/models lists them)",
+    "serve.bad_arguments": "a tool call's arguments must be JSON text; got {arguments}",
+    "serve.key_file_unreadable": "--api-key-file {path} cannot be read: {error}",
+    "serve.key_file_lines": "--api-key-file {path} must hold the key alone, on one line",
+    "serve.key_required": "serving on {host} lets other machines in: give an API key with --api-key-file FILE or the "
+                          "{variable} variable, or serve on 127.0.0.1",
+    "serve.wrong_key": "missing or wrong API key: send it as 'Authorization: Bearer KEY' (the openai client's api_key)",
+    "serve.too_large": "the request is larger than {limit} bytes: send a shorter conversation",
+    "serve.not_json": "the request body is not JSON: {error}",
+    "serve.max_tokens": "max_tokens is over this server's limit of {limit}: ask for fewer (or start the server with "
+                        "a larger --max-tokens)",
+    "serve.busy": "{limit} requests are being answered already: try again in a moment",
+    "serve.adapters_only": "several runs share one base only as LoRA adapters: serve a full fine-tuned run on its own",
+    "serve.backend_cannot": "the {backend} backend cannot serve a {kind} target: choose --backend auto",
+    "serve.backend_missing": "the {backend} backend is not installed here: install it (llama.cpp: pip install "
+                             "'llama-cpp-python[server]') or choose --backend auto",
+    "serve.ready": "serving {models} on {url}",
+    # a value of the wrong type, named by its field (the UI shows the field's label)
+    "config.wrong_type": "{field} must be {kind}; got {value}",
+    "config.kind.list": "a list of names",
+    "config.kind.bool": "true or false",
+    "config.kind.int": "a whole number",
+    "config.kind.float": "a number",
+    "config.kind.str": "text",
+    "config.empty": "nothing (the box is empty)",
+    "speed.attention_model": "attention: {chosen} ({model} does not support {wanted} in transformers; {chosen} is "
+                             "what it supports)",
+    "speed.problem_attention": "Attention kernel (speed.attention) is {name}, which {model} does not support; set it "
+                               "to auto (picks what the model supports) or one of: {accepted}",
+    "failure.attention": "{model} does not support the attention kernel {name}",
+    "failure.advice.not_supported": (
+        "The model refused a setting it does not support (transformers said so while loading it). Set Attention "
+        "kernel (speed.attention) to auto, which picks what the model supports (eager for Gemma 2 and gpt-oss), "
+        "then Start again; nothing was trained."
+    ),
+    "method.experts_adapted": "LoRA adapts the fused experts too ({names}, through peft's target_parameters)",
+    "method.experts_not_adapted": "LoRA leaves the fused experts ({names}) as they are: DoRA cannot adapt "
+                                  "parameters, only linear layers",
+    "method.problem_dora_experts": "DoRA (method.use_dora) cannot train {model}: peft adapts its experts as "
+                                   "parameters, which have no DoRA; untick DoRA",
+    "speed.packing_sliding_window": "packing: off (the model's sliding-window layers look back {window} tokens, "
+                                     "fewer than a row of {length}: packed rows would lose the window)",
 }

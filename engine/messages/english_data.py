@@ -216,4 +216,37 @@ DATA_ENGLISH: dict[str, str] = {
         "an encoding process died (exit code {code}), most often for lack of memory; free some memory, or lower "
         "Max samples, and start the run again"
     ),
+    # engine/data/hub.py: what a registry entry may name
+    "data.cloud_not_remote": "dataset {dataset}: cloud_file_name must be an address in cloud storage ({schemes}); "
+                             "got {value}. Put a local file beside the registry and name it in file_name",
+    "data.location_outside": "dataset {dataset}: {key} {value} is a path outside the dataset folder {folder}; keep "
+                             "the data inside that folder and name it relative to it",
+    "data.hub_bad_id": "dataset {dataset}: {key} {value} is not a dataset id (owner/name, e.g. "
+                       "llamafactory/alpaca_en); correct it in the registry",
+    "data.subfolder_outside": "dataset {dataset}: folder {value} must be a folder inside the dataset, named "
+                              "relative to it (no leading / and no ..)",
+    # engine/data/archives.py: the archive as a whole
+    "archive.total_ratio": "the archive's {entries} entries unpack to {size} MB, {ratio} times its compressed size "
+                           "(at most {limit} times): it is refused as a zip bomb; zip the dataset as it is",
+    "archive.disk_full": "the archive unpacks to {size} MB but only {free} MB are free on the disk; free some space "
+                         "first",
+    "archive.data_folder_full": "the data folder holds {used} MB and this archive would add {size} MB (at most "
+                                "{limit} MB in all); delete datasets you no longer need first",
+    "data.stage_needs_fix": "stage {stage} needs {needs}; {dataset} is {holds}: pick a dataset that holds them "
+                            "({fitting}) in the Data tab, or a stage that trains on what {dataset} holds",
+    "data.none_registered": "none registered yet: upload one",
+    # engine/data/template_rows.py: the chat template rendered on every row before a model loads
+    "template.refuses_rows": (
+        "dataset {dataset}: the chat template ({template}) refuses {count} of {total} rows (rows {rows}): "
+        "\"{error}\". {advice}"
+    ),
+    "template.system_advice": (
+        "Each of these rows has a system prompt, which this template does not accept. Drop the system prompt "
+        "(the system column, or the system turns), merge it into the first user turn, or pick another template in "
+        "the Model tab (model.template; e.g. gemma, which folds a system prompt into the first user turn)"
+    ),
+    "template.rows_advice": (
+        "Fix or remove these rows (see the template's words above), or pick another template in the Model tab "
+        "(model.template)"
+    ),
 }
