@@ -55,8 +55,10 @@ def build_app(lang: str = "en") -> gr.Blocks:
                 LANGUAGES, value=lang, label="Language · 语言", show_label=False, container=False, elem_id="language",
                 scale=0, min_width=240,
             )
-            preset = labels.labelled(gr.Dropdown, "preset", choices=preset_choices(), value=None, scale=0,
-                                     min_width=200, elem_id="preset")
+            # Both languages at once, like the language switch: relabelled with the page, an empty dropdown left
+            # the language switch's follow-up step undone in the browser (the upload zones stayed hidden).
+            preset = gr.Dropdown(label=f"{text('preset', 'en')} · {text('preset', 'zh')}", choices=preset_choices(),
+                                 value=None, scale=0, min_width=200, elem_id="preset")
             reset = labels.button("reset", size="sm", scale=0, min_width=160, elem_id="reset-form")
         labels.markdown("subtitle")
         form = Form(labels, lang)
