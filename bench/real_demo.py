@@ -57,8 +57,7 @@ def main() -> None:
     parser.add_argument("--max-new-tokens", type=int, default=32, help="per reply (the trained answers need ~15)")
     args = parser.parse_args()
     os.environ["STUDIO_WORKSPACE"] = tempfile.mkdtemp(prefix="real-demo-")
-    import yaml
-
+    from engine.config.parsing import read_override
     from engine.config.schema import RunConfig
     from engine.models.loading import resolve_model
     from engine.runs.events import EventLog, read_events
@@ -66,7 +65,7 @@ def main() -> None:
     from engine.train.trainer import RunContext, run_training
     from engine.use.chat import load_base_for_chat, load_run_for_chat
 
-    values = {dotted: yaml.safe_load(text) for dotted, text in (assignment.split("=", 1) for assignment in args.set)}
+    values = dict(read_override(assignment) for assignment in args.set)  # the bounded reader, as the CLI's key=value
     config = RunConfig.load(args.preset).replace(values)
     trained = config.data.datasets[0]
     timer, result = Timer(), {"preset": Path(args.preset).name, "set": args.set, "model": config.model.name_or_path}
