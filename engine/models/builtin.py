@@ -57,15 +57,24 @@ def is_builtin(name: str) -> bool:
 def builtin_path(name: str) -> Path:
     """The folder of built-in model `name` ("builtin:tiny-demo"), building it first if needed."""
     key, spec, folder = _cached_folder(name)
+
+    def build() -> None:
+        language_folder = builtin_path(spec.language_model) if isinstance(spec, TinyVlmSpec) else None
+        _build(spec, folder, language_folder)
+
+    return built_once(folder, key, build)
+
+
+def built_once(folder: Path, lock_name: str, build) -> Path:
+    """`folder`, made by `build()` unless it holds a config.json already. Two processes may ask at once (the UI
+    and a worker): one builds, the other waits on the lock beside it and then finds the folder made."""
     if (folder / "config.json").exists():
         return folder
     folder.parent.mkdir(parents=True, exist_ok=True)
-    # Two processes may ask at once (the UI and a worker): one builds, the other waits on the lock.
-    with open(folder.parent / f"{key}.lock", "w") as lock:
+    with open(folder.parent / f"{lock_name}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not (folder / "config.json").exists():
-            language_folder = builtin_path(spec.language_model) if isinstance(spec, TinyVlmSpec) else None
-            _build(spec, folder, language_folder)
+            build()
     return folder
 
 

@@ -9,7 +9,6 @@ place is converted again. Packaged models (engine/models/packaged.py) are GGUF f
 """
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import shutil
@@ -17,6 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from engine.models.builtin import built_once
 from engine.models.packaged import is_packaged, packaged_entry, packaged_gguf
 from engine.paths import cache_dir
 
@@ -54,17 +54,13 @@ def gguf_model_folder(name: str, announce=print) -> Path:
     the conversion starts (it is the longest wait of a first run)."""
     source, template = gguf_file(name), _fallback_template(name)
     folder = _cached_folder(source, template)
-    if (folder / "config.json").exists():
-        return folder
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    # Two processes may ask at once (the UI's chat and a worker): one converts, the other waits on the lock.
-    with open(folder.parent / f"{folder.name}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if not (folder / "config.json").exists():
-            announce(f"converting {source.name} ({source.stat().st_size / 1024**2:.0f} MB GGUF) into a plain model "
-                     f"folder, once: {folder}")
-            _convert(source, folder, template)
-    return folder
+
+    def convert() -> None:
+        announce(f"converting {source.name} ({source.stat().st_size / 1024**2:.0f} MB GGUF) into a plain model "
+                 f"folder, once: {folder}")
+        _convert(source, folder, template)
+
+    return built_once(folder, folder.name, convert)  # the UI's chat and a worker may ask at once
 
 
 def _fallback_template(name: str) -> str:
