@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from test_gate import PASSWORD, start_studio, stop
+from test_gate import logged_in as log_in
 
 FOREIGN_ORIGINS = ["http://127.0.0.1:9999", "http://localhost:9999", "null", "http://evil.example"]
 
@@ -47,12 +48,6 @@ def open_studio(tmp_path_factory):
         yield {"url": url, "root": root, "uploads": uploads}
     finally:
         stop(process)
-
-
-def log_in(url: str) -> httpx.Client:
-    client = httpx.Client(base_url=url, timeout=60)
-    assert client.post("/login", data={"username": "tester", "password": PASSWORD}).status_code == 200
-    return client
 
 
 def requests_a_page_could_send(origin: str) -> list[tuple[str, str, dict]]:
