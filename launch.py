@@ -116,6 +116,10 @@ def main(argv: list[str] | None = None) -> None:
     # and any local client could name the address its password guesses are counted against.
     os.environ["FORWARDED_ALLOW_IPS"] = args.forwarded_allow_ips
     clean_leftovers()
+    # transformers imports itself on first use, and two handler threads making that first import at once can find
+    # it half-initialised ("cannot import name 'AutoConfig'"): import it once here, before any handler runs.
+    import transformers  # noqa: F401
+
     from webui.app import build_app, launch_options  # gradio loads here; torch only when a model is
     from webui.gate import guard_outermost
 

@@ -8,6 +8,7 @@ import pytest
 from tests.conftest import train_demo_run
 from webui import run_view
 from webui.form import default_config
+from webui.i18n import text
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +63,8 @@ def test_base_vs_tuned_side_by_side_with_deltas(run):
     name = run.rsplit("/", 1)[-1]
     assert "4 of 4 prompts" in progress
     assert list(table.columns)[2:4] == ["base", name] and len(table) == 4
-    assert f"| metric | base | {name} | Δ ({name} − base) |" in deltas and re.search(
+    base = text("pick.base", "en")  # the header names the base model as its picker does
+    assert f"| metric | {base} | {name} | Δ ({name} − {base}) |" in deltas and re.search(
         r"\| BLEU-4 \|.*\| [+-]\d", deltas
     )
     same = list(stream_compare(run, run, model_values(), ["demo_alpaca_en"], "all", 4, 2, 8, "en"))

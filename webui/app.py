@@ -87,6 +87,16 @@ def build_app(lang: str = "en") -> gr.Blocks:
             with labels.tab("tab.export", id="export") as tabs["export"]:
                 export = build_export_tab(labels)
 
+        # Relabel everything when a person picks a language (a page is served in its kept language already);
+        # forgetting what the timer drew makes it redraw the run view in the new language. Gradio's own words
+        # follow too: its locale switches at once in the browser, and the upload zones it drew are hidden and
+        # shown again. Wired first, so that on a busy machine the labels change before the other redraws; on
+        # `input`, not `change`: showing the zones again makes the front end re-send the language's change.
+        drawn = [data["file"], chat["images"]]
+        relabel = language.input(lambda new: [*relabelled(labels, new, drawn), None], language,
+                                 [*labels.components, shown])
+        relabel.then(lambda: [gr.update(visible=True)] * len(drawn), None, drawn, show_progress="hidden")
+        language.input(None, language, None, js=GRADIO_LOCALE_JS)
         wire_data_tab(data, language)
         wire_model_tab(model)
         wire_method_tab(method)
@@ -99,14 +109,6 @@ def build_app(lang: str = "en") -> gr.Blocks:
         pickers = {"evaluate": evaluate["picked"], "chat": chat["picked"], "export": export["run"]}
         wire_next_steps(next_steps, tab_set, pickers, run_dir, language)
 
-        # Relabel everything; forgetting what the timer drew makes it redraw the run view in the new language.
-        # Gradio's own words follow too: its locale switches at once in the browser (for a person's click, and
-        # for the language a loaded page restores), and the upload zones it drew are hidden and shown again.
-        drawn = [data["file"], chat["images"]]
-        relabel = language.change(lambda new: [*relabelled(labels, new, drawn), None], language,
-                                  [*labels.components, shown])
-        relabel.then(lambda: [gr.update(visible=True)] * len(drawn), None, drawn, show_progress="hidden")
-        language.input(None, language, None, js=GRADIO_LOCALE_JS)
         # Tables keep their rows and take the new language's headers.
         tables = [evaluate["rows"], evaluate["compared"], export["files"]]
         language.change(lambda lang, *shown: [translated_columns(table, lang) for table in shown],

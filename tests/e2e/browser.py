@@ -104,6 +104,12 @@ def open_tab(page, name: str) -> None:
     page.get_by_role("tab", name=name, exact=True).click()
 
 
+def restored(page, timeout: float = 120) -> None:
+    """Wait until a newly loaded page has restored the form it kept: its summary line is drawn after the restore,
+    and a click before then (Reset, say) is undone when the restore lands, late on a loaded machine."""
+    wait_until(lambda: page.locator("#summary").inner_text().strip(), timeout, "the page's kept form", page=page)
+
+
 def fill(page, selector: str, value: str) -> None:
     """Type `value` into the field and leave it: gradio takes a number or text field's value on blur."""
     field = page.locator(selector)

@@ -15,7 +15,7 @@ import re
 
 import pytest
 
-from tests.e2e.browser import PROJECT, page, studio, fill, open_tab, progress, wait_until  # noqa: F401  (fixtures)
+from tests.e2e.browser import PROJECT, page, studio, fill, open_tab, progress, restored, wait_until  # noqa: F401  (fixtures)
 from tests.test_webui_data import english_sentences
 from webui.page_locale import GRADIO_WORDS_ZH
 
@@ -124,8 +124,10 @@ def test_the_quick_demo_trained_here_answers_in_chat(page, studio):
     if not page.get_by_role("tab", name="数据", exact=True).is_visible():
         page.get_by_text("简体中文", exact=True).click()
     page.get_by_role("tab", name="数据", exact=True).wait_for(timeout=LOADED_S * 1000)
+    restored(page, LOADED_S)
     page.locator("#reset-form").click()
-    wait_until(lambda: "demo_quick" in selected_datasets(page) and "island_faq" not in selected_datasets(page), 20,
+    summary = page.locator("#summary")  # the form as Start will send it
+    wait_until(lambda: "demo_quick" in summary.inner_text() and "island_faq" not in summary.inner_text(), LOADED_S,
                "the quick demo preset", page=page)
     fill(page, "#field-data-max-samples input", "2")
     wait_until(lambda: page.locator("#field-data-max-samples input").input_value() == "2", 10, "max samples 2")
