@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import gradio as gr
 import numpy as np
 import pandas as pd
 
@@ -418,6 +419,14 @@ def _size(path: Path) -> int:
 
 
 BASE = "base"  # the picker value meaning "the base model chosen in the Model tab"
+
+
+def refreshed_picker(choices: list, picked, fallback) -> dict:
+    """A picker's update with today's `choices`. The value is sent only when `picked` is no longer offered (a
+    deleted run): this refresh runs on focus, and on a busy machine its answer lands after the pick it would undo."""
+    if picked in [value for _, value in choices]:
+        return gr.update(choices=choices)
+    return gr.update(choices=choices, value=fallback)
 
 
 def source_choices(lang: str, include_base: bool = True) -> list[tuple[str, str]]:

@@ -11,6 +11,7 @@ import re
 
 import pytest
 
+from webui.i18n import text
 from tests.e2e.browser import SLOW_WAIT, page, studio, fill, open_tab, shot, wait_until  # noqa: F401  (fixtures)
 
 pytestmark = pytest.mark.browser
@@ -60,7 +61,8 @@ def test_base_vs_tuned_side_by_side(page, run_name):
     progress = page.locator("#compare-progress")
     wait_until(lambda: "8 of 8 prompts answered" in progress.inner_text(), 60, "the comparison", page=page)
     deltas = page.locator("#compare-deltas").inner_text()
-    assert f"Δ ({run_name} − base)" in deltas and "ROUGE-L" in deltas
+    base = text("pick.base", "en")  # named as its picker names it
+    assert f"Δ ({run_name} − {base})" in deltas and "ROUGE-L" in deltas
     headers = page.locator("#compare-rows thead").inner_text()
     assert "base" in headers and run_name in headers and f"ROUGE-L {run_name}" in headers
     assert "What is Finetune Studio?" in page.locator("#compare-rows").inner_text()  # the first prompt

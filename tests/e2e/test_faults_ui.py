@@ -150,7 +150,7 @@ def message(page) -> str:
 
 def start(page, studio) -> Path:
     page.locator("#start-button").click()
-    wait_until(lambda: re.search(r"(Started|Queued) run", message(page)), 30, "the start message", page=page)
+    wait_until(lambda: re.search(r"(Started|Queued) run", message(page)), 120, "the start message", page=page)
     return studio.run_dir(re.search(r"run (\S+?)[.:*]", message(page).replace("*", "")).group(1))
 
 
@@ -234,7 +234,7 @@ def test_start_twice_quickly_runs_one_worker_and_queues_the_second(page, studio)
 
     page.locator("#start-button").click()
     page.locator("#start-button").click()
-    wait_until(two_new_runs_one_queued, 30, "two new runs, one queued in the history", poll=0.2, page=page)
+    wait_until(two_new_runs_one_queued, 120, "two new runs, one queued in the history", poll=0.2, page=page)
     shot(page, "faults-03-queued")
     deadline = time.time() + SLOW_WAIT
     while not all((studio.run_dir(name) / "final").is_dir() for name in new):

@@ -244,9 +244,8 @@ def wire_chat_tab(parts: dict, form: Form, lang: gr.Radio, tab: gr.Tab) -> None:
 
     def refresh(current_lang, picked, picked_b):
         choices, seconds = run_view.source_choices(current_lang), second_choices(current_lang)
-        keep = lambda value, offered, fallback: value if value in dict(offered).values() else fallback  # noqa: E731
-        return (gr.update(choices=choices, value=keep(picked, choices, run_view.BASE)),
-                gr.update(choices=seconds, value=keep(picked_b, seconds, NONE)))
+        return (run_view.refreshed_picker(choices, picked, run_view.BASE),
+                run_view.refreshed_picker(seconds, picked_b, NONE))
 
     for event in (tab.select, parts["refresh"].click, parts["picked"].focus, parts["picked_b"].focus):
         event(refresh, [lang, parts["picked"], parts["picked_b"]], [parts["picked"], parts["picked_b"]])

@@ -304,13 +304,11 @@ def wire_evaluate_tab(parts: dict, form: Form, lang: gr.Radio, tab: gr.Tab) -> N
 
     def refresh(current_lang, picked, picked_a, picked_b):
         choices = run_view.source_choices(current_lang)
-        values = [value for _, value in choices]
-        keep = lambda value, fallback: value if value in values else fallback  # noqa: E731
         return (
-            gr.update(choices=choices, value=keep(picked, run_view.BASE)),
+            run_view.refreshed_picker(choices, picked, run_view.BASE),
             gr.update(choices=dataset_names()),
-            gr.update(choices=choices, value=keep(picked_a, run_view.BASE)),
-            gr.update(choices=choices, value=keep(picked_b, values[0])),
+            run_view.refreshed_picker(choices, picked_a, run_view.BASE),
+            run_view.refreshed_picker(choices, picked_b, choices[0][1]),
             gr.update(choices=split_choices(current_lang)),
         )
 

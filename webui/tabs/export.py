@@ -129,9 +129,8 @@ def build_export_tab(labels: Labels) -> dict:
 def wire_export_tab(parts: dict, lang: gr.Radio, tab: gr.Tab) -> None:
     def refresh(current_lang, picked):
         choices = run_view.source_choices(current_lang, include_base=False)
-        values = [value for _, value in choices]
         hint = "" if choices else text("export.no_runs", current_lang)  # an empty picker says why it is empty
-        return gr.update(choices=choices, value=picked if picked in values else (values[0] if values else None)), hint
+        return run_view.refreshed_picker(choices, picked, choices[0][1] if choices else None), hint
 
     for event in (tab.select, parts["refresh"].click, parts["run"].focus):  # focus: a run deleted meanwhile goes
         event(refresh, [lang, parts["run"]], [parts["run"], parts["hint"]])
