@@ -85,7 +85,9 @@ class Studio:
 
 
 @pytest.fixture(scope="module")
-def studio(tmp_path_factory):
+def studio(tmp_path_factory, tiny_model):
+    # tiny_model builds the built-in model into STUDIO_CACHE_DIR first: else the first Start builds it, minutes
+    # on a loaded machine, and the waits on Start's message time out.
     root = tmp_path_factory.mktemp("faults")
     shutil.copytree(PROJECT / "data", root / "data")
     shutil.copy(PROJECT / "dataset_info.json", root / "dataset_info.json")
