@@ -92,11 +92,12 @@ def build_app(lang: str = "en") -> gr.Blocks:
         # follow too: its locale switches at once in the browser, and the upload zones it drew are hidden and
         # shown again. Wired first, so that on a busy machine the labels change before the other redraws; on
         # `input`, not `change`: showing the zones again makes the front end re-send the language's change.
+        # Gradio's locale first: the zones shown again must find it switched (its words load meanwhile).
         drawn = [data["file"], chat["images"]]
-        relabel = language.input(lambda new: [*relabelled(labels, new, drawn), None], language,
-                                 [*labels.components, shown])
+        switched = language.input(None, language, None, js=GRADIO_LOCALE_JS)
+        relabel = switched.then(lambda new: [*relabelled(labels, new, drawn), None], language,
+                                [*labels.components, shown])
         relabel.then(lambda: [gr.update(visible=True)] * len(drawn), None, drawn, show_progress="hidden")
-        language.input(None, language, None, js=GRADIO_LOCALE_JS)
         wire_data_tab(data, language)
         wire_model_tab(model)
         wire_method_tab(method)
