@@ -87,12 +87,11 @@ def build_app(lang: str = "en") -> gr.Blocks:
             with labels.tab("tab.export", id="export") as tabs["export"]:
                 export = build_export_tab(labels)
 
-        # Relabel everything when a person picks a language (a page is served in its kept language already);
-        # forgetting what the timer drew makes it redraw the run view in the new language. Gradio's own words
-        # follow too: its locale switches at once in the browser, and the upload zones it drew are hidden and
-        # shown again. Wired first, so that on a busy machine the labels change before the other redraws; on
-        # `input`, not `change`: showing the zones again makes the front end re-send the language's change.
-        # Gradio's locale first: the zones shown again must find it switched (its words load meanwhile).
+        # When a person picks a language (a page is served in its kept language already): Gradio's locale first,
+        # in the browser, then every label; forgetting what the timer drew redraws the run view, and the upload
+        # zones Gradio drew are hidden and shown again, so that they draw in its new locale. On `input`, not
+        # `change` (showing the zones makes the front end re-send the change), and wired before the other
+        # language handlers, so that on a busy machine the labels change first.
         drawn = [data["file"], chat["images"]]
         switched = language.input(None, language, None, js=GRADIO_LOCALE_JS)
         relabel = switched.then(lambda new: [*relabelled(labels, new, drawn), None], language,
